@@ -1,0 +1,402 @@
+//! TLS configuration for the four roles, the injected clock, and the student-certificate
+//! verifier (CUHK root + student profile + revoked set).
+
+use crate::pki::{student_id_of, Revocations};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, KeyLog, RootCertStore,
+    SignatureScheme,
+};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// ALPN protocol name of enrollment (port 9335).
+pub const ENROLL_ALPN: &[u8] = b"handin-enroll/1";
+/// ALPN protocol name of submission (port 3141).
+pub const SUBMIT_ALPN: &[u8] = b"handin-submit/1";
+
+/// The crypto provider used everywhere in handin: aws-lc-rs, passed explicitly so that no
+/// process-wide default is needed (and none can conflict).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The time rustls sees: whatever the caller last passed as `now`. The core never reads the
+/// system clock.
+#[derive(Debug, Default)]
+pub struct Clock(AtomicU64);
+
+impl Clock {
+    /// A clock set to `now`.
+    pub fn new(now: SystemTime) -> Self {
+        let c = Self::default();
+        c.set(now);
+        c
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: SystemTime) {
+        self.0.store(crate::pki::unix_secs(now), Ordering::Relaxed);
+    }
+}
+
+impl rustls::time_provider::TimeProvider for Clock {
+    fn current_time(&self) -> Option<UnixTime> {
+        Some(UnixTime::since_unix_epoch(Duration::from_secs(
+            self.0.load(Ordering::Relaxed),
+        )))
+    }
+}
+
+/// Deadlines a connection enforces through `poll_timeout()` / `handle_timeout(now)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From creation until the application protocol starts (TLS handshake and Welcome).
+    pub handshake: Duration,
+    /// Longest silence from the peer while the connection waits on it.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            handshake: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A configuration could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn cfg_err(context: &str) -> impl Fn(rustls::Error) -> ConfigError + '_ {
+    move |e| ConfigError(format!("{context}: {e}"))
+}
+
+/// A certificate chain and its private key.
+#[derive(Debug)]
+pub struct Identity {
+    /// End-entity first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// Reads a chain and key from PEM text.
+    pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, ConfigError> {
+        let chain = crate::pki::from_pem_or_der(chain_pem, "CERTIFICATE")
+            .map_err(|e| ConfigError(format!("certificate: {e}")))?
+            .into_iter()
+            .map(CertificateDer::from)
+            .collect();
+        let key = PrivateKeyDer::try_from(
+            crate::pki::from_pem_or_der(key_pem, "PRIVATE KEY")
+                .map_err(|e| ConfigError(format!("private key (PKCS#8 expected): {e}")))?
+                .remove(0),
+        )
+        .map_err(|e| ConfigError(format!("private key: {e}")))?;
+        Ok(Self { chain, key })
+    }
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, ConfigError> {
+    let mut store = RootCertStore::empty();
+    store.add(ca.clone()).map_err(cfg_err(
+        "the CA certificate is not usable as a trust anchor",
+    ))?;
+    Ok(Arc::new(store))
+}
+
+/// Verifies client certificates as student identities: chains to the CUHK root (rustls/webpki,
+/// clientAuth purpose, validity at the injected time), then the student profile, then the
+/// revoked set.
+#[derive(Debug)]
+struct StudentVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    revocations: Arc<Revocations>,
+    mandatory: bool,
+}
+
+impl ClientCertVerifier for StudentVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let (_, info) = student_id_of(end_entity).map_err(|_| {
+            rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
+        })?;
+        if self.revocations.is_revoked(&info.serial) {
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
+        }
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Which protocol a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Enrollment: client certificates optional (needed only to renew).
+    Enroll,
+    /// Submission: a student certificate is mandatory.
+    Submit,
+}
+
+impl Role {
+    /// The role's ALPN protocol name.
+    pub fn alpn(self) -> &'static [u8] {
+        match self {
+            Self::Enroll => ENROLL_ALPN,
+            Self::Submit => SUBMIT_ALPN,
+        }
+    }
+}
+
+/// Everything a server connection needs; share one across connections (`Arc`).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub(crate) tls: Arc<rustls::ServerConfig>,
+    pub(crate) clock: Arc<Clock>,
+    pub(crate) revocations: Arc<Revocations>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) role: Role,
+    ca: CertificateDer<'static>,
+    identity: Arc<Identity>,
+    key_log: Option<Arc<dyn KeyLog>>,
+    sessions: Arc<dyn rustls::server::StoresServerSessions>,
+}
+
+impl ServerConfig {
+    /// A server for `role` trusting students certified by `ca`, presenting `identity`, refusing
+    /// the serials in `revocations`.
+    pub fn new(
+        role: Role,
+        ca: CertificateDer<'static>,
+        identity: Identity,
+        revocations: Revocations,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self {
+            tls: Arc::new(
+                rustls::ServerConfig::builder_with_provider(provider())
+                    .with_protocol_versions(&[&rustls::version::TLS13])
+                    .map_err(cfg_err("TLS versions"))?
+                    .with_no_client_auth()
+                    .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+                    .map_err(cfg_err("server certificate and key"))?,
+            ),
+            clock: Arc::new(Clock::default()),
+            revocations: Arc::new(revocations),
+            timeouts: Timeouts::default(),
+            role,
+            ca,
+            identity: Arc::new(identity),
+            key_log: None,
+            sessions: rustls::server::ServerSessionMemoryCache::new(4096),
+        };
+        config.rebuild()?;
+        Ok(config)
+    }
+
+    fn rebuild(&mut self) -> Result<(), ConfigError> {
+        let verifier = verifier(self.role, &self.ca, &self.revocations)?;
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(cfg_err("TLS versions"))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.identity.chain.clone(), self.identity.key.clone_key())
+            .map_err(cfg_err("server certificate and key"))?;
+        tls.alpn_protocols = vec![self.role.alpn().to_vec()];
+        tls.time_provider = self.clock.clone();
+        tls.session_storage = self.sessions.clone();
+        if let Some(k) = &self.key_log {
+            tls.key_log = k.clone();
+        }
+        self.tls = Arc::new(tls);
+        Ok(())
+    }
+
+    /// The same server with a new revoked set: connections made from the returned config refuse
+    /// the new serials at the handshake, and resumed sessions (the session cache is shared) are
+    /// checked against it after the handshake.
+    pub fn with_revocations(&self, revocations: Revocations) -> Result<Self, ConfigError> {
+        let mut config = self.clone();
+        config.revocations = Arc::new(revocations);
+        config.rebuild()?;
+        Ok(config)
+    }
+
+    /// Sets the handshake and idle deadlines.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Logs TLS secrets to `key_log` (for example `rustls::KeyLogFile`, which honours
+    /// `SSLKEYLOGFILE`), so a packet capture can be decrypted.
+    pub fn with_key_log(mut self, key_log: Arc<dyn KeyLog>) -> Result<Self, ConfigError> {
+        self.key_log = Some(key_log);
+        self.rebuild()?;
+        Ok(self)
+    }
+
+    /// The revoked set in force.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// The trusted CA certificate.
+    pub fn ca(&self) -> &CertificateDer<'static> {
+        &self.ca
+    }
+
+    /// The server's own certificate.
+    pub fn certificate(&self) -> &CertificateDer<'static> {
+        &self.identity.chain[0]
+    }
+
+    /// The protocol this server speaks.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+fn verifier(
+    role: Role,
+    ca: &CertificateDer<'static>,
+    revocations: &Arc<Revocations>,
+) -> Result<Arc<dyn ClientCertVerifier>, ConfigError> {
+    let inner = WebPkiClientVerifier::builder_with_provider(roots(ca)?, provider())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| ConfigError(format!("client verifier: {e}")))?;
+    Ok(Arc::new(StudentVerifier {
+        inner,
+        revocations: revocations.clone(),
+        mandatory: role == Role::Submit,
+    }))
+}
+
+/// Everything a client connection needs; share one across connections (`Arc`).
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) clock: Arc<Clock>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) role: Role,
+}
+
+impl ClientConfig {
+    /// A client for `role` that trusts only `ca`, presenting `identity` if given (mandatory for
+    /// submission and renewal).
+    pub fn new(
+        role: Role,
+        ca: CertificateDer<'static>,
+        identity: Option<Identity>,
+    ) -> Result<Self, ConfigError> {
+        let clock = Arc::new(Clock::default());
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(cfg_err("TLS versions"))?
+            .with_root_certificates(roots(&ca)?);
+        let mut tls = match identity {
+            Some(id) => builder
+                .with_client_auth_cert(id.chain, id.key)
+                .map_err(cfg_err("client certificate and key"))?,
+            None => builder.with_no_client_auth(),
+        };
+        tls.alpn_protocols = vec![role.alpn().to_vec()];
+        tls.time_provider = clock.clone();
+        Ok(Self {
+            tls: Arc::new(tls),
+            clock,
+            timeouts: Timeouts::default(),
+            role,
+        })
+    }
+
+    /// Sets the handshake and idle deadlines.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The protocol this client speaks.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Logs TLS secrets to `key_log` (see [`ServerConfig::with_key_log`]).
+    pub fn with_key_log(mut self, key_log: Arc<dyn KeyLog>) -> Self {
+        let mut tls = (*self.tls).clone();
+        tls.key_log = key_log;
+        self.tls = Arc::new(tls);
+        self
+    }
+}
+
+/// Parses a server name (DNS name or IP address) for a client connection.
+pub fn server_name(s: &str) -> Result<ServerName<'static>, ConfigError> {
+    ServerName::try_from(s.to_owned()).map_err(|e| ConfigError(format!("server name {s:?}: {e}")))
+}

@@ -1,0 +1,515 @@
+//! Enrollment (`handin-enroll/1`, CUHK's port 9335): a student proves who they are with a
+//! one-time code and gets a certificate for their own key; renewal over mutual TLS; CRL download.
+//!
+//! ```text
+//! client                                  server
+//!   -- TLS 1.3 (server-authenticated; client cert optional, for renewal) --
+//!                                   <---  Welcome { student_id?, server_time }
+//!   Enroll { id, code, csr }        --->
+//!                                   <---  Issued [cert, ca] | Refused { code, reason }
+//!   Renew { csr }                   --->  (needs a client certificate)
+//!                                   <---  Issued | Refused
+//!   GetCrl                          --->
+//!                                   <---  Crl { size }, Data*, DataEnd
+//! ```
+
+use crate::config::{ClientConfig, ConfigError, ServerConfig};
+use crate::conn::{authenticate_peer, connection_io, Engine, HandshakeInfo};
+use crate::error::{Error, Refusal, RefusalCode, UsageError};
+use crate::frame::CHUNK;
+use crate::msg::Message;
+use crate::pki::{check_csr, CertificateInfo, CheckedCsr, StudentId};
+use bytes::Bytes;
+use rustls::pki_types::CertificateDer;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Longest one-time code accepted on the wire.
+pub const MAX_CODE_LEN: usize = 128;
+/// Largest CRL a client accepts.
+pub const MAX_CRL: u64 = 64 * 1024 * 1024;
+
+/// What an [`EnrollServer`] tells the application.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum EnrollServerEvent {
+    /// The handshake is done and the Welcome sent.
+    Connected {
+        /// The student, if a valid student certificate was presented.
+        student: Option<StudentId>,
+        /// TLS facts for logs.
+        handshake: HandshakeInfo,
+    },
+    /// A well-formed enrollment whose CSR passed the policy. Check the roster and the code, then
+    /// call [`EnrollServer::issue`] or [`EnrollServer::refuse`].
+    EnrollRequested {
+        /// The student ID (also the CSR's common name).
+        student_id: StudentId,
+        /// The one-time code as typed.
+        code: String,
+        /// The checked CSR: sign it with [`crate::pki::Ca::issue_student`].
+        csr: CheckedCsr,
+    },
+    /// A renewal by an authenticated student whose CSR passed the policy. Call `issue` or
+    /// `refuse`.
+    RenewRequested {
+        /// The authenticated student.
+        student_id: StudentId,
+        /// The certificate the student authenticated with.
+        current: CertificateInfo,
+        /// The checked CSR.
+        csr: CheckedCsr,
+    },
+    /// The client asked for the CRL: call [`EnrollServer::send_crl`].
+    CrlRequested,
+    /// The core refused a request by itself (bad ID, CSR policy); for logs and throttling.
+    Rejected {
+        /// The ID the request named, if it parsed.
+        student_id: Option<StudentId>,
+        /// What was sent back.
+        refusal: Refusal,
+    },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ServerState {
+    Handshaking,
+    Idle,
+    Pending,
+    PendingCrl,
+}
+
+/// The server side of enrollment, one per connection.
+///
+/// Call protocol: `new`, then loop: feed `receive(now, bytes)` (or `handle_eof`,
+/// `handle_timeout(now)` when `poll_timeout()` passes); drain `poll_event()`; answer each
+/// request event with exactly one of `issue`, `refuse` or `send_crl`; drain `poll_transmit()`
+/// and send it. Close the socket once `is_closed()` and nothing is left to send.
+#[derive(Debug)]
+pub struct EnrollServer {
+    engine: Engine,
+    config: Arc<ServerConfig>,
+    events: VecDeque<EnrollServerEvent>,
+    state: ServerState,
+    student: Option<(StudentId, CertificateInfo)>,
+}
+
+impl EnrollServer {
+    /// A connection accepted at `now`.
+    pub fn new(config: Arc<ServerConfig>, now: SystemTime) -> Result<Self, ConfigError> {
+        let tls = rustls::ServerConnection::new(config.tls.clone())
+            .map_err(|e| ConfigError(format!("TLS server: {e}")))?;
+        Ok(Self {
+            engine: Engine::new(tls.into(), config.clock.clone(), config.timeouts, now),
+            config,
+            events: VecDeque::new(),
+            state: ServerState::Handshaking,
+            student: None,
+        })
+    }
+
+    connection_io!(EnrollServerEvent);
+
+    /// Answers the pending enroll or renew request with the issued chain (student certificate
+    /// first, then the CA).
+    pub fn issue(&mut self, chain: &[CertificateDer<'_>]) -> Result<(), UsageError> {
+        self.ready_for(ServerState::Pending)?;
+        if chain.is_empty() {
+            return Err(UsageError("issue needs at least the student certificate"));
+        }
+        let chain = chain.iter().map(|c| Bytes::copy_from_slice(c)).collect();
+        self.engine.send(&Message::Issued(chain));
+        self.idle();
+        Ok(())
+    }
+
+    /// Refuses the pending request; the connection stays open.
+    pub fn refuse(&mut self, refusal: Refusal) -> Result<(), UsageError> {
+        if self.state != ServerState::Pending && self.state != ServerState::PendingCrl {
+            return Err(UsageError("no request is waiting for an answer"));
+        }
+        self.engine
+            .check()
+            .map_err(|_| UsageError("the connection is closed"))?;
+        self.engine.send(&Message::Refused(refusal));
+        self.idle();
+        Ok(())
+    }
+
+    /// Answers a CRL request with the CRL (DER or PEM, sent as is).
+    pub fn send_crl(&mut self, crl: &[u8]) -> Result<(), UsageError> {
+        self.ready_for(ServerState::PendingCrl)?;
+        self.engine.send(&Message::Crl {
+            size: crl.len() as u64,
+        });
+        for chunk in crl.chunks(CHUNK) {
+            self.engine
+                .send(&Message::Data(Bytes::copy_from_slice(chunk)));
+        }
+        self.engine.send(&Message::DataEnd);
+        self.idle();
+        Ok(())
+    }
+
+    /// The authenticated student, if a certificate was presented.
+    pub fn student(&self) -> Option<&StudentId> {
+        self.student.as_ref().map(|(id, _)| id)
+    }
+
+    fn ready_for(&self, state: ServerState) -> Result<(), UsageError> {
+        self.engine
+            .check()
+            .map_err(|_| UsageError("the connection is closed"))?;
+        if self.state != state {
+            return Err(UsageError("no such request is waiting for an answer"));
+        }
+        Ok(())
+    }
+
+    fn idle(&mut self) {
+        self.state = ServerState::Idle;
+        self.engine.pause_idle(false);
+    }
+
+    fn pending(&mut self, state: ServerState) {
+        self.state = state;
+        self.engine.pause_idle(true);
+    }
+
+    fn reject(&mut self, student_id: Option<StudentId>, refusal: Refusal) {
+        self.engine.send(&Message::Refused(refusal.clone()));
+        self.events.push_back(EnrollServerEvent::Rejected {
+            student_id,
+            refusal,
+        });
+    }
+
+    fn process(&mut self) -> Result<(), Error> {
+        if self.state == ServerState::Handshaking {
+            if self.engine.is_handshaking() {
+                return Ok(());
+            }
+            self.student = authenticate_peer(&mut self.engine, &self.config)?;
+            self.engine.handshake_done();
+            self.engine.send(&Message::Welcome {
+                student_id: self.student().map(|s| s.to_string()),
+                server_time: crate::pki::unix_secs(self.engine.now()),
+            });
+            self.state = ServerState::Idle;
+            self.events.push_back(EnrollServerEvent::Connected {
+                student: self.student().cloned(),
+                handshake: self.engine.handshake_info(),
+            });
+        }
+        while let Some(msg) = self.engine.next_message()? {
+            if self.state != ServerState::Idle {
+                return Err(self.engine.fail(Error::Protocol(format!(
+                    "{} while a request is in flight",
+                    msg.name()
+                ))));
+            }
+            match msg {
+                Message::Enroll {
+                    student_id,
+                    code,
+                    csr,
+                } => self.on_enroll(&student_id, code, &csr),
+                Message::Renew { csr } => self.on_renew(&csr),
+                Message::GetCrl => {
+                    self.pending(ServerState::PendingCrl);
+                    self.events.push_back(EnrollServerEvent::CrlRequested);
+                }
+                other => {
+                    return Err(self.engine.fail(Error::Protocol(format!(
+                        "{} is not an enrollment request",
+                        other.name()
+                    ))))
+                }
+            }
+        }
+        if self.engine.peer_closed() {
+            self.engine.close();
+        }
+        Ok(())
+    }
+
+    fn on_enroll(&mut self, student_id: &str, code: String, csr: &[u8]) {
+        let Ok(id) = StudentId::parse(student_id) else {
+            return self.reject(
+                None,
+                Refusal::new(RefusalCode::BadRequest, "a student ID is exactly 10 digits"),
+            );
+        };
+        if code.is_empty() || code.len() > MAX_CODE_LEN {
+            return self.reject(
+                Some(id),
+                Refusal::new(
+                    RefusalCode::BadCode,
+                    "the enrollment code is empty or too long",
+                ),
+            );
+        }
+        match check_csr(csr, Some(&id)) {
+            Ok(csr) => {
+                self.pending(ServerState::Pending);
+                self.events.push_back(EnrollServerEvent::EnrollRequested {
+                    student_id: id,
+                    code,
+                    csr,
+                });
+            }
+            Err(e) => self.reject(Some(id), Refusal::new(e.code(), e.to_string())),
+        }
+    }
+
+    fn on_renew(&mut self, csr: &[u8]) {
+        let Some((id, current)) = self.student.clone() else {
+            return self.reject(
+                None,
+                Refusal::new(
+                    RefusalCode::NotAuthenticated,
+                    "renewal needs your current certificate: connect with it, or enroll again with a new code",
+                ),
+            );
+        };
+        match check_csr(csr, Some(&id)) {
+            Ok(csr) => {
+                self.pending(ServerState::Pending);
+                self.events.push_back(EnrollServerEvent::RenewRequested {
+                    student_id: id,
+                    current,
+                    csr,
+                });
+            }
+            Err(e) => self.reject(Some(id), Refusal::new(e.code(), e.to_string())),
+        }
+    }
+
+    fn on_fatal(&mut self) {}
+}
+
+/// What an [`EnrollClient`] tells the application.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum EnrollClientEvent {
+    /// The server's Welcome arrived: requests may be made.
+    Connected {
+        /// The student the server authenticated, if a certificate was presented.
+        student: Option<String>,
+        /// The server's clock, seconds since the Unix epoch.
+        server_time: u64,
+        /// TLS facts for logs.
+        handshake: HandshakeInfo,
+    },
+    /// The certificate was issued (checked: it is for the CSR's key and the requested ID).
+    Issued {
+        /// Student certificate first, then the CA.
+        chain: Vec<CertificateDer<'static>>,
+    },
+    /// The request was refused; the connection stays open.
+    Refused(Refusal),
+    /// The CRL, as the server sent it.
+    Crl(Vec<u8>),
+}
+
+#[derive(Debug)]
+enum ClientState {
+    Handshaking,
+    Idle,
+    AwaitIssued { spki: Vec<u8>, id: Option<String> },
+    AwaitCrl,
+    Crl { size: u64, buf: Vec<u8> },
+}
+
+/// The client side of enrollment.
+///
+/// Call protocol: `new`, then pump bytes both ways (`poll_transmit` / `receive`) until
+/// `poll_event` yields `Connected`; then call one of `enroll`, `renew` or `request_crl` and
+/// pump until its answer (`Issued`, `Refused` or `Crl`) arrives. `close` when done.
+#[derive(Debug)]
+pub struct EnrollClient {
+    engine: Engine,
+    events: VecDeque<EnrollClientEvent>,
+    state: ClientState,
+}
+
+impl EnrollClient {
+    /// A connection to `server` (its DNS name or IP, as in its certificate) starting at `now`.
+    pub fn new(
+        config: &ClientConfig,
+        server: rustls::pki_types::ServerName<'static>,
+        now: SystemTime,
+    ) -> Result<Self, ConfigError> {
+        let tls = rustls::ClientConnection::new(config.tls.clone(), server)
+            .map_err(|e| ConfigError(format!("TLS client: {e}")))?;
+        Ok(Self {
+            engine: Engine::new(tls.into(), config.clock.clone(), config.timeouts, now),
+            events: VecDeque::new(),
+            state: ClientState::Handshaking,
+        })
+    }
+
+    connection_io!(EnrollClientEvent);
+
+    /// Asks for a certificate: student ID, one-time code, and a CSR (DER) for that ID.
+    pub fn enroll(&mut self, id: &StudentId, code: &str, csr_der: &[u8]) -> Result<(), UsageError> {
+        let spki = Self::spki_of(csr_der)?;
+        self.request()?;
+        self.engine.send(&Message::Enroll {
+            student_id: id.to_string(),
+            code: code.to_owned(),
+            csr: Bytes::copy_from_slice(csr_der),
+        });
+        self.state = ClientState::AwaitIssued {
+            spki,
+            id: Some(id.to_string()),
+        };
+        Ok(())
+    }
+
+    /// Asks for a fresh certificate for a new CSR, authenticated by the current certificate.
+    pub fn renew(&mut self, csr_der: &[u8]) -> Result<(), UsageError> {
+        let spki = Self::spki_of(csr_der)?;
+        self.request()?;
+        self.engine.send(&Message::Renew {
+            csr: Bytes::copy_from_slice(csr_der),
+        });
+        self.state = ClientState::AwaitIssued { spki, id: None };
+        Ok(())
+    }
+
+    /// Asks for the current CRL.
+    pub fn request_crl(&mut self) -> Result<(), UsageError> {
+        self.request()?;
+        self.engine.send(&Message::GetCrl);
+        self.state = ClientState::AwaitCrl;
+        Ok(())
+    }
+
+    fn spki_of(csr_der: &[u8]) -> Result<Vec<u8>, UsageError> {
+        use x509_parser::prelude::FromDer;
+        let (_, csr) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(csr_der)
+                .map_err(|_| UsageError("the CSR does not parse (DER expected)"))?;
+        Ok(csr.certification_request_info.subject_pki.raw.to_vec())
+    }
+
+    fn request(&mut self) -> Result<(), UsageError> {
+        self.engine
+            .check()
+            .map_err(|_| UsageError("the connection is closed"))?;
+        match self.state {
+            ClientState::Idle => Ok(()),
+            ClientState::Handshaking => Err(UsageError("wait for Connected before a request")),
+            _ => Err(UsageError("one request at a time")),
+        }
+    }
+
+    fn process(&mut self) -> Result<(), Error> {
+        while let Some(msg) = self.engine.next_message()? {
+            self.on_message(msg)?;
+        }
+        if self.engine.peer_closed() {
+            if matches!(self.state, ClientState::Idle) {
+                self.engine.close();
+            } else {
+                return Err(self.engine.fail(Error::Closed));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, msg: Message) -> Result<(), Error> {
+        let state = std::mem::replace(&mut self.state, ClientState::Idle);
+        match (state, msg) {
+            (_, Message::Error(r)) => Err(self.engine.fail(Error::Remote(r))),
+            (
+                ClientState::Handshaking,
+                Message::Welcome {
+                    student_id,
+                    server_time,
+                },
+            ) => {
+                self.engine.handshake_done();
+                self.events.push_back(EnrollClientEvent::Connected {
+                    student: student_id,
+                    server_time,
+                    handshake: self.engine.handshake_info(),
+                });
+                Ok(())
+            }
+            (ClientState::AwaitIssued { .. } | ClientState::AwaitCrl, Message::Refused(r)) => {
+                self.events.push_back(EnrollClientEvent::Refused(r));
+                Ok(())
+            }
+            (ClientState::AwaitIssued { spki, id }, Message::Issued(chain)) => {
+                let leaf = &chain[0];
+                let check = crate::pki::student_id_of(leaf)
+                    .map_err(|e| e.to_string())
+                    .and_then(|(got, _)| {
+                        use x509_parser::prelude::FromDer;
+                        let (_, cert) = x509_parser::certificate::X509Certificate::from_der(leaf)
+                            .map_err(|e| e.to_string())?;
+                        if cert.public_key().raw != spki.as_slice() {
+                            return Err("it is for a different key than the CSR's".to_string());
+                        }
+                        match id {
+                            Some(id) if id != got.as_str() => {
+                                Err(format!("it is for student {got}, not {id}"))
+                            }
+                            _ => Ok(()),
+                        }
+                    });
+                if let Err(why) = check {
+                    return Err(self.engine.fail(Error::Protocol(format!(
+                        "the issued certificate is not usable: {why}"
+                    ))));
+                }
+                let chain = chain
+                    .into_iter()
+                    .map(|c| CertificateDer::from(c.to_vec()))
+                    .collect();
+                self.events.push_back(EnrollClientEvent::Issued { chain });
+                Ok(())
+            }
+            (ClientState::AwaitCrl, Message::Crl { size }) => {
+                if size > MAX_CRL {
+                    return Err(self.engine.fail(Error::Protocol(format!(
+                        "CRL of {size} bytes is larger than {MAX_CRL}"
+                    ))));
+                }
+                self.state = ClientState::Crl {
+                    size,
+                    buf: Vec::with_capacity(size.min(1 << 20) as usize),
+                };
+                Ok(())
+            }
+            (ClientState::Crl { size, mut buf }, Message::Data(d)) => {
+                if buf.len() as u64 + d.len() as u64 > size {
+                    return Err(self
+                        .engine
+                        .fail(Error::Protocol("CRL longer than announced".into())));
+                }
+                buf.extend_from_slice(&d);
+                self.state = ClientState::Crl { size, buf };
+                Ok(())
+            }
+            (ClientState::Crl { size, buf }, Message::DataEnd) => {
+                if buf.len() as u64 != size {
+                    return Err(self
+                        .engine
+                        .fail(Error::Protocol("CRL shorter than announced".into())));
+                }
+                self.events.push_back(EnrollClientEvent::Crl(buf));
+                Ok(())
+            }
+            (state, msg) => {
+                let why = format!("unexpected {} in state {state:?}", msg.name());
+                Err(self.engine.fail(Error::Protocol(why)))
+            }
+        }
+    }
+
+    fn on_fatal(&mut self) {}
+}

@@ -1,0 +1,195 @@
+//! Errors of the core: connection errors, refusals, and the codes carried on the wire.
+
+use std::fmt;
+
+/// Why a peer refused a request, as carried in `Refused` and `Error` frames.
+///
+/// The numeric values are part of the wire format (see `docs/PROTOCOL.md`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalCode {
+    /// The request was malformed or made no sense in this state.
+    BadRequest,
+    /// The student ID is not on the roster.
+    UnknownStudent,
+    /// The one-time enrollment code was wrong.
+    BadCode,
+    /// The one-time enrollment code was already used.
+    CodeUsed,
+    /// Too many attempts: wait before trying again.
+    Throttled,
+    /// The CSR did not parse or its signature did not verify.
+    CsrInvalid,
+    /// The CSR names a different student ID.
+    CsrIdMismatch,
+    /// The CSR's key type, key size or signature algorithm is not allowed.
+    WeakKey,
+    /// The presented certificate was revoked.
+    Revoked,
+    /// The presented certificate expired (or is not yet valid).
+    Expired,
+    /// The peer's certificate is not acceptable for this role.
+    BadCertificate,
+    /// No such course or assignment.
+    NoSuchAssignment,
+    /// The file is larger than the assignment allows.
+    TooLarge,
+    /// The file name is not acceptable.
+    BadFileName,
+    /// The bytes received do not match the declared size.
+    SizeMismatch,
+    /// The bytes received do not match the declared SHA-256.
+    HashMismatch,
+    /// No such submission (or not yours).
+    NotFound,
+    /// The request needs an authenticated student certificate.
+    NotAuthenticated,
+    /// The server cannot store the submission right now (disk full, I/O error).
+    Storage,
+    /// The connection idled or took too long.
+    Timeout,
+    /// The server is shutting down or overloaded; try again shortly.
+    Unavailable,
+    /// An internal error on the server.
+    Internal,
+    /// A code this version does not know.
+    Other(u16),
+}
+
+impl RefusalCode {
+    /// The code's value on the wire.
+    pub fn to_u16(self) -> u16 {
+        match self {
+            Self::BadRequest => 1,
+            Self::UnknownStudent => 2,
+            Self::BadCode => 3,
+            Self::CodeUsed => 4,
+            Self::Throttled => 5,
+            Self::CsrInvalid => 6,
+            Self::CsrIdMismatch => 7,
+            Self::WeakKey => 8,
+            Self::Revoked => 9,
+            Self::Expired => 10,
+            Self::BadCertificate => 11,
+            Self::NoSuchAssignment => 12,
+            Self::TooLarge => 13,
+            Self::BadFileName => 14,
+            Self::SizeMismatch => 15,
+            Self::HashMismatch => 16,
+            Self::NotFound => 17,
+            Self::NotAuthenticated => 18,
+            Self::Storage => 19,
+            Self::Timeout => 20,
+            Self::Unavailable => 21,
+            Self::Internal => 22,
+            Self::Other(v) => v,
+        }
+    }
+
+    /// The code for a value read from the wire.
+    pub fn from_u16(v: u16) -> Self {
+        match v {
+            1 => Self::BadRequest,
+            2 => Self::UnknownStudent,
+            3 => Self::BadCode,
+            4 => Self::CodeUsed,
+            5 => Self::Throttled,
+            6 => Self::CsrInvalid,
+            7 => Self::CsrIdMismatch,
+            8 => Self::WeakKey,
+            9 => Self::Revoked,
+            10 => Self::Expired,
+            11 => Self::BadCertificate,
+            12 => Self::NoSuchAssignment,
+            13 => Self::TooLarge,
+            14 => Self::BadFileName,
+            15 => Self::SizeMismatch,
+            16 => Self::HashMismatch,
+            17 => Self::NotFound,
+            18 => Self::NotAuthenticated,
+            19 => Self::Storage,
+            20 => Self::Timeout,
+            21 => Self::Unavailable,
+            22 => Self::Internal,
+            v => Self::Other(v),
+        }
+    }
+}
+
+/// A refusal: a code and a human-readable reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What kind of refusal.
+    pub code: RefusalCode,
+    /// A sentence for the person at the keyboard.
+    pub reason: String,
+}
+
+impl Refusal {
+    /// A refusal with this code and reason.
+    pub fn new(code: RefusalCode, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// A fatal connection error. Sticky: once a connection reports one, every later call reports the
+/// same error.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// TLS failed (handshake, certificate verification, a bad record, an alert from the peer).
+    Tls(rustls::Error),
+    /// The peer broke the wire protocol (bad frame, unknown type, message in the wrong state).
+    Protocol(String),
+    /// The peer closed the connection with a fatal `Error` frame.
+    Remote(Refusal),
+    /// We closed the connection after refusing the peer (its certificate, say) with this refusal.
+    Refused(Refusal),
+    /// A handshake or idle deadline passed.
+    Timeout(&'static str),
+    /// The connection was closed (by either side) before the exchange completed.
+    Closed,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tls(e) => write!(f, "tls: {e}"),
+            Self::Protocol(m) => write!(f, "protocol violation: {m}"),
+            Self::Remote(r) => write!(f, "closed by peer: {}", r.reason),
+            Self::Refused(r) => write!(f, "refused: {}", r.reason),
+            Self::Timeout(what) => write!(f, "timed out: {what}"),
+            Self::Closed => f.write_str("connection closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rustls::Error> for Error {
+    fn from(e: rustls::Error) -> Self {
+        Self::Tls(e)
+    }
+}
+
+/// A call on a connection that does not fit its current state (a programming error of the
+/// caller, not of the peer). The connection is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub &'static str);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call out of order: {}", self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

@@ -1,0 +1,845 @@
+//! A deterministic in-memory harness: a client and a server pumped through byte buffers on a
+//! virtual clock, with a small reference application on each server side (a registrar for CUHK,
+//! a board for Blackboard) that keeps everything in memory.
+//!
+//! Used by this crate's tests, the fuzz targets and the benchmarks; no sockets, no threads, no
+//! clock: time moves only when [`Pair::advance`] says so.
+
+use crate::config::{server_name, ClientConfig, Identity, Role, ServerConfig, Timeouts};
+use crate::enroll::{EnrollClient, EnrollClientEvent, EnrollServer, EnrollServerEvent};
+use crate::error::{Error, Refusal, RefusalCode};
+use crate::msg::{SubmissionEntry, UploadOffer};
+use crate::pki::{unix_secs, Ca, IssuedServer, Revocations, RevokedSerial, ServerName, StudentId};
+use crate::receipt::{Receipt, ReceiptBody, ReceiptSigner};
+use crate::submit::{sha256, SubmitClient, SubmitClientEvent, SubmitServer, SubmitServerEvent};
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A fixed starting time for tests: 2026-09-01T00:00:00Z.
+pub fn t0() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_788_220_800)
+}
+
+/// The I/O surface shared by the four connection types, so one pump drives them all.
+pub trait Endpoint {
+    /// See the connection types' `receive`.
+    fn receive(&mut self, now: SystemTime, data: &[u8]) -> Result<(), Error>;
+    /// See the connection types' `handle_eof`.
+    fn handle_eof(&mut self, now: SystemTime) -> Result<(), Error>;
+    /// See the connection types' `handle_timeout`.
+    fn handle_timeout(&mut self, now: SystemTime) -> Result<(), Error>;
+    /// See the connection types' `poll_timeout`.
+    fn poll_timeout(&self) -> Option<SystemTime>;
+    /// See the connection types' `poll_transmit`.
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize;
+    /// See the connection types' `is_closed`.
+    fn is_closed(&self) -> bool;
+    /// See the connection types' `error`.
+    fn error(&self) -> Option<&Error>;
+}
+
+macro_rules! endpoint {
+    ($t:ty) => {
+        impl Endpoint for $t {
+            fn receive(&mut self, now: SystemTime, data: &[u8]) -> Result<(), Error> {
+                <$t>::receive(self, now, data)
+            }
+            fn handle_eof(&mut self, now: SystemTime) -> Result<(), Error> {
+                <$t>::handle_eof(self, now)
+            }
+            fn handle_timeout(&mut self, now: SystemTime) -> Result<(), Error> {
+                <$t>::handle_timeout(self, now)
+            }
+            fn poll_timeout(&self) -> Option<SystemTime> {
+                <$t>::poll_timeout(self)
+            }
+            fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+                <$t>::poll_transmit(self, out)
+            }
+            fn is_closed(&self) -> bool {
+                <$t>::is_closed(self)
+            }
+            fn error(&self) -> Option<&Error> {
+                <$t>::error(self)
+            }
+        }
+    };
+}
+endpoint!(EnrollClient);
+endpoint!(EnrollServer);
+endpoint!(SubmitClient);
+endpoint!(SubmitServer);
+
+/// How the pump cuts the byte streams before delivering them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Split {
+    /// Everything available in one call.
+    Whole,
+    /// Pieces of this size cycling through the list (zeros are skipped).
+    Pattern(Vec<usize>),
+}
+
+impl Split {
+    /// One byte at a time.
+    pub fn bytes() -> Self {
+        Self::Pattern(vec![1])
+    }
+}
+
+fn deliver(to: &mut dyn Endpoint, now: SystemTime, data: &[u8], split: &Split, turn: &mut usize) {
+    match split {
+        Split::Whole => {
+            let _ = to.receive(now, data);
+        }
+        Split::Pattern(sizes) => {
+            let mut rest = data;
+            let sizes: Vec<usize> = sizes.iter().copied().filter(|s| *s > 0).collect();
+            let sizes = if sizes.is_empty() { vec![1] } else { sizes };
+            while !rest.is_empty() {
+                let n = sizes[*turn % sizes.len()].min(rest.len());
+                *turn += 1;
+                let (piece, tail) = rest.split_at(n);
+                if to.receive(now, piece).is_err() {
+                    return;
+                }
+                rest = tail;
+            }
+        }
+    }
+}
+
+/// A client and a server joined by in-memory byte streams.
+#[derive(Debug)]
+pub struct Pair<C, S> {
+    /// The client connection.
+    pub client: C,
+    /// The server connection.
+    pub server: S,
+    /// The virtual clock.
+    pub now: SystemTime,
+    /// How streams are cut.
+    pub split: Split,
+    turn: usize,
+    /// Every byte the client sent, in order (for replay and fuzz seeds).
+    pub client_wire: Vec<u8>,
+    /// Every byte the server sent, in order.
+    pub server_wire: Vec<u8>,
+}
+
+impl<C: Endpoint, S: Endpoint> Pair<C, S> {
+    /// A pair at `now`.
+    pub fn new(client: C, server: S, now: SystemTime) -> Self {
+        Self {
+            client,
+            server,
+            now,
+            split: Split::Whole,
+            turn: 0,
+            client_wire: Vec::new(),
+            server_wire: Vec::new(),
+        }
+    }
+
+    /// Moves bytes once in each direction; returns whether any moved.
+    pub fn step(&mut self) -> bool {
+        let mut buf = Vec::new();
+        let c = self.client.poll_transmit(&mut buf);
+        if c > 0 {
+            self.client_wire.extend_from_slice(&buf);
+            deliver(
+                &mut self.server,
+                self.now,
+                &buf,
+                &self.split,
+                &mut self.turn,
+            );
+        }
+        buf.clear();
+        let s = self.server.poll_transmit(&mut buf);
+        if s > 0 {
+            self.server_wire.extend_from_slice(&buf);
+            deliver(
+                &mut self.client,
+                self.now,
+                &buf,
+                &self.split,
+                &mut self.turn,
+            );
+        }
+        c + s > 0
+    }
+
+    /// Steps until no bytes move.
+    pub fn drive(&mut self) {
+        for _ in 0..100_000 {
+            if !self.step() {
+                return;
+            }
+        }
+        panic!("the pair never went quiet");
+    }
+
+    /// Moves the clock forward and fires both sides' deadlines.
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+        if self.client.poll_timeout().is_some_and(|t| t <= self.now) {
+            let _ = self.client.handle_timeout(self.now);
+        }
+        if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
+            let _ = self.server.handle_timeout(self.now);
+        }
+    }
+}
+
+/// A student's key and CSR.
+#[derive(Debug)]
+pub struct StudentKey {
+    /// PKCS#8 private key, DER.
+    pub key_der: Vec<u8>,
+    /// PKCS#8 private key, PEM.
+    pub key_pem: String,
+    /// The CSR, DER.
+    pub csr_der: Vec<u8>,
+}
+
+impl StudentKey {
+    /// A P-256 key and a CSR whose CN is `cn`.
+    pub fn new(cn: &str) -> Self {
+        Self::with_alg(cn, &rcgen::PKCS_ECDSA_P256_SHA256)
+    }
+
+    /// A key of the given algorithm and a CSR whose CN is `cn`.
+    pub fn with_alg(cn: &str, alg: &'static rcgen::SignatureAlgorithm) -> Self {
+        let key = KeyPair::generate_for(alg).expect("key generation");
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        let csr = params.serialize_request(&key).expect("CSR");
+        Self {
+            key_der: key.serialize_der(),
+            key_pem: key.serialize_pem(),
+            csr_der: csr.der().to_vec(),
+        }
+    }
+
+    /// This key with an issued chain, as a TLS identity.
+    pub fn identity(&self, chain: Vec<CertificateDer<'static>>) -> Identity {
+        Identity {
+            chain,
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+        }
+    }
+}
+
+fn server_identity(s: &IssuedServer, ca: &CertificateDer<'static>) -> Identity {
+    Identity::from_pem(
+        format!("{}{}", s.cert_pem, crate::pki::to_pem("CERTIFICATE", ca)).as_bytes(),
+        s.key_pem.as_bytes(),
+    )
+    .expect("freshly issued server identity")
+}
+
+/// A whole campus in memory: the CA, CUHK's and Blackboard's certificates, the registrar and
+/// the board.
+#[derive(Debug)]
+pub struct Campus {
+    /// The CA.
+    pub ca: Arc<Ca>,
+    /// CUHK's enrollment server config.
+    pub cuhk: Arc<ServerConfig>,
+    /// Blackboard's config.
+    pub blackboard: Arc<ServerConfig>,
+    /// Blackboard's certificate and key.
+    pub blackboard_cert: IssuedServer,
+    /// The registrar (roster, codes, issued and revoked certificates).
+    pub registrar: Registrar,
+    /// The board (assignments, submissions).
+    pub board: Board,
+    /// The virtual clock for new pairs.
+    pub now: SystemTime,
+    /// Timeouts for new connections.
+    pub timeouts: Timeouts,
+}
+
+impl Campus {
+    /// A campus at `now`, with the assignment CSCI3180/hw1 due in a week.
+    pub fn new(now: SystemTime) -> Self {
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let ca = Ca::generate("CUHK Root CA", now, 10 * year).expect("CA");
+        let names = [
+            ServerName::Dns("localhost".into()),
+            ServerName::parse("127.0.0.1"),
+        ];
+        let cuhk = ca
+            .issue_server("CUHK", &names, now, year)
+            .expect("cuhk cert");
+        let bb = ca
+            .issue_server("Blackboard", &names, now, year)
+            .expect("bb cert");
+        let cuhk_cfg = ServerConfig::new(
+            Role::Enroll,
+            ca.cert().clone(),
+            server_identity(&cuhk, ca.cert()),
+            Revocations::empty(),
+        )
+        .expect("cuhk config");
+        let bb_identity = server_identity(&bb, ca.cert());
+        let signer =
+            ReceiptSigner::new(&bb_identity.key, bb_identity.chain[0].clone()).expect("signer");
+        let bb_cfg = ServerConfig::new(
+            Role::Submit,
+            ca.cert().clone(),
+            bb_identity,
+            Revocations::empty(),
+        )
+        .expect("bb config");
+        let ca = Arc::new(ca);
+        let mut board = Board::new(signer);
+        board.add_assignment("CSCI3180", "hw1", unix_secs(now) + 7 * 24 * 3600, 1 << 30);
+        Self {
+            registrar: Registrar::new(ca.clone()),
+            ca,
+            cuhk: Arc::new(cuhk_cfg),
+            blackboard: Arc::new(bb_cfg),
+            blackboard_cert: bb,
+            board,
+            now,
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    /// A client config for `role` trusting this campus's CA.
+    pub fn client_config(&self, role: Role, identity: Option<Identity>) -> ClientConfig {
+        ClientConfig::new(role, self.ca.cert().clone(), identity)
+            .expect("client config")
+            .with_timeouts(self.timeouts)
+    }
+
+    /// A connected-to-be enrollment pair (not yet driven).
+    pub fn enroll_pair(&self, identity: Option<Identity>) -> Pair<EnrollClient, EnrollServer> {
+        let cfg = self.client_config(Role::Enroll, identity);
+        self.enroll_pair_with(&cfg)
+    }
+
+    /// An enrollment pair from a given client config.
+    pub fn enroll_pair_with(&self, cfg: &ClientConfig) -> Pair<EnrollClient, EnrollServer> {
+        let name = server_name("localhost").expect("name");
+        let client = EnrollClient::new(cfg, name, self.now).expect("client");
+        let server_cfg = Arc::new((*self.cuhk).clone().with_timeouts(self.timeouts));
+        let server = EnrollServer::new(server_cfg, self.now).expect("server");
+        Pair::new(client, server, self.now)
+    }
+
+    /// A submission pair (not yet driven).
+    pub fn submit_pair(&self, identity: Option<Identity>) -> Pair<SubmitClient, SubmitServer> {
+        let cfg = self.client_config(Role::Submit, identity);
+        self.submit_pair_with(&cfg)
+    }
+
+    /// A submission pair from a given client config.
+    pub fn submit_pair_with(&self, cfg: &ClientConfig) -> Pair<SubmitClient, SubmitServer> {
+        let name = server_name("localhost").expect("name");
+        let client = SubmitClient::new(cfg, name, self.now).expect("client");
+        let server_cfg = Arc::new((*self.blackboard).clone().with_timeouts(self.timeouts));
+        let server = SubmitServer::new(server_cfg, self.now).expect("server");
+        Pair::new(client, server, self.now)
+    }
+
+    /// Puts a student on the roster and returns the one-time code.
+    pub fn add_student(&mut self, id: &str) -> String {
+        self.registrar.add(id)
+    }
+
+    /// Enrolls a student from scratch (roster, key, CSR, enrollment); returns the identity.
+    pub fn new_student(&mut self, id: &str) -> Identity {
+        let code = self.add_student(id);
+        let key = StudentKey::new(id);
+        let mut pair = self.enroll_pair(None);
+        let out = self.enroll(&mut pair, id, &code, &key.csr_der);
+        let chain = match out {
+            Ok(chain) => chain,
+            Err(e) => panic!("enrolling {id}: {e}"),
+        };
+        key.identity(chain)
+    }
+
+    /// Runs one enrollment on a pair: connect, send, let the registrar answer.
+    pub fn enroll(
+        &mut self,
+        pair: &mut Pair<EnrollClient, EnrollServer>,
+        id: &str,
+        code: &str,
+        csr: &[u8],
+    ) -> Result<Vec<CertificateDer<'static>>, String> {
+        self.connect_enroll(pair)?;
+        let id = StudentId::parse(id).map_err(|e| e.to_string())?;
+        pair.client
+            .enroll(&id, code, csr)
+            .map_err(|e| e.to_string())?;
+        self.pump_enroll(pair);
+        match pair.client.poll_event() {
+            Some(EnrollClientEvent::Issued { chain }) => Ok(chain),
+            Some(EnrollClientEvent::Refused(r)) => {
+                Err(format!("refused ({:?}): {}", r.code, r.reason))
+            }
+            other => Err(format!(
+                "unexpected {other:?}, error {:?}",
+                pair.client.error()
+            )),
+        }
+    }
+
+    /// Drives an enrollment pair to the Welcome.
+    pub fn connect_enroll(
+        &mut self,
+        pair: &mut Pair<EnrollClient, EnrollServer>,
+    ) -> Result<(), String> {
+        self.pump_enroll(pair);
+        match pair.client.poll_event() {
+            Some(EnrollClientEvent::Connected { .. }) => Ok(()),
+            other => Err(format!(
+                "not connected: {other:?}, client error {:?}, server error {:?}",
+                pair.client.error(),
+                pair.server.error()
+            )),
+        }
+    }
+
+    /// Drives an enrollment pair, letting the registrar answer, until quiet.
+    pub fn pump_enroll(&mut self, pair: &mut Pair<EnrollClient, EnrollServer>) {
+        loop {
+            pair.drive();
+            if !self.registrar.serve(&mut pair.server, pair.now) {
+                return;
+            }
+        }
+    }
+
+    /// Drives a submission pair to the Welcome.
+    pub fn connect_submit(
+        &mut self,
+        pair: &mut Pair<SubmitClient, SubmitServer>,
+    ) -> Result<(), String> {
+        self.pump_submit(pair);
+        match pair.client.poll_event() {
+            Some(SubmitClientEvent::Connected { .. }) => Ok(()),
+            other => Err(format!(
+                "not connected: {other:?}, client error {:?}, server error {:?}",
+                pair.client.error().map(|e| e.to_string()),
+                pair.server.error().map(|e| e.to_string())
+            )),
+        }
+    }
+
+    /// Drives a submission pair, letting the board answer, until quiet.
+    pub fn pump_submit(&mut self, pair: &mut Pair<SubmitClient, SubmitServer>) {
+        let mut session = BoardSession::default();
+        loop {
+            pair.drive();
+            if !self.board.serve(&mut pair.server, &mut session) {
+                return;
+            }
+        }
+    }
+
+    /// Submits `data` on a connected pair; returns the receipt or the refusal.
+    pub fn submit(
+        &mut self,
+        pair: &mut Pair<SubmitClient, SubmitServer>,
+        course: &str,
+        assignment: &str,
+        file_name: &str,
+        data: &[u8],
+    ) -> Result<(Receipt, ReceiptBody), Refusal> {
+        let offer = UploadOffer {
+            course: course.into(),
+            assignment: assignment.into(),
+            file_name: file_name.into(),
+            size: data.len() as u64,
+            sha256: sha256(data),
+        };
+        self.submit_offer(pair, offer, data)
+    }
+
+    /// Submits `data` under an arbitrary (possibly lying) offer.
+    pub fn submit_offer(
+        &mut self,
+        pair: &mut Pair<SubmitClient, SubmitServer>,
+        offer: UploadOffer,
+        data: &[u8],
+    ) -> Result<(Receipt, ReceiptBody), Refusal> {
+        let mut session = BoardSession::default();
+        pair.client
+            .submit(offer)
+            .map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
+        loop {
+            pair.drive();
+            if !self.board.serve(&mut pair.server, &mut session) {
+                break;
+            }
+        }
+        match pair.client.poll_event() {
+            Some(SubmitClientEvent::UploadReady) => {}
+            Some(SubmitClientEvent::Refused(r)) => return Err(r),
+            other => return Err(unexpected(other, pair.client.error())),
+        }
+        for piece in data.chunks(40_000) {
+            pair.client
+                .send_data(piece)
+                .map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
+            pair.drive();
+            self.board.serve(&mut pair.server, &mut session);
+        }
+        pair.client
+            .finish_upload()
+            .map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
+        loop {
+            pair.drive();
+            if !self.board.serve(&mut pair.server, &mut session) {
+                break;
+            }
+        }
+        match pair.client.poll_event() {
+            Some(SubmitClientEvent::Receipt { receipt, body }) => Ok((receipt, body)),
+            Some(SubmitClientEvent::Refused(r)) => Err(r),
+            other => Err(unexpected(other, pair.client.error())),
+        }
+    }
+
+    /// Lists on a connected pair.
+    pub fn list(
+        &mut self,
+        pair: &mut Pair<SubmitClient, SubmitServer>,
+        course: Option<&str>,
+    ) -> Result<Vec<SubmissionEntry>, Refusal> {
+        pair.client
+            .list(course)
+            .map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
+        self.pump_submit(pair);
+        let mut out = Vec::new();
+        loop {
+            match pair.client.poll_event() {
+                Some(SubmitClientEvent::ListEntry(e)) => out.push(e),
+                Some(SubmitClientEvent::ListEnd) => return Ok(out),
+                Some(SubmitClientEvent::Refused(r)) => return Err(r),
+                other => return Err(unexpected(other, pair.client.error())),
+            }
+        }
+    }
+
+    /// Fetches on a connected pair; returns the entry and the bytes.
+    pub fn fetch(
+        &mut self,
+        pair: &mut Pair<SubmitClient, SubmitServer>,
+        id: &str,
+    ) -> Result<(SubmissionEntry, Vec<u8>), Refusal> {
+        pair.client
+            .fetch(id)
+            .map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
+        self.pump_submit(pair);
+        let entry = match pair.client.poll_event() {
+            Some(SubmitClientEvent::FetchBegin(e)) => e,
+            Some(SubmitClientEvent::Refused(r)) => return Err(r),
+            other => return Err(unexpected(other, pair.client.error())),
+        };
+        let mut bytes = Vec::new();
+        loop {
+            match pair.client.poll_event() {
+                Some(SubmitClientEvent::FetchData(d)) => bytes.extend_from_slice(&d),
+                Some(SubmitClientEvent::FetchEnd) => return Ok((entry, bytes)),
+                other => return Err(unexpected(other, pair.client.error())),
+            }
+        }
+    }
+
+    /// Revokes every certificate of `id` and installs the new revoked set on Blackboard and CUHK.
+    pub fn revoke(&mut self, id: &str) {
+        self.registrar.revoke(id, self.now);
+        let crl = self.registrar.crl(self.now);
+        let revs = Revocations::from_crl(&crl, self.ca.cert()).expect("own CRL");
+        self.blackboard = Arc::new(self.blackboard.with_revocations(revs.clone()).expect("cfg"));
+        self.cuhk = Arc::new(self.cuhk.with_revocations(revs).expect("cfg"));
+    }
+}
+
+fn unexpected(ev: Option<SubmitClientEvent>, err: Option<&Error>) -> Refusal {
+    Refusal::new(
+        RefusalCode::Internal,
+        format!(
+            "unexpected {ev:?}; connection error: {:?}",
+            err.map(|e| e.to_string())
+        ),
+    )
+}
+
+/// CUHK's application in memory: roster with one-time codes, issued and revoked certificates.
+#[derive(Debug)]
+pub struct Registrar {
+    ca: Arc<Ca>,
+    roster: HashMap<StudentId, (String, bool)>,
+    issued: Vec<(StudentId, Vec<u8>)>,
+    revoked: Vec<RevokedSerial>,
+    /// Lifetime of issued student certificates.
+    pub lifetime: Duration,
+    next_code: u64,
+}
+
+impl Registrar {
+    /// A registrar signing with `ca`.
+    pub fn new(ca: Arc<Ca>) -> Self {
+        Self {
+            ca,
+            roster: HashMap::new(),
+            issued: Vec::new(),
+            revoked: Vec::new(),
+            lifetime: crate::pki::DEFAULT_STUDENT_LIFETIME,
+            next_code: 0,
+        }
+    }
+
+    /// Adds `id` with a fresh code (deterministic here: tests need no randomness).
+    pub fn add(&mut self, id: &str) -> String {
+        self.next_code += 1;
+        let code = format!("code-{:04}-{id}", self.next_code);
+        let id = StudentId::parse(id).expect("test student IDs are 10 digits");
+        self.roster.insert(id, (code.clone(), false));
+        code
+    }
+
+    /// Revokes every certificate issued to `id`.
+    pub fn revoke(&mut self, id: &str, now: SystemTime) {
+        for (who, serial) in &self.issued {
+            if who.as_str() == id {
+                self.revoked.push(RevokedSerial {
+                    serial: serial.clone(),
+                    revoked_at: now,
+                });
+            }
+        }
+    }
+
+    /// The current CRL, DER.
+    pub fn crl(&self, now: SystemTime) -> Vec<u8> {
+        self.ca
+            .crl(
+                &self.revoked,
+                self.revoked.len() as u64 + 1,
+                now,
+                Duration::from_secs(86_400),
+            )
+            .expect("CRL")
+            .to_vec()
+    }
+
+    /// Answers every pending event of `server`; returns whether it answered anything.
+    pub fn serve(&mut self, server: &mut EnrollServer, now: SystemTime) -> bool {
+        let mut acted = false;
+        while let Some(ev) = server.poll_event() {
+            acted = true;
+            match ev {
+                EnrollServerEvent::EnrollRequested {
+                    student_id,
+                    code,
+                    csr,
+                } => {
+                    let verdict = match self.roster.get_mut(&student_id) {
+                        None => Err(Refusal::new(
+                            RefusalCode::UnknownStudent,
+                            "not on the roster",
+                        )),
+                        Some((_, true)) => {
+                            Err(Refusal::new(RefusalCode::CodeUsed, "code already used"))
+                        }
+                        Some((want, used)) if *want == code => {
+                            *used = true;
+                            Ok(())
+                        }
+                        Some(_) => Err(Refusal::new(RefusalCode::BadCode, "wrong code")),
+                    };
+                    match verdict {
+                        Ok(()) => self.sign(server, &student_id, &csr, now),
+                        Err(r) => {
+                            let _ = server.refuse(r);
+                        }
+                    }
+                }
+                EnrollServerEvent::RenewRequested {
+                    student_id, csr, ..
+                } => self.sign(server, &student_id, &csr, now),
+                EnrollServerEvent::CrlRequested => {
+                    let crl = self.crl(now);
+                    let _ = server.send_crl(&crl);
+                }
+                _ => acted = false,
+            }
+        }
+        acted
+    }
+
+    fn sign(
+        &mut self,
+        server: &mut EnrollServer,
+        id: &StudentId,
+        csr: &crate::pki::CheckedCsr,
+        now: SystemTime,
+    ) {
+        match self.ca.issue_student(csr, now, self.lifetime) {
+            Ok(cert) => {
+                if let Ok(info) = crate::pki::certificate_info(&cert) {
+                    self.issued.push((id.clone(), info.serial));
+                }
+                let _ = server.issue(&[cert, self.ca.cert().clone()]);
+            }
+            Err(e) => {
+                let _ = server.refuse(Refusal::new(RefusalCode::Internal, e.0));
+            }
+        }
+    }
+}
+
+/// Blackboard's application in memory.
+#[derive(Debug)]
+pub struct Board {
+    signer: ReceiptSigner,
+    assignments: HashMap<(String, String), (u64, u64)>,
+    /// Every stored submission with its bytes.
+    pub stored: Vec<(SubmissionEntry, Vec<u8>)>,
+}
+
+/// Per-connection state of the board: the upload being received.
+#[derive(Debug, Default)]
+pub struct BoardSession {
+    upload: Option<Vec<u8>>,
+}
+
+impl Board {
+    /// A board signing receipts with `signer`.
+    pub fn new(signer: ReceiptSigner) -> Self {
+        Self {
+            signer,
+            assignments: HashMap::new(),
+            stored: Vec::new(),
+        }
+    }
+
+    /// Adds an assignment due at `due` (Unix seconds) accepting files up to `max_size`.
+    pub fn add_assignment(&mut self, course: &str, assignment: &str, due: u64, max_size: u64) {
+        self.assignments
+            .insert((course.into(), assignment.into()), (due, max_size));
+    }
+
+    /// Answers every pending event of `server`; returns whether it answered a request.
+    pub fn serve(&mut self, server: &mut SubmitServer, session: &mut BoardSession) -> bool {
+        let mut acted = false;
+        while let Some(ev) = server.poll_event() {
+            match ev {
+                SubmitServerEvent::UploadRequested(offer) => {
+                    acted = true;
+                    match self
+                        .assignments
+                        .get(&(offer.course.clone(), offer.assignment.clone()))
+                    {
+                        None => {
+                            let _ = server.refuse(Refusal::new(
+                                RefusalCode::NoSuchAssignment,
+                                "no such assignment",
+                            ));
+                        }
+                        Some((_, max)) if offer.size > *max => {
+                            let _ = server.refuse(Refusal::new(RefusalCode::TooLarge, "too large"));
+                        }
+                        Some(_) => {
+                            session.upload = Some(Vec::new());
+                            let _ = server.accept_upload();
+                        }
+                    }
+                }
+                SubmitServerEvent::UploadData(d) => {
+                    if let Some(buf) = session.upload.as_mut() {
+                        buf.extend_from_slice(&d);
+                    }
+                }
+                SubmitServerEvent::UploadAborted { .. } => session.upload = None,
+                SubmitServerEvent::UploadComplete { offer, received_at } => {
+                    acted = true;
+                    let bytes = session.upload.take().unwrap_or_default();
+                    let student = server.student().map(|s| s.to_string()).unwrap_or_default();
+                    let (due, _) =
+                        self.assignments[&(offer.course.clone(), offer.assignment.clone())];
+                    let version = 1 + self
+                        .stored
+                        .iter()
+                        .filter(|(e, _)| {
+                            e.student_id == student
+                                && e.course == offer.course
+                                && e.assignment == offer.assignment
+                                && e.file_name == offer.file_name
+                        })
+                        .count() as u32;
+                    let received = unix_secs(received_at);
+                    let entry = SubmissionEntry {
+                        id: format!("s{}", self.stored.len() + 1),
+                        student_id: student,
+                        course: offer.course,
+                        assignment: offer.assignment,
+                        file_name: offer.file_name,
+                        size: offer.size,
+                        sha256: sha256(&bytes),
+                        received_at: received,
+                        late: received > due,
+                        version,
+                    };
+                    let body = ReceiptBody {
+                        id: entry.id.clone(),
+                        student_id: entry.student_id.clone(),
+                        course: entry.course.clone(),
+                        assignment: entry.assignment.clone(),
+                        file_name: entry.file_name.clone(),
+                        size: entry.size,
+                        sha256: entry.sha256,
+                        received_at: received,
+                        due_at: due,
+                        late: entry.late,
+                        version,
+                    };
+                    self.stored.push((entry, bytes));
+                    let receipt = self.signer.sign(&body).expect("signing");
+                    let _ = server.send_receipt(&receipt);
+                }
+                SubmitServerEvent::ListRequested { course } => {
+                    acted = true;
+                    let me = server.student().map(|s| s.to_string()).unwrap_or_default();
+                    for (e, _) in &self.stored {
+                        if e.student_id == me && course.as_ref().is_none_or(|c| *c == e.course) {
+                            let _ = server.send_list_entry(e);
+                        }
+                    }
+                    let _ = server.finish_list();
+                }
+                SubmitServerEvent::FetchRequested { id } => {
+                    acted = true;
+                    // Deliberately looked up by id alone: the core must refuse another
+                    // student's submission even when the application finds it.
+                    match self.stored.iter().find(|(e, _)| e.id == id) {
+                        None => {
+                            let _ = server
+                                .refuse(Refusal::new(RefusalCode::NotFound, "no such submission"));
+                        }
+                        Some((e, bytes)) => {
+                            if server.start_fetch(e).is_ok() {
+                                let _ = server.send_fetch_data(bytes);
+                                let _ = server.finish_fetch();
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        acted
+    }
+}

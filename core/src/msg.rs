@@ -1,0 +1,535 @@
+//! Typed messages and their payload encodings.
+//!
+//! Field encodings (all integers big-endian): `str` = u16 length + UTF-8 bytes; `bytes` = u32
+//! length + bytes; `opt<T>` = u8 0 (absent) or 1 followed by `T`; `hash` = 32 raw bytes. A
+//! payload must be consumed exactly: trailing bytes are an error.
+
+use crate::error::{Refusal, RefusalCode};
+use crate::frame::{encode_frame, Frame, MAX_PAYLOAD};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::fmt;
+
+/// Message type tags, as on the wire.
+pub mod tag {
+    /// Server's first frame after the handshake.
+    pub const WELCOME: u8 = 0x01;
+    /// A non-fatal refusal of the request in flight.
+    pub const REFUSED: u8 = 0x02;
+    /// A fatal error; the sender closes the connection after it.
+    pub const ERROR: u8 = 0x03;
+    /// Enroll with a student ID, a one-time code and a CSR.
+    pub const ENROLL: u8 = 0x10;
+    /// Renew over mutual TLS with a CSR.
+    pub const RENEW: u8 = 0x11;
+    /// Ask for the current CRL.
+    pub const GET_CRL: u8 = 0x12;
+    /// The issued certificate chain.
+    pub const ISSUED: u8 = 0x18;
+    /// A CRL follows as `Data` frames and a `DataEnd`.
+    pub const CRL: u8 = 0x19;
+    /// Offer a file for submission.
+    pub const SUBMIT: u8 = 0x20;
+    /// The server accepts the offer: stream the bytes.
+    pub const READY: u8 = 0x21;
+    /// A signed receipt for a stored submission.
+    pub const RECEIPT: u8 = 0x22;
+    /// List own submissions.
+    pub const LIST: u8 = 0x23;
+    /// One listed submission.
+    pub const LIST_ENTRY: u8 = 0x24;
+    /// End of a listing.
+    pub const LIST_END: u8 = 0x25;
+    /// Fetch one own submission.
+    pub const FETCH: u8 = 0x26;
+    /// A fetched submission's description; `Data` frames and a `DataEnd` follow.
+    pub const FETCH_BEGIN: u8 = 0x27;
+    /// A chunk of streamed bytes.
+    pub const DATA: u8 = 0x30;
+    /// End of streamed bytes.
+    pub const DATA_END: u8 = 0x31;
+}
+
+/// An error decoding a message payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+fn err<T>(m: impl Into<String>) -> Result<T, DecodeError> {
+    Err(DecodeError(m.into()))
+}
+
+/// One submission as the server lists it (and describes it before a fetch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmissionEntry {
+    /// The submission's identifier, unique on the server.
+    pub id: String,
+    /// Student ID of the owner.
+    pub student_id: String,
+    /// Course code.
+    pub course: String,
+    /// Assignment name.
+    pub assignment: String,
+    /// File name as submitted.
+    pub file_name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes.
+    pub sha256: [u8; 32],
+    /// When the server received it, seconds since the Unix epoch.
+    pub received_at: u64,
+    /// Received after the assignment's due time.
+    pub late: bool,
+    /// 1 for the first submission of this file name to this assignment, then 2, 3, ...
+    pub version: u32,
+}
+
+/// The metadata of an upload offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadOffer {
+    /// Course code.
+    pub course: String,
+    /// Assignment name.
+    pub assignment: String,
+    /// File name (a plain name: no `/`, `..`, NUL or control characters).
+    pub file_name: String,
+    /// Exact size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes.
+    pub sha256: [u8; 32],
+}
+
+/// Every message of both protocols.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Server's first frame: who the server authenticated, and its clock.
+    Welcome {
+        /// The student ID from the verified client certificate, if one was presented.
+        student_id: Option<String>,
+        /// Server time, seconds since the Unix epoch.
+        server_time: u64,
+    },
+    /// The request in flight was refused; the connection stays open.
+    Refused(Refusal),
+    /// Fatal; the sender closes.
+    Error(Refusal),
+    /// Enrollment request.
+    Enroll {
+        /// The 10-digit student ID.
+        student_id: String,
+        /// The one-time enrollment code.
+        code: String,
+        /// The CSR, DER.
+        csr: Bytes,
+    },
+    /// Renewal request (mutual TLS).
+    Renew {
+        /// The CSR, DER.
+        csr: Bytes,
+    },
+    /// CRL request.
+    GetCrl,
+    /// Issued chain, end-entity first, DER each.
+    Issued(Vec<Bytes>),
+    /// A CRL of this many bytes follows in `Data` frames.
+    Crl {
+        /// Total bytes.
+        size: u64,
+    },
+    /// Upload offer.
+    Submit(UploadOffer),
+    /// Go ahead with the upload.
+    Ready,
+    /// Encoded signed receipt (see [`crate::receipt`]).
+    Receipt(Bytes),
+    /// List own submissions, optionally for one course.
+    List {
+        /// Only this course.
+        course: Option<String>,
+    },
+    /// One listed submission.
+    ListEntry(SubmissionEntry),
+    /// End of listing.
+    ListEnd,
+    /// Fetch a submission.
+    Fetch {
+        /// The submission's identifier.
+        id: String,
+    },
+    /// Description of the fetched submission.
+    FetchBegin(SubmissionEntry),
+    /// Streamed bytes.
+    Data(Bytes),
+    /// End of streamed bytes.
+    DataEnd,
+}
+
+impl Message {
+    /// Encodes this message as one frame appended to `out`.
+    pub fn encode(&self, out: &mut BytesMut) {
+        let mut p = BytesMut::new();
+        let kind = match self {
+            Self::Welcome {
+                student_id,
+                server_time,
+            } => {
+                put_opt_str(&mut p, student_id.as_deref());
+                p.put_u64(*server_time);
+                tag::WELCOME
+            }
+            Self::Refused(r) => {
+                put_refusal(&mut p, r);
+                tag::REFUSED
+            }
+            Self::Error(r) => {
+                put_refusal(&mut p, r);
+                tag::ERROR
+            }
+            Self::Enroll {
+                student_id,
+                code,
+                csr,
+            } => {
+                put_str(&mut p, student_id);
+                put_str(&mut p, code);
+                put_bytes(&mut p, csr);
+                tag::ENROLL
+            }
+            Self::Renew { csr } => {
+                put_bytes(&mut p, csr);
+                tag::RENEW
+            }
+            Self::GetCrl => tag::GET_CRL,
+            Self::Issued(chain) => {
+                p.put_u8(chain.len().min(255) as u8);
+                for c in chain.iter().take(255) {
+                    put_bytes(&mut p, c);
+                }
+                tag::ISSUED
+            }
+            Self::Crl { size } => {
+                p.put_u64(*size);
+                tag::CRL
+            }
+            Self::Submit(o) => {
+                put_str(&mut p, &o.course);
+                put_str(&mut p, &o.assignment);
+                put_str(&mut p, &o.file_name);
+                p.put_u64(o.size);
+                p.put_slice(&o.sha256);
+                tag::SUBMIT
+            }
+            Self::Ready => tag::READY,
+            Self::Receipt(r) => {
+                put_bytes(&mut p, r);
+                tag::RECEIPT
+            }
+            Self::List { course } => {
+                put_opt_str(&mut p, course.as_deref());
+                tag::LIST
+            }
+            Self::ListEntry(e) => {
+                put_entry(&mut p, e);
+                tag::LIST_ENTRY
+            }
+            Self::ListEnd => tag::LIST_END,
+            Self::Fetch { id } => {
+                put_str(&mut p, id);
+                tag::FETCH
+            }
+            Self::FetchBegin(e) => {
+                put_entry(&mut p, e);
+                tag::FETCH_BEGIN
+            }
+            Self::Data(d) => {
+                p.put_slice(d);
+                tag::DATA
+            }
+            Self::DataEnd => tag::DATA_END,
+        };
+        encode_frame(kind, &p, out);
+    }
+
+    /// Decodes one frame's payload into a message.
+    pub fn decode(frame: &Frame) -> Result<Self, DecodeError> {
+        let mut r = Reader(frame.payload.clone());
+        let m = match frame.kind {
+            tag::WELCOME => Self::Welcome {
+                student_id: r.opt_str()?,
+                server_time: r.u64()?,
+            },
+            tag::REFUSED => Self::Refused(r.refusal()?),
+            tag::ERROR => Self::Error(r.refusal()?),
+            tag::ENROLL => Self::Enroll {
+                student_id: r.str()?,
+                code: r.str()?,
+                csr: r.bytes()?,
+            },
+            tag::RENEW => Self::Renew { csr: r.bytes()? },
+            tag::GET_CRL => Self::GetCrl,
+            tag::ISSUED => {
+                let n = r.u8()?;
+                if n == 0 {
+                    return err("issued chain is empty");
+                }
+                let mut chain = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    chain.push(r.bytes()?);
+                }
+                Self::Issued(chain)
+            }
+            tag::CRL => Self::Crl { size: r.u64()? },
+            tag::SUBMIT => Self::Submit(UploadOffer {
+                course: r.str()?,
+                assignment: r.str()?,
+                file_name: r.str()?,
+                size: r.u64()?,
+                sha256: r.hash()?,
+            }),
+            tag::READY => Self::Ready,
+            tag::RECEIPT => Self::Receipt(r.bytes()?),
+            tag::LIST => Self::List {
+                course: r.opt_str()?,
+            },
+            tag::LIST_ENTRY => Self::ListEntry(r.entry()?),
+            tag::LIST_END => Self::ListEnd,
+            tag::FETCH => Self::Fetch { id: r.str()? },
+            tag::FETCH_BEGIN => Self::FetchBegin(r.entry()?),
+            tag::DATA => {
+                let d = r.0.split_off(0);
+                Self::Data(d)
+            }
+            tag::DATA_END => Self::DataEnd,
+            other => return err(format!("unknown message type 0x{other:02x}")),
+        };
+        if r.0.has_remaining() {
+            return err(format!(
+                "{} trailing bytes after message type 0x{:02x}",
+                r.0.remaining(),
+                frame.kind
+            ));
+        }
+        Ok(m)
+    }
+
+    /// A short name for logs and error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Welcome { .. } => "Welcome",
+            Self::Refused(_) => "Refused",
+            Self::Error(_) => "Error",
+            Self::Enroll { .. } => "Enroll",
+            Self::Renew { .. } => "Renew",
+            Self::GetCrl => "GetCrl",
+            Self::Issued(_) => "Issued",
+            Self::Crl { .. } => "Crl",
+            Self::Submit(_) => "Submit",
+            Self::Ready => "Ready",
+            Self::Receipt(_) => "Receipt",
+            Self::List { .. } => "List",
+            Self::ListEntry(_) => "ListEntry",
+            Self::ListEnd => "ListEnd",
+            Self::Fetch { .. } => "Fetch",
+            Self::FetchBegin(_) => "FetchBegin",
+            Self::Data(_) => "Data",
+            Self::DataEnd => "DataEnd",
+        }
+    }
+}
+
+/// The most bytes a string field may hold (its u16 length prefix).
+pub const MAX_STR: usize = u16::MAX as usize;
+
+fn put_str(p: &mut BytesMut, s: &str) {
+    let b = &s.as_bytes()[..s.len().min(MAX_STR)];
+    p.put_u16(b.len() as u16);
+    p.put_slice(b);
+}
+
+fn put_opt_str(p: &mut BytesMut, s: Option<&str>) {
+    match s {
+        None => p.put_u8(0),
+        Some(s) => {
+            p.put_u8(1);
+            put_str(p, s);
+        }
+    }
+}
+
+fn put_bytes(p: &mut BytesMut, b: &[u8]) {
+    let b = &b[..b.len().min(MAX_PAYLOAD)];
+    p.put_u32(b.len() as u32);
+    p.put_slice(b);
+}
+
+fn put_refusal(p: &mut BytesMut, r: &Refusal) {
+    p.put_u16(r.code.to_u16());
+    put_str(p, &r.reason);
+}
+
+fn put_entry(p: &mut BytesMut, e: &SubmissionEntry) {
+    put_str(p, &e.id);
+    put_str(p, &e.student_id);
+    put_str(p, &e.course);
+    put_str(p, &e.assignment);
+    put_str(p, &e.file_name);
+    p.put_u64(e.size);
+    p.put_slice(&e.sha256);
+    p.put_u64(e.received_at);
+    p.put_u8(u8::from(e.late));
+    p.put_u32(e.version);
+}
+
+/// A bounds-checked payload reader: every read can fail, none can panic.
+pub(crate) struct Reader(pub(crate) Bytes);
+
+impl Reader {
+    fn need(&self, n: usize, what: &str) -> Result<(), DecodeError> {
+        if self.0.remaining() < n {
+            return err(format!(
+                "truncated message: {what} needs {n} bytes, {} left",
+                self.0.remaining()
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        self.need(1, "u8")?;
+        Ok(self.0.get_u8())
+    }
+
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+        self.need(2, "u16")?;
+        Ok(self.0.get_u16())
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        self.need(4, "u32")?;
+        Ok(self.0.get_u32())
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+        self.need(8, "u64")?;
+        Ok(self.0.get_u64())
+    }
+
+    pub(crate) fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => err(format!("boolean field holds {v}")),
+        }
+    }
+
+    pub(crate) fn hash(&mut self) -> Result<[u8; 32], DecodeError> {
+        self.need(32, "sha256")?;
+        let mut h = [0u8; 32];
+        self.0.copy_to_slice(&mut h);
+        Ok(h)
+    }
+
+    pub(crate) fn str(&mut self) -> Result<String, DecodeError> {
+        let n = self.u16()? as usize;
+        self.need(n, "string")?;
+        let b = self.0.split_to(n);
+        String::from_utf8(b.to_vec()).or_else(|_| err("string field is not UTF-8"))
+    }
+
+    pub(crate) fn opt_str(&mut self) -> Result<Option<String>, DecodeError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.str()?)),
+            v => err(format!("option tag holds {v}")),
+        }
+    }
+
+    pub(crate) fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+        let n = self.u32()? as usize;
+        self.need(n, "byte field")?;
+        Ok(self.0.split_to(n))
+    }
+
+    fn refusal(&mut self) -> Result<Refusal, DecodeError> {
+        Ok(Refusal {
+            code: RefusalCode::from_u16(self.u16()?),
+            reason: self.str()?,
+        })
+    }
+
+    fn entry(&mut self) -> Result<SubmissionEntry, DecodeError> {
+        Ok(SubmissionEntry {
+            id: self.str()?,
+            student_id: self.str()?,
+            course: self.str()?,
+            assignment: self.str()?,
+            file_name: self.str()?,
+            size: self.u64()?,
+            sha256: self.hash()?,
+            received_at: self.u64()?,
+            late: self.bool()?,
+            version: self.u32()?,
+        })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.0.has_remaining()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FrameDecoder;
+
+    fn round_trip(m: &Message) -> Message {
+        let mut out = BytesMut::new();
+        m.encode(&mut out);
+        let mut d = FrameDecoder::new();
+        d.push(&out);
+        let f = d.next_frame().expect("frame").expect("whole");
+        Message::decode(&f).expect("decodes")
+    }
+
+    #[test]
+    fn unknown_types_and_trailing_bytes_are_refused() {
+        let f = Frame {
+            kind: 0x7f,
+            payload: Bytes::new(),
+        };
+        assert!(Message::decode(&f)
+            .unwrap_err()
+            .0
+            .contains("unknown message type"));
+        let f = Frame {
+            kind: tag::READY,
+            payload: Bytes::from_static(b"x"),
+        };
+        assert!(Message::decode(&f).unwrap_err().0.contains("trailing"));
+    }
+
+    #[test]
+    fn a_truncated_payload_is_refused() {
+        let f = Frame {
+            kind: tag::FETCH,
+            payload: Bytes::from_static(&[0, 5, b'a']),
+        };
+        assert!(Message::decode(&f).unwrap_err().0.contains("truncated"));
+    }
+
+    #[test]
+    fn welcome_round_trips() {
+        let m = Message::Welcome {
+            student_id: Some("1155000001".into()),
+            server_time: 42,
+        };
+        assert_eq!(round_trip(&m), m);
+    }
+}

@@ -1,0 +1,108 @@
+//! Reading an identity out of a certificate that TLS already verified.
+
+use super::{normalize_serial, StudentId};
+use std::fmt;
+use std::time::{Duration, SystemTime};
+use x509_parser::prelude::*;
+
+/// Why a certificate is not a student identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityError(pub String);
+
+impl fmt::Display for IdentityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for IdentityError {}
+
+/// What a log line or a user needs to know about a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// The subject, as `CN=..., O=...`.
+    pub subject: String,
+    /// The serial, big-endian without leading zeros.
+    pub serial: Vec<u8>,
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity.
+    pub not_after: SystemTime,
+}
+
+fn to_system_time(t: ASN1Time) -> SystemTime {
+    let secs = t.timestamp();
+    if secs >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    }
+}
+
+fn parse(der: &[u8]) -> Result<X509Certificate<'_>, IdentityError> {
+    let (rest, cert) = X509Certificate::from_der(der)
+        .map_err(|e| IdentityError(format!("certificate does not parse: {e}")))?;
+    if !rest.is_empty() {
+        return Err(IdentityError("bytes after the certificate".into()));
+    }
+    Ok(cert)
+}
+
+/// Subject, serial and validity of a certificate.
+pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, IdentityError> {
+    let cert = parse(der)?;
+    Ok(CertificateInfo {
+        subject: cert.subject().to_string(),
+        serial: normalize_serial(cert.raw_serial()),
+        not_before: to_system_time(cert.validity().not_before),
+        not_after: to_system_time(cert.validity().not_after),
+    })
+}
+
+/// The student ID of a student certificate.
+///
+/// Call this only on a certificate TLS verified against the CUHK root. It refuses anything that
+/// is not a student certificate as CUHK issues them: a CA, a certificate without the clientAuth
+/// purpose or with the serverAuth purpose (a server's certificate), or one whose CN is not a
+/// 10-digit student ID.
+pub fn student_id_of(der: &[u8]) -> Result<(StudentId, CertificateInfo), IdentityError> {
+    let cert = parse(der)?;
+    if cert.is_ca() {
+        return Err(IdentityError(
+            "a CA certificate is not a student identity".into(),
+        ));
+    }
+    let eku = cert
+        .extended_key_usage()
+        .map_err(|e| IdentityError(format!("extended key usage does not parse: {e}")))?
+        .ok_or_else(|| IdentityError("certificate has no extended key usage".into()))?;
+    if !eku.value.client_auth {
+        return Err(IdentityError(
+            "certificate is not for client authentication (not a student certificate)".into(),
+        ));
+    }
+    if eku.value.server_auth || eku.value.any {
+        return Err(IdentityError(
+            "a server certificate cannot be used as a student identity".into(),
+        ));
+    }
+    let mut cns = cert.subject().iter_common_name();
+    let cn = cns
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .ok_or_else(|| IdentityError("certificate has no common name".into()))?;
+    if cns.next().is_some() {
+        return Err(IdentityError(
+            "certificate has more than one common name".into(),
+        ));
+    }
+    let id = StudentId::parse(cn)
+        .map_err(|_| IdentityError(format!("common name {cn:?} is not a student ID")))?;
+    let info = CertificateInfo {
+        subject: cert.subject().to_string(),
+        serial: normalize_serial(cert.raw_serial()),
+        not_before: to_system_time(cert.validity().not_before),
+        not_after: to_system_time(cert.validity().not_after),
+    };
+    Ok((id, info))
+}

@@ -1,0 +1,120 @@
+//! The campus PKI: the CUHK root CA, server certificates, CSR policy, student certificates,
+//! CRLs, and reading a student's identity back out of a verified certificate.
+//!
+//! Everything here works on bytes (DER or PEM text) and takes the time as an argument.
+
+mod ca;
+mod csr;
+mod identity;
+mod revocation;
+
+pub use ca::{Ca, IssuedServer, PkiError, RevokedSerial, ServerName};
+pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MIN_RSA_BITS};
+pub use identity::{certificate_info, student_id_of, CertificateInfo, IdentityError};
+pub use revocation::{RevocationError, Revocations, RevokedEntry};
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// The organisation name CUHK puts in every certificate it issues.
+pub const UNIVERSITY: &str = "The Chinese University of Hong Kong";
+
+/// The default lifetime of a student certificate (short, by design).
+pub const DEFAULT_STUDENT_LIFETIME: Duration = Duration::from_secs(120 * 24 * 3600);
+
+/// A 10-digit student ID, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StudentId(String);
+
+impl StudentId {
+    /// Parses a student ID: exactly ten ASCII digits.
+    pub fn parse(s: &str) -> Result<Self, InvalidStudentId> {
+        if s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidStudentId)
+        }
+    }
+
+    /// The ID as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StudentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A student ID that is not ten digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidStudentId;
+
+impl fmt::Display for InvalidStudentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a student ID is exactly 10 digits")
+    }
+}
+
+impl std::error::Error for InvalidStudentId {}
+
+/// Seconds since the Unix epoch (0 for times before it).
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Encodes DER as PEM with the given label.
+pub fn to_pem(label: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(label, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+/// Reads every PEM block with `label` from text; DER input is returned as one item.
+pub fn from_pem_or_der(input: &[u8], label: &str) -> Result<Vec<Vec<u8>>, String> {
+    if input.first() == Some(&0x30) {
+        return Ok(vec![input.to_vec()]);
+    }
+    let blocks = pem::parse_many(input).map_err(|e| format!("not PEM or DER: {e}"))?;
+    let found: Vec<Vec<u8>> = blocks
+        .into_iter()
+        .filter(|b| b.tag() == label)
+        .map(|b| b.into_contents())
+        .collect();
+    if found.is_empty() {
+        return Err(format!("no PEM block labelled {label}"));
+    }
+    Ok(found)
+}
+
+pub(crate) fn random_serial() -> [u8; 16] {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut s = [0u8; 16];
+    // The system RNG failing is unrecoverable for a CA; an all-zero serial would be caught by
+    // uniqueness checks downstream, but we make the failure loud instead.
+    SystemRandom::new()
+        .fill(&mut s)
+        .expect("the system random number generator failed");
+    // Positive, no leading zero byte: always 16 bytes on the wire, 127 random bits.
+    s[0] = (s[0] & 0x7f) | 0x40;
+    s
+}
+
+/// Strips leading zero bytes so two encodings of one serial compare equal.
+pub(crate) fn normalize_serial(raw: &[u8]) -> Vec<u8> {
+    let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
+    raw[start..].to_vec()
+}
+
+/// Formats a serial as colon-separated hex, as `openssl x509 -serial` shows it (without colons).
+pub fn serial_hex(raw: &[u8]) -> String {
+    normalize_serial(raw)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}

@@ -1,0 +1,347 @@
+//! The submission client connection.
+
+use super::Sha256;
+use crate::config::{ClientConfig, ConfigError};
+use crate::conn::{connection_io, Engine, HandshakeInfo};
+use crate::error::{Error, Refusal, UsageError};
+use crate::frame::CHUNK;
+use crate::msg::{Message, SubmissionEntry, UploadOffer};
+use crate::receipt::{Receipt, ReceiptBody};
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+/// What a [`SubmitClient`] tells the application.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum SubmitClientEvent {
+    /// Blackboard authenticated us and sent its Welcome: requests may be made.
+    Connected {
+        /// The student ID Blackboard read from our certificate.
+        student: String,
+        /// Blackboard's clock, seconds since the Unix epoch.
+        server_time: u64,
+        /// TLS facts for logs.
+        handshake: HandshakeInfo,
+    },
+    /// The offer was accepted: stream the bytes with `send_data`, then `finish_upload`.
+    UploadReady,
+    /// The signed receipt, verified with Blackboard's certificate from this connection and
+    /// checked against what was offered.
+    Receipt {
+        /// The receipt, to keep.
+        receipt: Receipt,
+        /// What it attests.
+        body: ReceiptBody,
+    },
+    /// The request was refused; the connection stays open.
+    Refused(Refusal),
+    /// One of our submissions.
+    ListEntry(SubmissionEntry),
+    /// End of the listing.
+    ListEnd,
+    /// The fetched submission's description; its bytes follow.
+    FetchBegin(SubmissionEntry),
+    /// The next bytes of the fetched submission.
+    FetchData(Bytes),
+    /// The fetched bytes are complete and match the described size and SHA-256.
+    FetchEnd,
+}
+
+#[derive(Debug)]
+enum State {
+    Handshaking,
+    Idle,
+    AwaitReady(UploadOffer),
+    Uploading(UploadOffer),
+    AwaitReceipt(UploadOffer),
+    Listing,
+    AwaitFetch,
+    Fetching {
+        entry: SubmissionEntry,
+        received: u64,
+        hash: Sha256,
+    },
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Handshaking => "waiting for the Welcome",
+            Self::Idle => "idle",
+            Self::AwaitReady(_) => "waiting for Ready",
+            Self::Uploading(_) => "uploading",
+            Self::AwaitReceipt(_) => "waiting for the receipt",
+            Self::Listing => "listing",
+            Self::AwaitFetch => "waiting for FetchBegin",
+            Self::Fetching { .. } => "fetching",
+        }
+    }
+}
+
+/// The client side of submission.
+///
+/// Call protocol: `new`, then pump bytes both ways (`poll_transmit` / `receive`) until
+/// `poll_event` yields `Connected`. Do not treat the TLS handshake's end as success: with TLS
+/// 1.3 the server judges our certificate after our side finishes, and only the Welcome proves
+/// it accepted us. Then:
+/// - upload: `submit(offer)`; on `UploadReady`, `send_data` in pieces (drain `poll_transmit`
+///   between them to bound memory), then `finish_upload`; wait for `Receipt` or `Refused`;
+/// - `list(course)`: `ListEntry`* then `ListEnd`, or `Refused`;
+/// - `fetch(id)`: `FetchBegin`, `FetchData`*, `FetchEnd`, or `Refused`.
+///
+/// One request at a time; `close` when done.
+#[derive(Debug)]
+pub struct SubmitClient {
+    engine: Engine,
+    events: VecDeque<SubmitClientEvent>,
+    state: State,
+    student: Option<String>,
+}
+
+impl SubmitClient {
+    /// A connection to `server` (its DNS name or IP, as in its certificate) starting at `now`.
+    /// `config` must carry the student's identity.
+    pub fn new(
+        config: &ClientConfig,
+        server: rustls::pki_types::ServerName<'static>,
+        now: SystemTime,
+    ) -> Result<Self, ConfigError> {
+        let tls = rustls::ClientConnection::new(config.tls.clone(), server)
+            .map_err(|e| ConfigError(format!("TLS client: {e}")))?;
+        Ok(Self {
+            engine: Engine::new(tls.into(), config.clock.clone(), config.timeouts, now),
+            events: VecDeque::new(),
+            state: State::Handshaking,
+            student: None,
+        })
+    }
+
+    connection_io!(SubmitClientEvent);
+
+    /// Offers a file. Wait for `UploadReady` (or `Refused`).
+    pub fn submit(&mut self, offer: UploadOffer) -> Result<(), UsageError> {
+        self.idle()?;
+        self.engine.send(&Message::Submit(offer.clone()));
+        self.state = State::AwaitReady(offer);
+        Ok(())
+    }
+
+    /// Sends the next bytes of the accepted upload.
+    pub fn send_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.live()?;
+        if !matches!(self.state, State::Uploading(_)) {
+            return Err(UsageError("no accepted upload is in progress"));
+        }
+        for chunk in data.chunks(CHUNK) {
+            self.engine
+                .send(&Message::Data(Bytes::copy_from_slice(chunk)));
+        }
+        Ok(())
+    }
+
+    /// Ends the upload; wait for `Receipt` (or `Refused`).
+    pub fn finish_upload(&mut self) -> Result<(), UsageError> {
+        self.live()?;
+        let State::Uploading(offer) = std::mem::replace(&mut self.state, State::Idle) else {
+            return Err(UsageError("no accepted upload is in progress"));
+        };
+        self.engine.send(&Message::DataEnd);
+        self.state = State::AwaitReceipt(offer);
+        Ok(())
+    }
+
+    /// Lists our submissions, optionally for one course.
+    pub fn list(&mut self, course: Option<&str>) -> Result<(), UsageError> {
+        self.idle()?;
+        self.engine.send(&Message::List {
+            course: course.map(str::to_owned),
+        });
+        self.state = State::Listing;
+        Ok(())
+    }
+
+    /// Fetches one of our submissions.
+    pub fn fetch(&mut self, id: &str) -> Result<(), UsageError> {
+        self.idle()?;
+        self.engine.send(&Message::Fetch { id: id.to_owned() });
+        self.state = State::AwaitFetch;
+        Ok(())
+    }
+
+    /// The student ID Blackboard authenticated (after `Connected`).
+    pub fn student(&self) -> Option<&str> {
+        self.student.as_deref()
+    }
+
+    /// Whether an upload is accepted and in progress (`send_data` may be called).
+    pub fn is_uploading(&self) -> bool {
+        matches!(self.state, State::Uploading(_))
+    }
+
+    fn live(&self) -> Result<(), UsageError> {
+        self.engine
+            .check()
+            .map_err(|_| UsageError("the connection is closed"))
+    }
+
+    fn idle(&self) -> Result<(), UsageError> {
+        self.live()?;
+        match self.state {
+            State::Idle => Ok(()),
+            State::Handshaking => Err(UsageError("wait for Connected before a request")),
+            _ => Err(UsageError("one request at a time")),
+        }
+    }
+
+    fn process(&mut self) -> Result<(), Error> {
+        while let Some(msg) = self.engine.next_message()? {
+            self.on_message(msg)?;
+        }
+        if self.engine.peer_closed() {
+            if matches!(self.state, State::Idle) {
+                self.engine.close();
+            } else {
+                return Err(self.engine.fail(Error::Closed));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, msg: Message) -> Result<(), Error> {
+        let state = std::mem::replace(&mut self.state, State::Idle);
+        match (state, msg) {
+            (_, Message::Error(r)) => return Err(self.engine.fail(Error::Remote(r))),
+            (
+                State::Handshaking,
+                Message::Welcome {
+                    student_id,
+                    server_time,
+                },
+            ) => {
+                let Some(student) = student_id else {
+                    return Err(self
+                        .engine
+                        .fail(Error::Protocol("Welcome names no student".into())));
+                };
+                self.engine.handshake_done();
+                self.student = Some(student.clone());
+                self.events.push_back(SubmitClientEvent::Connected {
+                    student,
+                    server_time,
+                    handshake: self.engine.handshake_info(),
+                });
+            }
+            (State::AwaitReady(offer), Message::Ready) => {
+                self.state = State::Uploading(offer);
+                self.events.push_back(SubmitClientEvent::UploadReady);
+            }
+            (State::Uploading(_), Message::Refused(r)) => {
+                // Tell the server we stopped; it discards until this DataEnd.
+                self.engine.send(&Message::DataEnd);
+                self.events.push_back(SubmitClientEvent::Refused(r));
+            }
+            (
+                State::AwaitReady(_) | State::AwaitReceipt(_) | State::Listing | State::AwaitFetch,
+                Message::Refused(r),
+            ) => self.events.push_back(SubmitClientEvent::Refused(r)),
+            (State::AwaitReceipt(offer), Message::Receipt(bytes)) => {
+                let checked = self.check_receipt(&offer, &bytes);
+                match checked {
+                    Ok((receipt, body)) => self
+                        .events
+                        .push_back(SubmitClientEvent::Receipt { receipt, body }),
+                    Err(why) => {
+                        return Err(self
+                            .engine
+                            .fail(Error::Protocol(format!("bad receipt: {why}"))))
+                    }
+                }
+            }
+            (State::Listing, Message::ListEntry(e)) => {
+                self.state = State::Listing;
+                self.events.push_back(SubmitClientEvent::ListEntry(e));
+            }
+            (State::Listing, Message::ListEnd) => self.events.push_back(SubmitClientEvent::ListEnd),
+            (State::AwaitFetch, Message::FetchBegin(entry)) => {
+                self.events
+                    .push_back(SubmitClientEvent::FetchBegin(entry.clone()));
+                self.state = State::Fetching {
+                    entry,
+                    received: 0,
+                    hash: Sha256::new(),
+                };
+            }
+            (
+                State::Fetching {
+                    entry,
+                    received,
+                    mut hash,
+                },
+                Message::Data(d),
+            ) => {
+                let received = received + d.len() as u64;
+                if received > entry.size {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "fetched more bytes than the submission's size".into(),
+                    )));
+                }
+                hash.update(&d);
+                self.state = State::Fetching {
+                    entry,
+                    received,
+                    hash,
+                };
+                self.events.push_back(SubmitClientEvent::FetchData(d));
+            }
+            (
+                State::Fetching {
+                    entry,
+                    received,
+                    hash,
+                },
+                Message::DataEnd,
+            ) => {
+                if received != entry.size || hash.finish() != entry.sha256 {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "the fetched bytes do not match the submission's size and SHA-256".into(),
+                    )));
+                }
+                self.events.push_back(SubmitClientEvent::FetchEnd);
+            }
+            (state, msg) => {
+                let why = format!("{} is not expected while {}", msg.name(), state.name());
+                self.state = state;
+                return Err(self.engine.fail(Error::Protocol(why)));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_receipt(
+        &self,
+        offer: &UploadOffer,
+        bytes: &[u8],
+    ) -> Result<(Receipt, ReceiptBody), String> {
+        let receipt = Receipt::decode(bytes).map_err(|e| e.0)?;
+        let cert = self
+            .engine
+            .tls
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or("no server certificate")?;
+        let body = receipt.verify(cert).map_err(|e| e.0)?;
+        let ours = Some(body.student_id.as_str()) == self.student.as_deref()
+            && body.course == offer.course
+            && body.assignment == offer.assignment
+            && body.file_name == offer.file_name
+            && body.size == offer.size
+            && body.sha256 == offer.sha256;
+        if !ours {
+            return Err("it does not describe what we uploaded".into());
+        }
+        Ok((receipt, body))
+    }
+
+    fn on_fatal(&mut self) {}
+}

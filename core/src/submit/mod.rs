@@ -1,0 +1,62 @@
+//! Submission (`handin-submit/1`, Blackboard's port 3141), over mutual TLS: the student's
+//! identity is the ID in its verified certificate, never a field it sends.
+//!
+//! ```text
+//! client                                  server
+//!   -- TLS 1.3, student certificate required --
+//!                                   <---  Welcome { student_id, server_time }
+//!   Submit { course, assignment,    --->
+//!            file_name, size, sha256 }
+//!                                   <---  Ready | Refused
+//!   Data* DataEnd                   --->
+//!                                   <---  Receipt | Refused
+//!   List { course? }                --->
+//!                                   <---  ListEntry* ListEnd | Refused
+//!   Fetch { id }                    --->
+//!                                   <---  FetchBegin Data* DataEnd | Refused
+//! ```
+
+mod client;
+mod server;
+
+pub use client::{SubmitClient, SubmitClientEvent};
+pub use server::{SubmitServer, SubmitServerEvent};
+
+use aws_lc_rs::digest;
+
+/// An incremental SHA-256.
+pub(crate) struct Sha256(digest::Context);
+
+impl Sha256 {
+    pub(crate) fn new() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub(crate) fn finish(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.0.finish().as_ref());
+        out
+    }
+}
+
+impl std::fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sha256")
+    }
+}
+
+/// SHA-256 of a byte slice, as the protocol uses it.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(data);
+    h.finish()
+}
+
+/// Lower-case hex of a SHA-256.
+pub fn hex(hash: &[u8]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}

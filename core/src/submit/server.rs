@@ -1,0 +1,469 @@
+//! The submission server connection.
+
+use super::Sha256;
+use crate::config::{ConfigError, ServerConfig};
+use crate::conn::{authenticate_peer, connection_io, Engine, HandshakeInfo};
+use crate::error::{Error, Refusal, RefusalCode, UsageError};
+use crate::frame::CHUNK;
+use crate::msg::{Message, SubmissionEntry, UploadOffer};
+use crate::names::{check_file_name, check_label};
+use crate::pki::{CertificateInfo, StudentId};
+use crate::receipt::Receipt;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// What a [`SubmitServer`] tells the application.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum SubmitServerEvent {
+    /// The student is authenticated and the Welcome sent.
+    Connected {
+        /// The student ID from the verified certificate.
+        student: StudentId,
+        /// The certificate's subject, serial and validity.
+        certificate: CertificateInfo,
+        /// TLS facts for logs.
+        handshake: HandshakeInfo,
+    },
+    /// An upload offer with acceptable names. Check the assignment and size limit, then call
+    /// [`SubmitServer::accept_upload`] or [`SubmitServer::refuse`].
+    UploadRequested(UploadOffer),
+    /// The next bytes of the accepted upload: write them to a temporary file.
+    UploadData(Bytes),
+    /// All bytes arrived and match the offer's size and SHA-256. Make them durable, commit the
+    /// record, sign a receipt, then call [`SubmitServer::send_receipt`] (or `refuse`).
+    UploadComplete {
+        /// The offer that was fulfilled.
+        offer: UploadOffer,
+        /// When the last byte arrived.
+        received_at: SystemTime,
+    },
+    /// The upload will not complete (mismatch, disconnect, refusal): discard what was written.
+    UploadAborted {
+        /// Why.
+        reason: String,
+    },
+    /// List this student's submissions: call `send_list_entry` for each, then `finish_list`.
+    ListRequested {
+        /// Only this course, if given.
+        course: Option<String>,
+    },
+    /// Fetch one submission: call `start_fetch` with its entry (the core refuses it unless it
+    /// is this student's), then `send_fetch_data` and `finish_fetch`; or `refuse`.
+    FetchRequested {
+        /// The submission identifier asked for.
+        id: String,
+    },
+    /// The core refused a request by itself (bad name, mismatch); for logs.
+    Rejected(Refusal),
+}
+
+#[derive(Debug)]
+enum State {
+    Handshaking,
+    Idle,
+    OfferPending(UploadOffer),
+    Uploading {
+        offer: UploadOffer,
+        received: u64,
+        hash: Sha256,
+    },
+    Persisting(UploadOffer),
+    Discarding,
+    Listing,
+    FetchPending,
+    Fetching {
+        size: u64,
+        sent: u64,
+    },
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Handshaking => "handshaking",
+            Self::Idle => "idle",
+            Self::OfferPending(_) => "deciding on an offer",
+            Self::Uploading { .. } => "uploading",
+            Self::Persisting(_) => "storing",
+            Self::Discarding => "discarding a refused upload",
+            Self::Listing => "listing",
+            Self::FetchPending => "deciding on a fetch",
+            Self::Fetching { .. } => "fetching",
+        }
+    }
+}
+
+/// The server side of submission, one per connection.
+///
+/// Call protocol: `new`, then loop: feed `receive(now, bytes)` (or `handle_eof`, or
+/// `handle_timeout(now)` once `poll_timeout()` passes); drain `poll_event()`, answering each
+/// request event with the calls its documentation names; drain `poll_transmit()` and send it.
+/// While the application works on an answer (storage, signing), the idle deadline is paused.
+/// Close the socket once `is_closed()` and nothing is left to send.
+#[derive(Debug)]
+pub struct SubmitServer {
+    engine: Engine,
+    config: Arc<ServerConfig>,
+    events: VecDeque<SubmitServerEvent>,
+    state: State,
+    student: Option<StudentId>,
+}
+
+impl SubmitServer {
+    /// A connection accepted at `now`.
+    pub fn new(config: Arc<ServerConfig>, now: SystemTime) -> Result<Self, ConfigError> {
+        let tls = rustls::ServerConnection::new(config.tls.clone())
+            .map_err(|e| ConfigError(format!("TLS server: {e}")))?;
+        Ok(Self {
+            engine: Engine::new(tls.into(), config.clock.clone(), config.timeouts, now),
+            config,
+            events: VecDeque::new(),
+            state: State::Handshaking,
+            student: None,
+        })
+    }
+
+    connection_io!(SubmitServerEvent);
+
+    /// The authenticated student (after `Connected`).
+    pub fn student(&self) -> Option<&StudentId> {
+        self.student.as_ref()
+    }
+
+    /// Accepts the pending upload offer: the client starts streaming.
+    pub fn accept_upload(&mut self) -> Result<(), UsageError> {
+        self.live()?;
+        if !matches!(self.state, State::OfferPending(_)) {
+            return Err(UsageError("no upload offer is waiting"));
+        }
+        let State::OfferPending(offer) = std::mem::replace(&mut self.state, State::Idle) else {
+            unreachable!("checked just above");
+        };
+        self.engine.send(&Message::Ready);
+        self.engine.pause_idle(false);
+        self.state = State::Uploading {
+            offer,
+            received: 0,
+            hash: Sha256::new(),
+        };
+        Ok(())
+    }
+
+    /// Refuses the request being decided (an offer, an upload being received or stored, a
+    /// list or a fetch not yet started). The connection stays open.
+    pub fn refuse(&mut self, refusal: Refusal) -> Result<(), UsageError> {
+        self.live()?;
+        let state = std::mem::replace(&mut self.state, State::Idle);
+        match state {
+            State::OfferPending(_)
+            | State::Persisting(_)
+            | State::FetchPending
+            | State::Listing => {
+                self.engine.send(&Message::Refused(refusal));
+                self.to_idle();
+                Ok(())
+            }
+            State::Uploading { .. } => {
+                self.engine.send(&Message::Refused(refusal.clone()));
+                self.events.push_back(SubmitServerEvent::UploadAborted {
+                    reason: refusal.reason,
+                });
+                // The client answers a refusal mid-upload with DataEnd; skip its data until then.
+                self.state = State::Discarding;
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                Err(UsageError("no request is waiting for an answer"))
+            }
+        }
+    }
+
+    /// Sends the receipt for the upload just completed. The receipt must describe it: this
+    /// student, the offer's course, assignment, file name, size and SHA-256.
+    pub fn send_receipt(&mut self, receipt: &Receipt) -> Result<(), UsageError> {
+        self.live()?;
+        let State::Persisting(offer) = &self.state else {
+            return Err(UsageError("no completed upload is waiting for a receipt"));
+        };
+        let body = receipt
+            .body_unverified()
+            .map_err(|_| UsageError("the receipt does not decode"))?;
+        let student = self
+            .student
+            .as_ref()
+            .map(|s| s.as_str())
+            .unwrap_or_default();
+        if body.student_id != student
+            || body.course != offer.course
+            || body.assignment != offer.assignment
+            || body.file_name != offer.file_name
+            || body.size != offer.size
+            || body.sha256 != offer.sha256
+        {
+            return Err(UsageError(
+                "the receipt does not describe the completed upload",
+            ));
+        }
+        self.engine
+            .send(&Message::Receipt(Bytes::from(receipt.encode())));
+        self.to_idle();
+        Ok(())
+    }
+
+    /// Sends one listed submission. Entries of other students are refused (never sent).
+    pub fn send_list_entry(&mut self, entry: &SubmissionEntry) -> Result<(), UsageError> {
+        self.live()?;
+        if !matches!(self.state, State::Listing) {
+            return Err(UsageError("no list request is being answered"));
+        }
+        if Some(entry.student_id.as_str()) != self.student.as_ref().map(|s| s.as_str()) {
+            return Err(UsageError("that submission belongs to another student"));
+        }
+        self.engine.send(&Message::ListEntry(entry.clone()));
+        Ok(())
+    }
+
+    /// Ends the listing.
+    pub fn finish_list(&mut self) -> Result<(), UsageError> {
+        self.live()?;
+        if !matches!(self.state, State::Listing) {
+            return Err(UsageError("no list request is being answered"));
+        }
+        self.engine.send(&Message::ListEnd);
+        self.to_idle();
+        Ok(())
+    }
+
+    /// Starts sending the submission `entry` describes. If it is not this student's, the
+    /// client gets the same "not found" as for a missing one, and this returns an error.
+    pub fn start_fetch(&mut self, entry: &SubmissionEntry) -> Result<(), UsageError> {
+        self.live()?;
+        if !matches!(self.state, State::FetchPending) {
+            return Err(UsageError("no fetch request is waiting"));
+        }
+        if Some(entry.student_id.as_str()) != self.student.as_ref().map(|s| s.as_str()) {
+            self.engine.send(&Message::Refused(not_found()));
+            self.to_idle();
+            return Err(UsageError("that submission belongs to another student"));
+        }
+        self.engine.send(&Message::FetchBegin(entry.clone()));
+        self.state = State::Fetching {
+            size: entry.size,
+            sent: 0,
+        };
+        Ok(())
+    }
+
+    /// Sends the next bytes of the fetched submission. Send at most what the transport can
+    /// buffer between two `poll_transmit` calls.
+    pub fn send_fetch_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.live()?;
+        let State::Fetching { size, sent } = &mut self.state else {
+            return Err(UsageError("no fetch is in progress"));
+        };
+        if *sent + data.len() as u64 > *size {
+            return Err(UsageError("more bytes than the submission's size"));
+        }
+        *sent += data.len() as u64;
+        for chunk in data.chunks(CHUNK) {
+            self.engine
+                .send(&Message::Data(Bytes::copy_from_slice(chunk)));
+        }
+        Ok(())
+    }
+
+    /// Ends the fetch; every byte of the submission must have been sent.
+    pub fn finish_fetch(&mut self) -> Result<(), UsageError> {
+        self.live()?;
+        let State::Fetching { size, sent } = &self.state else {
+            return Err(UsageError("no fetch is in progress"));
+        };
+        if size != sent {
+            return Err(UsageError("fewer bytes sent than the submission's size"));
+        }
+        self.engine.send(&Message::DataEnd);
+        self.to_idle();
+        Ok(())
+    }
+
+    fn live(&self) -> Result<(), UsageError> {
+        self.engine
+            .check()
+            .map_err(|_| UsageError("the connection is closed"))
+    }
+
+    fn to_idle(&mut self) {
+        self.state = State::Idle;
+        self.engine.pause_idle(false);
+    }
+
+    fn wait_for_app(&mut self, state: State) {
+        self.state = state;
+        self.engine.pause_idle(true);
+    }
+
+    fn reject(&mut self, refusal: Refusal) {
+        self.engine.send(&Message::Refused(refusal.clone()));
+        self.events.push_back(SubmitServerEvent::Rejected(refusal));
+    }
+
+    fn process(&mut self) -> Result<(), Error> {
+        if matches!(self.state, State::Handshaking) {
+            if self.engine.is_handshaking() {
+                return Ok(());
+            }
+            let Some((student, certificate)) = authenticate_peer(&mut self.engine, &self.config)?
+            else {
+                // authenticate_peer refuses a submit connection without a certificate.
+                return Err(self.engine.fail(Error::Closed));
+            };
+            self.engine.handshake_done();
+            self.engine.send(&Message::Welcome {
+                student_id: Some(student.to_string()),
+                server_time: crate::pki::unix_secs(self.engine.now()),
+            });
+            self.student = Some(student.clone());
+            self.state = State::Idle;
+            self.events.push_back(SubmitServerEvent::Connected {
+                student,
+                certificate,
+                handshake: self.engine.handshake_info(),
+            });
+        }
+        while let Some(msg) = self.engine.next_message()? {
+            self.on_message(msg)?;
+        }
+        if self.engine.peer_closed() {
+            match self.state {
+                State::Idle => self.engine.close(),
+                _ => return Err(self.engine.fail(Error::Closed)),
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, msg: Message) -> Result<(), Error> {
+        let state = std::mem::replace(&mut self.state, State::Idle);
+        match (state, msg) {
+            (State::Idle, Message::Submit(offer)) => {
+                if let Err(e) = check_label("course", &offer.course)
+                    .and_then(|()| check_label("assignment", &offer.assignment))
+                {
+                    self.reject(Refusal::new(RefusalCode::NoSuchAssignment, e.0));
+                } else if let Err(e) = check_file_name(&offer.file_name) {
+                    self.reject(Refusal::new(RefusalCode::BadFileName, e.0));
+                } else {
+                    self.wait_for_app(State::OfferPending(offer.clone()));
+                    self.events
+                        .push_back(SubmitServerEvent::UploadRequested(offer));
+                }
+            }
+            (
+                State::Uploading {
+                    offer,
+                    received,
+                    mut hash,
+                },
+                Message::Data(d),
+            ) => {
+                let received = received + d.len() as u64;
+                if received > offer.size {
+                    self.reject(Refusal::new(
+                        RefusalCode::SizeMismatch,
+                        format!(
+                            "more bytes than the {} declared; nothing was stored",
+                            offer.size
+                        ),
+                    ));
+                    self.events.push_back(SubmitServerEvent::UploadAborted {
+                        reason: "more bytes than declared".into(),
+                    });
+                    self.state = State::Discarding;
+                } else {
+                    hash.update(&d);
+                    self.state = State::Uploading {
+                        offer,
+                        received,
+                        hash,
+                    };
+                    if !d.is_empty() {
+                        self.events.push_back(SubmitServerEvent::UploadData(d));
+                    }
+                }
+            }
+            (
+                State::Uploading {
+                    offer,
+                    received,
+                    hash,
+                },
+                Message::DataEnd,
+            ) => {
+                let sha = hash.finish();
+                if received != offer.size {
+                    self.upload_failed(
+                        RefusalCode::SizeMismatch,
+                        format!(
+                            "declared {} bytes but sent {received}; nothing was stored",
+                            offer.size
+                        ),
+                    );
+                } else if sha != offer.sha256 {
+                    self.upload_failed(
+                        RefusalCode::HashMismatch,
+                        "the bytes do not match the declared SHA-256 (did the file change while uploading?); nothing was stored".into(),
+                    );
+                } else {
+                    self.wait_for_app(State::Persisting(offer.clone()));
+                    self.events.push_back(SubmitServerEvent::UploadComplete {
+                        offer,
+                        received_at: self.engine.now(),
+                    });
+                }
+            }
+            (State::Discarding, Message::Data(_)) => self.state = State::Discarding,
+            (State::Discarding, Message::DataEnd) => self.to_idle(),
+            (State::Idle, Message::List { course }) => {
+                self.wait_for_app(State::Listing);
+                self.events
+                    .push_back(SubmitServerEvent::ListRequested { course });
+            }
+            (State::Idle, Message::Fetch { id }) => {
+                self.wait_for_app(State::FetchPending);
+                self.events
+                    .push_back(SubmitServerEvent::FetchRequested { id });
+            }
+            (state, msg) => {
+                let why = format!("{} is not expected while {}", msg.name(), state.name());
+                self.state = state;
+                return Err(self.engine.fail(Error::Protocol(why)));
+            }
+        }
+        Ok(())
+    }
+
+    fn upload_failed(&mut self, code: RefusalCode, reason: String) {
+        self.events.push_back(SubmitServerEvent::UploadAborted {
+            reason: reason.clone(),
+        });
+        self.reject(Refusal::new(code, reason));
+        self.to_idle();
+    }
+
+    fn on_fatal(&mut self) {
+        if matches!(self.state, State::Uploading { .. }) {
+            self.state = State::Idle;
+            self.events.push_back(SubmitServerEvent::UploadAborted {
+                reason: "the connection ended before the upload finished".into(),
+            });
+        }
+    }
+}
+
+fn not_found() -> Refusal {
+    Refusal::new(RefusalCode::NotFound, "no such submission of yours")
+}

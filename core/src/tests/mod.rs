@@ -1,0 +1,3 @@
+//! Tests on the in-memory harness.
+
+mod scenario;
