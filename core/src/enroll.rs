@@ -387,6 +387,11 @@ impl EnrollClient {
         Ok(())
     }
 
+    /// Whether the server's Welcome arrived (requests may be made once no other is in flight).
+    pub fn is_connected(&self) -> bool {
+        !matches!(self.state, ClientState::Handshaking) && self.engine.check().is_ok()
+    }
+
     fn spki_of(csr_der: &[u8]) -> Result<Vec<u8>, UsageError> {
         use x509_parser::prelude::FromDer;
         let (_, csr) =

@@ -375,7 +375,9 @@ impl Campus {
         code: &str,
         csr: &[u8],
     ) -> Result<Vec<CertificateDer<'static>>, String> {
-        self.connect_enroll(pair)?;
+        if !pair.client.is_connected() {
+            self.connect_enroll(pair)?;
+        }
         let id = StudentId::parse(id).map_err(|e| e.to_string())?;
         pair.client
             .enroll(&id, code, csr)
@@ -488,15 +490,21 @@ impl Campus {
             other => return Err(unexpected(other, pair.client.error())),
         }
         for piece in data.chunks(40_000) {
+            if !pair.client.is_uploading() {
+                break;
+            }
             pair.client
                 .send_data(piece)
                 .map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
             pair.drive();
             self.board.serve(&mut pair.server, &mut session);
         }
-        pair.client
-            .finish_upload()
-            .map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
+        // A refusal may have ended the upload early; then there is nothing to finish.
+        if pair.client.is_uploading() {
+            pair.client
+                .finish_upload()
+                .map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
+        }
         loop {
             pair.drive();
             if !self.board.serve(&mut pair.server, &mut session) {

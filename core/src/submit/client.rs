@@ -174,6 +174,11 @@ impl SubmitClient {
         self.student.as_deref()
     }
 
+    /// Whether Blackboard's Welcome arrived (requests may be made once no other is in flight).
+    pub fn is_connected(&self) -> bool {
+        !matches!(self.state, State::Handshaking) && self.engine.check().is_ok()
+    }
+
     /// Whether an upload is accepted and in progress (`send_data` may be called).
     pub fn is_uploading(&self) -> bool {
         matches!(self.state, State::Uploading(_))

@@ -163,7 +163,7 @@ impl SubmitServer {
             | State::FetchPending
             | State::Listing => {
                 self.engine.send(&Message::Refused(refusal));
-                self.to_idle();
+                self.go_idle();
                 Ok(())
             }
             State::Uploading { .. } => {
@@ -210,7 +210,7 @@ impl SubmitServer {
         }
         self.engine
             .send(&Message::Receipt(Bytes::from(receipt.encode())));
-        self.to_idle();
+        self.go_idle();
         Ok(())
     }
 
@@ -234,7 +234,7 @@ impl SubmitServer {
             return Err(UsageError("no list request is being answered"));
         }
         self.engine.send(&Message::ListEnd);
-        self.to_idle();
+        self.go_idle();
         Ok(())
     }
 
@@ -247,7 +247,7 @@ impl SubmitServer {
         }
         if Some(entry.student_id.as_str()) != self.student.as_ref().map(|s| s.as_str()) {
             self.engine.send(&Message::Refused(not_found()));
-            self.to_idle();
+            self.go_idle();
             return Err(UsageError("that submission belongs to another student"));
         }
         self.engine.send(&Message::FetchBegin(entry.clone()));
@@ -286,7 +286,7 @@ impl SubmitServer {
             return Err(UsageError("fewer bytes sent than the submission's size"));
         }
         self.engine.send(&Message::DataEnd);
-        self.to_idle();
+        self.go_idle();
         Ok(())
     }
 
@@ -296,7 +296,7 @@ impl SubmitServer {
             .map_err(|_| UsageError("the connection is closed"))
     }
 
-    fn to_idle(&mut self) {
+    fn go_idle(&mut self) {
         self.state = State::Idle;
         self.engine.pause_idle(false);
     }
@@ -426,7 +426,7 @@ impl SubmitServer {
                 }
             }
             (State::Discarding, Message::Data(_)) => self.state = State::Discarding,
-            (State::Discarding, Message::DataEnd) => self.to_idle(),
+            (State::Discarding, Message::DataEnd) => self.go_idle(),
             (State::Idle, Message::List { course }) => {
                 self.wait_for_app(State::Listing);
                 self.events
@@ -451,7 +451,7 @@ impl SubmitServer {
             reason: reason.clone(),
         });
         self.reject(Refusal::new(code, reason));
-        self.to_idle();
+        self.go_idle();
     }
 
     fn on_fatal(&mut self) {

@@ -1,3 +1,5 @@
 //! Tests on the in-memory harness.
 
+mod props;
+mod refusals;
 mod scenario;
