@@ -3,13 +3,13 @@
 
 use super::csr::CheckedCsr;
 use super::{random_serial, to_pem, StudentId, UNIVERSITY};
+use core::net::IpAddr;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
     PublicKeyData, RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
-use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
 
