@@ -313,13 +313,25 @@ pub enum EnrollClientEvent {
     Crl(Vec<u8>),
 }
 
-#[derive(Debug)]
 enum ClientState {
     Handshaking,
     Idle,
     AwaitIssued { spki: Vec<u8>, id: Option<String> },
     AwaitCrl,
     Crl { size: u64, buf: Vec<u8> },
+}
+
+impl std::fmt::Debug for ClientState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never dump a CRL buffer into a log line.
+        f.write_str(match self {
+            Self::Handshaking => "waiting for the Welcome",
+            Self::Idle => "idle",
+            Self::AwaitIssued { .. } => "waiting for the certificate",
+            Self::AwaitCrl => "waiting for the CRL",
+            Self::Crl { .. } => "receiving the CRL",
+        })
+    }
 }
 
 /// The client side of enrollment.
@@ -510,7 +522,7 @@ impl EnrollClient {
                 Ok(())
             }
             (state, msg) => {
-                let why = format!("unexpected {} in state {state:?}", msg.name());
+                let why = format!("{} is not expected while {state:?}", msg.name());
                 Err(self.engine.fail(Error::Protocol(why)))
             }
         }

@@ -31,6 +31,8 @@
 //! [`harness`] pumps a client and a server through byte buffers on a virtual clock; the crate's
 //! tests, the fuzz targets and the benchmarks use it, and so can yours.
 
+#![warn(missing_docs)]
+
 pub mod config;
 mod conn;
 pub mod enroll;

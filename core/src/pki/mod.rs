@@ -11,7 +11,7 @@ mod revocation;
 pub use ca::{Ca, IssuedServer, PkiError, RevokedSerial, ServerName};
 pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MIN_RSA_BITS};
 pub use identity::{certificate_info, student_id_of, CertificateInfo, IdentityError};
-pub use revocation::{RevocationError, Revocations, RevokedEntry};
+pub use revocation::{RevocationError, Revocations};
 
 use std::fmt;
 use std::time::{Duration, SystemTime};

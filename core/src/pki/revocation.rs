@@ -20,15 +20,6 @@ impl fmt::Display for RevocationError {
 
 impl std::error::Error for RevocationError {}
 
-/// One entry of a loaded CRL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevokedEntry {
-    /// Serial, big-endian without leading zeros.
-    pub serial: Vec<u8>,
-    /// Revocation time, seconds since the Unix epoch.
-    pub revoked_at: i64,
-}
-
 /// A set of revoked serials from one CA.
 #[derive(Debug, Clone, Default)]
 pub struct Revocations {
