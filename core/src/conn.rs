@@ -24,6 +24,8 @@ pub(crate) struct Engine {
     error: Option<Error>,
     peer_closed: bool,
     we_closed: bool,
+    touch_on_send: bool,
+    sent_since_check: bool,
 }
 
 impl Engine {
@@ -50,6 +52,8 @@ impl Engine {
             error: None,
             peer_closed: false,
             we_closed: false,
+            touch_on_send: false,
+            sent_since_check: false,
         }
     }
 
@@ -148,12 +152,28 @@ impl Engine {
         }
     }
 
-    /// Queues a message for the peer.
-    pub(crate) fn send(&mut self, msg: &Message) {
+    /// Queues a message for the peer; a message too large to encode is refused, sending nothing.
+    pub(crate) fn send(&mut self, msg: &Message) -> Result<(), crate::error::UsageError> {
         self.scratch.clear();
-        msg.encode(&mut self.scratch);
+        if msg.encode(&mut self.scratch).is_err() {
+            return Err(crate::error::UsageError(
+                "a field of this message is too long to send",
+            ));
+        }
         // With no buffer limit, rustls takes every byte.
         let _ = self.tls.writer().write_all(&self.scratch);
+        if self.touch_on_send {
+            // Sends carry no time; the idle check below re-arms from the time it runs.
+            self.sent_since_check = true;
+        }
+        Ok(())
+    }
+
+    /// Queues a message whose size is bounded by construction (fixed fields, a refusal, a
+    /// data chunk of at most [`crate::frame::CHUNK`] bytes), so encoding cannot fail.
+    pub(crate) fn send_fixed(&mut self, msg: &Message) {
+        let sent = self.send(msg);
+        debug_assert!(sent.is_ok(), "{} failed to encode", msg.name());
     }
 
     pub(crate) fn send_raw(&mut self, bytes: &[u8]) {
@@ -177,7 +197,7 @@ impl Engine {
         };
         if let Some(r) = gasp {
             if !self.tls.is_handshaking() && !self.we_closed {
-                self.send(&Message::Error(r));
+                self.send_fixed(&Message::Error(r));
             }
         }
         if !self.we_closed {
@@ -220,6 +240,19 @@ impl Engine {
         }
     }
 
+    /// Clients count their own sending as activity: an upload is not silence.
+    pub(crate) fn set_touch_on_send(&mut self) {
+        self.touch_on_send = true;
+    }
+
+    /// Allows a slow answer (the server storing a large upload): the idle deadline becomes
+    /// `factor` times the idle timeout from now.
+    pub(crate) fn expect_slow_answer(&mut self, factor: u32) {
+        if self.handshake_deadline.is_none() && !self.we_closed {
+            self.idle_deadline = Some(self.now + self.timeouts.idle * factor);
+        }
+    }
+
     /// While the application decides (storage, signing), the peer is legitimately silent.
     pub(crate) fn pause_idle(&mut self, paused: bool) {
         self.idle_paused = paused;
@@ -250,6 +283,11 @@ impl Engine {
         }
         if let Some(d) = self.idle_deadline {
             if now >= d {
+                if std::mem::take(&mut self.sent_since_check) {
+                    // We were sending (an upload): that is not idleness.
+                    self.idle_deadline = Some(now + self.timeouts.idle);
+                    return Ok(());
+                }
                 return Err(self.fail(Error::Timeout("the peer went quiet")));
             }
         }

@@ -119,7 +119,7 @@ impl EnrollServer {
             return Err(UsageError("issue needs at least the student certificate"));
         }
         let chain = chain.iter().map(|c| Bytes::copy_from_slice(c)).collect();
-        self.engine.send(&Message::Issued(chain));
+        self.engine.send(&Message::Issued(chain))?;
         self.idle();
         Ok(())
     }
@@ -132,7 +132,7 @@ impl EnrollServer {
         self.engine
             .check()
             .map_err(|_| UsageError("the connection is closed"))?;
-        self.engine.send(&Message::Refused(refusal));
+        self.engine.send_fixed(&Message::Refused(refusal));
         self.idle();
         Ok(())
     }
@@ -140,14 +140,14 @@ impl EnrollServer {
     /// Answers a CRL request with the CRL (DER or PEM, sent as is).
     pub fn send_crl(&mut self, crl: &[u8]) -> Result<(), UsageError> {
         self.ready_for(ServerState::PendingCrl)?;
-        self.engine.send(&Message::Crl {
+        self.engine.send_fixed(&Message::Crl {
             size: crl.len() as u64,
         });
         for chunk in crl.chunks(CHUNK) {
             self.engine
-                .send(&Message::Data(Bytes::copy_from_slice(chunk)));
+                .send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
         }
-        self.engine.send(&Message::DataEnd);
+        self.engine.send_fixed(&Message::DataEnd);
         self.idle();
         Ok(())
     }
@@ -178,7 +178,7 @@ impl EnrollServer {
     }
 
     fn reject(&mut self, student_id: Option<StudentId>, refusal: Refusal) {
-        self.engine.send(&Message::Refused(refusal.clone()));
+        self.engine.send_fixed(&Message::Refused(refusal.clone()));
         self.events.push_back(EnrollServerEvent::Rejected {
             student_id,
             refusal,
@@ -192,7 +192,7 @@ impl EnrollServer {
             }
             self.student = authenticate_peer(&mut self.engine, &self.config)?;
             self.engine.handshake_done();
-            self.engine.send(&Message::Welcome {
+            self.engine.send_fixed(&Message::Welcome {
                 student_id: self.student().map(|s| s.to_string()),
                 server_time: crate::pki::unix_secs(self.engine.now()),
             });
@@ -203,6 +203,9 @@ impl EnrollServer {
             });
         }
         while let Some(msg) = self.engine.next_message()? {
+            if let Message::Error(r) = msg {
+                return Err(self.engine.fail(Error::Remote(r)));
+            }
             if self.state != ServerState::Idle {
                 return Err(self.engine.fail(Error::Protocol(format!(
                     "{} while a request is in flight",
@@ -355,8 +358,10 @@ impl EnrollClient {
     ) -> Result<Self, ConfigError> {
         let tls = rustls::ClientConnection::new(config.tls.clone(), server)
             .map_err(|e| ConfigError(format!("TLS client: {e}")))?;
+        let mut engine = Engine::new(tls.into(), config.clock.clone(), config.timeouts, now);
+        engine.set_touch_on_send();
         Ok(Self {
-            engine: Engine::new(tls.into(), config.clock.clone(), config.timeouts, now),
+            engine,
             events: VecDeque::new(),
             state: ClientState::Handshaking,
         })
@@ -372,7 +377,7 @@ impl EnrollClient {
             student_id: id.to_string(),
             code: code.to_owned(),
             csr: Bytes::copy_from_slice(csr_der),
-        });
+        })?;
         self.state = ClientState::AwaitIssued {
             spki,
             id: Some(id.to_string()),
@@ -386,7 +391,7 @@ impl EnrollClient {
         self.request()?;
         self.engine.send(&Message::Renew {
             csr: Bytes::copy_from_slice(csr_der),
-        });
+        })?;
         self.state = ClientState::AwaitIssued { spki, id: None };
         Ok(())
     }
@@ -394,7 +399,7 @@ impl EnrollClient {
     /// Asks for the current CRL.
     pub fn request_crl(&mut self) -> Result<(), UsageError> {
         self.request()?;
-        self.engine.send(&Message::GetCrl);
+        self.engine.send_fixed(&Message::GetCrl);
         self.state = ClientState::AwaitCrl;
         Ok(())
     }

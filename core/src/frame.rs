@@ -56,20 +56,18 @@ pub struct Frame {
     pub payload: Bytes,
 }
 
-/// Appends one frame to `out`.
-///
-/// # Panics
-/// If `payload` is longer than [`MAX_PAYLOAD`]; every encoder in this crate bounds its payloads.
-pub fn encode_frame(kind: u8, payload: &[u8], out: &mut BytesMut) {
-    assert!(
-        payload.len() <= MAX_PAYLOAD,
-        "encoder produced an oversized frame"
-    );
+/// Appends one frame to `out`. A payload over [`MAX_PAYLOAD`] is refused, appending nothing.
+pub fn encode_frame(kind: u8, payload: &[u8], out: &mut BytesMut) -> Result<(), FrameError> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(FrameError::Oversized {
+            len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+        });
+    }
     out.reserve(HEADER_LEN + payload.len());
     out.put_u8(kind);
-    // The assert above bounds the length well below u32::MAX.
     out.put_u32(payload.len() as u32);
     out.put_slice(payload);
+    Ok(())
 }
 
 /// An incremental frame decoder: push bytes in any split, pull whole frames out.
@@ -130,8 +128,8 @@ mod tests {
     #[test]
     fn a_frame_split_anywhere_decodes_the_same() {
         let mut wire = BytesMut::new();
-        encode_frame(7, b"hello", &mut wire);
-        encode_frame(8, b"", &mut wire);
+        encode_frame(7, b"hello", &mut wire).expect("small");
+        encode_frame(8, b"", &mut wire).expect("empty");
         for split in 0..=wire.len() {
             let mut d = FrameDecoder::new();
             d.push(&wire[..split]);

@@ -35,6 +35,7 @@
 
 pub mod config;
 mod conn;
+pub mod driver;
 pub mod enroll;
 pub mod error;
 pub mod frame;

@@ -173,14 +173,18 @@ pub enum Message {
 
 impl Message {
     /// Encodes this message as one frame appended to `out`.
-    pub fn encode(&self, out: &mut BytesMut) {
+    ///
+    /// Fails, appending nothing, if a field is longer than its length prefix allows or the
+    /// payload would exceed [`MAX_PAYLOAD`]. Refusal reasons are the one exception: they are
+    /// cut to [`MAX_REASON`] bytes (at a character boundary) so a refusal always encodes.
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         let mut p = BytesMut::new();
         let kind = match self {
             Self::Welcome {
                 student_id,
                 server_time,
             } => {
-                put_opt_str(&mut p, student_id.as_deref());
+                put_opt_str(&mut p, student_id.as_deref())?;
                 p.put_u64(*server_time);
                 tag::WELCOME
             }
@@ -197,20 +201,22 @@ impl Message {
                 code,
                 csr,
             } => {
-                put_str(&mut p, student_id);
-                put_str(&mut p, code);
-                put_bytes(&mut p, csr);
+                put_str(&mut p, student_id)?;
+                put_str(&mut p, code)?;
+                put_bytes(&mut p, csr)?;
                 tag::ENROLL
             }
             Self::Renew { csr } => {
-                put_bytes(&mut p, csr);
+                put_bytes(&mut p, csr)?;
                 tag::RENEW
             }
             Self::GetCrl => tag::GET_CRL,
             Self::Issued(chain) => {
-                p.put_u8(chain.len().min(255) as u8);
-                for c in chain.iter().take(255) {
-                    put_bytes(&mut p, c);
+                let n = u8::try_from(chain.len())
+                    .map_err(|_| EncodeError(format!("{} certificates in a chain", chain.len())))?;
+                p.put_u8(n);
+                for c in chain {
+                    put_bytes(&mut p, c)?;
                 }
                 tag::ISSUED
             }
@@ -219,33 +225,33 @@ impl Message {
                 tag::CRL
             }
             Self::Submit(o) => {
-                put_str(&mut p, &o.course);
-                put_str(&mut p, &o.assignment);
-                put_str(&mut p, &o.file_name);
+                put_str(&mut p, &o.course)?;
+                put_str(&mut p, &o.assignment)?;
+                put_str(&mut p, &o.file_name)?;
                 p.put_u64(o.size);
                 p.put_slice(&o.sha256);
                 tag::SUBMIT
             }
             Self::Ready => tag::READY,
             Self::Receipt(r) => {
-                put_bytes(&mut p, r);
+                put_bytes(&mut p, r)?;
                 tag::RECEIPT
             }
             Self::List { course } => {
-                put_opt_str(&mut p, course.as_deref());
+                put_opt_str(&mut p, course.as_deref())?;
                 tag::LIST
             }
             Self::ListEntry(e) => {
-                put_entry(&mut p, e);
+                put_entry(&mut p, e)?;
                 tag::LIST_ENTRY
             }
             Self::ListEnd => tag::LIST_END,
             Self::Fetch { id } => {
-                put_str(&mut p, id);
+                put_str(&mut p, id)?;
                 tag::FETCH
             }
             Self::FetchBegin(e) => {
-                put_entry(&mut p, e);
+                put_entry(&mut p, e)?;
                 tag::FETCH_BEGIN
             }
             Self::Data(d) => {
@@ -254,7 +260,14 @@ impl Message {
             }
             Self::DataEnd => tag::DATA_END,
         };
-        encode_frame(kind, &p, out);
+        if p.len() > MAX_PAYLOAD {
+            return Err(EncodeError(format!(
+                "{} of {} bytes is over the frame limit of {MAX_PAYLOAD}",
+                self.name(),
+                p.len()
+            )));
+        }
+        encode_frame(kind, &p, out).map_err(|e| EncodeError(e.to_string()))
     }
 
     /// Decodes one frame's payload into a message.
@@ -346,45 +359,82 @@ impl Message {
 
 /// The most bytes a string field may hold (its u16 length prefix).
 pub const MAX_STR: usize = u16::MAX as usize;
+/// Refusal reasons longer than this are cut (at a character boundary) when encoded.
+pub const MAX_REASON: usize = 1024;
 
-fn put_str(p: &mut BytesMut, s: &str) {
-    let b = &s.as_bytes()[..s.len().min(MAX_STR)];
-    p.put_u16(b.len() as u16);
-    p.put_slice(b);
+/// A message that cannot be encoded (a field or the whole payload is too long).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError(pub String);
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot encode: {}", self.0)
+    }
 }
 
-fn put_opt_str(p: &mut BytesMut, s: Option<&str>) {
+impl std::error::Error for EncodeError {}
+
+fn put_str(p: &mut BytesMut, s: &str) -> Result<(), EncodeError> {
+    let n = u16::try_from(s.len())
+        .map_err(|_| EncodeError(format!("a text field of {} bytes", s.len())))?;
+    p.put_u16(n);
+    p.put_slice(s.as_bytes());
+    Ok(())
+}
+
+fn put_opt_str(p: &mut BytesMut, s: Option<&str>) -> Result<(), EncodeError> {
     match s {
-        None => p.put_u8(0),
+        None => {
+            p.put_u8(0);
+            Ok(())
+        }
         Some(s) => {
             p.put_u8(1);
-            put_str(p, s);
+            put_str(p, s)
         }
     }
 }
 
-fn put_bytes(p: &mut BytesMut, b: &[u8]) {
-    let b = &b[..b.len().min(MAX_PAYLOAD)];
+fn put_bytes(p: &mut BytesMut, b: &[u8]) -> Result<(), EncodeError> {
+    if b.len() > MAX_PAYLOAD {
+        return Err(EncodeError(format!("a byte field of {} bytes", b.len())));
+    }
     p.put_u32(b.len() as u32);
     p.put_slice(b);
+    Ok(())
+}
+
+/// Cuts `s` to at most `max` bytes without splitting a character.
+pub fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn put_refusal(p: &mut BytesMut, r: &Refusal) {
     p.put_u16(r.code.to_u16());
-    put_str(p, &r.reason);
+    let reason = truncate_utf8(&r.reason, MAX_REASON);
+    p.put_u16(reason.len() as u16);
+    p.put_slice(reason.as_bytes());
 }
 
-fn put_entry(p: &mut BytesMut, e: &SubmissionEntry) {
-    put_str(p, &e.id);
-    put_str(p, &e.student_id);
-    put_str(p, &e.course);
-    put_str(p, &e.assignment);
-    put_str(p, &e.file_name);
+fn put_entry(p: &mut BytesMut, e: &SubmissionEntry) -> Result<(), EncodeError> {
+    put_str(p, &e.id)?;
+    put_str(p, &e.student_id)?;
+    put_str(p, &e.course)?;
+    put_str(p, &e.assignment)?;
+    put_str(p, &e.file_name)?;
     p.put_u64(e.size);
     p.put_slice(&e.sha256);
     p.put_u64(e.received_at);
     p.put_u8(u8::from(e.late));
     p.put_u32(e.version);
+    Ok(())
 }
 
 /// A bounds-checked payload reader: every read can fail, none can panic.
@@ -491,7 +541,7 @@ mod tests {
 
     fn round_trip(m: &Message) -> Message {
         let mut out = BytesMut::new();
-        m.encode(&mut out);
+        m.encode(&mut out).expect("encodes");
         let mut d = FrameDecoder::new();
         d.push(&out);
         let f = d.next_frame().expect("frame").expect("whole");
@@ -522,6 +572,34 @@ mod tests {
             payload: Bytes::from_static(&[0, 5, b'a']),
         };
         assert!(Message::decode(&f).unwrap_err().0.contains("truncated"));
+    }
+
+    #[test]
+    fn oversized_fields_fail_to_encode_instead_of_panicking() {
+        let mut out = BytesMut::new();
+        let long = "\u{1}".repeat(30_000);
+        let m = Message::Submit(UploadOffer {
+            course: long.clone(),
+            assignment: long.clone(),
+            file_name: long.clone(),
+            size: 1,
+            sha256: [0; 32],
+        });
+        assert!(m.encode(&mut out).is_err());
+        assert!(out.is_empty());
+        let m = Message::Refused(Refusal::new(RefusalCode::BadFileName, format!("{long:?}")));
+        m.encode(&mut out).expect("refusals always encode");
+        assert!(out.len() <= crate::frame::HEADER_LEN + 4 + MAX_REASON);
+        let m = Message::Fetch {
+            id: "é".repeat(40_000),
+        };
+        assert!(m.encode(&mut BytesMut::new()).is_err());
+    }
+
+    #[test]
+    fn truncation_never_splits_a_character() {
+        assert_eq!(truncate_utf8("aé", 2), "a");
+        assert_eq!(truncate_utf8("aé", 3), "aé");
     }
 
     #[test]

@@ -261,6 +261,33 @@ pub struct RevokedSerial {
     pub revoked_at: SystemTime,
 }
 
+/// A fresh key pair and a CSR for it, as `student enroll` makes them.
+#[derive(Debug)]
+pub struct NewKey {
+    /// The private key, PKCS#8 PEM. Write it with mode 0600; never log it.
+    pub key_pem: String,
+    /// The private key, PKCS#8 DER.
+    pub key_der: Vec<u8>,
+    /// The CSR (CN = the student ID), DER.
+    pub csr_der: Vec<u8>,
+}
+
+/// Makes an ECDSA P-256 key pair and a CSR whose subject CN is `id`.
+pub fn new_student_key(id: &StudentId) -> Result<NewKey, PkiError> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(pki("generating the student key"))?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = student_name(id);
+    let csr = params
+        .serialize_request(&key)
+        .map_err(pki("making the CSR"))?;
+    Ok(NewKey {
+        key_pem: key.serialize_pem(),
+        key_der: key.serialize_der(),
+        csr_der: csr.der().to_vec(),
+    })
+}
+
 fn ca_name(common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);

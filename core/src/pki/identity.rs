@@ -98,6 +98,17 @@ pub fn student_id_of(der: &[u8]) -> Result<(StudentId, CertificateInfo), Identit
     }
     let id = StudentId::parse(cn)
         .map_err(|_| IdentityError(format!("common name {cn:?} is not a student ID")))?;
+    let org = cert
+        .subject()
+        .iter_organization()
+        .next()
+        .and_then(|o| o.as_str().ok());
+    if org != Some(super::UNIVERSITY) {
+        return Err(IdentityError(format!(
+            "certificate's organisation is {org:?}, not {}",
+            super::UNIVERSITY
+        )));
+    }
     let info = CertificateInfo {
         subject: cert.subject().to_string(),
         serial: normalize_serial(cert.raw_serial()),

@@ -8,7 +8,7 @@ mod csr;
 mod identity;
 mod revocation;
 
-pub use ca::{Ca, IssuedServer, PkiError, RevokedSerial, ServerName};
+pub use ca::{new_student_key, Ca, IssuedServer, NewKey, PkiError, RevokedSerial, ServerName};
 pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MIN_RSA_BITS};
 pub use identity::{certificate_info, student_id_of, CertificateInfo, IdentityError};
 pub use revocation::{RevocationError, Revocations};
@@ -100,7 +100,7 @@ pub(crate) fn random_serial() -> [u8; 16] {
     SystemRandom::new()
         .fill(&mut s)
         .expect("the system random number generator failed");
-    // Positive, no leading zero byte: always 16 bytes on the wire, 127 random bits.
+    // Positive, no leading zero byte: always 16 bytes on the wire, 126 random bits.
     s[0] = (s[0] & 0x7f) | 0x40;
     s
 }

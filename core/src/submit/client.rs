@@ -97,7 +97,12 @@ pub struct SubmitClient {
     events: VecDeque<SubmitClientEvent>,
     state: State,
     student: Option<String>,
+    fetching: Option<String>,
 }
+
+/// How many idle timeouts the client waits for a receipt: the server may be storing a large
+/// file (fsync) before it answers.
+const RECEIPT_PATIENCE: u32 = 5;
 
 impl SubmitClient {
     /// A connection to `server` (its DNS name or IP, as in its certificate) starting at `now`.
@@ -109,11 +114,14 @@ impl SubmitClient {
     ) -> Result<Self, ConfigError> {
         let tls = rustls::ClientConnection::new(config.tls.clone(), server)
             .map_err(|e| ConfigError(format!("TLS client: {e}")))?;
+        let mut engine = Engine::new(tls.into(), config.clock.clone(), config.timeouts, now);
+        engine.set_touch_on_send();
         Ok(Self {
-            engine: Engine::new(tls.into(), config.clock.clone(), config.timeouts, now),
+            engine,
             events: VecDeque::new(),
             state: State::Handshaking,
             student: None,
+            fetching: None,
         })
     }
 
@@ -122,7 +130,7 @@ impl SubmitClient {
     /// Offers a file. Wait for `UploadReady` (or `Refused`).
     pub fn submit(&mut self, offer: UploadOffer) -> Result<(), UsageError> {
         self.idle()?;
-        self.engine.send(&Message::Submit(offer.clone()));
+        self.engine.send(&Message::Submit(offer.clone()))?;
         self.state = State::AwaitReady(offer);
         Ok(())
     }
@@ -135,7 +143,7 @@ impl SubmitClient {
         }
         for chunk in data.chunks(CHUNK) {
             self.engine
-                .send(&Message::Data(Bytes::copy_from_slice(chunk)));
+                .send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
         }
         Ok(())
     }
@@ -146,7 +154,8 @@ impl SubmitClient {
         let State::Uploading(offer) = std::mem::replace(&mut self.state, State::Idle) else {
             return Err(UsageError("no accepted upload is in progress"));
         };
-        self.engine.send(&Message::DataEnd);
+        self.engine.send_fixed(&Message::DataEnd);
+        self.engine.expect_slow_answer(RECEIPT_PATIENCE);
         self.state = State::AwaitReceipt(offer);
         Ok(())
     }
@@ -156,7 +165,7 @@ impl SubmitClient {
         self.idle()?;
         self.engine.send(&Message::List {
             course: course.map(str::to_owned),
-        });
+        })?;
         self.state = State::Listing;
         Ok(())
     }
@@ -164,7 +173,8 @@ impl SubmitClient {
     /// Fetches one of our submissions.
     pub fn fetch(&mut self, id: &str) -> Result<(), UsageError> {
         self.idle()?;
-        self.engine.send(&Message::Fetch { id: id.to_owned() });
+        self.engine.send(&Message::Fetch { id: id.to_owned() })?;
+        self.fetching = Some(id.to_owned());
         self.state = State::AwaitFetch;
         Ok(())
     }
@@ -243,7 +253,7 @@ impl SubmitClient {
             }
             (State::Uploading(_), Message::Refused(r)) => {
                 // Tell the server we stopped; it discards until this DataEnd.
-                self.engine.send(&Message::DataEnd);
+                self.engine.send_fixed(&Message::DataEnd);
                 self.events.push_back(SubmitClientEvent::Refused(r));
             }
             (
@@ -264,11 +274,23 @@ impl SubmitClient {
                 }
             }
             (State::Listing, Message::ListEntry(e)) => {
+                if Some(e.student_id.as_str()) != self.student.as_deref() {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "the listing holds another student's submission".into(),
+                    )));
+                }
                 self.state = State::Listing;
                 self.events.push_back(SubmitClientEvent::ListEntry(e));
             }
             (State::Listing, Message::ListEnd) => self.events.push_back(SubmitClientEvent::ListEnd),
             (State::AwaitFetch, Message::FetchBegin(entry)) => {
+                if Some(&entry.id) != self.fetching.as_ref()
+                    || Some(entry.student_id.as_str()) != self.student.as_deref()
+                {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "the server sent a different submission than the one asked for".into(),
+                    )));
+                }
                 self.events
                     .push_back(SubmitClientEvent::FetchBegin(entry.clone()));
                 self.state = State::Fetching {

@@ -142,7 +142,7 @@ impl SubmitServer {
         let State::OfferPending(offer) = std::mem::replace(&mut self.state, State::Idle) else {
             unreachable!("checked just above");
         };
-        self.engine.send(&Message::Ready);
+        self.engine.send_fixed(&Message::Ready);
         self.engine.pause_idle(false);
         self.state = State::Uploading {
             offer,
@@ -162,12 +162,12 @@ impl SubmitServer {
             | State::Persisting(_)
             | State::FetchPending
             | State::Listing => {
-                self.engine.send(&Message::Refused(refusal));
+                self.engine.send_fixed(&Message::Refused(refusal));
                 self.go_idle();
                 Ok(())
             }
             State::Uploading { .. } => {
-                self.engine.send(&Message::Refused(refusal.clone()));
+                self.engine.send_fixed(&Message::Refused(refusal.clone()));
                 self.events.push_back(SubmitServerEvent::UploadAborted {
                     reason: refusal.reason,
                 });
@@ -209,7 +209,7 @@ impl SubmitServer {
             ));
         }
         self.engine
-            .send(&Message::Receipt(Bytes::from(receipt.encode())));
+            .send(&Message::Receipt(Bytes::from(receipt.encode())))?;
         self.go_idle();
         Ok(())
     }
@@ -223,7 +223,7 @@ impl SubmitServer {
         if Some(entry.student_id.as_str()) != self.student.as_ref().map(|s| s.as_str()) {
             return Err(UsageError("that submission belongs to another student"));
         }
-        self.engine.send(&Message::ListEntry(entry.clone()));
+        self.engine.send(&Message::ListEntry(entry.clone()))?;
         Ok(())
     }
 
@@ -233,7 +233,7 @@ impl SubmitServer {
         if !matches!(self.state, State::Listing) {
             return Err(UsageError("no list request is being answered"));
         }
-        self.engine.send(&Message::ListEnd);
+        self.engine.send_fixed(&Message::ListEnd);
         self.go_idle();
         Ok(())
     }
@@ -246,11 +246,11 @@ impl SubmitServer {
             return Err(UsageError("no fetch request is waiting"));
         }
         if Some(entry.student_id.as_str()) != self.student.as_ref().map(|s| s.as_str()) {
-            self.engine.send(&Message::Refused(not_found()));
+            self.engine.send_fixed(&Message::Refused(not_found()));
             self.go_idle();
             return Err(UsageError("that submission belongs to another student"));
         }
-        self.engine.send(&Message::FetchBegin(entry.clone()));
+        self.engine.send(&Message::FetchBegin(entry.clone()))?;
         self.state = State::Fetching {
             size: entry.size,
             sent: 0,
@@ -271,7 +271,7 @@ impl SubmitServer {
         *sent += data.len() as u64;
         for chunk in data.chunks(CHUNK) {
             self.engine
-                .send(&Message::Data(Bytes::copy_from_slice(chunk)));
+                .send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
         }
         Ok(())
     }
@@ -285,7 +285,7 @@ impl SubmitServer {
         if size != sent {
             return Err(UsageError("fewer bytes sent than the submission's size"));
         }
-        self.engine.send(&Message::DataEnd);
+        self.engine.send_fixed(&Message::DataEnd);
         self.go_idle();
         Ok(())
     }
@@ -307,7 +307,7 @@ impl SubmitServer {
     }
 
     fn reject(&mut self, refusal: Refusal) {
-        self.engine.send(&Message::Refused(refusal.clone()));
+        self.engine.send_fixed(&Message::Refused(refusal.clone()));
         self.events.push_back(SubmitServerEvent::Rejected(refusal));
     }
 
@@ -322,7 +322,7 @@ impl SubmitServer {
                 return Err(self.engine.fail(Error::Closed));
             };
             self.engine.handshake_done();
-            self.engine.send(&Message::Welcome {
+            self.engine.send_fixed(&Message::Welcome {
                 student_id: Some(student.to_string()),
                 server_time: crate::pki::unix_secs(self.engine.now()),
             });
@@ -347,6 +347,9 @@ impl SubmitServer {
     }
 
     fn on_message(&mut self, msg: Message) -> Result<(), Error> {
+        if let Message::Error(r) = msg {
+            return Err(self.engine.fail(Error::Remote(r)));
+        }
         let state = std::mem::replace(&mut self.state, State::Idle);
         match (state, msg) {
             (State::Idle, Message::Submit(offer)) => {

@@ -593,3 +593,63 @@ fn the_crl_can_be_downloaded_and_lists_revoked_serials() {
     let info = crate::pki::certificate_info(&alice.chain[0]).expect("info");
     assert!(revs.is_revoked(&info.serial));
 }
+
+#[test]
+fn a_huge_name_is_refused_without_crashing_the_server() {
+    let mut campus = Campus::new(t0());
+    let mut pair = connected(&mut campus);
+    let course = "\u{1}".repeat(30_000);
+    let r = campus
+        .submit(&mut pair, &course, "hw1", "a.txt", b"x")
+        .unwrap_err();
+    assert_eq!(r.code, RefusalCode::NoSuchAssignment);
+    assert!(r.reason.len() <= crate::msg::MAX_REASON);
+    assert!(pair.server.error().is_none());
+}
+
+#[test]
+fn a_client_error_frame_closes_the_server_side_without_a_reply() {
+    let mut campus = Campus::new(t0());
+    let mut pair = connected(&mut campus);
+    let mut frame = bytes::BytesMut::new();
+    crate::msg::Message::Error(crate::Refusal::new(RefusalCode::Internal, "client gave up"))
+        .encode(&mut frame)
+        .expect("encodes");
+    pair.client.danger_send_raw(&frame);
+    pair.drive();
+    match pair.server.error() {
+        Some(Error::Remote(r)) => assert_eq!(r.reason, "client gave up"),
+        other => panic!("{other:?}"),
+    }
+    // The client got close_notify, not an Error frame about its Error frame.
+    assert!(!matches!(pair.client.error(), Some(Error::Remote(_))));
+}
+
+#[test]
+fn an_upload_slower_than_the_idle_timeout_survives_while_bytes_flow() {
+    let mut campus = Campus::new(t0());
+    let mut pair = connected(&mut campus);
+    let data = vec![1u8; 10 * 16_384];
+    pair.client
+        .submit(UploadOffer {
+            course: "CSCI3180".into(),
+            assignment: "hw1".into(),
+            file_name: "slow.bin".into(),
+            size: data.len() as u64,
+            sha256: sha256(&data),
+        })
+        .expect("offer");
+    campus.pump_submit(&mut pair);
+    assert!(matches!(
+        pair.client.poll_event(),
+        Some(SubmitClientEvent::UploadReady)
+    ));
+    let step = campus.timeouts.idle * 3 / 4;
+    for piece in data.chunks(16_384) {
+        pair.advance(step);
+        pair.client.send_data(piece).expect("send");
+        pair.drive();
+    }
+    assert!(pair.client.error().is_none(), "{:?}", pair.client.error());
+    assert!(pair.server.error().is_none(), "{:?}", pair.server.error());
+}

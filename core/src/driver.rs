@@ -1,0 +1,194 @@
+//! The contract between a transport and what it drives.
+//!
+//! A transport owns sockets, readiness, timers and backpressure; it knows nothing of the
+//! protocol. It drives anything that is [`Driven`]: the four connection types of this crate
+//! directly (a client), or an application's wrapper around a server connection that also
+//! handles its events. Servers get their connections from an [`Accept`] implementation, one per
+//! listener. The application wakes a connection from another thread (a finished disk write,
+//! say) through the [`Notify`] it was given at accept time.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// Wakes one connection from any thread: the transport then calls [`Driven::wake`] on its loop.
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+/// One connection as a transport sees it. All methods are called from the transport's loop.
+///
+/// After every call the transport drains [`poll_transmit`](Self::poll_transmit) to the socket,
+/// re-reads [`poll_timeout`](Self::poll_timeout), and closes the socket once
+/// [`is_closed`](Self::is_closed) and everything was written.
+pub trait Driven {
+    /// Bytes read from the socket.
+    fn receive(&mut self, now: SystemTime, data: &[u8]);
+    /// The socket read returned end of stream (or failed).
+    fn handle_eof(&mut self, now: SystemTime);
+    /// The deadline from `poll_timeout` passed.
+    fn handle_timeout(&mut self, now: SystemTime);
+    /// The connection's [`Notify`] fired.
+    fn wake(&mut self, _now: SystemTime) {}
+    /// Appends bytes to send; returns how many.
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize;
+    /// The next deadline.
+    fn poll_timeout(&self) -> Option<SystemTime>;
+    /// Whether the transport should read more now (false: the application is behind, e.g. disk).
+    fn wants_read(&self) -> bool {
+        true
+    }
+    /// Whether the connection is finished.
+    fn is_closed(&self) -> bool;
+    /// The server is shutting down: finish the request in flight, then close.
+    fn shutdown(&mut self, _now: SystemTime) {}
+}
+
+/// Makes the [`Driven`] connection for each accepted socket.
+pub trait Accept: Send + Sync + 'static {
+    /// The connection type.
+    type Conn: Driven + Send + 'static;
+    /// A new connection from `peer`; `None` refuses it (the socket is closed at once).
+    fn accept(
+        &self,
+        now: SystemTime,
+        peer: core::net::SocketAddr,
+        notify: Notify,
+    ) -> Option<Self::Conn>;
+}
+
+/// Limits a server transport enforces.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Event loops (threads, or executor threads) to run; 0 means one per core.
+    pub loops: usize,
+    /// Most connections open at once, across all loops; more are closed on accept.
+    pub max_connections: usize,
+    /// Stop reading from a peer while this many bytes wait to be written to it.
+    pub write_high_water: usize,
+    /// Bytes read from a socket per read call.
+    pub read_chunk: usize,
+    /// How long shutdown waits for requests in flight before closing everything.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            loops: 0,
+            max_connections: 20_000,
+            write_high_water: 256 * 1024,
+            read_chunk: 64 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A shutdown signal shared by a server's loops and whoever stops it (a signal handler, a test).
+#[derive(Default)]
+pub struct Shutdown {
+    requested: AtomicBool,
+    listeners: Mutex<Vec<Notify>>,
+}
+
+impl std::fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("requested", &self.is_requested())
+            .finish()
+    }
+}
+
+impl Shutdown {
+    /// A signal not yet raised.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Raises the signal and wakes every registered loop.
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        let listeners = match self.listeners.lock() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        for notify in listeners {
+            notify();
+        }
+    }
+
+    /// Whether the signal was raised.
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    /// Registers a loop's waker; it is called on `request`.
+    pub fn register(&self, notify: Notify) {
+        match self.listeners.lock() {
+            Ok(mut l) => l.push(notify),
+            Err(poisoned) => poisoned.into_inner().push(notify),
+        }
+        if self.is_requested() {
+            // Raised before this loop registered: make sure it notices.
+            self.request();
+        }
+    }
+}
+
+/// How far a client exchange has come, as a transport reports it to the step function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes the transport holds that the socket has not taken yet.
+    pub unsent: usize,
+}
+
+/// What the step function of a client exchange wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Keep driving.
+    Continue,
+    /// Stop: flush what is queued and return.
+    Done,
+}
+
+/// A client-side transport: one connection, driven until the step function says it is done.
+pub trait Link {
+    /// The transport's error (connect failure, socket error, deadline).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Drives `conn`, calling `step` after every round of input and output, until `step`
+    /// returns [`Step::Done`] or the connection closes. `step` may queue more output (the next
+    /// piece of an upload, say): keep `Progress::unsent` small to bound memory.
+    fn run<C: Driven>(
+        &mut self,
+        conn: &mut C,
+        step: impl FnMut(&mut C, Progress) -> Step,
+    ) -> Result<(), Self::Error>;
+}
+
+macro_rules! driven {
+    ($t:ty) => {
+        impl Driven for $t {
+            fn receive(&mut self, now: SystemTime, data: &[u8]) {
+                let _ = <$t>::receive(self, now, data);
+            }
+            fn handle_eof(&mut self, now: SystemTime) {
+                let _ = <$t>::handle_eof(self, now);
+            }
+            fn handle_timeout(&mut self, now: SystemTime) {
+                let _ = <$t>::handle_timeout(self, now);
+            }
+            fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+                <$t>::poll_transmit(self, out)
+            }
+            fn poll_timeout(&self) -> Option<SystemTime> {
+                <$t>::poll_timeout(self)
+            }
+            fn is_closed(&self) -> bool {
+                <$t>::is_closed(self)
+            }
+        }
+    };
+}
+driven!(crate::EnrollClient);
+driven!(crate::EnrollServer);
+driven!(crate::SubmitClient);
+driven!(crate::SubmitServer);
