@@ -496,6 +496,15 @@ macro_rules! connection_io {
             self.engine.send_raw(bytes);
         }
 
+        /// The peer's end-entity certificate (DER), once the handshake has produced one.
+        pub fn peer_certificate(&self) -> Option<&[u8]> {
+            self.engine
+                .tls
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.as_ref())
+        }
+
         /// Bytes received but not yet forming a whole frame.
         pub fn buffered_input(&self) -> usize {
             self.engine.buffered_input()

@@ -453,6 +453,11 @@ impl EnrollClient {
                     server_time,
                 },
             ) => {
+                if self.engine.tls.alpn_protocol() != Some(crate::config::ENROLL_ALPN) {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "the server did not select the ALPN protocol handin-enroll/1".into(),
+                    )));
+                }
                 self.engine.handshake_done();
                 self.events.push_back(EnrollClientEvent::Connected {
                     student: student_id,

@@ -239,6 +239,11 @@ impl SubmitClient {
                         .engine
                         .fail(Error::Protocol("Welcome names no student".into())));
                 };
+                if self.engine.tls.alpn_protocol() != Some(crate::config::SUBMIT_ALPN) {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "the server did not select the ALPN protocol handin-submit/1".into(),
+                    )));
+                }
                 self.engine.handshake_done();
                 self.student = Some(student.clone());
                 self.events.push_back(SubmitClientEvent::Connected {

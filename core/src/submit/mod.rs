@@ -25,18 +25,33 @@ pub use server::{SubmitServer, SubmitServerEvent};
 use aws_lc_rs::digest;
 
 /// An incremental SHA-256.
-pub(crate) struct Sha256(digest::Context);
+#[derive(Clone)]
+pub struct Sha256(digest::Context);
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Sha256 {
-    pub(crate) fn new() -> Self {
+    /// A hash of nothing yet.
+    pub fn new() -> Self {
         Self(digest::Context::new(&digest::SHA256))
     }
 
-    pub(crate) fn update(&mut self, data: &[u8]) {
+    /// Adds bytes.
+    pub fn update(&mut self, data: &[u8]) {
         self.0.update(data);
     }
 
-    pub(crate) fn finish(self) -> [u8; 32] {
+    /// The hash of everything added so far, leaving this hasher usable.
+    pub fn peek(&self) -> [u8; 32] {
+        self.clone().finish()
+    }
+
+    /// The hash of everything added.
+    pub fn finish(self) -> [u8; 32] {
         let mut out = [0u8; 32];
         out.copy_from_slice(self.0.finish().as_ref());
         out

@@ -1,0 +1,225 @@
+//! `blackboard`: the course submission server.
+
+use clap::{Parser, Subcommand};
+use handin::blackboard::{Blackboard, Shared};
+use handin::board::Board;
+use handin::cli::{die, init_logging, parse_rfc3339, parse_size, rfc3339};
+use handin::net::{self, Transport};
+use handin::pool::Pool;
+use handin_core::driver::{ServeOptions, Shutdown};
+use handin_core::pki::{from_pem_or_der, Revocations};
+use handin_core::rustls::pki_types::CertificateDer;
+use handin_core::{Identity, ReceiptSigner, Role, ServerConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "blackboard",
+    version,
+    about = "Blackboard: accepts homework over mutual TLS from CUHK-certified students"
+)]
+struct Cli {
+    /// More detail on stderr (-v: connections and handshakes, -vv: debugging).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage assignments.
+    Assignment {
+        #[command(subcommand)]
+        command: AssignmentCommand,
+    },
+    /// Run the submission server.
+    Serve {
+        /// The data directory (submissions and their index).
+        #[arg(long)]
+        data: PathBuf,
+        /// The CUHK root certificate students must chain to.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Blackboard's certificate chain (from `cuhk issue-server`).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Blackboard's private key; it also signs receipts.
+        #[arg(long)]
+        key: PathBuf,
+        /// The CRL to enforce; re-read when it changes and on SIGHUP.
+        #[arg(long)]
+        crl: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3141")]
+        listen: String,
+        #[arg(long, value_enum, default_value = "mio")]
+        transport: Transport,
+        /// Most connections open at once.
+        #[arg(long, default_value_t = 20_000)]
+        max_connections: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum AssignmentCommand {
+    /// Add an assignment (or change its due time and size limit).
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        /// Course code, e.g. CSCI3180.
+        course: String,
+        /// Assignment name, e.g. hw1.
+        assignment: String,
+        /// Due time, RFC 3339 (e.g. 2026-12-01T23:59:00+08:00); later submissions are marked late.
+        #[arg(long)]
+        due: String,
+        /// Largest file accepted (e.g. 20MB).
+        #[arg(long, default_value = "100MB")]
+        max_size: String,
+    },
+    /// List assignments.
+    List {
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match cli.command {
+        Command::Assignment {
+            command:
+                AssignmentCommand::Add {
+                    data,
+                    course,
+                    assignment,
+                    due,
+                    max_size,
+                },
+        } => {
+            let due = parse_rfc3339(&due).unwrap_or_else(|e| die("blackboard", e));
+            let max = parse_size(&max_size).unwrap_or_else(|e| die("blackboard", e));
+            let board = Board::open(&data).unwrap_or_else(|e| die("blackboard", e));
+            board
+                .add_assignment(&course, &assignment, due, max)
+                .unwrap_or_else(|e| die("blackboard", e));
+            println!(
+                "{course}/{assignment}: due {}, at most {max} bytes",
+                rfc3339(due)
+            );
+        }
+        Command::Assignment {
+            command: AssignmentCommand::List { data },
+        } => {
+            let board = Board::open(&data).unwrap_or_else(|e| die("blackboard", e));
+            for a in board.assignments().unwrap_or_else(|e| die("blackboard", e)) {
+                println!(
+                    "{}/{}\tdue {}\tmax {} bytes",
+                    a.course,
+                    a.assignment,
+                    rfc3339(a.due),
+                    a.max_size
+                );
+            }
+        }
+        Command::Serve {
+            data,
+            ca,
+            cert,
+            key,
+            crl,
+            listen,
+            transport,
+            max_connections,
+        } => {
+            serve(
+                &data,
+                &ca,
+                &cert,
+                &key,
+                crl.as_deref(),
+                &listen,
+                transport,
+                max_connections,
+            )
+            .unwrap_or_else(|e| die("blackboard", e));
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serve(
+    data: &Path,
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+    crl: Option<&Path>,
+    listen: &str,
+    transport: Transport,
+    max_connections: usize,
+) -> Result<(), String> {
+    let ca_der = from_pem_or_der(&read(ca)?, "CERTIFICATE")
+        .map(|mut v| CertificateDer::from(v.remove(0)))
+        .map_err(|e| format!("{} is not a certificate: {e}", ca.display()))?;
+    let identity = Identity::from_pem(&read(cert)?, &read(key)?)
+        .map_err(|e| format!("Blackboard's certificate and key: {e}"))?;
+    let signer =
+        ReceiptSigner::new(&identity.key, identity.chain[0].clone()).map_err(|e| e.to_string())?;
+    let revocations = match crl {
+        Some(p) => Revocations::from_crl(&read(p)?, &ca_der)
+            .map_err(|e| format!("{}: {e}", p.display()))?,
+        None => Revocations::empty(),
+    };
+    let mut config = ServerConfig::new(Role::Submit, ca_der.clone(), identity, revocations)
+        .map_err(|e| e.to_string())?;
+    if std::env::var_os("SSLKEYLOGFILE").is_some() {
+        config = config
+            .with_key_log(Arc::new(handin_core::rustls::KeyLogFile::new()))
+            .map_err(|e| e.to_string())?;
+    }
+    let board = Board::open(data).map_err(|e| e.to_string())?;
+    if board.leftovers_removed() > 0 {
+        tracing::warn!(
+            count = board.leftovers_removed(),
+            "removed unfinished uploads left by the last run"
+        );
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let shared = Shared {
+        board,
+        signer,
+        pool: Pool::new(threads, "bb-worker").map_err(|e| e.to_string())?,
+    };
+    let bb = Arc::new(Blackboard::new(config, shared));
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+        format!("cannot listen on {listen}: {e} (is another server using that port?)")
+    })?;
+    let shutdown = Shutdown::new();
+    let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+    handin::signals::install(shutdown.clone(), Some(reload_tx)).map_err(|e| e.to_string())?;
+    if let Some(path) = crl {
+        let watcher = bb.clone();
+        handin::crl_watch::spawn(path.to_path_buf(), reload_rx, move |bytes| {
+            if let Some(cfg) = handin::crl_watch::apply(bytes, &watcher.config()) {
+                watcher.set_config(cfg);
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    eprintln!("blackboard: listening on {addr} ({transport:?})");
+    let opts = ServeOptions {
+        max_connections,
+        ..ServeOptions::default()
+    };
+    net::serve(transport, listener, bb, opts, shutdown).map_err(|e| e.to_string())?;
+    eprintln!("blackboard: stopped");
+    Ok(())
+}

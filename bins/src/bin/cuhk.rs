@@ -1,0 +1,233 @@
+//! `cuhk`: the university's certificate authority and enrollment server.
+
+use clap::{Parser, Subcommand};
+use handin::cli::{die, init_logging};
+use handin::cuhk::{Cuhk, CuhkShared, PkiDir};
+use handin::net::{self, Transport};
+use handin::pool::Pool;
+use handin_core::driver::{ServeOptions, Shutdown};
+use handin_core::pki::StudentId;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+#[derive(Parser)]
+#[command(
+    name = "cuhk",
+    version,
+    about = "CUHK: the university's certificate authority and enrollment server"
+)]
+struct Cli {
+    /// More detail on stderr (-v: connections and handshakes, -vv: debugging).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the root CA, CUHK's server certificate, an empty CRL and the records database.
+    Init {
+        /// The PKI directory to create.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Names the enrollment server's certificate is valid for (DNS names or IPs).
+        #[arg(long = "san", default_values = ["localhost", "127.0.0.1"])]
+        sans: Vec<String>,
+    },
+    /// Issue a server certificate (for Blackboard) signed by the CA.
+    IssueServer {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The server's name (its certificate's CN).
+        #[arg(long)]
+        name: String,
+        /// Names the certificate is valid for (DNS names or IPs); at least one.
+        #[arg(long = "san", required = true)]
+        sans: Vec<String>,
+        /// Where to write the certificate chain (PEM).
+        #[arg(long)]
+        out_cert: PathBuf,
+        /// Where to write the private key (PEM, mode 0600).
+        #[arg(long)]
+        out_key: PathBuf,
+    },
+    /// Manage the roster of students allowed to enroll.
+    Roster {
+        #[command(subcommand)]
+        command: RosterCommand,
+    },
+    /// Run the enrollment server.
+    Serve {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9335")]
+        listen: String,
+        #[arg(long, value_enum, default_value = "mio")]
+        transport: Transport,
+        /// Lifetime of issued student certificates, in days.
+        #[arg(long, default_value_t = 120)]
+        cert_days: u64,
+    },
+    /// Revoke every certificate of a student and publish a new CRL.
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The 10-digit student ID.
+        #[arg(long)]
+        student: String,
+    },
+    /// Write a freshly signed CRL to a file.
+    Crl {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RosterCommand {
+    /// Add a student (or give them a new code); prints the one-time enrollment code.
+    Add {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The 10-digit student ID.
+        student_id: String,
+    },
+}
+
+fn student_id(s: &str) -> StudentId {
+    StudentId::parse(s).unwrap_or_else(|e| die("cuhk", format!("{s:?}: {e}")))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let now = SystemTime::now();
+    match cli.command {
+        Command::Init { dir, sans } => {
+            PkiDir::new(&dir)
+                .init(&sans, now)
+                .unwrap_or_else(|e| die("cuhk", e));
+            println!("created the CUHK root CA in {}", dir.display());
+        }
+        Command::IssueServer {
+            dir,
+            name,
+            sans,
+            out_cert,
+            out_key,
+        } => {
+            PkiDir::new(&dir)
+                .issue_server(&name, &sans, &out_cert, &out_key, now)
+                .unwrap_or_else(|e| die("cuhk", e));
+            println!(
+                "issued {} for {} -> {}",
+                name,
+                sans.join(", "),
+                out_cert.display()
+            );
+        }
+        Command::Roster {
+            command:
+                RosterCommand::Add {
+                    dir,
+                    student_id: id,
+                },
+        } => {
+            let id = student_id(&id);
+            let mut registrar = PkiDir::new(&dir)
+                .registrar()
+                .unwrap_or_else(|e| die("cuhk", e));
+            let code = registrar
+                .add_student(&id, now)
+                .unwrap_or_else(|e| die("cuhk", e));
+            println!("{code}");
+        }
+        Command::Revoke { dir, student } => {
+            let id = student_id(&student);
+            let n = PkiDir::new(&dir)
+                .revoke(&id, now)
+                .unwrap_or_else(|e| die("cuhk", e));
+            println!(
+                "revoked {n} certificate(s) of {id}; published {}",
+                PkiDir::new(&dir).crl().display()
+            );
+        }
+        Command::Crl { dir, out } => {
+            let pki = PkiDir::new(&dir);
+            let ca = pki.ca().unwrap_or_else(|e| die("cuhk", e));
+            let mut registrar = pki.registrar().unwrap_or_else(|e| die("cuhk", e));
+            let pem = pki
+                .current_crl(&ca, &mut registrar, now)
+                .unwrap_or_else(|e| die("cuhk", e));
+            handin::fsio::write_atomic(&out, pem.as_bytes(), handin::fsio::PUBLIC)
+                .unwrap_or_else(|e| die("cuhk", format!("writing {}: {e}", out.display())));
+        }
+        Command::Serve {
+            dir,
+            listen,
+            transport,
+            cert_days,
+        } => {
+            serve(
+                &dir,
+                &listen,
+                transport,
+                Duration::from_secs(cert_days * 24 * 3600),
+            )
+            .unwrap_or_else(|e| die("cuhk", e));
+        }
+    }
+}
+
+fn serve(
+    dir: &std::path::Path,
+    listen: &str,
+    transport: Transport,
+    lifetime: Duration,
+) -> Result<(), String> {
+    let pki = PkiDir::new(dir);
+    let mut config = pki.server_config().map_err(|e| e.to_string())?;
+    if std::env::var_os("SSLKEYLOGFILE").is_some() {
+        config = config
+            .with_key_log(Arc::new(handin_core::rustls::KeyLogFile::new()))
+            .map_err(|e| e.to_string())?;
+    }
+    let crl =
+        std::fs::read(pki.crl()).map_err(|e| format!("reading {}: {e}", pki.crl().display()))?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let shared = CuhkShared {
+        ca: pki.ca().map_err(|e| e.to_string())?,
+        registrar: Mutex::new(pki.registrar().map_err(|e| e.to_string())?),
+        pool: Pool::new(threads, "cuhk-worker").map_err(|e| e.to_string())?,
+        lifetime,
+        crl: RwLock::new(Arc::new(crl)),
+    };
+    let cuhk = Arc::new(Cuhk::new(config, shared));
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+        format!("cannot listen on {listen}: {e} (is another server using that port?)")
+    })?;
+    let shutdown = Shutdown::new();
+    let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+    handin::signals::install(shutdown.clone(), Some(reload_tx)).map_err(|e| e.to_string())?;
+    let watcher = cuhk.clone();
+    handin::crl_watch::spawn(pki.crl(), reload_rx, move |bytes| {
+        if let Some(cfg) = handin::crl_watch::apply(bytes, &watcher.config()) {
+            watcher.set_config(cfg);
+            if let Ok(mut c) = watcher.shared().crl.write() {
+                *c = Arc::new(bytes.to_vec());
+            }
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    eprintln!("cuhk: enrollment server listening on {addr} ({transport:?})");
+    net::serve(transport, listener, cuhk, ServeOptions::default(), shutdown)
+        .map_err(|e| e.to_string())?;
+    eprintln!("cuhk: stopped");
+    Ok(())
+}

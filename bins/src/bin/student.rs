@@ -1,0 +1,297 @@
+//! `student`: enroll at CUHK, then submit, list and fetch homework at Blackboard.
+
+use clap::{Args, Parser, Subcommand};
+use handin::cli::{die, init_logging, rfc3339};
+use handin::net::Transport;
+use handin::student::{self, ExternalKey, Profile, Remote};
+use handin_core::pki::StudentId;
+use handin_core::submit::hex;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+
+#[derive(Parser)]
+#[command(
+    name = "student",
+    version,
+    about = "Enroll at CUHK, then submit, list and fetch homework at Blackboard"
+)]
+struct Cli {
+    /// More detail on stderr (-v: connection and handshake details).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// The profile directory (default: $HANDIN_HOME, else ~/.handin).
+    #[arg(long, global = true)]
+    profile: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Net {
+    #[arg(long, value_enum, default_value = "mio")]
+    transport: Transport,
+    /// Seconds to wait for the TCP connection.
+    #[arg(long, default_value_t = 10)]
+    connect_timeout: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make a key pair and enroll at CUHK with your one-time code.
+    Enroll {
+        /// Your 10-digit student ID (asked for if not given).
+        #[arg(long)]
+        id: Option<String>,
+        /// The one-time enrollment code from CUHK.
+        #[arg(long)]
+        code: String,
+        /// The CUHK root certificate, obtained out of band.
+        #[arg(long)]
+        ca: PathBuf,
+        /// CUHK's enrollment server.
+        #[arg(long, default_value = "127.0.0.1:9335")]
+        cuhk: String,
+        /// Enroll with a CSR made elsewhere (e.g. by `openssl req`) instead of a new key...
+        #[arg(long, requires = "key")]
+        csr: Option<PathBuf>,
+        /// ...and its private key (PKCS#8 PEM).
+        #[arg(long, requires = "csr")]
+        key: Option<PathBuf>,
+        #[command(flatten)]
+        net: Net,
+    },
+    /// Get a fresh certificate with a new key, authenticated by the current one.
+    Renew {
+        #[arg(long, default_value = "127.0.0.1:9335")]
+        cuhk: String,
+        #[command(flatten)]
+        net: Net,
+    },
+    /// Submit a file; prints and saves Blackboard's signed receipt.
+    Submit {
+        file: PathBuf,
+        #[arg(long)]
+        course: String,
+        #[arg(long)]
+        assignment: String,
+        #[arg(long, default_value = "127.0.0.1:3141")]
+        blackboard: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: Net,
+    },
+    /// List your submissions.
+    List {
+        #[arg(long)]
+        course: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:3141")]
+        blackboard: String,
+        /// Print one JSON array instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: Net,
+    },
+    /// Fetch one of your submissions.
+    Fetch {
+        submission_id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:3141")]
+        blackboard: String,
+        #[command(flatten)]
+        net: Net,
+    },
+    /// Check a receipt's signature with Blackboard's certificate.
+    VerifyReceipt {
+        receipt: PathBuf,
+        #[arg(long)]
+        blackboard_cert: PathBuf,
+    },
+}
+
+fn remote(addr: String, net: Net) -> Remote {
+    Remote {
+        addr,
+        transport: net.transport,
+        connect_timeout: Duration::from_secs(net.connect_timeout),
+    }
+}
+
+fn ask_id() -> StudentId {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        eprint!("Student ID (10 digits): ");
+        let _ = std::io::stderr().flush();
+        match lines.next() {
+            Some(Ok(line)) => match StudentId::parse(line.trim()) {
+                Ok(id) => return id,
+                Err(_) => eprintln!(
+                    "{:?} is not a student ID: it is exactly 10 digits",
+                    line.trim()
+                ),
+            },
+            _ => die(
+                "student",
+                "no student ID given: pass --id or type it at the prompt",
+            ),
+        }
+    }
+}
+
+fn time_str(secs: u64) -> String {
+    rfc3339(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let profile = Profile::locate(cli.profile);
+    match cli.command {
+        Command::Enroll {
+            id,
+            code,
+            ca,
+            cuhk,
+            csr,
+            key,
+            net,
+        } => {
+            let id = match id {
+                Some(s) => StudentId::parse(s.trim()).unwrap_or_else(|_| {
+                    die(
+                        "student",
+                        format!("{s:?} is not a student ID: it is exactly 10 digits"),
+                    )
+                }),
+                None => ask_id(),
+            };
+            let external = csr.zip(key).map(|(csr, key)| ExternalKey { csr, key });
+            let e = student::enroll(
+                &remote(cuhk, net),
+                &profile,
+                &id,
+                &code,
+                &ca,
+                external.as_ref(),
+            )
+            .unwrap_or_else(|e| die("student", e));
+            println!(
+                "enrolled: {} (serial {}), valid until {}; saved in {}",
+                e.subject,
+                e.serial,
+                rfc3339(e.not_after),
+                profile.dir().display()
+            );
+        }
+        Command::Renew { cuhk, net } => {
+            let e =
+                student::renew(&remote(cuhk, net), &profile).unwrap_or_else(|e| die("student", e));
+            println!(
+                "renewed: {} (serial {}), valid until {}",
+                e.subject,
+                e.serial,
+                rfc3339(e.not_after)
+            );
+        }
+        Command::Submit {
+            file,
+            course,
+            assignment,
+            blackboard,
+            json,
+            net,
+        } => {
+            let s = student::submit(
+                &remote(blackboard, net),
+                &profile,
+                &file,
+                &course,
+                &assignment,
+            )
+            .unwrap_or_else(|e| die("student", e));
+            let b = &s.body;
+            if json {
+                let v = serde_json::json!({
+                    "id": b.id, "student_id": b.student_id, "course": b.course, "assignment": b.assignment,
+                    "file_name": b.file_name, "size": b.size, "sha256": hex(&b.sha256),
+                    "received_at": time_str(b.received_at), "due_at": time_str(b.due_at), "late": b.late,
+                    "version": b.version, "receipt": s.receipt_path.display().to_string(),
+                });
+                println!("{v}");
+            } else {
+                println!(
+                    "submitted {} ({} bytes, sha256 {}) as {} version {}{}\nreceived {} (due {}); signed receipt saved to {}",
+                    b.file_name, b.size, hex(&b.sha256), b.id, b.version,
+                    if b.late { ", LATE" } else { "" },
+                    time_str(b.received_at), time_str(b.due_at), s.receipt_path.display()
+                );
+            }
+        }
+        Command::List {
+            course,
+            blackboard,
+            json,
+            net,
+        } => {
+            let entries = student::list(&remote(blackboard, net), &profile, course.as_deref())
+                .unwrap_or_else(|e| die("student", e));
+            if json {
+                let v: Vec<_> = entries.iter().map(|e| serde_json::json!({
+                    "id": e.id, "course": e.course, "assignment": e.assignment, "file_name": e.file_name,
+                    "size": e.size, "sha256": hex(&e.sha256), "received_at": time_str(e.received_at),
+                    "late": e.late, "version": e.version,
+                })).collect();
+                println!("{}", serde_json::Value::Array(v));
+            } else if entries.is_empty() {
+                println!("no submissions");
+            } else {
+                for e in entries {
+                    println!(
+                        "{}\t{}/{}\t{}\tv{}\t{} bytes\t{}{}",
+                        e.id,
+                        e.course,
+                        e.assignment,
+                        e.file_name,
+                        e.version,
+                        e.size,
+                        time_str(e.received_at),
+                        if e.late { "\tLATE" } else { "" }
+                    );
+                }
+            }
+        }
+        Command::Fetch {
+            submission_id,
+            out,
+            blackboard,
+            net,
+        } => {
+            let e = student::fetch(&remote(blackboard, net), &profile, &submission_id, &out)
+                .unwrap_or_else(|e| die("student", e));
+            println!(
+                "fetched {} ({} bytes, sha256 verified) to {}",
+                e.file_name,
+                e.size,
+                out.display()
+            );
+        }
+        Command::VerifyReceipt {
+            receipt,
+            blackboard_cert,
+        } => {
+            let b = student::verify_receipt(&receipt, &blackboard_cert)
+                .unwrap_or_else(|e| die("student", e));
+            println!(
+                "valid receipt: {} submitted {} ({} bytes, sha256 {}) to {}/{} as {} version {} at {}{}",
+                b.student_id, b.file_name, b.size, hex(&b.sha256), b.course, b.assignment, b.id, b.version,
+                time_str(b.received_at), if b.late { " (late)" } else { "" }
+            );
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! CUHK: the PKI directory, the operator commands, and the enrollment service.
+
+use crate::fsio::{self, PRIVATE, PUBLIC};
+use crate::pool::{Inbox, Pool};
+use crate::registrar::Registrar;
+use handin_core::driver::{Accept, Driven, Notify};
+use handin_core::pki::{
+    serial_hex, to_pem, unix_secs, Ca, CheckedCsr, Revocations, ServerName, StudentId,
+};
+use handin_core::rustls::pki_types::CertificateDer;
+use handin_core::{
+    EnrollServer, EnrollServerEvent, Identity, Refusal, RefusalCode, Role, ServerConfig,
+};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+/// Lifetime of the root CA.
+pub const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Lifetime of server certificates.
+pub const SERVER_LIFETIME: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
+/// How long a published CRL is good for (relying parties should fetch a new one before).
+pub const CRL_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// An operator-facing error: one line that says what went wrong and what to do.
+#[derive(Debug)]
+pub struct CuhkError(pub String);
+
+impl std::fmt::Display for CuhkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CuhkError {}
+
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> CuhkError {
+    move |e| CuhkError(format!("{what}: {e}"))
+}
+
+/// The files of a PKI directory.
+#[derive(Debug, Clone)]
+pub struct PkiDir {
+    root: PathBuf,
+}
+
+impl PkiDir {
+    /// The directory at `root`.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// `ca.crt`: the root certificate, to hand to students and Blackboard.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.root.join("ca.crt")
+    }
+    /// `ca.key` (0600).
+    pub fn ca_key(&self) -> PathBuf {
+        self.root.join("ca.key")
+    }
+    /// `cuhk.crt`: the enrollment server's certificate.
+    pub fn cuhk_cert(&self) -> PathBuf {
+        self.root.join("cuhk.crt")
+    }
+    /// `cuhk.key` (0600).
+    pub fn cuhk_key(&self) -> PathBuf {
+        self.root.join("cuhk.key")
+    }
+    /// `crl.pem`: the current CRL.
+    pub fn crl(&self) -> PathBuf {
+        self.root.join("crl.pem")
+    }
+    /// `cuhk.db`: roster, codes, issued certificates.
+    pub fn db(&self) -> PathBuf {
+        self.root.join("cuhk.db")
+    }
+
+    fn read(&self, path: &Path) -> Result<Vec<u8>, CuhkError> {
+        std::fs::read(path).map_err(|e| {
+            CuhkError(format!(
+                "cannot read {}: {e}; run `cuhk init --dir {}` first",
+                path.display(),
+                self.root.display()
+            ))
+        })
+    }
+
+    /// Creates the CA, CUHK's own server certificate for `sans`, an empty CRL and the database.
+    pub fn init(&self, sans: &[String], now: SystemTime) -> Result<(), CuhkError> {
+        if self.ca_key().exists() {
+            return Err(CuhkError(format!(
+                "{} already holds a CA; refusing to overwrite it (use another --dir)",
+                self.root.display()
+            )));
+        }
+        fsio::create_dir(&self.root, 0o700)
+            .map_err(io_err(format!("creating {}", self.root.display())))?;
+        let ca = Ca::generate("CUHK Root CA", now, CA_LIFETIME).map_err(|e| CuhkError(e.0))?;
+        fsio::write_new(&self.ca_key(), ca.key_pem().as_bytes(), PRIVATE)
+            .map_err(io_err(format!("writing {}", self.ca_key().display())))?;
+        fsio::write_atomic(&self.ca_cert(), ca.cert_pem().as_bytes(), PUBLIC)
+            .map_err(io_err(format!("writing {}", self.ca_cert().display())))?;
+        let names: Vec<ServerName> = sans.iter().map(|s| ServerName::parse(s)).collect();
+        let cuhk = ca
+            .issue_server("CUHK enrollment", &names, now, SERVER_LIFETIME)
+            .map_err(|e| CuhkError(e.0))?;
+        fsio::write_atomic(&self.cuhk_key(), cuhk.key_pem.as_bytes(), PRIVATE)
+            .map_err(io_err(format!("writing {}", self.cuhk_key().display())))?;
+        fsio::write_atomic(
+            &self.cuhk_cert(),
+            format!("{}{}", cuhk.cert_pem, ca.cert_pem()).as_bytes(),
+            PUBLIC,
+        )
+        .map_err(io_err(format!("writing {}", self.cuhk_cert().display())))?;
+        let mut registrar = self.registrar()?;
+        self.publish_crl(&ca, &mut registrar, now)?;
+        Ok(())
+    }
+
+    /// The CA, loaded from `ca.crt` and `ca.key`.
+    pub fn ca(&self) -> Result<Ca, CuhkError> {
+        let cert = self.read(&self.ca_cert())?;
+        let key = self.read(&self.ca_key())?;
+        let text = |b: Vec<u8>, what: &str| {
+            String::from_utf8(b).map_err(|_| CuhkError(format!("{what} is not PEM text")))
+        };
+        Ca::from_pem(&text(cert, "ca.crt")?, &text(key, "ca.key")?)
+            .map_err(|e| CuhkError(format!("loading the CA: {e}")))
+    }
+
+    /// The registrar database.
+    pub fn registrar(&self) -> Result<Registrar, CuhkError> {
+        Registrar::open(&self.db()).map_err(|e| CuhkError(e.to_string()))
+    }
+
+    /// Issues a server certificate and key for `names` into the given files.
+    pub fn issue_server(
+        &self,
+        name: &str,
+        sans: &[String],
+        out_cert: &Path,
+        out_key: &Path,
+        now: SystemTime,
+    ) -> Result<(), CuhkError> {
+        if sans.is_empty() {
+            return Err(CuhkError(
+                "give at least one --san (a DNS name or an IP address)".into(),
+            ));
+        }
+        let ca = self.ca()?;
+        let names: Vec<ServerName> = sans.iter().map(|s| ServerName::parse(s)).collect();
+        let issued = ca
+            .issue_server(name, &names, now, SERVER_LIFETIME)
+            .map_err(|e| CuhkError(e.0))?;
+        fsio::write_atomic(out_key, issued.key_pem.as_bytes(), PRIVATE)
+            .map_err(io_err(format!("writing {}", out_key.display())))?;
+        fsio::write_atomic(
+            out_cert,
+            format!("{}{}", issued.cert_pem, ca.cert_pem()).as_bytes(),
+            PUBLIC,
+        )
+        .map_err(io_err(format!("writing {}", out_cert.display())))?;
+        Ok(())
+    }
+
+    /// Builds a CRL of every revoked certificate, signed by the CA, and writes it atomically
+    /// to `crl.pem`. Returns the PEM.
+    pub fn publish_crl(
+        &self,
+        ca: &Ca,
+        registrar: &mut Registrar,
+        now: SystemTime,
+    ) -> Result<String, CuhkError> {
+        let pem = self.current_crl(ca, registrar, now)?;
+        fsio::write_atomic(&self.crl(), pem.as_bytes(), PUBLIC)
+            .map_err(io_err(format!("writing {}", self.crl().display())))?;
+        Ok(pem)
+    }
+
+    /// A freshly signed CRL of every revoked certificate (not written anywhere).
+    pub fn current_crl(
+        &self,
+        ca: &Ca,
+        registrar: &mut Registrar,
+        now: SystemTime,
+    ) -> Result<String, CuhkError> {
+        let revoked = registrar.revoked().map_err(|e| CuhkError(e.to_string()))?;
+        let number = registrar
+            .next_crl_number()
+            .map_err(|e| CuhkError(e.to_string()))?;
+        let crl = ca
+            .crl(&revoked, number, now, CRL_VALIDITY)
+            .map_err(|e| CuhkError(e.0))?;
+        Ok(to_pem("X509 CRL", &crl))
+    }
+
+    /// Revokes every certificate of `id` and republishes the CRL. Returns how many.
+    pub fn revoke(&self, id: &StudentId, now: SystemTime) -> Result<usize, CuhkError> {
+        let ca = self.ca()?;
+        let mut registrar = self.registrar()?;
+        let n = registrar
+            .revoke_student(id, now)
+            .map_err(|e| CuhkError(e.to_string()))?;
+        self.publish_crl(&ca, &mut registrar, now)?;
+        Ok(n)
+    }
+
+    /// The enrollment server's TLS configuration (CUHK's certificate, the current CRL).
+    pub fn server_config(&self) -> Result<ServerConfig, CuhkError> {
+        let ca = self.ca()?;
+        let identity = Identity::from_pem(
+            &self.read(&self.cuhk_cert())?,
+            &self.read(&self.cuhk_key())?,
+        )
+        .map_err(|e| CuhkError(format!("loading CUHK's certificate: {e}")))?;
+        let revocations = Revocations::from_crl(&self.read(&self.crl())?, ca.cert())
+            .map_err(|e| CuhkError(format!("loading {}: {e}", self.crl().display())))?;
+        ServerConfig::new(Role::Enroll, ca.cert().clone(), identity, revocations)
+            .map_err(|e| CuhkError(format!("TLS configuration: {e}")))
+    }
+}
+
+/// What enrollment workers share.
+#[derive(Debug)]
+pub struct CuhkShared {
+    /// The CA that signs.
+    pub ca: Ca,
+    /// The records.
+    pub registrar: Mutex<Registrar>,
+    /// Disk and signing work.
+    pub pool: Pool,
+    /// Lifetime of issued student certificates.
+    pub lifetime: Duration,
+    /// The CRL served to clients (PEM), refreshed when `crl.pem` changes.
+    pub crl: RwLock<Arc<Vec<u8>>>,
+}
+
+/// The enrollment service.
+#[derive(Debug)]
+pub struct Cuhk {
+    config: RwLock<Arc<ServerConfig>>,
+    shared: Arc<CuhkShared>,
+}
+
+impl Cuhk {
+    /// A service over `shared` starting with `config`.
+    pub fn new(config: ServerConfig, shared: CuhkShared) -> Self {
+        Self {
+            config: RwLock::new(Arc::new(config)),
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The shared state (for the CRL watcher).
+    pub fn shared(&self) -> &Arc<CuhkShared> {
+        &self.shared
+    }
+
+    /// The configuration new connections get.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the configuration for new connections (a new CRL).
+    pub fn set_config(&self, config: ServerConfig) {
+        match self.config.write() {
+            Ok(mut c) => *c = Arc::new(config),
+            Err(p) => *p.into_inner() = Arc::new(config),
+        }
+    }
+}
+
+impl Accept for Cuhk {
+    type Conn = CuhkConn;
+
+    fn accept(&self, now: SystemTime, peer: SocketAddr, notify: Notify) -> Option<CuhkConn> {
+        match EnrollServer::new(self.config(), now) {
+            Ok(core) => Some(CuhkConn {
+                core,
+                shared: self.shared.clone(),
+                inbox: Inbox::new(notify),
+                peer,
+                busy: false,
+                closing: false,
+                logged_end: false,
+            }),
+            Err(e) => {
+                tracing::error!(%peer, error = %e, "cannot start a TLS session");
+                None
+            }
+        }
+    }
+}
+
+/// One connection to the enrollment server.
+#[derive(Debug)]
+pub struct CuhkConn {
+    core: EnrollServer,
+    shared: Arc<CuhkShared>,
+    inbox: Inbox<Result<CertificateDer<'static>, Refusal>>,
+    peer: SocketAddr,
+    busy: bool,
+    closing: bool,
+    logged_end: bool,
+}
+
+impl CuhkConn {
+    fn sign(&mut self, id: StudentId, renew_from: Option<Vec<u8>>, code: String, csr: CheckedCsr) {
+        self.busy = true;
+        let (shared, inbox, peer) = (self.shared.clone(), self.inbox.clone(), self.peer);
+        self.shared.pool.spawn(move || {
+            let now = SystemTime::now();
+            let issue = || shared.ca.issue_student(&csr, now, shared.lifetime);
+            let result = match shared.registrar.lock() {
+                Ok(mut r) => match &renew_from {
+                    None => r.redeem(&id, &code, now, issue),
+                    Some(serial) => r.renew(&id, serial, now, issue),
+                },
+                Err(_) => {
+                    inbox.post(Err(Refusal::new(RefusalCode::Internal, "CUHK's records are unavailable")));
+                    return;
+                }
+            };
+            match result {
+                Ok(cert) => {
+                    if let Ok(info) = handin_core::pki::certificate_info(&cert) {
+                        tracing::info!(%peer, student = %id, serial = %serial_hex(&info.serial),
+                            until = unix_secs(info.not_after), renewal = renew_from.is_some(), "certificate issued");
+                    }
+                    inbox.post(Ok(cert));
+                }
+                Err(e) => {
+                    let refusal = e.refusal();
+                    tracing::info!(%peer, student = %id, code = ?refusal.code, reason = %refusal.reason, "enrollment refused");
+                    inbox.post(Err(refusal));
+                }
+            }
+        });
+    }
+
+    fn process(&mut self) {
+        while let Some(ev) = self.core.poll_event() {
+            match ev {
+                EnrollServerEvent::Connected { student, handshake } => {
+                    tracing::info!(peer = %self.peer, student = ?student.map(|s| s.to_string()),
+                        version = %handshake.version, suite = %handshake.cipher_suite,
+                        group = %handshake.key_exchange, resumed = handshake.resumed, "enrollment connection");
+                }
+                EnrollServerEvent::EnrollRequested {
+                    student_id,
+                    code,
+                    csr,
+                } => {
+                    self.sign(student_id, None, code, csr);
+                }
+                EnrollServerEvent::RenewRequested {
+                    student_id,
+                    current,
+                    csr,
+                } => {
+                    self.sign(student_id, Some(current.serial), String::new(), csr);
+                }
+                EnrollServerEvent::CrlRequested => {
+                    let crl = match self.shared.crl.read() {
+                        Ok(c) => c.clone(),
+                        Err(p) => p.into_inner().clone(),
+                    };
+                    let _ = self.core.send_crl(&crl);
+                }
+                EnrollServerEvent::Rejected {
+                    student_id,
+                    refusal,
+                } => {
+                    tracing::info!(peer = %self.peer, student = ?student_id.map(|s| s.to_string()),
+                        code = ?refusal.code, reason = %refusal.reason, "enrollment refused");
+                }
+                _ => {}
+            }
+        }
+        if self.closing && !self.busy && !self.core.is_closed() {
+            self.core.close();
+        }
+        if self.core.is_closed() && !self.logged_end {
+            self.logged_end = true;
+            if let Some(e) = self.core.error() {
+                tracing::info!(peer = %self.peer, "connection ended: {e}");
+            }
+        }
+    }
+}
+
+impl Driven for CuhkConn {
+    fn receive(&mut self, now: SystemTime, data: &[u8]) {
+        let _ = self.core.receive(now, data);
+        self.process();
+    }
+
+    fn handle_eof(&mut self, now: SystemTime) {
+        let _ = self.core.handle_eof(now);
+        self.process();
+    }
+
+    fn handle_timeout(&mut self, now: SystemTime) {
+        let _ = self.core.handle_timeout(now);
+        self.process();
+    }
+
+    fn wake(&mut self, _now: SystemTime) {
+        let ca = self.shared.ca.cert().clone();
+        for result in self.inbox.take() {
+            self.busy = false;
+            let _ = match result {
+                Ok(cert) => self.core.issue(&[cert, ca.clone()]),
+                Err(r) => self.core.refuse(r),
+            };
+        }
+        self.process();
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.core.poll_transmit(out)
+    }
+
+    fn poll_timeout(&self) -> Option<SystemTime> {
+        self.core.poll_timeout()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    fn shutdown(&mut self, _now: SystemTime) {
+        self.closing = true;
+        self.process();
+    }
+}

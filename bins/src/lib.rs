@@ -1,0 +1,16 @@
+//! The application services behind the handin role binaries: CUHK's registrar records and
+//! enrollment service, Blackboard's durable submission store and submission service, the
+//! student's profile and commands, and the worker pool that keeps disk work off the network
+//! event loops.
+
+pub mod blackboard;
+pub mod board;
+pub mod cli;
+pub mod crl_watch;
+pub mod cuhk;
+pub mod fsio;
+pub mod net;
+pub mod pool;
+pub mod registrar;
+pub mod signals;
+pub mod student;

@@ -1,0 +1,1065 @@
+//! CUHK's records: the roster of students and their one-time enrollment codes, the certificates
+//! issued to them, their revocations, and the CRL number.
+//!
+//! Everything lives in one SQLite file (`PKI/cuhk.db`). Every change that touches more than one
+//! row runs in one transaction, so a crash leaves either the old records or the new ones.
+//! Signing is not done here: [`Registrar::redeem`] and [`Registrar::renew`] take a closure that
+//! signs, and record what it returns in the same transaction that spends the code.
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use handin_core::pki::{serial_hex, student_id_of, unix_secs, PkiError, RevokedSerial, StudentId};
+use handin_core::rustls::pki_types::CertificateDer;
+use handin_core::{Refusal, RefusalCode};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// Consecutive wrong codes allowed before attempts are throttled.
+pub const THROTTLE_AFTER: u32 = 5;
+/// Consecutive wrong codes after which the code is burned.
+pub const BURN_AFTER: u32 = 10;
+/// The longest wait throttling ever imposes.
+pub const MAX_THROTTLE: Duration = Duration::from_secs(24 * 3600);
+
+/// The characters of an enrollment code: no `0`/`O`, `1`/`I`/`L` to misread.
+const CODE_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// Characters in an enrollment code (without the dashes).
+const CODE_LEN: usize = 16;
+const SALT_LEN: usize = 16;
+const SCHEMA_VERSION: i64 = 1;
+const BURNED: &str = "too many wrong codes: ask CUHK for a new code";
+
+const SCHEMA: &str = "
+CREATE TABLE roster (
+    student_id      TEXT PRIMARY KEY NOT NULL,
+    added_at        INTEGER NOT NULL,
+    code_salt       BLOB NOT NULL,
+    code_hash       BLOB NOT NULL,
+    code_used_at    INTEGER,
+    failures        INTEGER NOT NULL DEFAULT 0,
+    last_failure_at INTEGER
+) STRICT;
+CREATE TABLE certificates (
+    serial     TEXT PRIMARY KEY NOT NULL,
+    student_id TEXT NOT NULL REFERENCES roster(student_id),
+    not_before INTEGER NOT NULL,
+    not_after  INTEGER NOT NULL,
+    issued_at  INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+CREATE INDEX certificates_by_student ON certificates(student_id);
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY NOT NULL,
+    value INTEGER NOT NULL
+) STRICT;
+";
+
+/// What went wrong in the registrar.
+#[derive(Debug)]
+pub enum RegistrarError {
+    /// The request is refused; send this to the peer.
+    Refused(Refusal),
+    /// An operator named a student who is not on the roster.
+    NotOnRoster(StudentId),
+    /// The database could not be read or written.
+    Database {
+        /// What was being done.
+        what: String,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The database holds something this version does not understand.
+    BadDatabase(String),
+    /// The system random number generator failed.
+    Random,
+}
+
+impl RegistrarError {
+    /// The refusal to send to a peer for this error: the refusal itself, or `Internal`.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            Self::Refused(r) => r.clone(),
+            Self::NotOnRoster(id) => Refusal::new(
+                RefusalCode::UnknownStudent,
+                format!("student {id} is not on the roster; ask CUHK to add you"),
+            ),
+            _ => Refusal::new(
+                RefusalCode::Internal,
+                "CUHK could not update its records; try again later",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for RegistrarError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused(r) => write!(f, "refused: {}", r.reason),
+            Self::NotOnRoster(id) => write!(
+                f,
+                "student {id} is not on the roster; add them first with `cuhk roster add`"
+            ),
+            Self::Database { what, source } => write!(
+                f,
+                "registrar database: {what}: {source}; check that the file is a handin registrar \
+                 database on a writable disk"
+            ),
+            Self::BadDatabase(m) => write!(
+                f,
+                "registrar database: {m}; restore it from a backup or use a newer handin"
+            ),
+            Self::Random => {
+                f.write_str("the system random number generator failed; check the operating system")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RegistrarError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Database { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn db(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> RegistrarError {
+    let what = what.into();
+    move |source| RegistrarError::Database { what, source }
+}
+
+fn refused(code: RefusalCode, reason: impl Into<String>) -> RegistrarError {
+    RegistrarError::Refused(Refusal::new(code, reason))
+}
+
+/// One certificate CUHK issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedRecord {
+    /// The serial, upper-case hex without leading zeros (as `openssl x509 -serial` shows it).
+    pub serial_hex: String,
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity.
+    pub not_after: SystemTime,
+    /// When CUHK issued it.
+    pub issued_at: SystemTime,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<SystemTime>,
+}
+
+/// CUHK's records, in one SQLite database.
+///
+/// # Enrollment codes
+///
+/// [`Registrar::add_student`] gives a student a new one-time code of 16 characters from an
+/// alphabet without look-alikes, shown as `XXXX-XXXX-XXXX-XXXX`. Only a salted SHA-256 of it
+/// is stored. When checking, case, dashes and white space do not matter.
+///
+/// # Throttling
+///
+/// Per student ID, counting consecutive wrong codes `n`:
+///
+/// - after the 5th ([`THROTTLE_AFTER`]) and each later failure, attempts are refused with
+///   `Throttled` for 2^(n-5) minutes after the n-th failure (1, 2, 4, 8, 16 minutes), never more
+///   than 24 hours ([`MAX_THROTTLE`]); the refusal says how many seconds to wait;
+/// - attempts refused as throttled do not count as failures, so the right code still works
+///   once the wait is over;
+/// - after the 10th ([`BURN_AFTER`]) failure the code is burned: every later attempt is refused
+///   with `BadCode` ("too many wrong codes: ask CUHK for a new code") until
+///   [`Registrar::add_student`] issues a new code, which resets the count.
+///
+/// A code is single use: once redeemed, later attempts are refused with `CodeUsed`.
+#[derive(Debug)]
+pub struct Registrar {
+    conn: Connection,
+}
+
+impl Registrar {
+    /// Opens the registrar database at `path`, creating it and its schema if missing.
+    pub fn open(path: &Path) -> Result<Self, RegistrarError> {
+        let mut conn = Connection::open(path).map_err(db(format!("opening {}", path.display())))?;
+        configure(&conn)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("starting the schema check"))?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db("reading the schema version"))?;
+        match version {
+            0 => {
+                tx.execute_batch(SCHEMA)
+                    .map_err(db("creating the schema"))?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(db("recording the schema version"))?;
+            }
+            SCHEMA_VERSION => {}
+            v => {
+                return Err(RegistrarError::BadDatabase(format!(
+                    "schema version {v} is not the version {SCHEMA_VERSION} this program knows"
+                )))
+            }
+        }
+        tx.commit().map_err(db("creating the schema"))?;
+        Ok(Self { conn })
+    }
+
+    /// Puts the student on the roster with a new one-time code, replacing any earlier code and
+    /// resetting the count of wrong attempts, and returns the code (`XXXX-XXXX-XXXX-XXXX`).
+    pub fn add_student(
+        &mut self,
+        id: &StudentId,
+        now: SystemTime,
+    ) -> Result<String, RegistrarError> {
+        let rng = SystemRandom::new();
+        let code = new_code(&rng)?;
+        let mut salt = [0u8; SALT_LEN];
+        rng.fill(&mut salt).map_err(|_| RegistrarError::Random)?;
+        let hash = code_hash(&salt, &normalize_code(&code));
+        self.conn
+            .execute(
+                "INSERT INTO roster (student_id, added_at, code_salt, code_hash)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (student_id) DO UPDATE SET
+                     code_salt = excluded.code_salt, code_hash = excluded.code_hash,
+                     code_used_at = NULL, failures = 0, last_failure_at = NULL",
+                params![id.as_str(), secs(now), &salt[..], &hash[..]],
+            )
+            .map_err(db(format!("adding student {id} to the roster")))?;
+        Ok(code)
+    }
+
+    /// Redeems a one-time code and, if it is right, has `sign` issue the certificate.
+    ///
+    /// In one transaction: the student must be on the roster (`UnknownStudent`), the code
+    /// unused (`CodeUsed`), not burned and not throttled (`BadCode`, `Throttled`), and right
+    /// (`BadCode`; the failed attempt is committed). Then `sign` runs (a failure is refused as
+    /// `Internal` and changes nothing), the certificate is recorded, the code is marked used.
+    pub fn redeem(
+        &mut self,
+        id: &StudentId,
+        code: &str,
+        now: SystemTime,
+        sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
+    ) -> Result<CertificateDer<'static>, RegistrarError> {
+        let now_s = secs(now);
+        let tx = begin(&mut self.conn)?;
+        let row = tx
+            .query_row(
+                "SELECT code_salt, code_hash, code_used_at, failures, last_failure_at
+                 FROM roster WHERE student_id = ?1",
+                [id.as_str()],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, u32>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db("reading the roster"))?;
+        let Some((salt, hash, used_at, failures, last_failure)) = row else {
+            return Err(refused(
+                RefusalCode::UnknownStudent,
+                format!("student {id} is not on the roster; ask CUHK to add you"),
+            ));
+        };
+        if used_at.is_some() {
+            return Err(refused(
+                RefusalCode::CodeUsed,
+                "this enrollment code was already used; ask CUHK for a new code",
+            ));
+        }
+        if failures >= BURN_AFTER {
+            return Err(refused(RefusalCode::BadCode, BURNED));
+        }
+        if let Some(wait) = retry_after(failures, last_failure, now_s) {
+            return Err(refused(
+                RefusalCode::Throttled,
+                format!("too many wrong codes: try again in {wait} seconds"),
+            ));
+        }
+        let given = code_hash(&salt, &normalize_code(code));
+        if verify_slices_are_equal(&given, &hash).is_err() {
+            let failures = failures + 1;
+            tx.execute(
+                "UPDATE roster SET failures = ?2, last_failure_at = ?3 WHERE student_id = ?1",
+                params![id.as_str(), failures, now_s],
+            )
+            .map_err(db("recording a wrong code"))?;
+            tx.commit().map_err(db("recording a wrong code"))?;
+            let reason = if failures >= BURN_AFTER {
+                BURNED.to_owned()
+            } else if let Some(wait) = retry_after(failures, Some(now_s), now_s) {
+                format!("wrong enrollment code; too many wrong codes: try again in {wait} seconds")
+            } else {
+                "wrong enrollment code; check it and try again".to_owned()
+            };
+            return Err(refused(RefusalCode::BadCode, reason));
+        }
+        let cert = sign_and_record(&tx, id, now_s, sign)?;
+        tx.execute(
+            "UPDATE roster SET code_used_at = ?2 WHERE student_id = ?1",
+            params![id.as_str(), now_s],
+        )
+        .map_err(db("marking the code used"))?;
+        tx.commit().map_err(db("recording the certificate"))?;
+        Ok(cert)
+    }
+
+    /// Records a renewal: the student must hold an unrevoked, unexpired certificate with serial
+    /// `current_serial` (else `NotAuthenticated`, `Revoked` or `Expired`); then `sign` runs and
+    /// the new certificate is recorded, in one transaction. The old certificate stays valid
+    /// until it expires.
+    pub fn renew(
+        &mut self,
+        id: &StudentId,
+        current_serial: &[u8],
+        now: SystemTime,
+        sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
+    ) -> Result<CertificateDer<'static>, RegistrarError> {
+        let now_s = secs(now);
+        let serial = serial_hex(current_serial);
+        let tx = begin(&mut self.conn)?;
+        let row = tx
+            .query_row(
+                "SELECT not_before, not_after, revoked_at FROM certificates
+                 WHERE serial = ?1 AND student_id = ?2",
+                params![serial, id.as_str()],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db("reading the certificate records"))?;
+        let Some((not_before, not_after, revoked_at)) = row else {
+            return Err(refused(
+                RefusalCode::NotAuthenticated,
+                format!(
+                    "CUHK has no record of certificate {serial} for student {id}; enroll again \
+                     with a new code"
+                ),
+            ));
+        };
+        if revoked_at.is_some() {
+            return Err(refused(
+                RefusalCode::Revoked,
+                "your certificate was revoked; ask CUHK for a new enrollment code",
+            ));
+        }
+        if now_s < not_before || now_s > not_after {
+            return Err(refused(
+                RefusalCode::Expired,
+                "your certificate is expired or not yet valid; enroll again with a new code",
+            ));
+        }
+        let cert = sign_and_record(&tx, id, now_s, sign)?;
+        tx.commit().map_err(db("recording the certificate"))?;
+        Ok(cert)
+    }
+
+    /// Marks every unrevoked certificate of the student revoked at `now` and returns how many.
+    pub fn revoke_student(
+        &mut self,
+        id: &StudentId,
+        now: SystemTime,
+    ) -> Result<usize, RegistrarError> {
+        let tx = begin(&mut self.conn)?;
+        if !on_roster(&tx, id)? {
+            return Err(RegistrarError::NotOnRoster(id.clone()));
+        }
+        let n = tx
+            .execute(
+                "UPDATE certificates SET revoked_at = ?2
+                 WHERE student_id = ?1 AND revoked_at IS NULL",
+                params![id.as_str(), secs(now)],
+            )
+            .map_err(db(format!("revoking the certificates of {id}")))?;
+        tx.commit()
+            .map_err(db(format!("revoking the certificates of {id}")))?;
+        Ok(n)
+    }
+
+    /// Every revoked certificate, oldest revocation first, for [`handin_core::pki::Ca::crl`].
+    pub fn revoked(&self) -> Result<Vec<RevokedSerial>, RegistrarError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT serial, revoked_at FROM certificates
+                 WHERE revoked_at IS NOT NULL ORDER BY revoked_at, serial",
+            )
+            .map_err(db("listing revoked certificates"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(db("listing revoked certificates"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (serial, at) = row.map_err(db("listing revoked certificates"))?;
+            out.push(RevokedSerial {
+                serial: decode_hex(&serial)?,
+                revoked_at: time(at),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Increments and returns the CRL number (1 the first time; persisted).
+    pub fn next_crl_number(&mut self) -> Result<u64, RegistrarError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "INSERT INTO counters (name, value) VALUES ('crl_number', 1)
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1
+                 RETURNING value",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db("incrementing the CRL number"))?;
+        u64::try_from(n)
+            .map_err(|_| RegistrarError::BadDatabase(format!("the CRL number {n} is negative")))
+    }
+
+    /// The certificates issued to a student, oldest first.
+    pub fn issued(&self, id: &StudentId) -> Result<Vec<IssuedRecord>, RegistrarError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT serial, not_before, not_after, issued_at, revoked_at FROM certificates
+                 WHERE student_id = ?1 ORDER BY issued_at, rowid",
+            )
+            .map_err(db("listing issued certificates"))?;
+        let rows = stmt
+            .query_map([id.as_str()], |r| {
+                Ok(IssuedRecord {
+                    serial_hex: r.get(0)?,
+                    not_before: time(r.get(1)?),
+                    not_after: time(r.get(2)?),
+                    issued_at: time(r.get(3)?),
+                    revoked_at: r.get::<_, Option<i64>>(4)?.map(time),
+                })
+            })
+            .map_err(db("listing issued certificates"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(db("listing issued certificates"))
+    }
+
+    /// Whether the student is on the roster.
+    pub fn on_roster(&self, id: &StudentId) -> Result<bool, RegistrarError> {
+        on_roster(&self.conn, id)
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), RegistrarError> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(db("switching to write-ahead logging"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(RegistrarError::BadDatabase(format!(
+            "the journal mode is {mode}, not WAL"
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .map_err(db("configuring the database"))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(db("configuring the database"))
+}
+
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>, RegistrarError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db("starting a transaction"))
+}
+
+fn on_roster(conn: &Connection, id: &StudentId) -> Result<bool, RegistrarError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM roster WHERE student_id = ?1)",
+        [id.as_str()],
+        |r| r.get(0),
+    )
+    .map_err(db("reading the roster"))
+}
+
+/// Runs `sign`, checks the certificate is this student's, and records it in `tx`.
+fn sign_and_record(
+    tx: &Transaction<'_>,
+    id: &StudentId,
+    now_s: i64,
+    sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
+) -> Result<CertificateDer<'static>, RegistrarError> {
+    let internal = |what: String| {
+        refused(
+            RefusalCode::Internal,
+            format!("CUHK could not issue your certificate ({what}); try again later"),
+        )
+    };
+    let cert = sign().map_err(|e| internal(e.to_string()))?;
+    let (cert_id, info) = student_id_of(&cert).map_err(|e| internal(e.to_string()))?;
+    if &cert_id != id {
+        return Err(internal(format!(
+            "the signed certificate names student {cert_id}, not {id}"
+        )));
+    }
+    tx.execute(
+        "INSERT INTO certificates (serial, student_id, not_before, not_after, issued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            serial_hex(&info.serial),
+            id.as_str(),
+            secs(info.not_before),
+            secs(info.not_after),
+            now_s
+        ],
+    )
+    .map_err(db("recording the certificate"))?;
+    Ok(cert)
+}
+
+/// Seconds left to wait after `failures` consecutive wrong codes, the last at `last_failure`.
+fn retry_after(failures: u32, last_failure: Option<i64>, now_s: i64) -> Option<i64> {
+    let wait = throttle_wait(failures)?;
+    let until = last_failure?.saturating_add(i64::try_from(wait.as_secs()).ok()?);
+    (now_s < until).then(|| until - now_s)
+}
+
+/// How long attempts are refused after the n-th consecutive wrong code.
+fn throttle_wait(failures: u32) -> Option<Duration> {
+    let exponent = failures.checked_sub(THROTTLE_AFTER)?;
+    let minutes = 1u64.checked_shl(exponent).unwrap_or(u64::MAX);
+    Some(Duration::from_secs(minutes.saturating_mul(60)).min(MAX_THROTTLE))
+}
+
+fn new_code(rng: &SystemRandom) -> Result<String, RegistrarError> {
+    // Rejection sampling keeps every character equally likely: 248 = 8 * 31.
+    let limit = 8 * CODE_ALPHABET.len();
+    let mut code = String::with_capacity(CODE_LEN + 3);
+    let mut n = 0;
+    let mut buf = [0u8; 32];
+    while n < CODE_LEN {
+        rng.fill(&mut buf).map_err(|_| RegistrarError::Random)?;
+        for b in buf.iter().map(|b| usize::from(*b)).filter(|b| *b < limit) {
+            if n == CODE_LEN {
+                break;
+            }
+            if n > 0 && n % 4 == 0 {
+                code.push('-');
+            }
+            code.push(char::from(CODE_ALPHABET[b % CODE_ALPHABET.len()]));
+            n += 1;
+        }
+    }
+    Ok(code)
+}
+
+/// Upper case, without dashes or white space, so a loosely typed code still matches.
+fn normalize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| *c != '-' && !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+fn code_hash(salt: &[u8], normalized: &str) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(salt);
+    ctx.update(normalized.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+fn secs(t: SystemTime) -> i64 {
+    i64::try_from(unix_secs(t)).unwrap_or(i64::MAX)
+}
+
+fn time(secs: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+fn decode_hex(s: &str) -> Result<Vec<u8>, RegistrarError> {
+    let bad = || RegistrarError::BadDatabase(format!("the serial {s:?} is not hex"));
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return Err(bad());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| bad()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use handin_core::harness::t0;
+    use handin_core::pki::{
+        certificate_info, check_csr, new_student_key, Ca, Revocations, DEFAULT_STUDENT_LIFETIME,
+    };
+    use std::cell::Cell;
+    use std::path::PathBuf;
+    use tempfile::TempDir;
+
+    const LIFETIME: Duration = Duration::from_secs(3600);
+
+    struct Fixture {
+        _dir: TempDir,
+        path: PathBuf,
+        ca: Ca,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cuhk.db");
+        let ca = Ca::generate("CUHK Test Root", t0(), DEFAULT_STUDENT_LIFETIME * 10).unwrap();
+        Fixture {
+            _dir: dir,
+            path,
+            ca,
+        }
+    }
+
+    fn sid(s: &str) -> StudentId {
+        StudentId::parse(s).unwrap()
+    }
+
+    fn mins(n: u64) -> Duration {
+        Duration::from_secs(60 * n)
+    }
+
+    /// A real signer: a fresh key, a CSR, checked, issued by the CA.
+    fn signer<'a>(
+        ca: &'a Ca,
+        id: &'a StudentId,
+        now: SystemTime,
+    ) -> impl FnOnce() -> Result<CertificateDer<'static>, PkiError> + 'a {
+        move || {
+            let key = new_student_key(id)?;
+            let csr = check_csr(&key.csr_der, Some(id)).map_err(|e| PkiError(e.to_string()))?;
+            ca.issue_student(&csr, now, LIFETIME)
+        }
+    }
+
+    fn failing_signer() -> Result<CertificateDer<'static>, PkiError> {
+        Err(PkiError("the CA key is unavailable".into()))
+    }
+
+    fn refusal<T: fmt::Debug>(r: Result<T, RegistrarError>) -> Refusal {
+        match r {
+            Err(RegistrarError::Refused(r)) => r,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn retry_secs(r: &Refusal) -> i64 {
+        assert_eq!(r.code, RefusalCode::Throttled, "{r:?}");
+        let rest = r.reason.split("try again in ").nth(1).unwrap();
+        rest.split(' ').next().unwrap().parse().unwrap()
+    }
+
+    fn failures(path: &Path, id: &StudentId) -> u32 {
+        let conn = Connection::open(path).unwrap();
+        conn.query_row(
+            "SELECT failures FROM roster WHERE student_id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    fn serial_of(cert: &CertificateDer<'_>) -> Vec<u8> {
+        certificate_info(cert).unwrap().serial
+    }
+
+    /// Enrolls `id` at `now` and returns the certificate.
+    fn enroll(reg: &mut Registrar, ca: &Ca, id: &StudentId, now: SystemTime) -> Vec<u8> {
+        let code = reg.add_student(id, now).unwrap();
+        let cert = reg.redeem(id, &code, now, signer(ca, id, now)).unwrap();
+        cert.to_vec()
+    }
+
+    #[test]
+    fn code_has_the_documented_shape_and_loose_typing_redeems_it() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let id = sid("1155000001");
+        let code = reg.add_student(&id, t0()).unwrap();
+        let groups: Vec<&str> = code.split('-').collect();
+        assert_eq!(groups.len(), 4, "{code}");
+        for g in &groups {
+            assert_eq!(g.len(), 4, "{code}");
+            assert!(g.bytes().all(|b| CODE_ALPHABET.contains(&b)), "{code}");
+        }
+        assert!(!code.contains(['0', 'O', '1', 'I', 'L']), "{code}");
+        assert_ne!(code, reg.add_student(&sid("1155000002"), t0()).unwrap());
+
+        let loose = format!(" {} ", code.to_lowercase().replace('-', " "));
+        let cert = reg
+            .redeem(&id, &loose, t0(), signer(&f.ca, &id, t0()))
+            .unwrap();
+        let (cert_id, info) = student_id_of(&cert).unwrap();
+        assert_eq!(cert_id, id);
+        let issued = reg.issued(&id).unwrap();
+        assert_eq!(issued.len(), 1);
+        assert_eq!(issued[0].serial_hex, serial_hex(&info.serial));
+        assert_eq!(issued[0].not_after, info.not_after);
+        assert_eq!(issued[0].issued_at, t0());
+        assert_eq!(issued[0].revoked_at, None);
+    }
+
+    #[test]
+    fn code_is_stored_only_as_a_salted_hash() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let id = sid("1155000001");
+        let code = reg.add_student(&id, t0()).unwrap();
+        let other = reg.add_student(&sid("1155000002"), t0()).unwrap();
+        drop(reg);
+
+        let mut raw = std::fs::read(&f.path).unwrap();
+        let wal = f.path.with_file_name("cuhk.db-wal");
+        if let Ok(bytes) = std::fs::read(wal) {
+            raw.extend(bytes);
+        }
+        for c in [&code, &other] {
+            for form in [c.clone(), normalize_code(c)] {
+                let found = raw.windows(form.len()).any(|w| w == form.as_bytes());
+                assert!(!found, "the code {form} is in the database file");
+            }
+        }
+
+        let conn = Connection::open(&f.path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT student_id, code_salt, code_hash FROM roster ORDER BY student_id")
+            .unwrap();
+        let rows: Vec<(String, Vec<u8>, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].1.len(), SALT_LEN);
+        assert_ne!(rows[0].1, rows[1].1, "salts must be random");
+        assert_eq!(rows[0].2, code_hash(&rows[0].1, &normalize_code(&code)));
+    }
+
+    #[test]
+    fn wrong_code_is_refused_and_the_failure_survives_a_reopen() {
+        let f = fixture();
+        let id = sid("1155000001");
+        let code = Registrar::open(&f.path)
+            .unwrap()
+            .add_student(&id, t0())
+            .unwrap();
+        for n in 1..=THROTTLE_AFTER {
+            let mut reg = Registrar::open(&f.path).unwrap();
+            let r = refusal(reg.redeem(&id, "AAAA-AAAA-AAAA-AAAA", t0(), failing_signer));
+            assert_eq!(r.code, RefusalCode::BadCode);
+            drop(reg);
+            assert_eq!(failures(&f.path, &id), n);
+        }
+        // Five committed failures: even the right code now waits.
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let r = refusal(reg.redeem(&id, &code, t0(), signer(&f.ca, &id, t0())));
+        assert_eq!(r.code, RefusalCode::Throttled);
+        assert!(reg.issued(&id).unwrap().is_empty());
+    }
+
+    #[test]
+    fn throttling_starts_at_the_sixth_attempt_and_the_wait_grows() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let id = sid("1155000001");
+        let code = reg.add_student(&id, t0()).unwrap();
+        for _ in 0..5 {
+            let r = refusal(reg.redeem(&id, "wrong", t0(), failing_signer));
+            assert_eq!(r.code, RefusalCode::BadCode, "{r:?}");
+        }
+        let r = refusal(reg.redeem(&id, "wrong", t0(), failing_signer));
+        assert_eq!(retry_secs(&r), 60);
+        // The right code is refused too, and throttled attempts are not failures.
+        let r = refusal(reg.redeem(&id, &code, t0() + Duration::from_secs(30), failing_signer));
+        assert_eq!(retry_secs(&r), 30);
+        assert_eq!(failures(&f.path, &id), 5);
+
+        let mut at = t0();
+        for (n, wait) in [(6, 120), (7, 240), (8, 480)] {
+            at += Duration::from_secs(wait / 2);
+            let r = refusal(reg.redeem(&id, "wrong", at, failing_signer));
+            assert_eq!(r.code, RefusalCode::BadCode, "{r:?}");
+            assert_eq!(failures(&f.path, &id), n);
+            let r = refusal(reg.redeem(&id, "wrong", at, failing_signer));
+            assert_eq!(retry_secs(&r), wait as i64);
+            let r = refusal(reg.redeem(
+                &id,
+                "wrong",
+                at + Duration::from_secs(wait - 1),
+                failing_signer,
+            ));
+            assert_eq!(retry_secs(&r), 1);
+            at += Duration::from_secs(wait / 2);
+        }
+    }
+
+    #[test]
+    fn the_right_code_works_once_the_wait_is_over() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let id = sid("1155000001");
+        let code = reg.add_student(&id, t0()).unwrap();
+        for _ in 0..5 {
+            refusal(reg.redeem(&id, "wrong", t0(), failing_signer));
+        }
+        let early = t0() + Duration::from_secs(59);
+        let r = refusal(reg.redeem(&id, &code, early, signer(&f.ca, &id, early)));
+        assert_eq!(r.code, RefusalCode::Throttled);
+        let later = t0() + mins(1);
+        let cert = reg.redeem(&id, &code, later, signer(&f.ca, &id, later));
+        assert!(cert.is_ok(), "{cert:?}");
+    }
+
+    #[test]
+    fn the_code_burns_after_ten_wrong_attempts_until_a_new_code() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let id = sid("1155000001");
+        let code = reg.add_student(&id, t0()).unwrap();
+        let mut at = t0();
+        let mut last = None;
+        for n in 1..=BURN_AFTER {
+            let r = refusal(reg.redeem(&id, "wrong", at, failing_signer));
+            assert_eq!(r.code, RefusalCode::BadCode, "attempt {n}: {r:?}");
+            last = Some(r);
+            at += MAX_THROTTLE;
+        }
+        assert_eq!(last.unwrap().reason, BURNED);
+        let much_later = at + MAX_THROTTLE * 30;
+        let r = refusal(reg.redeem(&id, &code, much_later, signer(&f.ca, &id, much_later)));
+        assert_eq!(r.code, RefusalCode::BadCode);
+        assert_eq!(r.reason, BURNED);
+        assert_eq!(failures(&f.path, &id), BURN_AFTER);
+
+        // A new code resets the count and works at once; the old one does not.
+        let fresh = reg.add_student(&id, much_later).unwrap();
+        assert_eq!(failures(&f.path, &id), 0);
+        let r = refusal(reg.redeem(&id, &code, much_later, failing_signer));
+        assert_eq!(r.code, RefusalCode::BadCode);
+        assert!(reg
+            .redeem(&id, &fresh, much_later, signer(&f.ca, &id, much_later))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_used_code_is_refused_without_signing() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let id = sid("1155000001");
+        let code = reg.add_student(&id, t0()).unwrap();
+        reg.redeem(&id, &code, t0(), signer(&f.ca, &id, t0()))
+            .unwrap();
+        let called = Cell::new(false);
+        let r = refusal(reg.redeem(&id, &code, t0(), || {
+            called.set(true);
+            failing_signer()
+        }));
+        assert_eq!(r.code, RefusalCode::CodeUsed);
+        assert!(!called.get());
+        assert_eq!(reg.issued(&id).unwrap().len(), 1);
+        drop(reg);
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let r = refusal(reg.redeem(&id, &code, t0(), signer(&f.ca, &id, t0())));
+        assert_eq!(r.code, RefusalCode::CodeUsed);
+    }
+
+    #[test]
+    fn an_unknown_student_is_refused() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let known = sid("1155000001");
+        let stranger = sid("1155999999");
+        let code = reg.add_student(&known, t0()).unwrap();
+        assert!(reg.on_roster(&known).unwrap());
+        assert!(!reg.on_roster(&stranger).unwrap());
+        let r = refusal(reg.redeem(&stranger, &code, t0(), signer(&f.ca, &stranger, t0())));
+        assert_eq!(r.code, RefusalCode::UnknownStudent);
+        assert!(r.reason.contains("1155999999"), "{r:?}");
+        assert!(reg.issued(&stranger).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_signing_failure_leaves_the_code_unused() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let id = sid("1155000001");
+        let code = reg.add_student(&id, t0()).unwrap();
+        let r = refusal(reg.redeem(&id, &code, t0(), failing_signer));
+        assert_eq!(r.code, RefusalCode::Internal);
+        // A certificate for somebody else is not recorded either.
+        let other = sid("1155000002");
+        let r = refusal(reg.redeem(&id, &code, t0(), signer(&f.ca, &other, t0())));
+        assert_eq!(r.code, RefusalCode::Internal);
+        assert!(r.reason.contains("1155000002"), "{r:?}");
+        assert!(reg.issued(&id).unwrap().is_empty());
+        assert!(reg.issued(&other).unwrap().is_empty());
+        assert_eq!(failures(&f.path, &id), 0);
+        assert!(reg
+            .redeem(&id, &code, t0(), signer(&f.ca, &id, t0()))
+            .is_ok());
+    }
+
+    #[test]
+    fn revoking_a_student_lists_exactly_their_serials() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let a = sid("1155000001");
+        let b = sid("1155000002");
+        let a1 = enroll(&mut reg, &f.ca, &a, t0());
+        let later = t0() + mins(10);
+        let a2 = reg.renew(
+            &a,
+            &serial_of(&CertificateDer::from(a1.clone())),
+            later,
+            signer(&f.ca, &a, later),
+        );
+        let a2 = a2.unwrap().to_vec();
+        let b1 = enroll(&mut reg, &f.ca, &b, t0());
+        assert!(reg.revoked().unwrap().is_empty());
+
+        let at = t0() + mins(20);
+        assert_eq!(reg.revoke_student(&a, at).unwrap(), 2);
+        let revoked = reg.revoked().unwrap();
+        let mut got: Vec<Vec<u8>> = revoked.iter().map(|r| r.serial.clone()).collect();
+        let mut want = vec![
+            serial_of(&CertificateDer::from(a1)),
+            serial_of(&CertificateDer::from(a2)),
+        ];
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        assert!(revoked.iter().all(|r| r.revoked_at == at));
+        assert!(reg
+            .issued(&a)
+            .unwrap()
+            .iter()
+            .all(|r| r.revoked_at == Some(at)));
+        assert!(reg
+            .issued(&b)
+            .unwrap()
+            .iter()
+            .all(|r| r.revoked_at.is_none()));
+
+        // Again: nothing new, and the first revocation time stands.
+        assert_eq!(reg.revoke_student(&a, at + mins(1)).unwrap(), 0);
+        assert_eq!(reg.revoked().unwrap(), revoked);
+        match reg.revoke_student(&sid("1155999999"), at) {
+            Err(e @ RegistrarError::NotOnRoster(_)) => {
+                assert!(e.to_string().contains("1155999999"), "{e}")
+            }
+            other => panic!("expected NotOnRoster, got {other:?}"),
+        }
+
+        // The CA's CRL built from these records revokes A's certificates and not B's.
+        let number = reg.next_crl_number().unwrap();
+        let crl = f.ca.crl(&revoked, number, at, mins(60)).unwrap();
+        let set = Revocations::from_crl(&crl, f.ca.cert()).unwrap();
+        assert_eq!(set.len(), 2);
+        for s in &want {
+            assert!(set.is_revoked(s));
+        }
+        assert!(!set.is_revoked(&serial_of(&CertificateDer::from(b1))));
+    }
+
+    #[test]
+    fn the_crl_number_increments_and_persists() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        assert_eq!(reg.next_crl_number().unwrap(), 1);
+        assert_eq!(reg.next_crl_number().unwrap(), 2);
+        drop(reg);
+        let mut reg = Registrar::open(&f.path).unwrap();
+        assert_eq!(reg.next_crl_number().unwrap(), 3);
+    }
+
+    #[test]
+    fn renewal_needs_a_current_valid_certificate_of_the_same_student() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let a = sid("1155000001");
+        let b = sid("1155000002");
+        let a1 = serial_of(&CertificateDer::from(enroll(&mut reg, &f.ca, &a, t0())));
+        let b1 = serial_of(&CertificateDer::from(enroll(&mut reg, &f.ca, &b, t0())));
+        let now = t0() + mins(30);
+
+        // Another student's serial, or one CUHK never issued.
+        let r = refusal(reg.renew(&a, &b1, now, signer(&f.ca, &a, now)));
+        assert_eq!(r.code, RefusalCode::NotAuthenticated);
+        let r = refusal(reg.renew(&a, &[0x42; 16], now, signer(&f.ca, &a, now)));
+        assert_eq!(r.code, RefusalCode::NotAuthenticated);
+        // A signing failure records nothing.
+        let r = refusal(reg.renew(&a, &a1, now, failing_signer));
+        assert_eq!(r.code, RefusalCode::Internal);
+        assert_eq!(reg.issued(&a).unwrap().len(), 1);
+        // Expired (the certificate lives an hour).
+        let late = t0() + LIFETIME + Duration::from_secs(1);
+        let r = refusal(reg.renew(&a, &a1, late, signer(&f.ca, &a, late)));
+        assert_eq!(r.code, RefusalCode::Expired);
+
+        // Valid: a new certificate is recorded; a leading zero byte in the serial is fine.
+        let mut padded = vec![0u8];
+        padded.extend(&a1);
+        let cert = reg.renew(&a, &padded, now, signer(&f.ca, &a, now)).unwrap();
+        let a2 = serial_of(&cert);
+        assert_ne!(a2, a1);
+        let issued = reg.issued(&a).unwrap();
+        assert_eq!(issued.len(), 2);
+        assert_eq!(issued[1].serial_hex, serial_hex(&a2));
+        assert_eq!(issued[1].issued_at, now);
+
+        // Revoked.
+        reg.revoke_student(&a, now).unwrap();
+        let r = refusal(reg.renew(&a, &a2, now, signer(&f.ca, &a, now)));
+        assert_eq!(r.code, RefusalCode::Revoked);
+        assert_eq!(reg.issued(&a).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_throttle_doubles_and_is_capped() {
+        assert_eq!(throttle_wait(0), None);
+        assert_eq!(throttle_wait(THROTTLE_AFTER - 1), None);
+        assert_eq!(throttle_wait(5), Some(mins(1)));
+        assert_eq!(throttle_wait(6), Some(mins(2)));
+        assert_eq!(throttle_wait(9), Some(mins(16)));
+        assert_eq!(throttle_wait(17), Some(mins(4096).min(MAX_THROTTLE)));
+        assert_eq!(throttle_wait(40), Some(MAX_THROTTLE));
+        assert_eq!(throttle_wait(u32::MAX), Some(MAX_THROTTLE));
+        assert_eq!(retry_after(5, Some(100), 130), Some(30));
+        assert_eq!(retry_after(5, Some(100), 160), None);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_an_existing_one_reopens() {
+        let f = fixture();
+        let id = sid("1155000001");
+        Registrar::open(&f.path)
+            .unwrap()
+            .add_student(&id, t0())
+            .unwrap();
+        let reg = Registrar::open(&f.path).unwrap();
+        assert!(reg.on_roster(&id).unwrap());
+        drop(reg);
+        Connection::open(&f.path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        match Registrar::open(&f.path) {
+            Err(e @ RegistrarError::BadDatabase(_)) => assert!(e.to_string().contains("99")),
+            other => panic!("expected BadDatabase, got {other:?}"),
+        }
+    }
+}

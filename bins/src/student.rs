@@ -1,0 +1,721 @@
+//! The student's side: the profile directory and the commands enroll, renew, submit, list,
+//! fetch and verify-receipt, each written once against any transport's [`Link`].
+
+use crate::fsio::{self, PRIVATE, PUBLIC};
+use crate::net::{self, Transport};
+use handin_core::driver::{Link, Step};
+use handin_core::msg::{SubmissionEntry, UploadOffer};
+use handin_core::pki::{from_pem_or_der, new_student_key, to_pem, StudentId};
+use handin_core::rustls::pki_types::CertificateDer;
+use handin_core::rustls::{AlertDescription, KeyLogFile};
+use handin_core::submit::Sha256;
+use handin_core::{
+    ClientConfig, EnrollClient, EnrollClientEvent, Error, Identity, Receipt, ReceiptBody,
+    RefusalCode, Role, SubmitClient, SubmitClientEvent,
+};
+use std::fs::File;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A student-facing error: one line, what went wrong and what to do.
+#[derive(Debug)]
+pub struct StudentError(pub String);
+
+impl std::fmt::Display for StudentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StudentError {}
+
+fn fail<T>(m: impl Into<String>) -> Result<T, StudentError> {
+    Err(StudentError(m.into()))
+}
+
+/// How to reach a server.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// `host:port`.
+    pub addr: String,
+    /// Which transport.
+    pub transport: Transport,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+}
+
+/// The student's profile directory: `key.pem` (0600), `cert.pem`, `ca.crt`, `blackboard.crt`
+/// and `receipts/`.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    dir: PathBuf,
+}
+
+impl Profile {
+    /// `--profile`, else `$HANDIN_HOME`, else `~/.handin`.
+    pub fn locate(flag: Option<PathBuf>) -> Self {
+        let dir = flag
+            .or_else(|| std::env::var_os("HANDIN_HOME").map(PathBuf::from))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".handin")))
+            .unwrap_or_else(|| PathBuf::from(".handin"));
+        Self { dir }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// The private key.
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("key.pem")
+    }
+    /// The certificate chain.
+    pub fn cert(&self) -> PathBuf {
+        self.dir.join("cert.pem")
+    }
+    /// The CUHK root.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+    /// Blackboard's certificate as last seen (it signs receipts).
+    pub fn blackboard_cert(&self) -> PathBuf {
+        self.dir.join("blackboard.crt")
+    }
+    /// Where receipts are kept.
+    pub fn receipts(&self) -> PathBuf {
+        self.dir.join("receipts")
+    }
+
+    fn read(&self, path: &Path, hint: &str) -> Result<Vec<u8>, StudentError> {
+        std::fs::read(path)
+            .map_err(|e| StudentError(format!("cannot read {}: {e}; {hint}", path.display())))
+    }
+
+    fn ca_der(&self) -> Result<CertificateDer<'static>, StudentError> {
+        let pem = self.read(&self.ca(), "run `student enroll` first")?;
+        first_cert(&pem, &self.ca())
+    }
+
+    fn identity(&self) -> Result<Identity, StudentError> {
+        let hint = "run `student enroll` first";
+        let chain = self.read(&self.cert(), hint)?;
+        let key = self.read(&self.key(), hint)?;
+        Identity::from_pem(&chain, &key).map_err(|e| {
+            StudentError(format!(
+                "your profile in {} is damaged ({e}): enroll again",
+                self.dir.display()
+            ))
+        })
+    }
+
+    /// The student ID in the profile's certificate.
+    pub fn student_id(&self) -> Result<String, StudentError> {
+        let id = self.identity()?;
+        let (sid, _) = handin_core::pki::student_id_of(&id.chain[0]).map_err(|e| {
+            StudentError(format!(
+                "the certificate in your profile is not a student certificate: {e}"
+            ))
+        })?;
+        Ok(sid.to_string())
+    }
+}
+
+fn first_cert(pem: &[u8], path: &Path) -> Result<CertificateDer<'static>, StudentError> {
+    from_pem_or_der(pem, "CERTIFICATE")
+        .map(|mut v| CertificateDer::from(v.remove(0)))
+        .map_err(|e| StudentError(format!("{} is not a certificate: {e}", path.display())))
+}
+
+fn key_log<C>(
+    config: C,
+    with: impl FnOnce(C, Arc<KeyLogFile>) -> Result<C, handin_core::ConfigError>,
+) -> Result<C, StudentError> {
+    if std::env::var_os("SSLKEYLOGFILE").is_some() {
+        with(config, Arc::new(KeyLogFile::new())).map_err(|e| StudentError(e.to_string()))
+    } else {
+        Ok(config)
+    }
+}
+
+fn client_config(
+    role: Role,
+    ca: CertificateDer<'static>,
+    identity: Option<Identity>,
+) -> Result<ClientConfig, StudentError> {
+    let config = ClientConfig::new(role, ca, identity)
+        .map_err(|e| StudentError(format!("TLS setup: {e}")))?;
+    key_log(config, |c, k| Ok(c.with_key_log(k)))
+}
+
+fn connect(remote: &Remote, what: &str) -> Result<net::AnyLink, StudentError> {
+    let addr = net::resolve(&remote.addr).map_err(|e| {
+        StudentError(format!(
+            "cannot resolve {what} address {}: {e}",
+            remote.addr
+        ))
+    })?;
+    net::connect(remote.transport, addr, remote.connect_timeout).map_err(|e| {
+        StudentError(format!(
+            "cannot reach {what} at {}: {e}; is it running, and is the address right?",
+            remote.addr
+        ))
+    })
+}
+
+fn server_name(
+    remote: &Remote,
+) -> Result<handin_core::rustls::pki_types::ServerName<'static>, StudentError> {
+    handin_core::config::server_name(net::host_of(&remote.addr))
+        .map_err(|e| StudentError(e.to_string()))
+}
+
+/// Turns a connection error into a sentence for the student.
+pub fn explain(e: &Error, what: &str) -> String {
+    match e {
+        Error::Tls(handin_core::rustls::Error::AlertReceived(alert)) => match alert {
+            AlertDescription::CertificateRevoked => {
+                "your certificate was revoked: ask CUHK to re-enroll you".into()
+            }
+            AlertDescription::CertificateExpired => "your certificate has expired: ask CUHK for a new enrollment code and run `student enroll` again (renew before expiry with `student renew`)".into(),
+            AlertDescription::CertificateRequired => {
+                format!("{what} requires a student certificate: run `student enroll` first")
+            }
+            AlertDescription::UnknownCA | AlertDescription::BadCertificate | AlertDescription::AccessDenied => {
+                format!("{what} did not accept your certificate (is it from CUHK?): run `student enroll` again")
+            }
+            AlertDescription::NoApplicationProtocol => {
+                format!("{what} does not speak this protocol version: check the address and port")
+            }
+            other => format!("{what} ended the TLS session: {other:?}"),
+        },
+        Error::Tls(handin_core::rustls::Error::InvalidCertificate(c)) => format!(
+            "{what}'s certificate did not verify against your CUHK root ({c:?}): check the address, or your ca.crt"
+        ),
+        Error::Tls(other) => format!("TLS with {what} failed: {other}"),
+        Error::Remote(r) | Error::Refused(r) => match r.code {
+            RefusalCode::Revoked => r.reason.clone(),
+            RefusalCode::Expired => format!("{}: ask CUHK for a new enrollment code", r.reason),
+            _ => format!("{what} closed the connection: {}", r.reason),
+        },
+        Error::Timeout(m) => format!("timed out talking to {what} ({m}): try again in a moment"),
+        Error::Closed => format!("{what} closed the connection unexpectedly: try again"),
+        Error::Protocol(m) => format!("{what} broke the protocol: {m}"),
+        other => format!("{what}: {other}"),
+    }
+}
+
+fn ended<C>(conn: &C, error: Option<&Error>, what: &str) -> StudentError {
+    let _ = conn;
+    match error {
+        Some(e) => StudentError(explain(e, what)),
+        None => StudentError(format!(
+            "{what} closed the connection before answering: try again"
+        )),
+    }
+}
+
+/// Where a CSR and key made elsewhere (`openssl req`) come from.
+#[derive(Debug)]
+pub struct ExternalKey {
+    /// The CSR file (PEM or DER).
+    pub csr: PathBuf,
+    /// The private key file (PKCS#8 PEM).
+    pub key: PathBuf,
+}
+
+/// What enrollment produced.
+#[derive(Debug)]
+pub struct Enrolled {
+    /// The certificate's subject.
+    pub subject: String,
+    /// Serial in hex.
+    pub serial: String,
+    /// End of validity.
+    pub not_after: SystemTime,
+}
+
+/// Enrolls `id` at CUHK with a one-time `code`, trusting the CA certificate in `ca_file`.
+pub fn enroll(
+    remote: &Remote,
+    profile: &Profile,
+    id: &StudentId,
+    code: &str,
+    ca_file: &Path,
+    external: Option<&ExternalKey>,
+) -> Result<Enrolled, StudentError> {
+    let ca_pem = std::fs::read(ca_file).map_err(|e| {
+        StudentError(format!(
+            "cannot read the CA certificate {}: {e}",
+            ca_file.display()
+        ))
+    })?;
+    let ca = first_cert(&ca_pem, ca_file)?;
+    let (csr_der, key_pem) = match external {
+        Some(x) => {
+            let csr = std::fs::read(&x.csr)
+                .map_err(|e| StudentError(format!("cannot read {}: {e}", x.csr.display())))?;
+            let csr = from_pem_or_der(&csr, "CERTIFICATE REQUEST")
+                .map_err(|e| StudentError(format!("{} is not a CSR: {e}", x.csr.display())))?
+                .remove(0);
+            let key = std::fs::read(&x.key)
+                .map_err(|e| StudentError(format!("cannot read {}: {e}", x.key.display())))?;
+            (csr, key)
+        }
+        None => {
+            let k =
+                new_student_key(id).map_err(|e| StudentError(format!("making your key: {e}")))?;
+            (k.csr_der, k.key_pem.into_bytes())
+        }
+    };
+    // Fail early, before using the one-time code, if the CSR is not acceptable.
+    handin_core::pki::check_csr(&csr_der, Some(id))
+        .map_err(|e| StudentError(format!("your CSR would be refused: {e}")))?;
+    let config = client_config(Role::Enroll, ca.clone(), None)?;
+    let chain = run_enroll(remote, &config, |c| c.enroll(id, code, &csr_der))?;
+    // The key must go with the certificate: refuse to save a pair that does not match.
+    Identity::from_pem(chain_pem(&chain).as_bytes(), &key_pem)
+        .and_then(|i| ClientConfig::new(Role::Submit, ca.clone(), Some(i)))
+        .map_err(|e| {
+            StudentError(format!(
+                "the issued certificate does not go with your key: {e}"
+            ))
+        })?;
+    save_identity(profile, &ca, &chain, &key_pem)?;
+    describe(&chain)
+}
+
+/// Renews the certificate in the profile over mutual TLS, with a new key.
+pub fn renew(remote: &Remote, profile: &Profile) -> Result<Enrolled, StudentError> {
+    let ca = profile.ca_der()?;
+    let identity = profile.identity()?;
+    let (id, _) = handin_core::pki::student_id_of(&identity.chain[0])
+        .map_err(|e| StudentError(e.to_string()))?;
+    let key = new_student_key(&id).map_err(|e| StudentError(format!("making your key: {e}")))?;
+    let config = client_config(Role::Enroll, ca.clone(), Some(identity))?;
+    let chain = run_enroll(remote, &config, |c| c.renew(&key.csr_der))?;
+    save_identity(profile, &ca, &chain, key.key_pem.as_bytes())?;
+    describe(&chain)
+}
+
+fn describe(chain: &[CertificateDer<'static>]) -> Result<Enrolled, StudentError> {
+    let info =
+        handin_core::pki::certificate_info(&chain[0]).map_err(|e| StudentError(e.to_string()))?;
+    Ok(Enrolled {
+        subject: info.subject,
+        serial: handin_core::pki::serial_hex(&info.serial),
+        not_after: info.not_after,
+    })
+}
+
+fn chain_pem(chain: &[CertificateDer<'static>]) -> String {
+    chain.iter().map(|c| to_pem("CERTIFICATE", c)).collect()
+}
+
+fn save_identity(
+    profile: &Profile,
+    ca: &CertificateDer<'static>,
+    chain: &[CertificateDer<'static>],
+    key_pem: &[u8],
+) -> Result<(), StudentError> {
+    let w = |path: PathBuf, bytes: &[u8], mode| {
+        fsio::write_atomic(&path, bytes, mode)
+            .map_err(|e| StudentError(format!("cannot write {}: {e}", path.display())))
+    };
+    fsio::create_dir(profile.dir(), 0o700)
+        .map_err(|e| StudentError(format!("cannot create {}: {e}", profile.dir().display())))?;
+    w(profile.key(), key_pem, PRIVATE)?;
+    w(profile.cert(), chain_pem(chain).as_bytes(), PUBLIC)?;
+    w(profile.ca(), to_pem("CERTIFICATE", ca).as_bytes(), PUBLIC)
+}
+
+fn run_enroll(
+    remote: &Remote,
+    config: &ClientConfig,
+    request: impl FnOnce(&mut EnrollClient) -> Result<(), handin_core::UsageError>,
+) -> Result<Vec<CertificateDer<'static>>, StudentError> {
+    let mut link = connect(remote, "CUHK")?;
+    let mut conn = EnrollClient::new(config, server_name(remote)?, SystemTime::now())
+        .map_err(|e| StudentError(e.to_string()))?;
+    let mut request = Some(request);
+    let mut outcome: Option<Result<Vec<CertificateDer<'static>>, StudentError>> = None;
+    let r = link.run(&mut conn, |c, _| {
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                EnrollClientEvent::Connected { .. } => {
+                    if let Some(req) = request.take() {
+                        if let Err(e) = req(c) {
+                            outcome = Some(fail(e.to_string()));
+                        }
+                    }
+                }
+                EnrollClientEvent::Issued { chain } => outcome = Some(Ok(chain)),
+                EnrollClientEvent::Refused(r) => outcome = Some(fail(enroll_refusal(&r))),
+                _ => {}
+            }
+        }
+        if outcome.is_none() && c.is_closed() {
+            outcome = Some(Err(ended(c, c.error(), "CUHK")));
+        }
+        if outcome.is_some() {
+            c.close();
+            Step::Done
+        } else {
+            Step::Continue
+        }
+    });
+    match (outcome, r) {
+        (Some(o), _) => o,
+        (None, Err(e)) => fail(format!("connection to CUHK failed: {e}")),
+        (None, Ok(())) => Err(ended(&conn, conn.error(), "CUHK")),
+    }
+}
+
+fn enroll_refusal(r: &handin_core::Refusal) -> String {
+    let hint = match r.code {
+        RefusalCode::BadCode => ": check the code CUHK gave you",
+        RefusalCode::CodeUsed => ": this code was already used; ask CUHK for a new one",
+        RefusalCode::UnknownStudent => ": ask CUHK to add you to the roster",
+        RefusalCode::Throttled => "",
+        _ => "",
+    };
+    format!("enrollment refused: {}{hint}", r.reason)
+}
+
+/// What a submission produced.
+#[derive(Debug)]
+pub struct Submitted {
+    /// What the receipt attests.
+    pub body: ReceiptBody,
+    /// Where the receipt was saved.
+    pub receipt_path: PathBuf,
+}
+
+fn hash_file(path: &Path) -> Result<(u64, [u8; 32]), StudentError> {
+    let mut f = File::open(path)
+        .map_err(|e| StudentError(format!("cannot open {}: {e}", path.display())))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| StudentError(format!("cannot read {}: {e}", path.display())))?;
+        if n == 0 {
+            return Ok((size, h.finish()));
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+}
+
+fn progress_bar(size: u64, what: &str) -> Option<indicatif::ProgressBar> {
+    if size < 4 * 1024 * 1024 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(size);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    Some(bar)
+}
+
+/// Submits `file` to `course`/`assignment`; saves and returns the verified receipt.
+pub fn submit(
+    remote: &Remote,
+    profile: &Profile,
+    file: &Path,
+    course: &str,
+    assignment: &str,
+) -> Result<Submitted, StudentError> {
+    let file_name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| StudentError(format!("{} has no usable file name", file.display())))?
+        .to_owned();
+    handin_core::names::check_file_name(&file_name)
+        .map_err(|e| StudentError(format!("{e}: rename the file")))?;
+    handin_core::names::check_label("course", course).map_err(|e| StudentError(e.to_string()))?;
+    handin_core::names::check_label("assignment", assignment)
+        .map_err(|e| StudentError(e.to_string()))?;
+    let (size, sha256) = hash_file(file)?;
+    let offer = UploadOffer {
+        course: course.into(),
+        assignment: assignment.into(),
+        file_name,
+        size,
+        sha256,
+    };
+    let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
+    let mut link = connect(remote, "Blackboard")?;
+    let mut conn = SubmitClient::new(&config, server_name(remote)?, SystemTime::now())
+        .map_err(|e| StudentError(e.to_string()))?;
+    let mut reader = File::open(file)
+        .map_err(|e| StudentError(format!("cannot open {}: {e}", file.display())))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut sent = 0u64;
+    let mut hasher = Sha256::new();
+    let mut offered = false;
+    let bar = progress_bar(size, "uploading");
+    let mut outcome: Option<Result<(Receipt, ReceiptBody), StudentError>> = None;
+    let r = link.run(&mut conn, |c, progress| {
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                SubmitClientEvent::Connected { .. } => {}
+                SubmitClientEvent::UploadReady => {}
+                SubmitClientEvent::Receipt { receipt, body } => outcome = Some(Ok((receipt, body))),
+                SubmitClientEvent::Refused(r) => outcome = Some(fail(submit_refusal(&r))),
+                _ => {}
+            }
+        }
+        if outcome.is_none() && c.is_connected() && !offered {
+            offered = true;
+            if let Err(e) = c.submit(offer.clone()) {
+                outcome = Some(fail(e.to_string()));
+            }
+        }
+        // Stream the file while the transport keeps up.
+        while outcome.is_none() && c.is_uploading() && progress.unsent < 256 * 1024 {
+            let want = buf.len().min((size - sent) as usize);
+            if want == 0 {
+                if hasher.peek() != sha256 {
+                    outcome = Some(fail(format!(
+                        "{} changed while it was being uploaded: submit again",
+                        file.display()
+                    )));
+                    break;
+                }
+                let _ = c.finish_upload();
+                break;
+            }
+            match reader.read(&mut buf[..want]) {
+                Ok(0) => {
+                    outcome = Some(fail(format!(
+                        "{} shrank while it was being uploaded: submit again",
+                        file.display()
+                    )));
+                }
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    sent += n as u64;
+                    if let Some(b) = &bar {
+                        b.set_position(sent);
+                    }
+                    if let Err(e) = c.send_data(&buf[..n]) {
+                        outcome = Some(fail(e.to_string()));
+                    }
+                }
+                Err(e) => outcome = Some(fail(format!("cannot read {}: {e}", file.display()))),
+            }
+        }
+        if outcome.is_none() && c.is_closed() {
+            outcome = Some(Err(ended(c, c.error(), "Blackboard")));
+        }
+        if outcome.is_some() {
+            c.close();
+            Step::Done
+        } else {
+            Step::Continue
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let (receipt, body) = match (outcome, r) {
+        (Some(o), _) => o?,
+        (None, Err(e)) => return fail(format!("connection to Blackboard failed: {e}")),
+        (None, Ok(())) => return Err(ended(&conn, conn.error(), "Blackboard")),
+    };
+    let receipts = profile.receipts();
+    fsio::create_dir(&receipts, 0o700)
+        .map_err(|e| StudentError(format!("cannot create {}: {e}", receipts.display())))?;
+    let receipt_path = receipts.join(format!("{}.receipt", body.id));
+    fsio::write_atomic(&receipt_path, receipt.to_pem().as_bytes(), PUBLIC).map_err(|e| {
+        StudentError(format!(
+            "stored on Blackboard as {}, but the receipt could not be saved to {}: {e}",
+            body.id,
+            receipt_path.display()
+        ))
+    })?;
+    if let Some(cert) = conn.peer_certificate() {
+        let _ = fsio::write_atomic(
+            &profile.blackboard_cert(),
+            to_pem("CERTIFICATE", cert).as_bytes(),
+            PUBLIC,
+        );
+    }
+    Ok(Submitted { body, receipt_path })
+}
+
+fn submit_refusal(r: &handin_core::Refusal) -> String {
+    format!("Blackboard refused the submission: {}", r.reason)
+}
+
+/// Lists the student's submissions.
+pub fn list(
+    remote: &Remote,
+    profile: &Profile,
+    course: Option<&str>,
+) -> Result<Vec<SubmissionEntry>, StudentError> {
+    let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
+    let mut link = connect(remote, "Blackboard")?;
+    let mut conn = SubmitClient::new(&config, server_name(remote)?, SystemTime::now())
+        .map_err(|e| StudentError(e.to_string()))?;
+    let mut asked = false;
+    let mut entries = Vec::new();
+    let mut outcome: Option<Result<(), StudentError>> = None;
+    let r = link.run(&mut conn, |c, _| {
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                SubmitClientEvent::ListEntry(e) => entries.push(e),
+                SubmitClientEvent::ListEnd => outcome = Some(Ok(())),
+                SubmitClientEvent::Refused(r) => {
+                    outcome = Some(fail(format!(
+                        "Blackboard refused the listing: {}",
+                        r.reason
+                    )))
+                }
+                _ => {}
+            }
+        }
+        if outcome.is_none() && c.is_connected() && !asked {
+            asked = true;
+            if let Err(e) = c.list(course) {
+                outcome = Some(fail(e.to_string()));
+            }
+        }
+        if outcome.is_none() && c.is_closed() {
+            outcome = Some(Err(ended(c, c.error(), "Blackboard")));
+        }
+        if outcome.is_some() {
+            c.close();
+            Step::Done
+        } else {
+            Step::Continue
+        }
+    });
+    match (outcome, r) {
+        (Some(o), _) => o.map(|()| entries),
+        (None, Err(e)) => fail(format!("connection to Blackboard failed: {e}")),
+        (None, Ok(())) => Err(ended(&conn, conn.error(), "Blackboard")),
+    }
+}
+
+/// Fetches submission `id` into `out` (written in full and verified before it appears).
+pub fn fetch(
+    remote: &Remote,
+    profile: &Profile,
+    id: &str,
+    out: &Path,
+) -> Result<SubmissionEntry, StudentError> {
+    let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
+    let mut link = connect(remote, "Blackboard")?;
+    let mut conn = SubmitClient::new(&config, server_name(remote)?, SystemTime::now())
+        .map_err(|e| StudentError(e.to_string()))?;
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile_in(dir)?;
+    let mut asked = false;
+    let mut entry: Option<SubmissionEntry> = None;
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut got = 0u64;
+    let mut outcome: Option<Result<(), StudentError>> = None;
+    let r = link.run(&mut conn, |c, _| {
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                SubmitClientEvent::FetchBegin(e) => {
+                    bar = progress_bar(e.size, "fetching");
+                    entry = Some(e);
+                }
+                SubmitClientEvent::FetchData(d) => {
+                    got += d.len() as u64;
+                    if let Some(b) = &bar {
+                        b.set_position(got);
+                    }
+                    if let Err(e) = std::io::Write::write_all(&mut tmp.1, &d) {
+                        outcome = Some(fail(format!("cannot write {}: {e}", tmp.0.display())));
+                    }
+                }
+                SubmitClientEvent::FetchEnd => outcome = Some(Ok(())),
+                SubmitClientEvent::Refused(r) => {
+                    outcome = Some(fail(format!("Blackboard refused the fetch: {}", r.reason)))
+                }
+                _ => {}
+            }
+        }
+        if outcome.is_none() && c.is_connected() && !asked {
+            asked = true;
+            if let Err(e) = c.fetch(id) {
+                outcome = Some(fail(e.to_string()));
+            }
+        }
+        if outcome.is_none() && c.is_closed() {
+            outcome = Some(Err(ended(c, c.error(), "Blackboard")));
+        }
+        if outcome.is_some() {
+            c.close();
+            Step::Done
+        } else {
+            Step::Continue
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let result = match (outcome, r) {
+        (Some(o), _) => o,
+        (None, Err(e)) => fail(format!("connection to Blackboard failed: {e}")),
+        (None, Ok(())) => Err(ended(&conn, conn.error(), "Blackboard")),
+    };
+    let finish = result.and_then(|()| {
+        tmp.1
+            .sync_all()
+            .map_err(|e| StudentError(format!("cannot write {}: {e}", tmp.0.display())))?;
+        std::fs::rename(&tmp.0, out)
+            .map_err(|e| StudentError(format!("cannot create {}: {e}", out.display())))?;
+        entry.ok_or_else(|| StudentError("Blackboard sent no submission".into()))
+    });
+    if finish.is_err() {
+        let _ = std::fs::remove_file(&tmp.0);
+    }
+    finish
+}
+
+fn tempfile_in(dir: &Path) -> Result<(PathBuf, File), StudentError> {
+    for i in 0..100u32 {
+        let p = dir.join(format!(".handin-fetch-{}-{i}.part", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(f) => return Ok((p, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return fail(format!("cannot write in {}: {e}", dir.display())),
+        }
+    }
+    fail(format!(
+        "cannot create a temporary file in {}",
+        dir.display()
+    ))
+}
+
+/// Verifies a receipt file with Blackboard's certificate.
+pub fn verify_receipt(receipt: &Path, blackboard_cert: &Path) -> Result<ReceiptBody, StudentError> {
+    let text = std::fs::read(receipt)
+        .map_err(|e| StudentError(format!("cannot read {}: {e}", receipt.display())))?;
+    let receipt =
+        Receipt::from_pem(&text).map_err(|e| StudentError(format!("not a receipt: {e}")))?;
+    let cert_pem = std::fs::read(blackboard_cert)
+        .map_err(|e| StudentError(format!("cannot read {}: {e}", blackboard_cert.display())))?;
+    let cert = first_cert(&cert_pem, blackboard_cert)?;
+    receipt
+        .verify(&cert)
+        .map_err(|e| StudentError(format!("the receipt is NOT valid: {e}")))
+}

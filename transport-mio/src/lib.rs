@@ -1,0 +1,15 @@
+//! # handin-mio
+//!
+//! Drives handin-core connections over [mio]: a server of one event loop per core with a
+//! token-to-connection map, interest derived from what each connection wants, the connections'
+//! deadlines kept in a timer heap (the poll timeout is the earliest), write backpressure, a
+//! connection limit and graceful shutdown; and a client link for the `student` binary.
+//!
+//! It knows nothing of the protocol: it drives anything that implements
+//! [`handin_core::driver::Driven`].
+
+mod client;
+mod server;
+
+pub use client::MioLink;
+pub use server::serve;
