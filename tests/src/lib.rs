@@ -1,0 +1,368 @@
+//! A harness for end-to-end tests: builds the role binaries once, lays out a campus in a
+//! temporary directory (PKI, Blackboard's certificate, an assignment), starts `cuhk serve` and
+//! `blackboard serve` on ephemeral loopback ports, and runs `student` commands against them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// The directory holding the built binaries.
+pub fn bin_dir() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "handin", "--bins"])
+            .current_dir(&root)
+            .status()
+            .expect("cargo build runs");
+        assert!(status.success(), "building the handin binaries failed");
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    target.join("debug")
+}
+
+/// A command for one of the binaries.
+pub fn cmd(name: &str) -> Command {
+    Command::new(bin_dir().join(name))
+}
+
+/// Runs a command, returning its output.
+pub fn run(mut c: Command) -> Output {
+    c.stdin(Stdio::null());
+    c.output().expect("the command starts")
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn ok(c: Command) -> String {
+    let desc = format!("{c:?}");
+    let out = run(c);
+    assert!(
+        out.status.success(),
+        "{desc} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must fail; returns its stderr.
+pub fn fails(c: Command) -> String {
+    let desc = format!("{c:?}");
+    let out = run(c);
+    assert!(
+        !out.status.success(),
+        "{desc} succeeded but should have failed:\nstdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A server process whose stderr is collected, stopped with SIGTERM on drop.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// The address it listens on.
+    pub addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `c` (a `serve` command with `--listen 127.0.0.1:0`) and waits for its address.
+    pub fn start(mut c: Command, what: &str) -> Self {
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("the server starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let addr = addr
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(addr);
+                }
+                if let Ok(mut l) = sink.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "{what} did not start: {}",
+                    log.lock().map(|l| l.clone()).unwrap_or_default()
+                );
+            }
+        };
+        Self { child, addr, log }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Stops with SIGTERM and waits; returns whether it exited 0.
+    pub fn stop(mut self) -> bool {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Kills with SIGKILL (a crash) and waits.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A campus laid out in a temporary directory.
+#[derive(Debug)]
+pub struct Campus {
+    dir: tempfile::TempDir,
+    /// Transport of the servers (`mio` or `smol`).
+    pub server_transport: String,
+    /// Transport of the student client.
+    pub client_transport: String,
+}
+
+impl Campus {
+    /// Inits the PKI, issues Blackboard's certificate, adds CSCI3180/hw1 due in a year.
+    pub fn new() -> Self {
+        Self::with_transports("mio", "mio")
+    }
+
+    /// Same, with the given transports.
+    pub fn with_transports(server: &str, client: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let c = Self {
+            dir,
+            server_transport: server.into(),
+            client_transport: client.into(),
+        };
+        let mut init = cmd("cuhk");
+        init.args(["init", "--dir"]).arg(c.pki());
+        ok(init);
+        let mut issue = cmd("cuhk");
+        issue
+            .args(["issue-server", "--dir"])
+            .arg(c.pki())
+            .args([
+                "--name",
+                "Blackboard",
+                "--san",
+                "localhost",
+                "--san",
+                "127.0.0.1",
+                "--out-cert",
+            ])
+            .arg(c.path("bb.crt"))
+            .arg("--out-key")
+            .arg(c.path("bb.key"));
+        ok(issue);
+        c.add_assignment("CSCI3180", "hw1", "2099-01-01T00:00:00Z", "2GB");
+        c
+    }
+
+    /// A path inside the campus directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The PKI directory.
+    pub fn pki(&self) -> PathBuf {
+        self.path("pki")
+    }
+
+    /// Blackboard's data directory.
+    pub fn data(&self) -> PathBuf {
+        self.path("data")
+    }
+
+    /// Adds an assignment.
+    pub fn add_assignment(&self, course: &str, assignment: &str, due: &str, max: &str) {
+        let mut c = cmd("blackboard");
+        c.args(["assignment", "add", "--data"])
+            .arg(self.data())
+            .args([course, assignment, "--due", due, "--max-size", max]);
+        ok(c);
+    }
+
+    /// Puts a student on the roster; returns the code.
+    pub fn roster_add(&self, id: &str) -> String {
+        let mut c = cmd("cuhk");
+        c.args(["roster", "add", "--dir"]).arg(self.pki()).arg(id);
+        ok(c).trim().to_owned()
+    }
+
+    /// Starts `cuhk serve`.
+    pub fn start_cuhk(&self) -> Server {
+        let mut c = cmd("cuhk");
+        c.args(["serve", "-v", "--dir"]).arg(self.pki()).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--transport",
+            &self.server_transport,
+        ]);
+        Server::start(c, "cuhk")
+    }
+
+    /// Starts `blackboard serve` with the CRL.
+    pub fn start_blackboard(&self) -> Server {
+        let mut c = cmd("blackboard");
+        c.args(["serve", "-v", "--data"])
+            .arg(self.data())
+            .arg("--ca")
+            .arg(self.pki().join("ca.crt"))
+            .arg("--cert")
+            .arg(self.path("bb.crt"))
+            .arg("--key")
+            .arg(self.path("bb.key"))
+            .arg("--crl")
+            .arg(self.pki().join("crl.pem"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--transport",
+                &self.server_transport,
+            ]);
+        Server::start(c, "blackboard")
+    }
+
+    /// The profile directory of a student.
+    pub fn profile(&self, id: &str) -> PathBuf {
+        self.path(&format!("profile-{id}"))
+    }
+
+    /// A `student` command for `id`'s profile, with the client transport set.
+    pub fn student(&self, id: &str, args: &[&str]) -> Command {
+        let mut c = cmd("student");
+        c.arg("--profile").arg(self.profile(id));
+        if let Some((sub, rest)) = args.split_first() {
+            c.arg(sub)
+                .args(["--transport", &self.client_transport])
+                .args(rest);
+        }
+        c
+    }
+
+    /// Rosters and enrolls `id` at `cuhk`.
+    pub fn enroll(&self, cuhk: &Server, id: &str) {
+        let code = self.roster_add(id);
+        let ca = self.pki().join("ca.crt");
+        let mut c = self.student(
+            id,
+            &[
+                "enroll", "--id", id, "--code", &code, "--cuhk", &cuhk.addr, "--ca",
+            ],
+        );
+        c.arg(ca);
+        ok(c);
+    }
+
+    /// Submits `file` as `id`; returns the parsed `--json` output.
+    pub fn submit(
+        &self,
+        bb: &Server,
+        id: &str,
+        file: &Path,
+        assignment: &str,
+    ) -> serde_json::Value {
+        let mut c = self.student(id, &["submit"]);
+        c.arg(file).args([
+            "--course",
+            "CSCI3180",
+            "--assignment",
+            assignment,
+            "--blackboard",
+            &bb.addr,
+            "--json",
+        ]);
+        serde_json::from_str(&ok(c)).expect("submit --json prints JSON")
+    }
+
+    /// Lists as `id`; returns the parsed `--json` array.
+    pub fn list(&self, bb: &Server, id: &str) -> Vec<serde_json::Value> {
+        let c = self.student(id, &["list", "--blackboard", &bb.addr, "--json"]);
+        match serde_json::from_str(&ok(c)).expect("list --json prints JSON") {
+            serde_json::Value::Array(v) => v,
+            other => panic!("list printed {other}"),
+        }
+    }
+
+    /// Fetches `sub` as `id` into `out`.
+    pub fn fetch(&self, bb: &Server, id: &str, sub: &str, out: &Path) -> Output {
+        let mut c = self.student(id, &["fetch", sub, "--blackboard", &bb.addr, "--out"]);
+        c.arg(out);
+        run(c)
+    }
+}
+
+impl Default for Campus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Writes `size` bytes of a deterministic pattern to `path`.
+pub fn write_pattern(path: &Path, size: usize, seed: u8) {
+    let data: Vec<u8> = (0..size)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    std::fs::write(path, data).expect("writing a test file");
+}
+
+/// Whether the `openssl` command line is available.
+pub fn have_openssl() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
