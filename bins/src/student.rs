@@ -216,6 +216,23 @@ fn ended<C>(conn: &C, error: Option<&Error>, what: &str) -> StudentError {
     }
 }
 
+fn log_connected(what: &str, handshake: &handin_core::HandshakeInfo, peer: Option<&[u8]>) {
+    let (subject, expires) = peer
+        .and_then(|c| handin_core::pki::certificate_info(c).ok())
+        .map(|i| (i.subject, crate::cli::rfc3339(i.not_after)))
+        .unwrap_or_default();
+    tracing::info!(
+        server = what,
+        version = %handshake.version,
+        suite = %handshake.cipher_suite,
+        group = %handshake.key_exchange,
+        resumed = handshake.resumed,
+        %subject,
+        %expires,
+        "connected"
+    );
+}
+
 /// Where a CSR and key made elsewhere (`openssl req`) come from.
 #[derive(Debug)]
 pub struct ExternalKey {
@@ -343,7 +360,8 @@ fn run_enroll(
     let r = link.run(&mut conn, |c, _| {
         while let Some(ev) = c.poll_event() {
             match ev {
-                EnrollClientEvent::Connected { .. } => {
+                EnrollClientEvent::Connected { handshake, .. } => {
+                    log_connected("CUHK", &handshake, c.peer_certificate());
                     if let Some(req) = request.take() {
                         if let Err(e) = req(c) {
                             outcome = Some(fail(e.to_string()));
@@ -373,14 +391,7 @@ fn run_enroll(
 }
 
 fn enroll_refusal(r: &handin_core::Refusal) -> String {
-    let hint = match r.code {
-        RefusalCode::BadCode => ": check the code CUHK gave you",
-        RefusalCode::CodeUsed => ": this code was already used; ask CUHK for a new one",
-        RefusalCode::UnknownStudent => ": ask CUHK to add you to the roster",
-        RefusalCode::Throttled => "",
-        _ => "",
-    };
-    format!("enrollment refused: {}{hint}", r.reason)
+    format!("enrollment refused: {}", r.reason)
 }
 
 /// What a submission produced.
@@ -465,7 +476,9 @@ pub fn submit(
     let r = link.run(&mut conn, |c, progress| {
         while let Some(ev) = c.poll_event() {
             match ev {
-                SubmitClientEvent::Connected { .. } => {}
+                SubmitClientEvent::Connected { handshake, .. } => {
+                    log_connected("Blackboard", &handshake, c.peer_certificate())
+                }
                 SubmitClientEvent::UploadReady => {}
                 SubmitClientEvent::Receipt { receipt, body } => outcome = Some(Ok((receipt, body))),
                 SubmitClientEvent::Refused(r) => outcome = Some(fail(submit_refusal(&r))),
@@ -479,7 +492,9 @@ pub fn submit(
             }
         }
         // Stream the file while the transport keeps up.
-        while outcome.is_none() && c.is_uploading() && progress.unsent < 256 * 1024 {
+        // Queue at most this much per round: the transport reports how much it still holds.
+        let mut budget = (256 * 1024usize).saturating_sub(progress.unsent);
+        while outcome.is_none() && c.is_uploading() && budget > 0 {
             let want = buf.len().min((size - sent) as usize);
             if want == 0 {
                 if hasher.peek() != sha256 {
@@ -500,6 +515,7 @@ pub fn submit(
                     )));
                 }
                 Ok(n) => {
+                    budget = budget.saturating_sub(n);
                     hasher.update(&buf[..n]);
                     sent += n as u64;
                     if let Some(b) = &bar {
@@ -571,6 +587,9 @@ pub fn list(
     let r = link.run(&mut conn, |c, _| {
         while let Some(ev) = c.poll_event() {
             match ev {
+                SubmitClientEvent::Connected { handshake, .. } => {
+                    log_connected("Blackboard", &handshake, c.peer_certificate())
+                }
                 SubmitClientEvent::ListEntry(e) => entries.push(e),
                 SubmitClientEvent::ListEnd => outcome = Some(Ok(())),
                 SubmitClientEvent::Refused(r) => {
@@ -629,6 +648,9 @@ pub fn fetch(
     let r = link.run(&mut conn, |c, _| {
         while let Some(ev) = c.poll_event() {
             match ev {
+                SubmitClientEvent::Connected { handshake, .. } => {
+                    log_connected("Blackboard", &handshake, c.peer_certificate())
+                }
                 SubmitClientEvent::FetchBegin(e) => {
                     bar = progress_bar(e.size, "fetching");
                     entry = Some(e);

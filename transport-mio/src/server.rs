@@ -65,7 +65,10 @@ struct Entry<C> {
     /// We stopped reading before the socket said WouldBlock: resume by ourselves.
     unread: bool,
     eof: bool,
-    deadline: Option<SystemTime>,
+    /// The earliest deadline this connection has in the timer heap, if any. Later deadlines are
+    /// not pushed: when this one fires early, the current deadline is pushed then. So each
+    /// connection holds about one heap entry however often its idle deadline moves.
+    scheduled: Option<SystemTime>,
 }
 
 impl<C: Driven> Entry<C> {
@@ -242,7 +245,7 @@ impl<A: Accept> EventLoop<A> {
                 interest: Some(Interest::READABLE),
                 unread: false,
                 eof: false,
-                deadline: None,
+                scheduled: None,
             });
             self.open.fetch_add(1, Ordering::SeqCst);
             self.service(key, now);
@@ -269,16 +272,23 @@ impl<A: Accept> EventLoop<A> {
                 return;
             }
             self.timers.pop();
-            let due = match self.conns.get_mut(key) {
-                Some(e) if e.generation == generation && e.deadline == Some(at) => {
-                    e.deadline = None;
-                    e.conn.handle_timeout(now);
-                    true
-                }
-                _ => false,
+            let Some(e) = self.conns.get_mut(key) else {
+                continue;
             };
-            if due {
-                self.service(key, now);
+            if e.generation != generation || e.scheduled != Some(at) {
+                continue;
+            }
+            e.scheduled = None;
+            match e.conn.poll_timeout() {
+                Some(deadline) if deadline <= now => {
+                    e.conn.handle_timeout(now);
+                    self.service(key, now);
+                }
+                Some(later) => {
+                    e.scheduled = Some(later);
+                    self.timers.push(Reverse((later, key, generation)));
+                }
+                None => {}
             }
         }
     }
@@ -323,7 +333,11 @@ impl<A: Accept> EventLoop<A> {
                 Ok(n) => {
                     e.conn.receive(now, &self.buf[..n]);
                     e.conn.poll_transmit(&mut e.out);
+                    let closed = e.conn.is_closed();
                     self.flush(key);
+                    if closed {
+                        return;
+                    }
                 }
                 Err(err) if err.kind() == ErrorKind::WouldBlock => {
                     e.unread = false;
@@ -397,10 +411,9 @@ impl<A: Accept> EventLoop<A> {
         let Some(e) = self.conns.get_mut(key) else {
             return;
         };
-        let deadline = e.conn.poll_timeout();
-        if deadline != e.deadline {
-            e.deadline = deadline;
-            if let Some(at) = deadline {
+        if let Some(at) = e.conn.poll_timeout() {
+            if e.scheduled.is_none_or(|s| at < s) {
+                e.scheduled = Some(at);
                 self.timers.push(Reverse((at, key, e.generation)));
             }
         }

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The whole handin scenario as real processes on loopback: CUHK's CA and enrollment server,
+# Blackboard, and a student who enrolls, submits, verifies the receipt, lists and fetches.
+# Usage: scripts/demo.sh        (builds the binaries first; leaves nothing behind)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build -q -p handin --bins
+bin="$(cargo metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+n=0
+step() { n=$((n + 1)); printf '\n%2d. %s\n' "$n" "$*"; }
+run() { printf '    $ %s\n' "$*" | sed "s#$work#\$WORK#g; s#$bin/##g"; "$@" 2>&1 | sed 's/^/      /'; }
+
+# Waits for a server to print its address, then echoes it.
+address_of() {
+  local log="$1"
+  for _ in $(seq 1 200); do
+    if grep -q 'listening on' "$log" 2>/dev/null; then
+      sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$log" | head -n 1
+      return
+    fi
+    sleep 0.05
+  done
+  echo "server did not start:" >&2
+  cat "$log" >&2
+  exit 1
+}
+
+step "CUHK creates its root CA (ECDSA P-256), a certificate for its own enrollment server, an empty CRL and its records."
+run "$bin/cuhk" init --dir "$work/pki" --san localhost --san 127.0.0.1
+
+step "CUHK issues Blackboard's server certificate (serverAuth, valid for localhost and 127.0.0.1)."
+run "$bin/cuhk" issue-server --dir "$work/pki" --name Blackboard --san localhost --san 127.0.0.1 \
+  --out-cert "$work/blackboard.crt" --out-key "$work/blackboard.key"
+
+step "The course staff open assignment CSCI3180/hw1 on Blackboard, due in a week."
+due="$(date -u -d '+7 days' +%Y-%m-%dT%H:%M:%SZ)"
+run "$bin/blackboard" assignment add --data "$work/data" CSCI3180 hw1 --due "$due" --max-size 10MB
+
+step "CUHK puts student 1155000001 on the roster; the one-time code is given to the student in person."
+code="$("$bin/cuhk" roster add --dir "$work/pki" 1155000001)"
+echo "      one-time code: $code"
+
+step "CUHK's enrollment server and Blackboard start (TLS 1.3 only, on loopback)."
+"$bin/cuhk" serve --dir "$work/pki" --listen 127.0.0.1:0 -v 2>"$work/cuhk.log" & pids+=($!)
+"$bin/blackboard" serve --data "$work/data" --ca "$work/pki/ca.crt" --cert "$work/blackboard.crt" \
+  --key "$work/blackboard.key" --crl "$work/pki/crl.pem" --listen 127.0.0.1:0 -v 2>"$work/blackboard.log" & pids+=($!)
+cuhk_addr="$(address_of "$work/cuhk.log")"
+bb_addr="$(address_of "$work/blackboard.log")"
+echo "      CUHK on $cuhk_addr, Blackboard on $bb_addr"
+
+step "The student makes a key pair and a CSR, and enrolls: CUHK checks the roster, the code and the CSR's own signature (proof of possession), then signs a client certificate whose subject is the student ID."
+run "$bin/student" --profile "$work/student" enroll --id 1155000001 --code "$code" --ca "$work/pki/ca.crt" --cuhk "$cuhk_addr"
+
+step "The student submits homework over mutual TLS: Blackboard verifies the certificate against the CUHK root and the CRL, takes the ID from it, checks size and SHA-256, stores the file durably, and signs a receipt."
+head -c 200000 /dev/urandom > "$work/hw1.pdf"
+run "$bin/student" --profile "$work/student" submit "$work/hw1.pdf" --course CSCI3180 --assignment hw1 --blackboard "$bb_addr"
+
+step "Anyone holding Blackboard's certificate can check the receipt's signature."
+receipt="$(ls "$work/student/receipts/"*.receipt)"
+run "$bin/student" verify-receipt "$receipt" --blackboard-cert "$work/blackboard.crt"
+
+step "The student lists their submissions (Blackboard shows a student only their own)."
+run "$bin/student" --profile "$work/student" list --blackboard "$bb_addr"
+
+step "The student fetches the submission back; the client checks its size and SHA-256."
+id="$(basename "$receipt" .receipt)"
+run "$bin/student" --profile "$work/student" fetch "$id" --out "$work/fetched.pdf" --blackboard "$bb_addr"
+cmp "$work/hw1.pdf" "$work/fetched.pdf"
+echo "      the fetched bytes are identical to the original"
+
+step "The servers shut down cleanly (SIGTERM: stop accepting, finish requests in flight, exit 0)."
+for pid in "${pids[@]}"; do kill -TERM "$pid"; done
+for pid in "${pids[@]}"; do wait "$pid"; done
+pids=()
+echo "      both servers exited 0"
+printf '\nThe whole scenario ran.\n'
