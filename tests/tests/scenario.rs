@@ -186,3 +186,18 @@ fn failures_exit_non_zero_with_one_clear_line() {
     let err = fails(bad_id);
     assert!(err.contains("10 digits"), "{err}");
 }
+
+#[test]
+fn the_demo_script_runs_the_whole_scenario_and_exits_zero() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/demo.sh"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the demo starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("the fetched bytes are identical to the original"), "{stdout}");
+    assert!(stdout.contains("both servers exited 0"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("The whole scenario ran."), "{stdout}");
+}
