@@ -9,8 +9,10 @@ use std::time::Duration;
 /// Which transport drives the connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Transport {
-    /// mio: event loops with readiness polling.
+    /// mio: one event loop thread per core polling readiness (the default).
     Mio,
+    /// smol: a task per connection on an async executor with one thread per core.
+    Smol,
 }
 
 /// Serves `listener` with `accept` on the chosen transport until `shutdown`.
@@ -23,6 +25,7 @@ pub fn serve<A: Accept>(
 ) -> io::Result<()> {
     match transport {
         Transport::Mio => handin_mio::serve(listener, accept, opts, shutdown),
+        Transport::Smol => handin_smol::serve(listener, accept, opts, shutdown),
     }
 }
 
@@ -31,12 +34,15 @@ pub fn serve<A: Accept>(
 pub enum AnyLink {
     /// Over mio.
     Mio(handin_mio::MioLink),
+    /// Over smol.
+    Smol(handin_smol::SmolLink),
 }
 
 /// Connects to `addr` on the chosen transport.
 pub fn connect(transport: Transport, addr: SocketAddr, timeout: Duration) -> io::Result<AnyLink> {
     match transport {
         Transport::Mio => handin_mio::MioLink::connect(addr, timeout).map(AnyLink::Mio),
+        Transport::Smol => handin_smol::SmolLink::connect(addr, timeout).map(AnyLink::Smol),
     }
 }
 
@@ -50,6 +56,7 @@ impl Link for AnyLink {
     ) -> io::Result<()> {
         match self {
             Self::Mio(l) => l.run(conn, step),
+            Self::Smol(l) => l.run(conn, step),
         }
     }
 }

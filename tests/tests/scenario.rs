@@ -196,8 +196,18 @@ fn the_demo_script_runs_the_whole_scenario_and_exits_zero() {
         .output()
         .expect("the demo starts");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("the fetched bytes are identical to the original"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("the fetched bytes are identical to the original"),
+        "{stdout}"
+    );
     assert!(stdout.contains("both servers exited 0"), "{stdout}");
-    assert!(stdout.trim_end().ends_with("The whole scenario ran."), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("The whole scenario ran."),
+        "{stdout}"
+    );
 }

@@ -1,11 +1,11 @@
 //! The mio client link: one connection, driven until the caller's step function is done.
 
-use handin_core::driver::{Driven, Link, Progress, Step};
+use handin_core::driver::{Driven, Link, Progress, Pump, Round, Step, LINGER};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 const STREAM: Token = Token(0);
 
@@ -34,37 +34,35 @@ impl MioLink {
         })
     }
 
-    fn flush(&mut self, out: &mut Vec<u8>, sent: &mut usize) -> io::Result<()> {
-        while *sent < out.len() {
-            match self.stream.write(&out[*sent..]) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => *sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if *sent == out.len() {
-            out.clear();
-            *sent = 0;
-        }
-        Ok(())
-    }
-
-    /// Sends what is left, waiting for the socket at most `limit`.
-    fn drain(&mut self, out: &mut Vec<u8>, sent: &mut usize, limit: Duration) -> io::Result<()> {
+    fn wait(
+        &mut self,
+        read: bool,
+        write: bool,
+        until: Option<SystemTime>,
+    ) -> io::Result<(bool, bool)> {
+        let interest = match (read, write) {
+            (_, false) => Interest::READABLE,
+            (false, true) => Interest::WRITABLE,
+            (true, true) => Interest::READABLE | Interest::WRITABLE,
+        };
+        self.poll
+            .registry()
+            .reregister(&mut self.stream, STREAM, interest)?;
+        let timeout = until.map(|at| {
+            at.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
         let mut events = Events::with_capacity(4);
-        let started = std::time::Instant::now();
-        while *sent < out.len() && started.elapsed() < limit {
-            self.flush(out, sent)?;
-            if *sent < out.len() {
-                self.poll
-                    .registry()
-                    .reregister(&mut self.stream, STREAM, Interest::WRITABLE)?;
-                self.poll.poll(&mut events, Some(limit))?;
-            }
+        match self.poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok((false, false)),
+            Err(e) => return Err(e),
         }
-        Ok(())
+        let readable = events
+            .iter()
+            .any(|e| e.is_readable() || e.is_read_closed() || e.is_error());
+        let writable = events.iter().any(|e| e.is_writable());
+        Ok((readable, writable))
     }
 }
 
@@ -76,81 +74,30 @@ impl Link for MioLink {
         conn: &mut C,
         mut step: impl FnMut(&mut C, Progress) -> Step,
     ) -> io::Result<()> {
-        let mut out = Vec::new();
-        let mut sent = 0;
-        let mut eof = false;
-        let mut events = Events::with_capacity(16);
+        let mut pump = Pump::new(usize::MAX);
         loop {
-            conn.poll_transmit(&mut out);
-            if let Err(e) = self.flush(&mut out, &mut sent) {
-                if !eof {
-                    eof = true;
-                    conn.handle_eof(SystemTime::now());
-                }
-                if conn.is_closed() {
-                    let _ = step(conn, Progress { unsent: 0 });
-                    return Err(e);
-                }
-            }
-            let unsent = out.len() - sent;
-            if step(conn, Progress { unsent }) == Step::Done {
-                conn.poll_transmit(&mut out);
-                return self.drain(&mut out, &mut sent, Duration::from_secs(5));
-            }
-            // The step may have queued more: send it before sleeping.
-            if conn.poll_transmit(&mut out) > 0 {
-                continue;
-            }
-            if conn.is_closed() && out.len() == sent {
-                return Ok(());
-            }
-            if eof && out.len() == sent {
-                // Nothing more can arrive; let the step see the final state once more.
-                let _ = step(conn, Progress { unsent: 0 });
-                return Ok(());
-            }
-            let mut interest = Interest::READABLE;
-            if out.len() > sent {
-                interest |= Interest::WRITABLE;
-            }
-            self.poll
-                .registry()
-                .reregister(&mut self.stream, STREAM, interest)?;
             let now = SystemTime::now();
-            let timeout = conn
-                .poll_timeout()
-                .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO));
-            match self.poll.poll(&mut events, timeout) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            let now = SystemTime::now();
-            if events.is_empty() {
-                conn.handle_timeout(now);
-                continue;
-            }
-            // Read everything available (mio readiness is edge-triggered).
-            loop {
-                match self.stream.read(&mut self.buf) {
-                    Ok(0) => {
-                        eof = true;
-                        conn.handle_eof(now);
-                        break;
+            match pump.client_round(conn, &mut self.stream, &mut self.buf, now, &mut step) {
+                Round::Again => continue,
+                Round::Finished => break,
+                Round::Wait(w) => {
+                    let (readable, writable) = self.wait(w.read, w.write, w.until)?;
+                    let now = SystemTime::now();
+                    if readable {
+                        pump.read(conn, &mut self.stream, &mut self.buf, now);
                     }
-                    Ok(n) => conn.receive(now, &self.buf[..n]),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => {
-                        eof = true;
-                        conn.handle_eof(now);
-                        break;
+                    if writable {
+                        pump.flush(conn, &mut self.stream, now);
                     }
                 }
-            }
-            if conn.poll_timeout().is_some_and(|at| at <= now) {
-                conn.handle_timeout(now);
             }
         }
+        // Send what is left (a close_notify, say), briefly.
+        let give_up = Instant::now() + LINGER;
+        while pump.unsent() > 0 && !pump.eof() && Instant::now() < give_up {
+            self.wait(false, true, Some(SystemTime::now() + LINGER))?;
+            pump.flush(conn, &mut self.stream, SystemTime::now());
+        }
+        Ok(())
     }
 }

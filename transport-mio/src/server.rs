@@ -1,12 +1,12 @@
 //! The mio server: N event loops sharing one listening socket.
 
-use handin_core::driver::{Accept, Driven, Notify, ServeOptions, Shutdown};
+use handin_core::driver::{Accept, Driven, Notify, Pump, ServeOptions, Shutdown};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -58,23 +58,15 @@ pub fn serve<A: Accept>(
 struct Entry<C> {
     stream: TcpStream,
     conn: C,
-    out: Vec<u8>,
-    sent: usize,
+    pump: Pump,
     generation: u64,
     interest: Option<Interest>,
-    /// We stopped reading before the socket said WouldBlock: resume by ourselves.
-    unread: bool,
-    eof: bool,
-    /// The earliest deadline this connection has in the timer heap, if any. Later deadlines are
-    /// not pushed: when this one fires early, the current deadline is pushed then. So each
-    /// connection holds about one heap entry however often its idle deadline moves.
+    /// When the connection next needs the loop without any socket event.
+    until: Option<SystemTime>,
+    /// The earliest time this connection has in the timer heap, if any. Later times are not
+    /// pushed: when this one fires early, the current time is pushed then. So each connection
+    /// holds about one heap entry however often its idle deadline moves.
     scheduled: Option<SystemTime>,
-}
-
-impl<C: Driven> Entry<C> {
-    fn unsent(&self) -> usize {
-        self.out.len() - self.sent
-    }
 }
 
 type Woken = Arc<Mutex<Vec<(usize, u64)>>>;
@@ -147,11 +139,13 @@ impl<A: Accept> EventLoop<A> {
                     LISTENER => self.accept_all(now),
                     WAKER => self.wake_all(now),
                     Token(key) => {
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(key, now);
-                        }
-                        if event.is_writable() {
-                            self.flush(key);
+                        if let Some(e) = self.conns.get_mut(key) {
+                            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                                e.pump.read(&mut e.conn, &mut e.stream, &mut self.buf, now);
+                            }
+                            if event.is_writable() {
+                                e.pump.flush(&mut e.conn, &mut e.stream, now);
+                            }
                         }
                         self.service(key, now);
                     }
@@ -192,7 +186,7 @@ impl<A: Accept> EventLoop<A> {
 
     fn accept_all(&mut self, now: SystemTime) {
         loop {
-            let (stream, peer) = match self.listener.accept() {
+            let (mut stream, peer) = match self.listener.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -227,7 +221,6 @@ impl<A: Accept> EventLoop<A> {
             let Some(conn) = self.accept.accept(now, peer, notify) else {
                 continue;
             };
-            let mut stream = stream;
             if let Err(e) =
                 self.poll
                     .registry()
@@ -239,12 +232,10 @@ impl<A: Accept> EventLoop<A> {
             entry.insert(Entry {
                 stream,
                 conn,
-                out: Vec::new(),
-                sent: 0,
+                pump: Pump::new(self.opts.write_high_water),
                 generation,
                 interest: Some(Interest::READABLE),
-                unread: false,
-                eof: false,
+                until: None,
                 scheduled: None,
             });
             self.open.fetch_add(1, Ordering::SeqCst);
@@ -279,11 +270,8 @@ impl<A: Accept> EventLoop<A> {
                 continue;
             }
             e.scheduled = None;
-            match e.conn.poll_timeout() {
-                Some(deadline) if deadline <= now => {
-                    e.conn.handle_timeout(now);
-                    self.service(key, now);
-                }
+            match e.until {
+                Some(until) if until <= now => self.service(key, now),
                 Some(later) => {
                     e.scheduled = Some(later);
                     self.timers.push(Reverse((later, key, generation)));
@@ -306,119 +294,23 @@ impl<A: Accept> EventLoop<A> {
         }
     }
 
-    fn can_read(&self, e: &Entry<A::Conn>) -> bool {
-        !e.eof && e.conn.wants_read() && e.unsent() < self.opts.write_high_water
-    }
-
-    /// Reads until the socket is empty, the peer is done, or backpressure says stop.
-    fn read(&mut self, key: usize, now: SystemTime) {
-        loop {
-            let Some(e) = self.conns.get(key) else { return };
-            if !self.can_read(e) {
-                if let Some(e) = self.conns.get_mut(key) {
-                    e.unread = !e.eof;
-                }
-                return;
-            }
-            let Some(e) = self.conns.get_mut(key) else {
-                return;
-            };
-            match e.stream.read(&mut self.buf) {
-                Ok(0) => {
-                    e.eof = true;
-                    e.unread = false;
-                    e.conn.handle_eof(now);
-                    return;
-                }
-                Ok(n) => {
-                    e.conn.receive(now, &self.buf[..n]);
-                    e.conn.poll_transmit(&mut e.out);
-                    let closed = e.conn.is_closed();
-                    self.flush(key);
-                    if closed {
-                        return;
-                    }
-                }
-                Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                    e.unread = false;
-                    return;
-                }
-                Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    e.eof = true;
-                    e.unread = false;
-                    e.conn.handle_eof(now);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Writes what is queued until the socket would block.
-    fn flush(&mut self, key: usize) {
-        let Some(e) = self.conns.get_mut(key) else {
-            return;
-        };
-        while e.sent < e.out.len() {
-            match e.stream.write(&e.out[e.sent..]) {
-                Ok(0) => break,
-                Ok(n) => e.sent += n,
-                Err(err) if err.kind() == ErrorKind::WouldBlock => break,
-                Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    // The peer is gone: nothing more can be sent or received.
-                    e.out.clear();
-                    e.sent = 0;
-                    if !e.eof {
-                        e.eof = true;
-                        e.conn.handle_eof(SystemTime::now());
-                    }
-                    return;
-                }
-            }
-        }
-        if e.sent == e.out.len() {
-            e.out.clear();
-            e.sent = 0;
-        }
-    }
-
-    /// After any input: send what the connection has, close it if finished, resume reading if
-    /// backpressure lifted, and bring its interest and deadline up to date.
+    /// After any input: let the pump move bytes, then close the connection or bring its
+    /// interest and timer up to date.
     fn service(&mut self, key: usize, now: SystemTime) {
-        for _ in 0..64 {
-            let Some(e) = self.conns.get_mut(key) else {
-                return;
-            };
-            let added = e.conn.poll_transmit(&mut e.out);
-            self.flush(key);
-            let Some(e) = self.conns.get(key) else { return };
-            if e.conn.is_closed() && e.unsent() == 0 {
-                self.close(key);
-                return;
-            }
-            if e.unread && self.can_read(e) {
-                self.read(key, now);
-                continue;
-            }
-            // A connection streaming data (a fetch) adds more as the socket takes it.
-            if added > 0 && e.unsent() == 0 {
-                continue;
-            }
-            break;
-        }
         let registry = self.poll.registry();
         let Some(e) = self.conns.get_mut(key) else {
             return;
         };
-        if let Some(at) = e.conn.poll_timeout() {
-            if e.scheduled.is_none_or(|s| at < s) {
-                e.scheduled = Some(at);
-                self.timers.push(Reverse((at, key, e.generation)));
-            }
+        let wait = e
+            .pump
+            .service(&mut e.conn, &mut e.stream, &mut self.buf, now);
+        if wait.done {
+            let mut e = self.conns.remove(key);
+            let _ = registry.deregister(&mut e.stream);
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return;
         }
-        let want_read = !e.eof && e.conn.wants_read() && e.unsent() < self.opts.write_high_water;
-        let interest = match (want_read, e.unsent() > 0) {
+        let interest = match (wait.read, wait.write) {
             (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
             (true, false) => Some(Interest::READABLE),
             (false, true) => Some(Interest::WRITABLE),
@@ -428,16 +320,12 @@ impl<A: Accept> EventLoop<A> {
             set_interest(registry, &mut e.stream, key, e.interest, interest);
             e.interest = interest;
         }
-        if e.eof && e.conn.is_closed() {
-            self.close(key);
-        }
-    }
-
-    fn close(&mut self, key: usize) {
-        if self.conns.contains(key) {
-            let mut e = self.conns.remove(key);
-            let _ = self.poll.registry().deregister(&mut e.stream);
-            self.open.fetch_sub(1, Ordering::SeqCst);
+        e.until = wait.until;
+        if let Some(at) = wait.until {
+            if e.scheduled.is_none_or(|s| at < s) {
+                e.scheduled = Some(at);
+                self.timers.push(Reverse((at, key, e.generation)));
+            }
         }
     }
 }

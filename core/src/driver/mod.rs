@@ -7,6 +7,10 @@
 //! listener. The application wakes a connection from another thread (a finished disk write,
 //! say) through the [`Notify`] it was given at accept time.
 
+mod pump;
+
+pub use pump::{Pump, Round, Wait, LINGER};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

@@ -1,0 +1,230 @@
+//! The byte pump every transport shares: moves bytes between a non-blocking stream and a
+//! [`Driven`] connection, with write backpressure, and says what to wait for next.
+//!
+//! A transport owns the socket and the waiting (readiness, timers, wake-ups); after anything
+//! happens it calls [`Pump::service`] and waits for what the returned [`Wait`] asks. The pump
+//! never blocks: it expects reads and writes that return `WouldBlock` when the socket is not
+//! ready (mio streams, `async_io::Async::get_ref()`, or a standard TCP stream set non-blocking).
+
+use super::Driven;
+use std::io::{ErrorKind, Read, Write};
+use std::time::SystemTime;
+
+/// What to wait for after [`Pump::service`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    /// The connection is finished and everything was written: close the socket.
+    pub done: bool,
+    /// Wait for the socket to become readable.
+    pub read: bool,
+    /// Wait for the socket to become writable.
+    pub write: bool,
+    /// Wake up at this time (the connection's next deadline).
+    pub until: Option<SystemTime>,
+}
+
+/// Per-connection transport state: the bytes waiting for the socket, and what the socket said.
+#[derive(Debug)]
+pub struct Pump {
+    out: Vec<u8>,
+    sent: usize,
+    eof: bool,
+    /// Reading stopped before the socket said `WouldBlock`; with edge-triggered readiness no new
+    /// event will come for those bytes, so resume by ourselves.
+    unread: bool,
+    high_water: usize,
+    closed_at: Option<SystemTime>,
+    pulled: u64,
+}
+
+/// The outcome of one [`Pump::client_round`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// The step function is done (or the connection ended): send what is left and return.
+    Finished,
+    /// The step queued output the socket took at once: go round again without waiting.
+    Again,
+    /// Wait for this, then feed the socket's readiness back (`read`, `flush`) and go round.
+    Wait(Wait),
+}
+
+/// How long a finished connection may take to send its last bytes.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Pump {
+    /// A pump that stops reading while `high_water` bytes wait to be written.
+    pub fn new(high_water: usize) -> Self {
+        Self {
+            out: Vec::new(),
+            sent: 0,
+            eof: false,
+            unread: true,
+            high_water,
+            closed_at: None,
+            pulled: 0,
+        }
+    }
+
+    /// Bytes queued for the socket.
+    pub fn unsent(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Whether the peer's end of the stream was seen.
+    pub fn eof(&self) -> bool {
+        self.eof
+    }
+
+    fn can_read<C: Driven>(&self, conn: &C) -> bool {
+        !self.eof && !conn.is_closed() && conn.wants_read() && self.unsent() < self.high_water
+    }
+
+    /// Reads until the socket is drained, the stream ends, or backpressure says stop; each
+    /// piece goes to `conn`, and its answer towards the socket.
+    pub fn read<C: Driven, S: Read + Write>(
+        &mut self,
+        conn: &mut C,
+        io: &mut S,
+        buf: &mut [u8],
+        now: SystemTime,
+    ) {
+        loop {
+            if !self.can_read(conn) {
+                self.unread = !self.eof && !conn.is_closed();
+                return;
+            }
+            match io.read(buf) {
+                Ok(0) => {
+                    self.end(conn, now);
+                    return;
+                }
+                Ok(n) => {
+                    conn.receive(now, &buf[..n]);
+                    self.pulled += conn.poll_transmit(&mut self.out) as u64;
+                    self.flush(conn, io, now);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.unread = false;
+                    return;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.end(conn, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn end<C: Driven>(&mut self, conn: &mut C, now: SystemTime) {
+        if !self.eof {
+            self.eof = true;
+            self.unread = false;
+            conn.handle_eof(now);
+        }
+    }
+
+    /// Writes what is queued until the socket would block.
+    pub fn flush<C: Driven, S: Write>(&mut self, conn: &mut C, io: &mut S, now: SystemTime) {
+        while self.sent < self.out.len() {
+            match io.write(&self.out[self.sent..]) {
+                Ok(0) => break,
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // The peer is gone: nothing more can be sent or received.
+                    self.out.clear();
+                    self.sent = 0;
+                    self.end(conn, now);
+                    return;
+                }
+            }
+        }
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+        }
+    }
+
+    /// After any input (readiness, a wake-up, a timer, an application call): fires a passed
+    /// deadline, sends what the connection has (streaming connections add more as the socket
+    /// takes it), resumes reading if backpressure lifted, and says what to wait for.
+    pub fn service<C: Driven, S: Read + Write>(
+        &mut self,
+        conn: &mut C,
+        io: &mut S,
+        buf: &mut [u8],
+        now: SystemTime,
+    ) -> Wait {
+        if conn.poll_timeout().is_some_and(|at| at <= now) {
+            conn.handle_timeout(now);
+        }
+        for _ in 0..64 {
+            let added = conn.poll_transmit(&mut self.out);
+            self.pulled += added as u64;
+            self.flush(conn, io, now);
+            if conn.is_closed() && self.unsent() == 0 {
+                break;
+            }
+            if self.unread && self.can_read(conn) {
+                self.read(conn, io, buf, now);
+                continue;
+            }
+            if added > 0 && self.unsent() == 0 {
+                continue;
+            }
+            break;
+        }
+        let mut until = conn.poll_timeout();
+        let mut done = false;
+        if conn.is_closed() {
+            // Give the last bytes (an alert, an Error frame) a little time to leave, but never
+            // let a peer that stopped reading hold the connection open.
+            let since = *self.closed_at.get_or_insert(now);
+            let give_up = since + LINGER;
+            done = self.unsent() == 0 || now >= give_up;
+            until = Some(give_up);
+        }
+        Wait {
+            done,
+            read: self.can_read(conn),
+            write: self.unsent() > 0,
+            until,
+        }
+    }
+}
+
+impl Pump {
+    /// One round of a client exchange: move bytes, let `step` look at the connection (and
+    /// queue more), move bytes again, and say whether to finish, go again, or wait.
+    pub fn client_round<C: Driven, S: Read + Write>(
+        &mut self,
+        conn: &mut C,
+        io: &mut S,
+        buf: &mut [u8],
+        now: SystemTime,
+        step: &mut impl FnMut(&mut C, super::Progress) -> super::Step,
+    ) -> Round {
+        self.service(conn, io, buf, now);
+        let before = self.pulled;
+        let progress = super::Progress {
+            unsent: self.unsent(),
+        };
+        if step(conn, progress) == super::Step::Done {
+            conn.poll_transmit(&mut self.out);
+            self.flush(conn, io, now);
+            return Round::Finished;
+        }
+        let wait = self.service(conn, io, buf, now);
+        if wait.done || (self.eof && conn.is_closed()) {
+            // Let the step see the final state once.
+            let _ = step(conn, super::Progress { unsent: 0 });
+            return Round::Finished;
+        }
+        if self.pulled != before && self.unsent() == 0 {
+            return Round::Again;
+        }
+        Round::Wait(wait)
+    }
+}

@@ -1,0 +1,248 @@
+//! The smol server: an accept loop and one task per connection on a shared executor.
+
+use crate::timer_at;
+use event_listener::Event;
+use handin_core::driver::{Accept, Driven, Notify, Pump, ServeOptions, Shutdown};
+use smol::future::FutureExt;
+use smol::{Async, Executor};
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Serves `listener` until `shutdown` is requested and every connection has finished (or the
+/// grace period passed), with `opts.loops` executor threads (one per core when 0).
+pub fn serve<A: Accept>(
+    listener: TcpListener,
+    accept: Arc<A>,
+    opts: ServeOptions,
+    shutdown: Arc<Shutdown>,
+) -> io::Result<()> {
+    let threads = match opts.loops {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let ex = Arc::new(Executor::new());
+    let stopped = Arc::new(Event::new());
+    let stopping = Arc::new(Event::new());
+    {
+        let stopping = stopping.clone();
+        shutdown.register(Arc::new(move || {
+            stopping.notify(usize::MAX);
+        }));
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let mut helpers = Vec::new();
+    for i in 1..threads {
+        let (ex, stopped, done) = (ex.clone(), stopped.clone(), done.clone());
+        helpers.push(
+            std::thread::Builder::new()
+                .name(format!("handin-smol-{i}"))
+                .spawn(move || {
+                    smol::block_on(ex.run(async {
+                        while !done.load(Ordering::SeqCst) {
+                            let l = stopped.listen();
+                            if done.load(Ordering::SeqCst) {
+                                break;
+                            }
+                            l.await;
+                        }
+                    }))
+                })?,
+        );
+    }
+    let server = Server {
+        ex: ex.clone(),
+        accept,
+        opts,
+        shutdown,
+        stopping,
+        open: Arc::new(AtomicUsize::new(0)),
+        closed: Arc::new(Event::new()),
+    };
+    let result = smol::block_on(ex.run(server.accept_loop(Async::new(listener)?)));
+    done.store(true, Ordering::SeqCst);
+    stopped.notify(usize::MAX);
+    for h in helpers {
+        let _ = h.join();
+    }
+    result
+}
+
+struct Server<A: Accept> {
+    ex: Arc<Executor<'static>>,
+    accept: Arc<A>,
+    opts: ServeOptions,
+    shutdown: Arc<Shutdown>,
+    stopping: Arc<Event>,
+    open: Arc<AtomicUsize>,
+    closed: Arc<Event>,
+}
+
+enum Woke {
+    Accepted(io::Result<(Async<TcpStream>, std::net::SocketAddr)>),
+    Stop,
+}
+
+impl<A: Accept> Server<A> {
+    async fn accept_loop(&self, listener: Async<TcpListener>) -> io::Result<()> {
+        loop {
+            let stop = self.stopping.listen();
+            if self.shutdown.is_requested() {
+                break;
+            }
+            let woke = async { Woke::Accepted(listener.accept().await) }
+                .or(async {
+                    stop.await;
+                    Woke::Stop
+                })
+                .await;
+            let (stream, peer) = match woke {
+                Woke::Stop => break,
+                Woke::Accepted(Ok(s)) => s,
+                Woke::Accepted(Err(e)) => {
+                    // Out of file descriptors, say: keep serving who we have.
+                    tracing::warn!(error = %e, "accept failed");
+                    smol::Timer::after(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            if self.open.load(Ordering::SeqCst) >= self.opts.max_connections {
+                tracing::warn!(%peer, limit = self.opts.max_connections, "connection limit reached: closing");
+                continue;
+            }
+            let _ = stream.get_ref().set_nodelay(true);
+            let wake = Arc::new(Wake::default());
+            let notify: Notify = {
+                let wake = wake.clone();
+                Arc::new(move || {
+                    wake.flag.store(true, Ordering::SeqCst);
+                    wake.event.notify(1);
+                })
+            };
+            let Some(conn) = self.accept.accept(SystemTime::now(), peer, notify) else {
+                continue;
+            };
+            self.open.fetch_add(1, Ordering::SeqCst);
+            let task = Task {
+                stream,
+                wake,
+                high_water: self.opts.write_high_water,
+                read_chunk: self.opts.read_chunk,
+                shutdown: self.shutdown.clone(),
+                stopping: self.stopping.clone(),
+                open: self.open.clone(),
+                closed: self.closed.clone(),
+            };
+            self.ex.spawn(task.run(conn)).detach();
+        }
+        // Draining: connections finish their requests and close; wait for them, up to the grace.
+        let give_up = Instant::now() + self.opts.shutdown_grace;
+        while self.open.load(Ordering::SeqCst) > 0 && Instant::now() < give_up {
+            let l = self.closed.listen();
+            if self.open.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            l.or(async {
+                smol::Timer::after(Duration::from_millis(100)).await;
+            })
+            .await;
+        }
+        let left = self.open.load(Ordering::SeqCst);
+        if left > 0 {
+            tracing::warn!(left, "shutdown grace period over: closing connections");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Wake {
+    flag: AtomicBool,
+    event: Event,
+}
+
+struct Task {
+    stream: Async<TcpStream>,
+    wake: Arc<Wake>,
+    high_water: usize,
+    read_chunk: usize,
+    shutdown: Arc<Shutdown>,
+    stopping: Arc<Event>,
+    open: Arc<AtomicUsize>,
+    closed: Arc<Event>,
+}
+
+enum Ready {
+    Read,
+    Write,
+    Other,
+}
+
+impl Task {
+    async fn run<C: Driven>(self, mut conn: C) {
+        let mut pump = Pump::new(self.high_water);
+        let mut buf = vec![0; self.read_chunk.max(4096)];
+        let mut shutting = false;
+        loop {
+            // Listen before looking, so no wake-up falls between the look and the wait.
+            let woken = self.wake.event.listen();
+            let stop = self.stopping.listen();
+            let now = SystemTime::now();
+            if !shutting && self.shutdown.is_requested() {
+                shutting = true;
+                conn.shutdown(now);
+            }
+            if self.wake.flag.swap(false, Ordering::SeqCst) {
+                conn.wake(now);
+            }
+            let mut io = self.stream.get_ref();
+            let wait = pump.service(&mut conn, &mut io, &mut buf, now);
+            if wait.done {
+                break;
+            }
+            let readable = async {
+                if wait.read {
+                    let _ = self.stream.readable().await;
+                    Ready::Read
+                } else {
+                    std::future::pending().await
+                }
+            };
+            let writable = async {
+                if wait.write {
+                    let _ = self.stream.writable().await;
+                    Ready::Write
+                } else {
+                    std::future::pending().await
+                }
+            };
+            let other = async {
+                woken
+                    .or(async {
+                        if shutting {
+                            std::future::pending::<()>().await
+                        } else {
+                            stop.await
+                        }
+                    })
+                    .or(async {
+                        timer_at(wait.until).await;
+                    })
+                    .await;
+                Ready::Other
+            };
+            let ready = readable.or(writable).or(other).await;
+            let now = SystemTime::now();
+            let mut io = self.stream.get_ref();
+            match ready {
+                Ready::Read => pump.read(&mut conn, &mut io, &mut buf, now),
+                Ready::Write => pump.flush(&mut conn, &mut io, now),
+                Ready::Other => {}
+            }
+        }
+        self.open.fetch_sub(1, Ordering::SeqCst);
+        self.closed.notify(usize::MAX);
+    }
+}
