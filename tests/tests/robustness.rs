@@ -464,10 +464,19 @@ fn every_receipted_submission_survives_a_sigkill_restart() {
 
 #[test]
 fn two_hundred_students_enroll_and_submit_concurrently_and_every_file_is_stored_intact() {
+    two_hundred_students("mio", "mio");
+}
+
+#[test]
+fn two_hundred_students_do_the_same_against_the_smol_servers() {
+    two_hundred_students("smol", "smol");
+}
+
+fn two_hundred_students(server: &str, client: &str) {
     const STUDENTS: usize = 200;
     const WIDTH: usize = 50;
     let started = Instant::now();
-    let campus = Campus::new();
+    let campus = Campus::with_transports(server, client);
     let cuhk = campus.start_cuhk();
     let bb = campus.start_blackboard();
     let ids: Vec<String> = (0..STUDENTS).map(|i| format!("11556{i:05}")).collect();
