@@ -18,7 +18,6 @@ use handin_core::{
     SubmitClientEvent,
 };
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
