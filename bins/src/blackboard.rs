@@ -3,6 +3,7 @@
 
 use crate::board::{Board, BoardError, Upload};
 use crate::pool::{Inbox, Pool, Strand};
+use crate::swap::Swap;
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{unix_secs, StudentId};
@@ -14,7 +15,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// Stop reading from a student while this many uploaded bytes wait for the disk.
@@ -39,7 +40,7 @@ pub struct Shared {
 /// configuration in force at that moment (it changes when the CRL is reloaded).
 #[derive(Debug)]
 pub struct Blackboard {
-    config: RwLock<Arc<ServerConfig>>,
+    config: Swap<ServerConfig>,
     shared: Arc<Shared>,
 }
 
@@ -47,25 +48,19 @@ impl Blackboard {
     /// A service over `shared`, starting with `config`.
     pub fn new(config: ServerConfig, shared: Shared) -> Self {
         Self {
-            config: RwLock::new(Arc::new(config)),
+            config: Swap::new(config),
             shared: Arc::new(shared),
         }
     }
 
     /// The configuration new connections get.
     pub fn config(&self) -> Arc<ServerConfig> {
-        match self.config.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.config.get()
     }
 
     /// Replaces the configuration for connections accepted from now on.
     pub fn set_config(&self, config: ServerConfig) {
-        match self.config.write() {
-            Ok(mut c) => *c = Arc::new(config),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
-        }
+        self.config.set(config);
     }
 }
 
@@ -274,19 +269,7 @@ impl BbConn {
                             .assignment(&entry.course, &entry.assignment)
                             .map_err(refusal)?
                             .map_or(0, |a| unix_secs(a.due));
-                        let body = ReceiptBody {
-                            id: entry.id.clone(),
-                            student_id: entry.student_id.clone(),
-                            course: entry.course.clone(),
-                            assignment: entry.assignment.clone(),
-                            file_name: entry.file_name.clone(),
-                            size: entry.size,
-                            sha256: entry.sha256,
-                            received_at: entry.received_at,
-                            due_at: due,
-                            late: entry.late,
-                            version: entry.version,
-                        };
+                        let body = ReceiptBody::for_entry(&entry, due);
                         tracing::info!(id = %entry.id, student = %entry.student_id, course = %entry.course,
                             assignment = %entry.assignment, size = entry.size, late = entry.late, "stored");
                         shared.signer.sign(&body).map_err(|e| {

@@ -11,6 +11,7 @@
 //! the commit leaves no record, so no receipt was sent; [`Board::open`] removes whatever was left
 //! in `tmp/`. Times are kept to the second.
 
+use crate::sqlite::{self, SqliteOpenError};
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use handin_core::msg::{SubmissionEntry, UploadOffer};
@@ -144,6 +145,15 @@ impl std::error::Error for BoardError {
     }
 }
 
+impl From<SqliteOpenError> for BoardError {
+    fn from(e: SqliteOpenError) -> Self {
+        match e {
+            SqliteOpenError::Database { what, source } => Self::Database { what, source },
+            SqliteOpenError::BadDatabase(m) => Self::BadDatabase(m),
+        }
+    }
+}
+
 fn db(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> BoardError {
     let what = what.into();
     move |source| BoardError::Database { what, source }
@@ -210,7 +220,7 @@ impl Board {
             make_dir(d).map_err(io_err(format!("creating {}", d.display())))?;
         }
         let leftovers_removed = clean_dir(&tmp)?;
-        let conn = open_db(&dir.join("blackboard.db"))?;
+        let conn = sqlite::open(&dir.join("blackboard.db"), SCHEMA, SCHEMA_VERSION)?;
         Ok(Self {
             files,
             tmp,
@@ -594,44 +604,6 @@ fn no_such_assignment(offer: &UploadOffer) -> BoardError {
             offer.assignment, offer.course
         ),
     )
-}
-
-fn open_db(path: &Path) -> Result<Connection, BoardError> {
-    let mut conn = Connection::open(path).map_err(db(format!("opening {}", path.display())))?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(db("switching to write-ahead logging"))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(BoardError::BadDatabase(format!(
-            "the journal mode is {mode}, not WAL"
-        )));
-    }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-        .map_err(db("configuring the database"))?;
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(db("configuring the database"))?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db("starting the schema check"))?;
-    let version: i64 = tx
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(db("reading the schema version"))?;
-    match version {
-        0 => {
-            tx.execute_batch(SCHEMA)
-                .map_err(db("creating the schema"))?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(db("recording the schema version"))?;
-        }
-        SCHEMA_VERSION => {}
-        v => {
-            return Err(BoardError::BadDatabase(format!(
-                "schema version {v} is not the version {SCHEMA_VERSION} this program knows"
-            )))
-        }
-    }
-    tx.commit().map_err(db("creating the schema"))?;
-    Ok(conn)
 }
 
 fn make_dir(dir: &Path) -> io::Result<()> {

@@ -3,6 +3,7 @@
 use crate::fsio::{self, PRIVATE, PUBLIC};
 use crate::pool::{Inbox, Pool};
 use crate::registrar::Registrar;
+use crate::swap::{self, Swap};
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::pki::{
     serial_hex, to_pem, unix_secs, Ca, CheckedCsr, Revocations, ServerName, StudentId,
@@ -234,14 +235,15 @@ pub struct CuhkShared {
     pub pool: Pool,
     /// Lifetime of issued student certificates.
     pub lifetime: Duration,
-    /// The CRL served to clients (PEM), refreshed when `crl.pem` changes.
+    /// The CRL served to clients (PEM), refreshed when `crl.pem` changes: read it with
+    /// [`swap::load`], replace it with [`swap::store`].
     pub crl: RwLock<Arc<Vec<u8>>>,
 }
 
 /// The enrollment service.
 #[derive(Debug)]
 pub struct Cuhk {
-    config: RwLock<Arc<ServerConfig>>,
+    config: Swap<ServerConfig>,
     shared: Arc<CuhkShared>,
 }
 
@@ -249,7 +251,7 @@ impl Cuhk {
     /// A service over `shared` starting with `config`.
     pub fn new(config: ServerConfig, shared: CuhkShared) -> Self {
         Self {
-            config: RwLock::new(Arc::new(config)),
+            config: Swap::new(config),
             shared: Arc::new(shared),
         }
     }
@@ -261,18 +263,12 @@ impl Cuhk {
 
     /// The configuration new connections get.
     pub fn config(&self) -> Arc<ServerConfig> {
-        match self.config.read() {
-            Ok(c) => c.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.config.get()
     }
 
     /// Replaces the configuration for new connections (a new CRL).
     pub fn set_config(&self, config: ServerConfig) {
-        match self.config.write() {
-            Ok(mut c) => *c = Arc::new(config),
-            Err(p) => *p.into_inner() = Arc::new(config),
-        }
+        self.config.set(config);
     }
 }
 
@@ -367,11 +363,7 @@ impl CuhkConn {
                     self.sign(student_id, Some(current.serial), String::new(), csr);
                 }
                 EnrollServerEvent::CrlRequested => {
-                    let crl = match self.shared.crl.read() {
-                        Ok(c) => c.clone(),
-                        Err(p) => p.into_inner().clone(),
-                    };
-                    let _ = self.core.send_crl(&crl);
+                    let _ = self.core.send_crl(&swap::load(&self.shared.crl));
                 }
                 EnrollServerEvent::Rejected {
                     student_id,

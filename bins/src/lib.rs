@@ -13,4 +13,6 @@ pub mod net;
 pub mod pool;
 pub mod registrar;
 pub mod signals;
+pub mod sqlite;
 pub mod student;
+pub mod swap;

@@ -6,6 +6,7 @@
 //! Signing is not done here: [`Registrar::redeem`] and [`Registrar::renew`] take a closure that
 //! signs, and record what it returns in the same transaction that spends the code.
 
+use crate::sqlite::{self, SqliteOpenError};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -127,6 +128,15 @@ impl std::error::Error for RegistrarError {
     }
 }
 
+impl From<SqliteOpenError> for RegistrarError {
+    fn from(e: SqliteOpenError) -> Self {
+        match e {
+            SqliteOpenError::Database { what, source } => Self::Database { what, source },
+            SqliteOpenError::BadDatabase(m) => Self::BadDatabase(m),
+        }
+    }
+}
+
 fn db(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> RegistrarError {
     let what = what.into();
     move |source| RegistrarError::Database { what, source }
@@ -181,29 +191,7 @@ pub struct Registrar {
 impl Registrar {
     /// Opens the registrar database at `path`, creating it and its schema if missing.
     pub fn open(path: &Path) -> Result<Self, RegistrarError> {
-        let mut conn = Connection::open(path).map_err(db(format!("opening {}", path.display())))?;
-        configure(&conn)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("starting the schema check"))?;
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(db("reading the schema version"))?;
-        match version {
-            0 => {
-                tx.execute_batch(SCHEMA)
-                    .map_err(db("creating the schema"))?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                    .map_err(db("recording the schema version"))?;
-            }
-            SCHEMA_VERSION => {}
-            v => {
-                return Err(RegistrarError::BadDatabase(format!(
-                    "schema version {v} is not the version {SCHEMA_VERSION} this program knows"
-                )))
-            }
-        }
-        tx.commit().map_err(db("creating the schema"))?;
+        let conn = sqlite::open(path, SCHEMA, SCHEMA_VERSION)?;
         Ok(Self { conn })
     }
 
@@ -457,21 +445,6 @@ impl Registrar {
     pub fn on_roster(&self, id: &StudentId) -> Result<bool, RegistrarError> {
         on_roster(&self.conn, id)
     }
-}
-
-fn configure(conn: &Connection) -> Result<(), RegistrarError> {
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(db("switching to write-ahead logging"))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(RegistrarError::BadDatabase(format!(
-            "the journal mode is {mode}, not WAL"
-        )));
-    }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-        .map_err(db("configuring the database"))?;
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(db("configuring the database"))
 }
 
 fn begin(conn: &mut Connection) -> Result<Transaction<'_>, RegistrarError> {

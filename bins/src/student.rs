@@ -3,15 +3,15 @@
 
 use crate::fsio::{self, PRIVATE, PUBLIC};
 use crate::net::{self, Transport};
-use handin_core::driver::{Link, Step};
+use handin_core::driver::{Driven, Link, Progress, Step};
 use handin_core::msg::{SubmissionEntry, UploadOffer};
 use handin_core::pki::{from_pem_or_der, new_student_key, to_pem, StudentId};
-use handin_core::rustls::pki_types::CertificateDer;
+use handin_core::rustls::pki_types::{CertificateDer, ServerName};
 use handin_core::rustls::{AlertDescription, KeyLogFile};
 use handin_core::submit::Sha256;
 use handin_core::{
-    ClientConfig, EnrollClient, EnrollClientEvent, Error, Identity, Receipt, ReceiptBody,
-    RefusalCode, Role, SubmitClient, SubmitClientEvent,
+    ClientConfig, ConfigError, EnrollClient, EnrollClientEvent, Error, HandshakeInfo, Identity,
+    Receipt, ReceiptBody, RefusalCode, Role, SubmitClient, SubmitClientEvent, UsageError,
 };
 use std::fs::File;
 use std::io::{IsTerminal, Read};
@@ -130,7 +130,7 @@ fn first_cert(pem: &[u8], path: &Path) -> Result<CertificateDer<'static>, Studen
 
 fn key_log<C>(
     config: C,
-    with: impl FnOnce(C, Arc<KeyLogFile>) -> Result<C, handin_core::ConfigError>,
+    with: impl FnOnce(C, Arc<KeyLogFile>) -> Result<C, ConfigError>,
 ) -> Result<C, StudentError> {
     if std::env::var_os("SSLKEYLOGFILE").is_some() {
         with(config, Arc::new(KeyLogFile::new())).map_err(|e| StudentError(e.to_string()))
@@ -164,9 +164,7 @@ fn connect(remote: &Remote, what: &str) -> Result<net::AnyLink, StudentError> {
     })
 }
 
-fn server_name(
-    remote: &Remote,
-) -> Result<handin_core::rustls::pki_types::ServerName<'static>, StudentError> {
+fn server_name(remote: &Remote) -> Result<ServerName<'static>, StudentError> {
     handin_core::config::server_name(net::host_of(&remote.addr))
         .map_err(|e| StudentError(e.to_string()))
 }
@@ -216,7 +214,7 @@ fn ended<C>(conn: &C, error: Option<&Error>, what: &str) -> StudentError {
     }
 }
 
-fn log_connected(what: &str, handshake: &handin_core::HandshakeInfo, peer: Option<&[u8]>) {
+fn log_connected(what: &str, handshake: &HandshakeInfo, peer: Option<&[u8]>) {
     let (subject, expires) = peer
         .and_then(|c| handin_core::pki::certificate_info(c).ok())
         .map(|i| (i.subject, crate::cli::rfc3339(i.not_after)))
@@ -231,6 +229,155 @@ fn log_connected(what: &str, handshake: &handin_core::HandshakeInfo, peer: Optio
         %expires,
         "connected"
     );
+}
+
+/// A client connection that a student command drives to one answer: a [`SubmitClient`] to
+/// Blackboard or an [`EnrollClient`] to CUHK.
+trait Client: Driven + Sized {
+    /// What the connection reports.
+    type Event;
+    /// A connection to `server`, starting now.
+    fn start(config: &ClientConfig, server: ServerName<'static>) -> Result<Self, ConfigError>;
+    /// The next event, if any.
+    fn next_event(&mut self) -> Option<Self::Event>;
+    /// The TLS facts of a `Connected` event (the server's Welcome); `None` for other events.
+    fn welcome(event: &Self::Event) -> Option<&HandshakeInfo>;
+    /// Whether the request goes out, now that the Welcome is in.
+    fn may_request(&self) -> bool;
+    /// The server's certificate (DER).
+    fn peer_certificate(&self) -> Option<&[u8]>;
+    /// The fatal error, if one happened.
+    fn error(&self) -> Option<&Error>;
+    /// Closes gracefully.
+    fn close(&mut self);
+}
+
+macro_rules! client {
+    ($client:ident, $event:ident, may_request: $may_request:expr) => {
+        impl Client for $client {
+            type Event = $event;
+            fn start(
+                config: &ClientConfig,
+                server: ServerName<'static>,
+            ) -> Result<Self, ConfigError> {
+                $client::new(config, server, SystemTime::now())
+            }
+            fn next_event(&mut self) -> Option<$event> {
+                self.poll_event()
+            }
+            fn welcome(event: &$event) -> Option<&HandshakeInfo> {
+                match event {
+                    $event::Connected { handshake, .. } => Some(handshake),
+                    _ => None,
+                }
+            }
+            fn may_request(&self) -> bool {
+                let may_request: fn(&Self) -> bool = $may_request;
+                may_request(self)
+            }
+            fn peer_certificate(&self) -> Option<&[u8]> {
+                $client::peer_certificate(self)
+            }
+            fn error(&self) -> Option<&Error> {
+                $client::error(self)
+            }
+            fn close(&mut self) {
+                $client::close(self)
+            }
+        }
+    };
+}
+
+// Blackboard is asked only while the connection is still up. CUHK is asked as soon as its
+// Welcome is in: if the connection failed meanwhile, the request itself says so.
+client!(SubmitClient, SubmitClientEvent, may_request: SubmitClient::is_connected);
+client!(EnrollClient, EnrollClientEvent, may_request: |_| true);
+
+/// A connection to one server, for one request.
+struct Session<C> {
+    link: net::AnyLink,
+    conn: C,
+    /// The server, as messages name it.
+    what: &'static str,
+}
+
+impl<C: Client> Session<C> {
+    /// Connects to `what` at `remote` and starts a client connection over the link.
+    fn open(
+        remote: &Remote,
+        config: &ClientConfig,
+        what: &'static str,
+    ) -> Result<Self, StudentError> {
+        let link = connect(remote, what)?;
+        let conn =
+            C::start(config, server_name(remote)?).map_err(|e| StudentError(e.to_string()))?;
+        Ok(Self { link, conn, what })
+    }
+
+    /// Drives one request until it has an outcome, and returns that outcome.
+    ///
+    /// Once the server's Welcome is in, logs the connection and makes `request`. Every other
+    /// event goes to `on_event`; then, each round, `on_round` may queue more (it is told how
+    /// much the transport still holds). Either ends the exchange by returning an outcome,
+    /// after which the connection is closed. A connection that ends first is explained with
+    /// [`ended`].
+    fn exchange<T>(
+        &mut self,
+        request: impl FnOnce(&mut C) -> Result<(), UsageError>,
+        mut on_event: impl FnMut(C::Event) -> Option<Result<T, StudentError>>,
+        mut on_round: impl FnMut(&mut C, Progress) -> Option<Result<T, StudentError>>,
+    ) -> Result<T, StudentError> {
+        let what = self.what;
+        let mut request = Some(request);
+        let mut welcomed = false;
+        let mut outcome: Option<Result<T, StudentError>> = None;
+        let r = self.link.run(&mut self.conn, |c, progress| {
+            while let Some(ev) = c.next_event() {
+                if let Some(handshake) = C::welcome(&ev) {
+                    log_connected(what, handshake, c.peer_certificate());
+                    welcomed = true;
+                } else if let Some(o) = on_event(ev) {
+                    // The first outcome stands: a failure is not undone by a later event.
+                    outcome.get_or_insert(o);
+                }
+            }
+            if outcome.is_none() && welcomed && c.may_request() {
+                if let Some(req) = request.take() {
+                    if let Err(e) = req(c) {
+                        outcome = Some(fail(e.to_string()));
+                    }
+                }
+            }
+            if outcome.is_none() {
+                outcome = on_round(c, progress);
+            }
+            if outcome.is_none() && c.is_closed() {
+                outcome = Some(Err(ended(c, c.error(), what)));
+            }
+            if outcome.is_some() {
+                c.close();
+                Step::Done
+            } else {
+                Step::Continue
+            }
+        });
+        match (outcome, r) {
+            (Some(o), _) => o,
+            (None, Err(e)) => fail(format!("connection to {what} failed: {e}")),
+            (None, Ok(())) => Err(ended(&self.conn, self.conn.error(), what)),
+        }
+    }
+}
+
+/// Connects to Blackboard with the profile's identity.
+fn blackboard(remote: &Remote, profile: &Profile) -> Result<Session<SubmitClient>, StudentError> {
+    let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
+    Session::open(remote, &config, "Blackboard")
+}
+
+/// An exchange that queues nothing between rounds.
+fn nothing_more<C, T>(_: &mut C, _: Progress) -> Option<Result<T, StudentError>> {
+    None
 }
 
 /// Where a CSR and key made elsewhere (`openssl req`) come from.
@@ -350,44 +497,17 @@ fn save_identity(
 fn run_enroll(
     remote: &Remote,
     config: &ClientConfig,
-    request: impl FnOnce(&mut EnrollClient) -> Result<(), handin_core::UsageError>,
+    request: impl FnOnce(&mut EnrollClient) -> Result<(), UsageError>,
 ) -> Result<Vec<CertificateDer<'static>>, StudentError> {
-    let mut link = connect(remote, "CUHK")?;
-    let mut conn = EnrollClient::new(config, server_name(remote)?, SystemTime::now())
-        .map_err(|e| StudentError(e.to_string()))?;
-    let mut request = Some(request);
-    let mut outcome: Option<Result<Vec<CertificateDer<'static>>, StudentError>> = None;
-    let r = link.run(&mut conn, |c, _| {
-        while let Some(ev) = c.poll_event() {
-            match ev {
-                EnrollClientEvent::Connected { handshake, .. } => {
-                    log_connected("CUHK", &handshake, c.peer_certificate());
-                    if let Some(req) = request.take() {
-                        if let Err(e) = req(c) {
-                            outcome = Some(fail(e.to_string()));
-                        }
-                    }
-                }
-                EnrollClientEvent::Issued { chain } => outcome = Some(Ok(chain)),
-                EnrollClientEvent::Refused(r) => outcome = Some(fail(enroll_refusal(&r))),
-                _ => {}
-            }
-        }
-        if outcome.is_none() && c.is_closed() {
-            outcome = Some(Err(ended(c, c.error(), "CUHK")));
-        }
-        if outcome.is_some() {
-            c.close();
-            Step::Done
-        } else {
-            Step::Continue
-        }
-    });
-    match (outcome, r) {
-        (Some(o), _) => o,
-        (None, Err(e)) => fail(format!("connection to CUHK failed: {e}")),
-        (None, Ok(())) => Err(ended(&conn, conn.error(), "CUHK")),
-    }
+    Session::<EnrollClient>::open(remote, config, "CUHK")?.exchange(
+        request,
+        |ev| match ev {
+            EnrollClientEvent::Issued { chain } => Some(Ok(chain)),
+            EnrollClientEvent::Refused(r) => Some(fail(enroll_refusal(&r))),
+            _ => None,
+        },
+        nothing_more,
+    )
 }
 
 fn enroll_refusal(r: &handin_core::Refusal) -> String {
@@ -461,91 +581,64 @@ pub fn submit(
         size,
         sha256,
     };
-    let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
-    let mut link = connect(remote, "Blackboard")?;
-    let mut conn = SubmitClient::new(&config, server_name(remote)?, SystemTime::now())
-        .map_err(|e| StudentError(e.to_string()))?;
+    let mut bb = blackboard(remote, profile)?;
     let mut reader = File::open(file)
         .map_err(|e| StudentError(format!("cannot open {}: {e}", file.display())))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut sent = 0u64;
     let mut hasher = Sha256::new();
-    let mut offered = false;
     let bar = progress_bar(size, "uploading");
-    let mut outcome: Option<Result<(Receipt, ReceiptBody), StudentError>> = None;
-    let r = link.run(&mut conn, |c, progress| {
-        while let Some(ev) = c.poll_event() {
-            match ev {
-                SubmitClientEvent::Connected { handshake, .. } => {
-                    log_connected("Blackboard", &handshake, c.peer_certificate())
-                }
-                SubmitClientEvent::UploadReady => {}
-                SubmitClientEvent::Receipt { receipt, body } => outcome = Some(Ok((receipt, body))),
-                SubmitClientEvent::Refused(r) => outcome = Some(fail(submit_refusal(&r))),
-                _ => {}
-            }
-        }
-        if outcome.is_none() && c.is_connected() && !offered {
-            offered = true;
-            if let Err(e) = c.submit(offer.clone()) {
-                outcome = Some(fail(e.to_string()));
-            }
-        }
+    let result = bb.exchange(
+        |c| c.submit(offer),
+        |ev| match ev {
+            SubmitClientEvent::Receipt { receipt, body } => Some(Ok((receipt, body))),
+            SubmitClientEvent::Refused(r) => Some(fail(submit_refusal(&r))),
+            _ => None,
+        },
         // Stream the file while the transport keeps up.
-        // Queue at most this much per round: the transport reports how much it still holds.
-        let mut budget = (256 * 1024usize).saturating_sub(progress.unsent);
-        while outcome.is_none() && c.is_uploading() && budget > 0 {
-            let want = buf.len().min((size - sent) as usize);
-            if want == 0 {
-                if hasher.peek() != sha256 {
-                    outcome = Some(fail(format!(
-                        "{} changed while it was being uploaded: submit again",
-                        file.display()
-                    )));
+        |c, progress| {
+            // Queue at most this much per round: the transport reports how much it still holds.
+            let mut budget = (256 * 1024usize).saturating_sub(progress.unsent);
+            while c.is_uploading() && budget > 0 {
+                let want = buf.len().min((size - sent) as usize);
+                if want == 0 {
+                    if hasher.peek() != sha256 {
+                        return Some(fail(format!(
+                            "{} changed while it was being uploaded: submit again",
+                            file.display()
+                        )));
+                    }
+                    let _ = c.finish_upload();
                     break;
                 }
-                let _ = c.finish_upload();
-                break;
-            }
-            match reader.read(&mut buf[..want]) {
-                Ok(0) => {
-                    outcome = Some(fail(format!(
-                        "{} shrank while it was being uploaded: submit again",
-                        file.display()
-                    )));
-                }
-                Ok(n) => {
-                    budget = budget.saturating_sub(n);
-                    hasher.update(&buf[..n]);
-                    sent += n as u64;
-                    if let Some(b) = &bar {
-                        b.set_position(sent);
+                match reader.read(&mut buf[..want]) {
+                    Ok(0) => {
+                        return Some(fail(format!(
+                            "{} shrank while it was being uploaded: submit again",
+                            file.display()
+                        )));
                     }
-                    if let Err(e) = c.send_data(&buf[..n]) {
-                        outcome = Some(fail(e.to_string()));
+                    Ok(n) => {
+                        budget = budget.saturating_sub(n);
+                        hasher.update(&buf[..n]);
+                        sent += n as u64;
+                        if let Some(b) = &bar {
+                            b.set_position(sent);
+                        }
+                        if let Err(e) = c.send_data(&buf[..n]) {
+                            return Some(fail(e.to_string()));
+                        }
                     }
+                    Err(e) => return Some(fail(format!("cannot read {}: {e}", file.display()))),
                 }
-                Err(e) => outcome = Some(fail(format!("cannot read {}: {e}", file.display()))),
             }
-        }
-        if outcome.is_none() && c.is_closed() {
-            outcome = Some(Err(ended(c, c.error(), "Blackboard")));
-        }
-        if outcome.is_some() {
-            c.close();
-            Step::Done
-        } else {
-            Step::Continue
-        }
-    });
+            None
+        },
+    );
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let (receipt, body) = match (outcome, r) {
-        (Some(o), _) => o?,
-        (None, Err(e)) => return fail(format!("connection to Blackboard failed: {e}")),
-        (None, Ok(())) => return Err(ended(&conn, conn.error(), "Blackboard")),
-    };
+    let (receipt, body) = result?;
     let receipts = profile.receipts();
     fsio::create_dir(&receipts, 0o700)
         .map_err(|e| StudentError(format!("cannot create {}: {e}", receipts.display())))?;
@@ -557,7 +650,7 @@ pub fn submit(
             receipt_path.display()
         ))
     })?;
-    if let Some(cert) = conn.peer_certificate() {
+    if let Some(cert) = bb.conn.peer_certificate() {
         let _ = fsio::write_atomic(
             &profile.blackboard_cert(),
             to_pem("CERTIFICATE", cert).as_bytes(),
@@ -577,51 +670,25 @@ pub fn list(
     profile: &Profile,
     course: Option<&str>,
 ) -> Result<Vec<SubmissionEntry>, StudentError> {
-    let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
-    let mut link = connect(remote, "Blackboard")?;
-    let mut conn = SubmitClient::new(&config, server_name(remote)?, SystemTime::now())
-        .map_err(|e| StudentError(e.to_string()))?;
-    let mut asked = false;
+    let mut bb = blackboard(remote, profile)?;
     let mut entries = Vec::new();
-    let mut outcome: Option<Result<(), StudentError>> = None;
-    let r = link.run(&mut conn, |c, _| {
-        while let Some(ev) = c.poll_event() {
-            match ev {
-                SubmitClientEvent::Connected { handshake, .. } => {
-                    log_connected("Blackboard", &handshake, c.peer_certificate())
-                }
-                SubmitClientEvent::ListEntry(e) => entries.push(e),
-                SubmitClientEvent::ListEnd => outcome = Some(Ok(())),
-                SubmitClientEvent::Refused(r) => {
-                    outcome = Some(fail(format!(
-                        "Blackboard refused the listing: {}",
-                        r.reason
-                    )))
-                }
-                _ => {}
+    bb.exchange(
+        |c| c.list(course),
+        |ev| match ev {
+            SubmitClientEvent::ListEntry(e) => {
+                entries.push(e);
+                None
             }
-        }
-        if outcome.is_none() && c.is_connected() && !asked {
-            asked = true;
-            if let Err(e) = c.list(course) {
-                outcome = Some(fail(e.to_string()));
-            }
-        }
-        if outcome.is_none() && c.is_closed() {
-            outcome = Some(Err(ended(c, c.error(), "Blackboard")));
-        }
-        if outcome.is_some() {
-            c.close();
-            Step::Done
-        } else {
-            Step::Continue
-        }
-    });
-    match (outcome, r) {
-        (Some(o), _) => o.map(|()| entries),
-        (None, Err(e)) => fail(format!("connection to Blackboard failed: {e}")),
-        (None, Ok(())) => Err(ended(&conn, conn.error(), "Blackboard")),
-    }
+            SubmitClientEvent::ListEnd => Some(Ok(())),
+            SubmitClientEvent::Refused(r) => Some(fail(format!(
+                "Blackboard refused the listing: {}",
+                r.reason
+            ))),
+            _ => None,
+        },
+        nothing_more,
+    )?;
+    Ok(entries)
 }
 
 /// Fetches submission `id` into `out` (written in full and verified before it appears).
@@ -631,70 +698,44 @@ pub fn fetch(
     id: &str,
     out: &Path,
 ) -> Result<SubmissionEntry, StudentError> {
-    let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
-    let mut link = connect(remote, "Blackboard")?;
-    let mut conn = SubmitClient::new(&config, server_name(remote)?, SystemTime::now())
-        .map_err(|e| StudentError(e.to_string()))?;
+    let mut bb = blackboard(remote, profile)?;
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile_in(dir)?;
-    let mut asked = false;
     let mut entry: Option<SubmissionEntry> = None;
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut got = 0u64;
-    let mut outcome: Option<Result<(), StudentError>> = None;
-    let r = link.run(&mut conn, |c, _| {
-        while let Some(ev) = c.poll_event() {
-            match ev {
-                SubmitClientEvent::Connected { handshake, .. } => {
-                    log_connected("Blackboard", &handshake, c.peer_certificate())
-                }
-                SubmitClientEvent::FetchBegin(e) => {
-                    bar = progress_bar(e.size, "fetching");
-                    entry = Some(e);
-                }
-                SubmitClientEvent::FetchData(d) => {
-                    got += d.len() as u64;
-                    if let Some(b) = &bar {
-                        b.set_position(got);
-                    }
-                    if let Err(e) = std::io::Write::write_all(&mut tmp.1, &d) {
-                        outcome = Some(fail(format!("cannot write {}: {e}", tmp.0.display())));
-                    }
-                }
-                SubmitClientEvent::FetchEnd => outcome = Some(Ok(())),
-                SubmitClientEvent::Refused(r) => {
-                    outcome = Some(fail(format!("Blackboard refused the fetch: {}", r.reason)))
-                }
-                _ => {}
+    let result = bb.exchange(
+        |c| c.fetch(id),
+        |ev| match ev {
+            SubmitClientEvent::FetchBegin(e) => {
+                bar = progress_bar(e.size, "fetching");
+                entry = Some(e);
+                None
             }
-        }
-        if outcome.is_none() && c.is_connected() && !asked {
-            asked = true;
-            if let Err(e) = c.fetch(id) {
-                outcome = Some(fail(e.to_string()));
+            SubmitClientEvent::FetchData(d) => {
+                got += d.len() as u64;
+                if let Some(b) = &bar {
+                    b.set_position(got);
+                }
+                if let Err(e) = std::io::Write::write_all(&mut tmp.1, &d) {
+                    return Some(fail(format!("cannot write {}: {e}", tmp.0.display())));
+                }
+                None
             }
-        }
-        if outcome.is_none() && c.is_closed() {
-            outcome = Some(Err(ended(c, c.error(), "Blackboard")));
-        }
-        if outcome.is_some() {
-            c.close();
-            Step::Done
-        } else {
-            Step::Continue
-        }
-    });
+            SubmitClientEvent::FetchEnd => Some(Ok(())),
+            SubmitClientEvent::Refused(r) => {
+                Some(fail(format!("Blackboard refused the fetch: {}", r.reason)))
+            }
+            _ => None,
+        },
+        nothing_more,
+    );
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let result = match (outcome, r) {
-        (Some(o), _) => o,
-        (None, Err(e)) => fail(format!("connection to Blackboard failed: {e}")),
-        (None, Ok(())) => Err(ended(&conn, conn.error(), "Blackboard")),
-    };
     let finish = result.and_then(|()| {
         tmp.1
             .sync_all()

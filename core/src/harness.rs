@@ -801,19 +801,7 @@ impl Board {
                         late: received > due,
                         version,
                     };
-                    let body = ReceiptBody {
-                        id: entry.id.clone(),
-                        student_id: entry.student_id.clone(),
-                        course: entry.course.clone(),
-                        assignment: entry.assignment.clone(),
-                        file_name: entry.file_name.clone(),
-                        size: entry.size,
-                        sha256: entry.sha256,
-                        received_at: received,
-                        due_at: due,
-                        late: entry.late,
-                        version,
-                    };
+                    let body = ReceiptBody::for_entry(&entry, due);
                     self.stored.push((entry, bytes));
                     let receipt = self.signer.sign(&body).expect("signing");
                     let _ = server.send_receipt(&receipt);

@@ -15,7 +15,7 @@
 //!
 //! `signature_scheme` is the TLS SignatureScheme code point (0x0403 = ECDSA P-256 SHA-256).
 
-use crate::msg::Reader;
+use crate::msg::{Reader, SubmissionEntry};
 use crate::pki::to_pem;
 use aws_lc_rs::signature;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -58,6 +58,24 @@ pub struct ReceiptBody {
 }
 
 impl ReceiptBody {
+    /// What Blackboard attests for a stored submission `entry` to an assignment due at
+    /// `due_at` (seconds since the Unix epoch): the entry's fields and the due time.
+    pub fn for_entry(entry: &SubmissionEntry, due_at: u64) -> Self {
+        Self {
+            id: entry.id.clone(),
+            student_id: entry.student_id.clone(),
+            course: entry.course.clone(),
+            assignment: entry.assignment.clone(),
+            file_name: entry.file_name.clone(),
+            size: entry.size,
+            sha256: entry.sha256,
+            received_at: entry.received_at,
+            due_at,
+            late: entry.late,
+            version: entry.version,
+        }
+    }
+
     /// The canonical encoding that is signed.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = BytesMut::new();

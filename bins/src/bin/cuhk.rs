@@ -218,9 +218,7 @@ fn serve(
     handin::crl_watch::spawn(pki.crl(), reload_rx, move |bytes| {
         if let Some(cfg) = handin::crl_watch::apply(bytes, &watcher.config()) {
             watcher.set_config(cfg);
-            if let Ok(mut c) = watcher.shared().crl.write() {
-                *c = Arc::new(bytes.to_vec());
-            }
+            handin::swap::store(&watcher.shared().crl, bytes.to_vec());
         }
     })
     .map_err(|e| e.to_string())?;
