@@ -66,6 +66,26 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// Parses a duration such as `120d`, `12h`, `30m` or `90s`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 120d, 12h or 90s"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: give a unit, s, m, h or d (e.g. 120d)")),
+    };
+    n.checked_mul(secs)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +101,9 @@ mod tests {
         assert_eq!(handin_core::pki::unix_secs(t), 1_796_083_200);
         assert_eq!(rfc3339(t), "2026-12-01T00:00:00Z");
         assert!(parse_rfc3339("tomorrow").is_err());
+        assert_eq!(parse_duration("120d").unwrap().as_secs(), 120 * 86_400);
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert!(parse_duration("90").is_err());
+        assert!(parse_duration("1y").is_err());
     }
 }

@@ -67,9 +67,9 @@ enum Command {
         listen: String,
         #[arg(long, value_enum, default_value = "mio")]
         transport: Transport,
-        /// Lifetime of issued student certificates, in days.
-        #[arg(long, default_value_t = 120)]
-        cert_days: u64,
+        /// Lifetime of issued student certificates (e.g. 120d, 12h, 90s).
+        #[arg(long, default_value = "120d", value_parser = handin::cli::parse_duration)]
+        cert_lifetime: Duration,
     },
     /// Revoke every certificate of a student and publish a new CRL.
     Revoke {
@@ -171,15 +171,9 @@ fn main() {
             dir,
             listen,
             transport,
-            cert_days,
+            cert_lifetime,
         } => {
-            serve(
-                &dir,
-                &listen,
-                transport,
-                Duration::from_secs(cert_days * 24 * 3600),
-            )
-            .unwrap_or_else(|e| die("cuhk", e));
+            serve(&dir, &listen, transport, cert_lifetime).unwrap_or_else(|e| die("cuhk", e));
         }
     }
 }

@@ -1,0 +1,81 @@
+//! Writes seed inputs for the fuzz targets from real protocol material: CSRs as students make
+//! them, and the plaintext message streams of real enrollment and submission exchanges.
+//!
+//! `cargo run -p handin-core --example fuzz_seeds -- fuzz/seeds`
+
+use bytes::BytesMut;
+use handin_core::harness::StudentKey;
+use handin_core::msg::{Message, UploadOffer};
+use handin_core::submit::sha256;
+use std::path::Path;
+
+fn stream(messages: &[Message]) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    for m in messages {
+        if let Err(e) = m.encode(&mut out) {
+            panic!("seed message does not encode: {e}");
+        }
+    }
+    out.to_vec()
+}
+
+fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
+    let d = dir.join(target);
+    if let Err(e) = std::fs::create_dir_all(&d).and_then(|()| std::fs::write(d.join(name), bytes)) {
+        eprintln!("cannot write {}: {e}", d.display());
+        std::process::exit(1);
+    }
+}
+
+fn main() {
+    let Some(dir) = std::env::args().nth(1) else {
+        eprintln!("usage: fuzz_seeds DIR");
+        std::process::exit(2);
+    };
+    let dir = Path::new(&dir);
+    let key = StudentKey::new("1155000001");
+    write(dir, "csr", "p256.der", &key.csr_der);
+    let p384 = StudentKey::with_alg("1155000001", &rcgen::PKCS_ECDSA_P384_SHA384);
+    write(dir, "csr", "p384.der", &p384.csr_der);
+
+    let enroll = stream(&[
+        Message::Enroll {
+            student_id: "1155000001".into(),
+            code: "code-0001-1155000001".into(),
+            csr: key.csr_der.clone().into(),
+        },
+        Message::GetCrl,
+        Message::Renew {
+            csr: key.csr_der.clone().into(),
+        },
+    ]);
+    write(dir, "enroll_server", "enroll-crl-renew", &enroll);
+
+    let data = b"Assignment 1: the answer is 42.\n".repeat(100);
+    let offer = UploadOffer {
+        course: "CSCI3180".into(),
+        assignment: "hw1".into(),
+        file_name: "hw1.txt".into(),
+        size: data.len() as u64,
+        sha256: sha256(&data),
+    };
+    let submit = stream(&[
+        Message::List { course: None },
+        Message::Submit(offer.clone()),
+        Message::Data(data[..1000].to_vec().into()),
+        Message::Data(data[1000..].to_vec().into()),
+        Message::DataEnd,
+        Message::List {
+            course: Some("CSCI3180".into()),
+        },
+        Message::Fetch { id: "s1".into() },
+    ]);
+    write(dir, "submit_server", "list-submit-fetch", &submit);
+    let lying = stream(&[
+        Message::Submit(UploadOffer { size: 10, ..offer }),
+        Message::Data(data[..20].to_vec().into()),
+        Message::DataEnd,
+    ]);
+    write(dir, "submit_server", "size-lie", &lying);
+    println!("seeds written to {}", dir.display());
+}
