@@ -1,5 +1,6 @@
 //! Tests on the in-memory harness.
 
+mod model;
 mod props;
 mod refusals;
 mod scenario;
