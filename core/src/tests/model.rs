@@ -63,11 +63,14 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
+/// One submission as the model knows it: id, file name, bytes, version.
+type Held = (String, String, Vec<u8>, u32);
+
 /// What Blackboard should hold: per student, their submissions in order.
 #[derive(Debug, Default)]
 struct Model {
     enrolled: HashMap<usize, ()>,
-    held: HashMap<usize, Vec<(String, String, Vec<u8>, u32)>>,
+    held: HashMap<usize, Vec<Held>>,
 }
 
 struct Real {
