@@ -626,7 +626,8 @@ pub fn submit(
                             b.set_position(sent);
                         }
                         if let Err(e) = c.send_data(&buf[..n]) {
-                            return Some(fail(e.to_string()));
+                            // A connection that just closed is explained by the caller.
+                            return (!c.is_closed()).then(|| fail(e.to_string()));
                         }
                     }
                     Err(e) => return Some(fail(format!("cannot read {}: {e}", file.display()))),

@@ -191,7 +191,7 @@ impl SubmitClient {
 
     /// Whether an upload is accepted and in progress (`send_data` may be called).
     pub fn is_uploading(&self) -> bool {
-        matches!(self.state, State::Uploading(_))
+        matches!(self.state, State::Uploading(_)) && self.engine.check().is_ok()
     }
 
     fn live(&self) -> Result<(), UsageError> {
