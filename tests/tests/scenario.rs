@@ -211,3 +211,22 @@ fn the_demo_script_runs_the_whole_scenario_and_exits_zero() {
         "{stdout}"
     );
 }
+
+#[test]
+fn sslkeylogfile_records_the_session_secrets_for_decrypting_a_capture() {
+    let campus = Campus::new();
+    let cuhk = campus.start_cuhk();
+    let bb = campus.start_blackboard();
+    campus.enroll(&cuhk, ALICE);
+    let keys = campus.path("keys.log");
+    let mut c = campus.student(ALICE, &["list", "--blackboard", &bb.addr]);
+    c.env("SSLKEYLOGFILE", &keys);
+    ok(c);
+    let log = std::fs::read_to_string(&keys).expect("the key log was written");
+    assert!(log.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET"), "{log}");
+    assert!(log.contains("CLIENT_TRAFFIC_SECRET_0"), "{log}");
+    // Without the variable, nothing is written.
+    std::fs::remove_file(&keys).expect("remove");
+    ok(campus.student(ALICE, &["list", "--blackboard", &bb.addr]));
+    assert!(!keys.exists());
+}
