@@ -9,6 +9,7 @@ pub mod cli;
 pub mod crl_watch;
 pub mod cuhk;
 pub mod fsio;
+pub mod loadgen;
 pub mod net;
 pub mod pool;
 pub mod registrar;

@@ -1,0 +1,64 @@
+//! `loadgen`: measures the real servers over loopback from its own process. Each subcommand
+//! starts the servers it measures (the release binaries next to this one) and ends with one
+//! line of JSON holding its figures; see docs/PERFORMANCE.md.
+
+use clap::{Parser, Subcommand};
+use handin::cli::{die, parse_size};
+use handin::loadgen::{handshakes, upload};
+
+#[derive(Parser)]
+#[command(
+    name = "loadgen",
+    version,
+    about = "Measure handin's servers over loopback"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Full and resumed mutual-TLS handshakes per second against Blackboard.
+    Handshakes {
+        #[arg(long, default_value = "mio")]
+        transport: String,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Client threads.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+    },
+    /// One submission end to end, next to raw rustls and the disk's own speed.
+    Upload {
+        #[arg(long, default_value = "mio")]
+        transport: String,
+        /// Bytes to upload (e.g. 1GB).
+        #[arg(long, default_value = "100MB")]
+        size: String,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Handshakes {
+            transport,
+            seconds,
+            concurrency,
+        } => handshakes::run(&handshakes::Opts {
+            transport,
+            seconds,
+            concurrency,
+        }),
+        Command::Upload { transport, size } => {
+            let size = parse_size(&size).unwrap_or_else(|e| die("loadgen", e));
+            upload::run(&upload::Opts { transport, size })
+        }
+    };
+    match result {
+        Ok(v) => println!("{v}"),
+        Err(e) => die("loadgen", e),
+    }
+}

@@ -1,0 +1,186 @@
+//! `loadgen handshakes`: full and resumed mutual-TLS handshakes per second against a real
+//! Blackboard, the server's CPU time per connection, and the in-memory server-side cost of the
+//! same handshake measured in this process.
+
+use super::{cpu_time, Lab, Result};
+use handin_core::driver::{Link, Step};
+use handin_core::harness::{t0, Campus};
+use handin_core::{ClientConfig, Identity, Role, SubmitClient, SubmitServer};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use std::time::{Duration, Instant, SystemTime};
+
+/// Options.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    /// Server transport.
+    pub transport: String,
+    /// Seconds per phase.
+    pub seconds: f64,
+    /// Client threads.
+    pub concurrency: usize,
+}
+
+fn handshake(config: &ClientConfig, addr: &str) -> Result<bool> {
+    let sock = crate::net::resolve(addr).map_err(|e| e.to_string())?;
+    let mut link =
+        handin_mio::MioLink::connect(sock, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
+    let mut conn = SubmitClient::new(config, name, SystemTime::now()).map_err(|e| e.to_string())?;
+    let mut ok = false;
+    link.run(&mut conn, |c, _| {
+        while c.poll_event().is_some() {}
+        if c.is_connected() {
+            ok = true;
+            c.close();
+            return Step::Done;
+        }
+        if c.is_closed() {
+            Step::Done
+        } else {
+            Step::Continue
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(ok)
+}
+
+/// Runs `per_thread` on `threads` threads for `seconds`; returns connections made and the time.
+fn hammer(
+    threads: usize,
+    seconds: f64,
+    make: impl Fn() -> Result<ClientConfig> + Sync,
+    fresh_each_time: bool,
+    addr: &str,
+) -> Result<(u64, u64, Duration)> {
+    let done = AtomicBool::new(false);
+    let (ok, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut config = make().ok();
+                while !done.load(Ordering::Relaxed) {
+                    if fresh_each_time {
+                        config = make().ok();
+                    }
+                    let r = config.as_ref().map(|c| handshake(c, addr));
+                    match r {
+                        Some(Ok(true)) => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        done.store(true, Ordering::Relaxed);
+    });
+    Ok((
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        started.elapsed(),
+    ))
+}
+
+/// The server's share of one full handshake, in memory: only the time spent in the server's
+/// calls is counted.
+fn in_memory_server_cost(rounds: u32, resumed: bool) -> Result<Duration> {
+    let mut campus = Campus::new(t0());
+    let identity = campus.new_student("1155000001");
+    let shared = campus.client_config(Role::Submit, Some(identity.clone()));
+    if resumed {
+        // Leave a ticket in the shared client cache.
+        let mut pair = campus.submit_pair_with(&shared);
+        campus.connect_submit(&mut pair)?;
+    }
+    let mut spent = Duration::ZERO;
+    for _ in 0..rounds {
+        let config = if resumed {
+            shared.clone()
+        } else {
+            campus.client_config(Role::Submit, Some(identity.clone()))
+        };
+        let name = handin_core::config::server_name("localhost").map_err(|e| e.to_string())?;
+        let mut client = SubmitClient::new(&config, name, t0()).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let mut server =
+            SubmitServer::new(campus.blackboard.clone(), t0()).map_err(|e| e.to_string())?;
+        spent += started.elapsed();
+        let (mut c2s, mut s2c) = (Vec::new(), Vec::new());
+        for _ in 0..20 {
+            c2s.clear();
+            client.poll_transmit(&mut c2s);
+            s2c.clear();
+            let started = Instant::now();
+            if !c2s.is_empty() {
+                let _ = server.receive(t0(), &c2s);
+            }
+            while server.poll_event().is_some() {}
+            server.poll_transmit(&mut s2c);
+            spent += started.elapsed();
+            if !s2c.is_empty() {
+                let _ = client.receive(t0(), &s2c);
+            }
+            if client.is_connected() {
+                break;
+            }
+        }
+        if !client.is_connected() {
+            return Err("the in-memory handshake did not complete".into());
+        }
+        if resumed && !server.handshake_info().resumed {
+            return Err("the in-memory handshake did not resume".into());
+        }
+    }
+    Ok(spent / rounds)
+}
+
+/// Runs the measurement; returns one JSON object.
+pub fn run(o: &Opts) -> Result<serde_json::Value> {
+    let lab = Lab::new(1 << 20)?;
+    let ca = lab.pki.ca().map_err(|e| e.0)?;
+    let identity: Identity = lab.student(&ca, "1155000001")?;
+    let server = lab.start_blackboard(&o.transport)?;
+    let addr = server.addr.clone();
+    let fresh = || {
+        ClientConfig::new(Role::Submit, lab.ca.clone(), Some(identity.clone()))
+            .map_err(|e| e.to_string())
+    };
+    // Warm up (page faults, first allocations) before counting anything.
+    hammer(1, 0.5, fresh, true, &addr)?;
+
+    let cpu0 = cpu_time(server.pid())?;
+    let (full, full_failed, full_time) = hammer(o.concurrency, o.seconds, fresh, true, &addr)?;
+    let cpu1 = cpu_time(server.pid())?;
+    let (resumed, resumed_failed, resumed_time) =
+        hammer(o.concurrency, o.seconds, fresh, false, &addr)?;
+    let cpu2 = cpu_time(server.pid())?;
+
+    let mem_full = in_memory_server_cost(200, false)?;
+    let mem_resumed = in_memory_server_cost(200, true)?;
+    let per = |cpu: Duration, n: u64| {
+        if n == 0 {
+            0.0
+        } else {
+            cpu.as_secs_f64() * 1e6 / n as f64
+        }
+    };
+    let full_cpu_us = per(cpu1 - cpu0, full);
+    let resumed_cpu_us = per(cpu2 - cpu1, resumed);
+    let full_rate = full as f64 / full_time.as_secs_f64();
+    let resumed_rate = resumed as f64 / resumed_time.as_secs_f64();
+    Ok(serde_json::json!({
+        "measurement": "handshakes",
+        "transport": o.transport,
+        "concurrency": o.concurrency,
+        "full_per_sec": full_rate,
+        "resumed_per_sec": resumed_rate,
+        "resumed_over_full": resumed_rate / full_rate.max(f64::MIN_POSITIVE),
+        "failures": full_failed + resumed_failed,
+        "server_cpu_us_per_full": full_cpu_us,
+        "server_cpu_us_per_resumed": resumed_cpu_us,
+        "in_memory_server_us_per_full": mem_full.as_secs_f64() * 1e6,
+        "in_memory_server_us_per_resumed": mem_resumed.as_secs_f64() * 1e6,
+        "server_cpu_over_in_memory_full": full_cpu_us / (mem_full.as_secs_f64() * 1e6),
+    }))
+}

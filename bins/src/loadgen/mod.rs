@@ -1,0 +1,267 @@
+//! The load generator's common parts: a throw-away campus on disk, the real server processes
+//! started from the binaries next to this one, and readings from `/proc`.
+
+pub mod handshakes;
+pub mod upload;
+
+use crate::cuhk::PkiDir;
+use handin_core::pki::{from_pem_or_der, new_student_key, StudentId};
+use handin_core::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use handin_core::Identity;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+/// A failure of the load generator, as one line.
+pub type Result<T> = std::result::Result<T, String>;
+
+/// A campus in a temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct Lab {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The PKI.
+    pub pki: PkiDir,
+    /// The CUHK root.
+    pub ca: CertificateDer<'static>,
+}
+
+impl Lab {
+    /// Creates the PKI, Blackboard's certificate and an assignment accepting `max_size` bytes.
+    pub fn new(max_size: u64) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "handin-loadgen-{}-{}",
+            std::process::id(),
+            handin_core::pki::unix_secs(SystemTime::now())
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let pki = PkiDir::new(&dir.join("pki"));
+        let now = SystemTime::now();
+        pki.init(&["localhost".into(), "127.0.0.1".into()], now)
+            .map_err(|e| e.0)?;
+        pki.issue_server(
+            "Blackboard",
+            &["127.0.0.1".into()],
+            &dir.join("bb.crt"),
+            &dir.join("bb.key"),
+            now,
+        )
+        .map_err(|e| e.0)?;
+        let board = crate::board::Board::open(&dir.join("data")).map_err(|e| e.to_string())?;
+        board
+            .add_assignment(
+                "LOAD",
+                "hw1",
+                now + Duration::from_secs(86_400),
+                max_size.max(1),
+            )
+            .map_err(|e| e.to_string())?;
+        let pem = std::fs::read(pki.ca_cert()).map_err(|e| e.to_string())?;
+        let ca = CertificateDer::from(from_pem_or_der(&pem, "CERTIFICATE")?.remove(0));
+        Ok(Self { dir, pki, ca })
+    }
+
+    /// A student certificate and key issued directly by the CA (a pre-enrolled student).
+    pub fn student(&self, ca: &handin_core::pki::Ca, id: &str) -> Result<Identity> {
+        let id = StudentId::parse(id).map_err(|e| e.to_string())?;
+        let key = new_student_key(&id).map_err(|e| e.to_string())?;
+        let csr =
+            handin_core::pki::check_csr(&key.csr_der, Some(&id)).map_err(|e| e.to_string())?;
+        let cert = ca
+            .issue_student(&csr, SystemTime::now(), Duration::from_secs(86_400))
+            .map_err(|e| e.to_string())?;
+        Ok(Identity {
+            chain: vec![cert, self.ca.clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.key_der)),
+        })
+    }
+
+    /// Starts `blackboard serve` on a free loopback port.
+    pub fn start_blackboard(&self, transport: &str) -> Result<Server> {
+        let mut c = Command::new(sibling("blackboard")?);
+        c.args(["serve", "--data"])
+            .arg(self.dir.join("data"))
+            .arg("--ca")
+            .arg(self.pki.ca_cert())
+            .arg("--cert")
+            .arg(self.dir.join("bb.crt"))
+            .arg("--key")
+            .arg(self.dir.join("bb.key"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--transport",
+                transport,
+                "--max-connections",
+                "100000",
+            ]);
+        Server::start(c, "blackboard")
+    }
+
+    /// Starts `cuhk serve` on a free loopback port.
+    pub fn start_cuhk(&self, transport: &str) -> Result<Server> {
+        let mut c = Command::new(sibling("cuhk")?);
+        c.args(["serve", "--dir"]).arg(self.dir.join("pki")).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--transport",
+            transport,
+        ]);
+        Server::start(c, "cuhk")
+    }
+
+    /// Blackboard's stored file for a submission id.
+    pub fn stored(&self, id: &str) -> PathBuf {
+        self.dir.join("data").join("files").join(id)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A server process, killed on drop.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// Where it listens.
+    pub addr: String,
+}
+
+impl Server {
+    fn start(mut c: Command, what: &str) -> Result<Self> {
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().map_err(|e| format!("starting {what}: {e}"))?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        break rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
+                    }
+                }
+                _ => return Err(format!("{what} did not start")),
+            }
+        };
+        // Keep draining its stderr so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self { child, addr })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A binary installed next to this one.
+pub fn sibling(name: &str) -> Result<PathBuf> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let path = me.parent().ok_or("no directory")?.join(name);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} not found: build it with `cargo build --release -p handin`",
+            path.display()
+        ))
+    }
+}
+
+/// User plus system CPU time a process has used.
+pub fn cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("bad /proc stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or("bad /proc stat")
+    };
+    let total = ticks(11)? + ticks(12)?;
+    // The kernel reports in USER_HZ, 100 per second on Linux.
+    Ok(Duration::from_millis(total * 10))
+}
+
+/// Peak resident memory of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Result<u64> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmHWM".into())
+}
+
+/// Raises this process's open-file limit as far as the hard limit allows.
+pub fn raise_nofile() -> u64 {
+    let out = Command::new("sh").args(["-c", "ulimit -Hn"]).output();
+    let hard = out
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(4096);
+    // `prlimit` on ourselves: no unsafe code, no extra crate.
+    let _ = Command::new("prlimit")
+        .args([
+            "--pid",
+            &std::process::id().to_string(),
+            &format!("--nofile={hard}:{hard}"),
+        ])
+        .status();
+    hard
+}
+
+/// Percentile of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Writes a file of `size` pseudo-random bytes.
+pub fn make_file(path: &Path, size: u64) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for b in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+        left -= n as u64;
+    }
+    Ok(())
+}
