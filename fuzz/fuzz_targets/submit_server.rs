@@ -5,24 +5,27 @@
 
 use handin_core::harness::{t0, Campus};
 use handin_core::submit::sha256;
-use handin_core::Identity;
+use handin_core::{ClientConfig, Role};
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 
 thread_local! {
-    static CAMPUS: RefCell<(Campus, Identity)> = RefCell::new({
+    // One client configuration for every run: its session cache makes later handshakes
+    // resumptions (cheaper, and they exercise the post-handshake identity checks).
+    static CAMPUS: RefCell<(Campus, ClientConfig)> = RefCell::new({
         let mut c = Campus::new(t0());
         let id = c.new_student("1155000001");
-        (c, id)
+        let config = c.client_config(Role::Submit, Some(id));
+        (c, config)
     });
 }
 
 fuzz_target!(|data: &[u8]| {
     CAMPUS.with(|cell| {
         let mut guard = cell.borrow_mut();
-        let (campus, identity) = &mut *guard;
+        let (campus, config) = &mut *guard;
         campus.board.stored.clear();
-        let mut pair = campus.submit_pair(Some(identity.clone()));
+        let mut pair = campus.submit_pair_with(config);
         if campus.connect_submit(&mut pair).is_err() {
             return;
         }
