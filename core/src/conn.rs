@@ -83,6 +83,9 @@ impl Engine {
         self.touch();
         while !data.is_empty() {
             match self.tls.read_tls(&mut data) {
+                // rustls takes nothing more once the peer's close_notify (or the end of the
+                // stream) was seen: whatever follows is ignored, not retried forever.
+                Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => return Err(self.fail(Error::Protocol(format!("tls input: {e}")))),
             }

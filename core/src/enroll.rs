@@ -418,9 +418,9 @@ impl EnrollClient {
     }
 
     fn request(&mut self) -> Result<(), UsageError> {
-        self.engine
-            .check()
-            .map_err(|_| UsageError("the connection is closed"))?;
+        if self.engine.is_closed() {
+            return Err(UsageError("the connection is closed"));
+        }
         match self.state {
             ClientState::Idle => Ok(()),
             ClientState::Handshaking => Err(UsageError("wait for Connected before a request")),

@@ -195,9 +195,10 @@ impl SubmitClient {
     }
 
     fn live(&self) -> Result<(), UsageError> {
-        self.engine
-            .check()
-            .map_err(|_| UsageError("the connection is closed"))
+        if self.engine.is_closed() {
+            return Err(UsageError("the connection is closed"));
+        }
+        Ok(())
     }
 
     fn idle(&self) -> Result<(), UsageError> {

@@ -291,9 +291,10 @@ impl SubmitServer {
     }
 
     fn live(&self) -> Result<(), UsageError> {
-        self.engine
-            .check()
-            .map_err(|_| UsageError("the connection is closed"))
+        if self.engine.is_closed() {
+            return Err(UsageError("the connection is closed"));
+        }
+        Ok(())
     }
 
     fn go_idle(&mut self) {

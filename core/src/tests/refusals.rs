@@ -653,3 +653,33 @@ fn an_upload_slower_than_the_idle_timeout_survives_while_bytes_flow() {
     assert!(pair.client.error().is_none(), "{:?}", pair.client.error());
     assert!(pair.server.error().is_none(), "{:?}", pair.server.error());
 }
+
+#[test]
+fn bytes_after_close_notify_are_ignored_and_a_closed_client_takes_no_requests() {
+    // Found by fuzzing (submit_ops): a client closed, then sent a request anyway; the server,
+    // which had seen close_notify, looped forever on bytes rustls would no longer take.
+    let mut campus = Campus::new(t0());
+    let mut pair = connected(&mut campus);
+    pair.client.close();
+    pair.drive();
+    assert!(pair.client.is_closed() && pair.server.is_closed());
+    let offer = UploadOffer {
+        course: "CSCI3180".into(),
+        assignment: "hw1".into(),
+        file_name: "a.txt".into(),
+        size: 0,
+        sha256: sha256(&[]),
+    };
+    assert!(pair.client.submit(offer).is_err());
+    // Even a peer that writes after its close_notify cannot wedge the server.
+    pair.client
+        .danger_send_raw(&[crate::msg::tag::LIST, 0, 0, 0, 1, 0]);
+    pair.drive();
+    let mut stray = Vec::new();
+    pair.client.poll_transmit(&mut stray);
+    let _ = pair.server.receive(pair.now, &stray);
+    let _ = pair
+        .server
+        .receive(pair.now, &[0x17, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5]);
+    assert!(pair.server.is_closed());
+}
