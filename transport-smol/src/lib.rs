@@ -5,12 +5,19 @@
 //! `async_io::Timer` for the connection's next deadline, its wake-up from the application, and
 //! the shutdown signal. The byte moving, backpressure and deadline handling are the same
 //! [`handin_core::driver::Pump`] the mio transport uses; only the waiting differs.
+//!
+//! On the client side, [`SmolLink`] drives one connection and blocks its thread, while
+//! [`connect_async`] and [`run_async`] are the same client as futures, for running many
+//! connections as tasks on one executor (a load generator, say).
 
 mod client;
 mod server;
 
-pub use client::SmolLink;
+pub use client::{connect_async, run_async, SmolLink};
 pub use server::serve;
+
+/// Re-exported so callers of [`run_async`] name the same executor, `Async` and timer types.
+pub use smol;
 
 use std::time::{Duration, Instant, SystemTime};
 

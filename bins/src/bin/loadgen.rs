@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use handin::cli::{die, parse_size};
-use handin::loadgen::{handshakes, upload};
+use handin::loadgen::{enroll, handshakes, storm, upload};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,29 @@ enum Command {
         #[arg(long, default_value = "100MB")]
         size: String,
     },
+    /// Enrollments per second: students on the roster, each enrolling over its own connection.
+    Enroll {
+        #[arg(long, default_value = "mio")]
+        transport: String,
+        /// Students to enroll.
+        #[arg(long, default_value_t = 500)]
+        students: usize,
+        /// Client threads (default: twice the cores).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+    /// Every student submits at once: pre-enrolled students connect together and each uploads
+    /// a distinct file; receipts and stored files are checked afterwards.
+    Storm {
+        #[arg(long, default_value = "mio")]
+        transport: String,
+        /// Students submitting at once.
+        #[arg(long, default_value_t = 200)]
+        students: usize,
+        /// Bytes each student submits (e.g. 100KB).
+        #[arg(long, default_value = "100KB")]
+        size: String,
+    },
 }
 
 fn main() {
@@ -55,6 +78,30 @@ fn main() {
         Command::Upload { transport, size } => {
             let size = parse_size(&size).unwrap_or_else(|e| die("loadgen", e));
             upload::run(&upload::Opts { transport, size })
+        }
+        Command::Enroll {
+            transport,
+            students,
+            concurrency,
+        } => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            enroll::run(&enroll::Opts {
+                transport,
+                students,
+                concurrency: concurrency.unwrap_or(2 * cores),
+            })
+        }
+        Command::Storm {
+            transport,
+            students,
+            size,
+        } => {
+            let size = parse_size(&size).unwrap_or_else(|e| die("loadgen", e));
+            storm::run(&storm::Opts {
+                transport,
+                students,
+                size,
+            })
         }
     };
     match result {

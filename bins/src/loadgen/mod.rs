@@ -1,7 +1,9 @@
 //! The load generator's common parts: a throw-away campus on disk, the real server processes
 //! started from the binaries next to this one, and readings from `/proc`.
 
+pub mod enroll;
 pub mod handshakes;
+pub mod storm;
 pub mod upload;
 
 use crate::cuhk::PkiDir;

@@ -1,0 +1,504 @@
+//! `loadgen storm`: every student submits at the same moment. N pre-enrolled students connect
+//! to a real Blackboard all at once and each uploads a distinct file of the same size; the
+//! clients are tasks on a two-thread smol executor, each driving a [`SubmitClient`] with
+//! [`handin_smol::run_async`]. Reports the total time, the payload throughput, the time from
+//! the start to each receipt, failures and connection retries, Blackboard's peak RSS and open
+//! files, and the kernel's listen-queue counters; then checks every receipt's signature with
+//! Blackboard's certificate and every stored file against what was sent.
+//!
+//! The files are never held whole: each is a stream of pseudo-random 16 KiB blocks derived
+//! from the student's number, made again when sending and when checking the stored copy.
+
+use super::{peak_rss_kib, percentile, raise_nofile, Lab, Result};
+use handin_core::driver::Step;
+use handin_core::msg::UploadOffer;
+use handin_core::pki::from_pem_or_der;
+use handin_core::submit::Sha256;
+use handin_core::{ClientConfig, Receipt, ReceiptBody, Role, SubmitClient, SubmitClientEvent};
+use handin_smol::smol;
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Options.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    /// Blackboard's transport.
+    pub transport: String,
+    /// Students submitting at once.
+    pub students: usize,
+    /// Bytes each submits.
+    pub size: u64,
+}
+
+/// Threads of the executor running the clients.
+const EXECUTOR_THREADS: usize = 2;
+/// Bytes of a payload block (one Data frame).
+const BLOCK: usize = handin_core::frame::CHUNK;
+/// Most bytes a client queues ahead of its socket.
+const SEND_AHEAD: usize = 64 * 1024;
+/// How long one connection attempt may take. Longer than the kernel's first two SYN
+/// retransmissions (1 s and 3 s), so a SYN dropped by a full listen queue is retried by the
+/// kernel before we give up on the attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connection attempts after the first.
+const CONNECT_RETRIES: u32 = 4;
+/// Wait before retry `n` (1-based): `n` times this.
+const RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The `i`-th block of the payload with `seed`, into `out` (at most [`BLOCK`] bytes).
+fn fill(seed: u64, block: u64, out: &mut [u8]) {
+    // splitmix64 of (seed, block) starts an xorshift64* stream.
+    let mut z = seed
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(block.wrapping_mul(0xbf58_476d_1ce4_e5b9))
+        .wrapping_add(0x94d0_49bb_1331_11eb);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    let mut x = (z ^ (z >> 31)) | 1;
+    for word in out.chunks_mut(8) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        let v = x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
+        word.copy_from_slice(&v[..word.len()]);
+    }
+}
+
+/// SHA-256 of the whole payload with `seed`.
+fn payload_sha256(seed: u64, size: u64) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; BLOCK];
+    let (mut block, mut left) = (0u64, size);
+    while left > 0 {
+        let n = left.min(BLOCK as u64) as usize;
+        fill(seed, block, &mut buf[..n]);
+        h.update(&buf[..n]);
+        left -= n as u64;
+        block += 1;
+    }
+    h.finish()
+}
+
+/// One student of the storm, ready to connect.
+struct Client {
+    id: String,
+    seed: u64,
+    config: ClientConfig,
+    offer: UploadOffer,
+}
+
+/// What one client achieved.
+struct Success {
+    receipt: Receipt,
+    body: ReceiptBody,
+    /// From the storm's start to the Welcome.
+    welcomed: Duration,
+    /// From the storm's start to the receipt.
+    done: Duration,
+}
+
+/// Counters the clients share.
+#[derive(Default)]
+struct Counters {
+    retries: AtomicU64,
+    clients_retried: AtomicU64,
+}
+
+/// Connects, retrying a few times with a short delay (a full listen queue, a timeout).
+async fn connect(
+    addr: SocketAddr,
+    counters: &Counters,
+) -> Result<smol::Async<std::net::TcpStream>> {
+    let mut attempt = 0;
+    loop {
+        match handin_smol::connect_async(addr, CONNECT_TIMEOUT).await {
+            Ok(s) => return Ok(s),
+            Err(e) if attempt < CONNECT_RETRIES => {
+                attempt += 1;
+                counters.retries.fetch_add(1, Ordering::Relaxed);
+                if attempt == 1 {
+                    counters.clients_retried.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::debug!(error = %e, attempt, "connect failed: retrying");
+                smol::Timer::after(RETRY_DELAY * attempt).await;
+            }
+            Err(e) => return Err(format!("connect: {e} (after {attempt} retries)")),
+        }
+    }
+}
+
+/// One student: connect, submit, stream the payload, wait for the receipt.
+async fn submit(
+    client: &Client,
+    addr: SocketAddr,
+    start: Instant,
+    counters: &Counters,
+) -> Result<Success> {
+    let stream = connect(addr, counters).await?;
+    let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
+    let mut conn =
+        SubmitClient::new(&client.config, name, SystemTime::now()).map_err(|e| e.to_string())?;
+    let size = client.offer.size;
+    let mut buf = vec![0u8; BLOCK];
+    let (mut sent, mut block) = (0u64, 0u64);
+    let mut welcomed = None;
+    let mut outcome: Option<Result<(Receipt, ReceiptBody)>> = None;
+    let r = handin_smol::run_async(&stream, &mut conn, |c, progress| {
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                SubmitClientEvent::Connected { .. } => {
+                    welcomed = Some(start.elapsed());
+                    if let Err(e) = c.submit(client.offer.clone()) {
+                        outcome.get_or_insert(Err(format!("submit: {e}")));
+                    }
+                }
+                SubmitClientEvent::Receipt { receipt, body } => {
+                    outcome.get_or_insert(Ok((receipt, body)));
+                }
+                SubmitClientEvent::Refused(r) => {
+                    outcome.get_or_insert(Err(format!("refused: {:?}: {}", r.code, r.reason)));
+                }
+                _ => {}
+            }
+        }
+        // Stream the payload while the socket keeps up.
+        let mut budget = SEND_AHEAD.saturating_sub(progress.unsent);
+        while outcome.is_none() && c.is_uploading() && budget > 0 {
+            if sent == size {
+                if let Err(e) = c.finish_upload() {
+                    outcome = Some(Err(format!("finish: {e}")));
+                }
+                break;
+            }
+            let n = (size - sent).min(BLOCK as u64) as usize;
+            fill(client.seed, block, &mut buf[..n]);
+            if let Err(e) = c.send_data(&buf[..n]) {
+                outcome = Some(Err(format!("send: {e}")));
+                break;
+            }
+            sent += n as u64;
+            block += 1;
+            budget = budget.saturating_sub(n);
+        }
+        if outcome.is_none() && c.is_closed() {
+            let why = c.error().map_or_else(
+                || "closed before the receipt".to_owned(),
+                |e| format!("closed: {e}"),
+            );
+            let when = if welcomed.is_some() {
+                "after the Welcome"
+            } else {
+                "before the Welcome"
+            };
+            outcome = Some(Err(format!("{why} ({when})")));
+        }
+        if outcome.is_some() {
+            c.close();
+            Step::Done
+        } else {
+            Step::Continue
+        }
+    })
+    .await;
+    let done = start.elapsed();
+    match (outcome, r) {
+        (Some(Ok((receipt, body))), _) => Ok(Success {
+            receipt,
+            body,
+            welcomed: welcomed.unwrap_or(done),
+            done,
+        }),
+        (Some(Err(e)), _) => Err(e),
+        (None, Err(e)) => Err(format!("connection: {e}")),
+        (None, Ok(())) => Err("the connection ended without a receipt".into()),
+    }
+}
+
+/// The kind of a failure, for counting: its text up to the first detail in parentheses, with
+/// digits dropped (`connect: Connection timed out (os error 110)` → `connect: Connection timed
+/// out`).
+fn kind(why: &str) -> String {
+    let head = why.split(" (").next().unwrap_or(why);
+    head.chars().filter(|c| !c.is_ascii_digit()).collect()
+}
+
+/// Certificates and configurations for `n` students, made on every core.
+fn make_clients(lab: &Lab, n: usize, size: u64) -> Result<Vec<Client>> {
+    let ca = lab.pki.ca().map_err(|e| e.0)?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = n.div_ceil(threads).max(1);
+    let indexes: Vec<usize> = (0..n).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = indexes
+            .chunks(per)
+            .map(|chunk| {
+                let ca = &ca;
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|&i| {
+                            let id = format!("1156{i:06}");
+                            let identity = lab.student(ca, &id)?;
+                            let config =
+                                ClientConfig::new(Role::Submit, lab.ca.clone(), Some(identity))
+                                    .map_err(|e| e.to_string())?;
+                            let seed = i as u64 + 1;
+                            let offer = UploadOffer {
+                                course: "LOAD".into(),
+                                assignment: "hw1".into(),
+                                file_name: format!("storm-{id}.bin"),
+                                size,
+                                sha256: payload_sha256(seed, size),
+                            };
+                            Ok(Client {
+                                id,
+                                seed,
+                                config,
+                                offer,
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(n);
+        for h in handles {
+            all.extend(h.join().map_err(|_| "a certificate thread panicked")??);
+        }
+        Ok(all)
+    })
+}
+
+/// Whether the stored file is exactly the payload with `seed` and `size`.
+fn stored_matches(path: &std::path::Path, seed: u64, size: u64) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len != size {
+        return Err(format!("{}: {len} bytes, sent {size}", path.display()));
+    }
+    let mut file = std::io::BufReader::new(file);
+    let (mut want, mut got) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
+    let (mut block, mut left) = (0u64, size);
+    while left > 0 {
+        let n = left.min(BLOCK as u64) as usize;
+        fill(seed, block, &mut want[..n]);
+        file.read_exact(&mut got[..n])
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if want[..n] != got[..n] {
+            return Err(format!(
+                "{}: block {block} differs from what was sent",
+                path.display()
+            ));
+        }
+        left -= n as u64;
+        block += 1;
+    }
+    Ok(())
+}
+
+/// The kernel's TCP counters that tell of a full listen queue (for the whole host).
+fn listen_counters() -> BTreeMap<String, u64> {
+    const WANTED: [&str; 5] = [
+        "ListenOverflows",
+        "ListenDrops",
+        "SyncookiesSent",
+        "TCPReqQFullDrop",
+        "TCPReqQFullDoCookies",
+    ];
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    let mut out = BTreeMap::new();
+    if let [names, values, ..] = lines[..] {
+        for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
+            if WANTED.contains(&name) {
+                if let Ok(v) = value.parse() {
+                    out.insert(name.to_owned(), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The backlog of the socket listening on `port`, as `ss` shows it (Send-Q of a listener).
+fn listen_backlog(port: u16) -> Option<u64> {
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Open files of a process.
+fn open_files(pid: u32) -> Option<u64> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|d| d.count() as u64)
+}
+
+/// Runs the measurement; returns one JSON object.
+pub fn run(o: &Opts) -> Result<serde_json::Value> {
+    if o.students == 0 {
+        return Err("--students must be at least 1".into());
+    }
+    // Raised before Blackboard starts, so that it inherits the limit too.
+    let nofile = raise_nofile();
+    let lab = Lab::new(o.size)?;
+    let clients = make_clients(&lab, o.students, o.size)?;
+    let bb_pem = std::fs::read(lab.dir.join("bb.crt")).map_err(|e| e.to_string())?;
+    let bb_cert = from_pem_or_der(&bb_pem, "CERTIFICATE")?
+        .into_iter()
+        .next()
+        .ok_or("bb.crt holds no certificate")?;
+
+    let server = lab.start_blackboard(&o.transport)?;
+    let addr = crate::net::resolve(&server.addr).map_err(|e| e.to_string())?;
+    let backlog = listen_backlog(addr.port());
+    let pid = server.pid();
+    let counters = Counters::default();
+    let kernel0 = listen_counters();
+
+    let ex = smol::Executor::new();
+    let (stop, stopped) = smol::channel::unbounded::<()>();
+    let done = AtomicBool::new(false);
+    let (peak_during, files_during) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (results, elapsed) = std::thread::scope(|s| {
+        for _ in 0..EXECUTOR_THREADS {
+            s.spawn(|| smol::block_on(ex.run(stopped.recv())));
+        }
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(kib) = peak_rss_kib(pid) {
+                    peak_during.fetch_max(kib, Ordering::Relaxed);
+                }
+                if let Some(n) = open_files(pid) {
+                    files_during.fetch_max(n, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let start = Instant::now();
+        let tasks: Vec<_> = clients
+            .iter()
+            .map(|c| ex.spawn(submit(c, addr, start, &counters)))
+            .collect();
+        let results = smol::block_on(async {
+            let mut results = Vec::with_capacity(tasks.len());
+            for t in tasks {
+                results.push(t.await);
+            }
+            results
+        });
+        let elapsed = start.elapsed();
+        done.store(true, Ordering::Relaxed);
+        drop(stop);
+        (results, elapsed)
+    });
+    let kernel1 = listen_counters();
+    let peak_after = peak_rss_kib(pid)?;
+    drop(server);
+
+    // Tally, then check every receipt and every stored file.
+    let mut failures: BTreeMap<String, u64> = BTreeMap::new();
+    let mut first_failure = None;
+    let (mut times, mut welcomes) = (Vec::new(), Vec::new());
+    let (mut receipts_ok, mut files_ok) = (0u64, 0u64);
+    let mut bad: Vec<String> = Vec::new();
+    let mut ids = HashSet::new();
+    for (client, result) in clients.iter().zip(results) {
+        let s = match result {
+            Ok(s) => s,
+            Err(why) => {
+                *failures.entry(kind(&why)).or_default() += 1;
+                first_failure.get_or_insert(format!("{}: {why}", client.id));
+                continue;
+            }
+        };
+        times.push(s.done);
+        welcomes.push(s.welcomed);
+        let o = &client.offer;
+        let receipt = s.receipt.verify(&bb_cert).map_err(|e| e.0).and_then(|b| {
+            let ours = b == s.body
+                && b.student_id == client.id
+                && b.course == o.course
+                && b.assignment == o.assignment
+                && b.file_name == o.file_name
+                && b.size == o.size
+                && b.sha256 == o.sha256;
+            if ours {
+                Ok(b)
+            } else {
+                Err("it does not describe what was sent".into())
+            }
+        });
+        match receipt {
+            Ok(body) => {
+                receipts_ok += 1;
+                if !ids.insert(body.id.clone()) {
+                    bad.push(format!(
+                        "{}: submission id {} given twice",
+                        client.id, body.id
+                    ));
+                }
+                match stored_matches(&lab.stored(&body.id), client.seed, o.size) {
+                    Ok(()) => files_ok += 1,
+                    Err(e) => bad.push(format!("{}: {e}", client.id)),
+                }
+            }
+            Err(e) => bad.push(format!("{}: receipt: {e}", client.id)),
+        }
+    }
+    times.sort();
+    welcomes.sort();
+    let succeeded = times.len() as u64;
+    let failed: u64 = failures.values().sum();
+    let payload = succeeded * o.size;
+    let kernel: BTreeMap<String, u64> = kernel1
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.saturating_sub(kernel0.get(k).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    Ok(serde_json::json!({
+        "measurement": "storm",
+        "transport": o.transport,
+        "students": o.students,
+        "size": o.size,
+        "client_executor_threads": EXECUTOR_THREADS,
+        "seconds": elapsed.as_secs_f64(),
+        "submissions_per_sec": succeeded as f64 / elapsed.as_secs_f64(),
+        "payload_mib_per_sec": payload as f64 / (1024.0 * 1024.0) / elapsed.as_secs_f64(),
+        "succeeded": succeeded,
+        "failures": failed,
+        "failure_kinds": failures,
+        "first_failure": first_failure,
+        "connect_retries": counters.retries.load(Ordering::Relaxed),
+        "clients_that_retried": counters.clients_retried.load(Ordering::Relaxed),
+        "receipt_ms_p50": ms(percentile(&times, 0.50)),
+        "receipt_ms_p95": ms(percentile(&times, 0.95)),
+        "receipt_ms_p99": ms(percentile(&times, 0.99)),
+        "receipt_ms_max": ms(times.last().copied().unwrap_or_default()),
+        "welcome_ms_p50": ms(percentile(&welcomes, 0.50)),
+        "welcome_ms_p99": ms(percentile(&welcomes, 0.99)),
+        "blackboard_peak_rss_kib": peak_after.max(peak_during.load(Ordering::Relaxed)),
+        "blackboard_peak_rss_kib_during": peak_during.load(Ordering::Relaxed),
+        "blackboard_peak_rss_kib_after": peak_after,
+        "blackboard_peak_open_files": files_during.load(Ordering::Relaxed),
+        "nofile_limit": nofile,
+        "listen_backlog": backlog,
+        "kernel_listen_counters_delta": kernel,
+        "receipts_verified": receipts_ok,
+        "files_matched": files_ok,
+        "verification_errors": bad.len(),
+        "first_verification_error": bad.first(),
+        "verified": failed == 0 && bad.is_empty() && files_ok == o.students as u64,
+    }))
+}
