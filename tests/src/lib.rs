@@ -2,11 +2,21 @@
 //! temporary directory (PKI, Blackboard's certificate, an assignment), starts `cuhk serve` and
 //! `blackboard serve` on ephemeral loopback ports, and runs `student` commands against them.
 
+use handin_core::rustls;
+use handin_core::submit::{hex, sha256};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
+
+/// The first student of the tests.
+pub const ALICE: &str = "1155000001";
+/// The second student of the tests.
+pub const BOB: &str = "1155000002";
+
+/// Blackboard's documented handshake deadline.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The directory holding the built binaries.
 pub fn bin_dir() -> PathBuf {
@@ -365,4 +375,135 @@ pub fn have_openssl() -> bool {
         .arg("version")
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// `student submit FILE --json` as `id` to CSCI3180/hw1, without asserting the outcome.
+pub fn submit_cmd(campus: &Campus, bb: &Server, id: &str, file: &Path) -> Command {
+    let mut c = campus.student(id, &["submit"]);
+    c.arg(file).args([
+        "--course",
+        "CSCI3180",
+        "--assignment",
+        "hw1",
+        "--blackboard",
+        &bb.addr,
+        "--json",
+    ]);
+    c
+}
+
+/// What a process wrote to stderr, as text.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// What a process wrote to stdout, as text.
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&sha256(bytes))
+}
+
+/// Calls `attempt` every `every` until it returns `Some`, or `within` has passed.
+pub fn poll<T>(
+    within: Duration,
+    every: Duration,
+    mut attempt: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = attempt() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// The names in a directory (empty if it does not exist).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A whole, genuine TLS 1.3 ClientHello, as a real client would send it.
+pub fn client_hello() -> Vec<u8> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3 is supported")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("a TLS client");
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).expect("the ClientHello");
+    }
+    assert_eq!(hello[0], 0x16, "a handshake record");
+    assert!(hello.len() > 100, "a whole ClientHello");
+    hello
+}
+
+/// What a receipt promised.
+#[derive(Debug)]
+pub struct Receipted {
+    /// The submission id.
+    pub id: String,
+    /// The SHA-256 of the submitted bytes, in hex.
+    pub sha256: String,
+    /// The number of submitted bytes.
+    pub size: u64,
+    /// Where the student stored the receipt.
+    pub receipt: PathBuf,
+    /// The file that was submitted.
+    pub original: PathBuf,
+}
+
+impl Receipted {
+    /// From the JSON that `student submit --json` printed for `original`.
+    pub fn from_json(v: &serde_json::Value, original: &Path) -> Self {
+        Self {
+            id: v["id"].as_str().expect("id").to_owned(),
+            sha256: v["sha256"].as_str().expect("sha256").to_owned(),
+            size: v["size"].as_u64().expect("size"),
+            receipt: PathBuf::from(v["receipt"].as_str().expect("receipt path")),
+            original: original.to_owned(),
+        }
+    }
+
+    /// From the output of a successful `student submit --json` of `original`.
+    pub fn from_output(out: &Output, original: &Path) -> Self {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("submit --json printed {:?}: {e}", stdout_of(out)));
+        Self::from_json(&v, original)
+    }
+}
+
+/// The original still has the receipt's hash, and the submission fetches back byte-identical.
+pub fn assert_fetches_back(campus: &Campus, bb: &Server, id: &str, r: &Receipted) {
+    let original = std::fs::read(&r.original).expect("original");
+    assert_eq!(r.sha256, sha256_hex(&original), "the receipt's hash");
+    let back = campus.path(&format!("back-{}", r.id));
+    let out = campus.fetch(bb, id, &r.id, &back);
+    assert!(out.status.success(), "fetch {}: {}", r.id, stderr_of(&out));
+    let fetched = std::fs::read(&back).expect("fetched file");
+    assert!(
+        fetched == original,
+        "{} came back different ({} bytes, expected {})",
+        r.id,
+        fetched.len(),
+        original.len()
+    );
+    let _ = std::fs::remove_file(back);
 }

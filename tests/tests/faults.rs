@@ -2,10 +2,8 @@
 //! during concurrent uploads, a full disk, a flood of connections that never finish a
 //! handshake, enrollment code guessing, and certificates that expire or are renewed.
 
-use handin_core::rustls;
 use handin_core::rustls::pki_types::pem::PemObject;
 use handin_core::rustls::pki_types::CertificateDer;
-use handin_core::submit::{hex, sha256};
 use handin_tests::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -13,42 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-const ALICE: &str = "1155000001";
-const BOB: &str = "1155000002";
-
-/// Blackboard's documented handshake deadline.
-const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// `student submit FILE --json` as `id` to CSCI3180/hw1, without asserting the outcome.
-fn submit_cmd(campus: &Campus, bb: &Server, id: &str, file: &Path) -> Command {
-    let mut c = campus.student(id, &["submit"]);
-    c.arg(file).args([
-        "--course",
-        "CSCI3180",
-        "--assignment",
-        "hw1",
-        "--blackboard",
-        &bb.addr,
-        "--json",
-    ]);
-    c
-}
-
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&sha256(bytes))
-}
 
 /// Asserts that a failure was reported as exactly one line on stderr; returns it.
 fn one_line(out: &Output, what: &str) -> String {
@@ -65,31 +30,6 @@ fn one_line(out: &Output, what: &str) -> String {
         "{what}: one clear line on stderr, got:\n{err}"
     );
     lines[0].to_owned()
-}
-
-/// Calls `attempt` every `every` until it returns `Some`, or `within` has passed.
-fn poll<T>(within: Duration, every: Duration, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = attempt() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(every);
-    }
-}
-
-/// The names in a directory (empty if it does not exist).
-fn names_in(dir: &Path) -> Vec<String> {
-    match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
 }
 
 /// The sizes of the files in a directory.
@@ -236,45 +176,11 @@ fn printed_serial(stdout: &str) -> String {
         .to_owned()
 }
 
-/// What a receipt promised.
-#[derive(Debug)]
-struct Receipted {
-    id: String,
-    sha256: String,
-    size: u64,
-    receipt: PathBuf,
-    original: PathBuf,
-}
-
-fn receipted(out: &Output, original: &Path) -> Receipted {
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("submit --json printed {:?}: {e}", stdout_of(out)));
-    Receipted {
-        id: v["id"].as_str().expect("id").to_owned(),
-        sha256: v["sha256"].as_str().expect("sha256").to_owned(),
-        size: v["size"].as_u64().expect("size"),
-        receipt: PathBuf::from(v["receipt"].as_str().expect("receipt path")),
-        original: original.to_owned(),
-    }
-}
-
-/// The submission fetches back byte-identical to its original.
-fn assert_fetches_back(campus: &Campus, bb: &Server, id: &str, r: &Receipted) {
-    let original = std::fs::read(&r.original).expect("original");
-    assert_eq!(r.sha256, sha256_hex(&original), "the receipt's hash");
-    assert_eq!(r.size, original.len() as u64, "the receipt's size");
-    let back = campus.path(&format!("back-{}", r.id));
-    let out = campus.fetch(bb, id, &r.id, &back);
-    assert!(out.status.success(), "fetch {}: {}", r.id, stderr_of(&out));
-    let fetched = std::fs::read(&back).expect("fetched file");
-    assert!(
-        fetched == original,
-        "{} came back different ({} bytes, expected {})",
-        r.id,
-        fetched.len(),
-        original.len()
-    );
-    let _ = std::fs::remove_file(back);
+/// The receipt gives the original's size, and the submission fetches back byte-identical.
+fn assert_intact(campus: &Campus, bb: &Server, id: &str, r: &Receipted) {
+    let size = std::fs::metadata(&r.original).expect("original").len();
+    assert_eq!(r.size, size, "the receipt's size");
+    assert_fetches_back(campus, bb, id, r);
 }
 
 /// The receipt file verifies against Blackboard's certificate.
@@ -305,26 +211,6 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
-}
-
-/// A whole, genuine TLS 1.3 ClientHello, as a real client would send it.
-fn client_hello() -> Vec<u8> {
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("TLS 1.3 is supported")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
-    let mut conn =
-        rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("a TLS client");
-    let mut hello = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut hello).expect("the ClientHello");
-    }
-    assert_eq!(hello[0], 0x16, "a handshake record");
-    assert!(hello.len() > 100, "a whole ClientHello");
-    hello
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -534,12 +420,12 @@ fn sigkill_of_blackboard_during_concurrent_uploads_keeps_exactly_the_receipted_s
         let listed = campus.list(&bb, id);
         if out.status.success() {
             receipts += 1;
-            let r = receipted(out, f);
+            let r = Receipted::from_output(out, f);
             assert_eq!(listed.len(), 1, "{id} holds a receipt; listed: {listed:?}");
             assert_eq!(listed[0]["id"], r.id.as_str(), "{id}");
             assert_eq!(listed[0]["sha256"], r.sha256.as_str(), "{id}");
             assert_eq!(listed[0]["size"], r.size, "{id}");
-            assert_fetches_back(&campus, &bb, id, &r);
+            assert_intact(&campus, &bb, id, &r);
             assert_receipt_verifies(&campus, &r);
         } else {
             assert!(
@@ -662,7 +548,7 @@ fn when_the_disk_fills_up_during_an_upload_the_student_is_told_and_blackboard_ke
         "the first submission: {}",
         stderr_of(&out)
     );
-    let first = receipted(&out, &first);
+    let first = Receipted::from_output(&out, &first);
 
     // Twice the size of the whole disk, well under the assignment's limit.
     let big = campus.path("big.bin");
@@ -689,7 +575,7 @@ fn when_the_disk_fills_up_during_an_upload_the_student_is_told_and_blackboard_ke
     let listed = campus.list(&bb, ALICE);
     assert_eq!(listed.len(), 1, "only the first submission: {listed:?}");
     assert_eq!(listed[0]["id"], first.id.as_str());
-    assert_fetches_back(&campus, &bb, ALICE, &first);
+    assert_intact(&campus, &bb, ALICE, &first);
 
     // Still serving: the space of the failed upload is free again.
     let third = campus.path("third.bin");
@@ -701,8 +587,8 @@ fn when_the_disk_fills_up_during_an_upload_the_student_is_told_and_blackboard_ke
         stderr_of(&out),
         tail(&bb)
     );
-    let third = receipted(&out, &third);
-    assert_fetches_back(&campus, &bb, ALICE, &third);
+    let third = Receipted::from_output(&out, &third);
+    assert_intact(&campus, &bb, ALICE, &third);
     assert_eq!(campus.list(&bb, ALICE).len(), 2);
     assert!(bb.stop(), "blackboard exits 0 on SIGTERM");
 }
@@ -1052,8 +938,8 @@ fn a_student_who_renews_before_expiry_gets_a_new_certificate_and_can_submit_with
         "submitting with the renewed certificate failed: {}",
         stderr_of(&out)
     );
-    let r = receipted(&out, &file);
-    assert_fetches_back(&campus, &bb, ALICE, &r);
+    let r = Receipted::from_output(&out, &file);
+    assert_intact(&campus, &bb, ALICE, &r);
     assert!(bb.stop(), "blackboard exits 0 on SIGTERM");
     assert!(cuhk.stop(), "cuhk exits 0 on SIGTERM");
 }

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use handin_tests::*;
 
-const ALICE: &str = "1155000001";
 const CAROL: &str = "1155000003";
 const DAVE: &str = "1155000004";
 const UNIVERSITY: &str = "The Chinese University of Hong Kong";

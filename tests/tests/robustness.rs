@@ -2,62 +2,18 @@
 //! hostile neighbours, restarts and crashes, many students at once, shutdown during an upload,
 //! and peers that never finish a handshake.
 
-use handin_core::submit::{hex, sha256};
 use handin_tests::*;
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const ALICE: &str = "1155000001";
-const BOB: &str = "1155000002";
-
-/// Blackboard's documented handshake deadline.
-const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// `student submit FILE --json` as `id`, without asserting anything about the outcome.
-fn submit_cmd(campus: &Campus, bb: &Server, id: &str, file: &Path) -> Command {
-    let mut c = campus.student(id, &["submit"]);
-    c.arg(file).args([
-        "--course",
-        "CSCI3180",
-        "--assignment",
-        "hw1",
-        "--blackboard",
-        &bb.addr,
-        "--json",
-    ]);
-    c
-}
-
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&sha256(bytes))
-}
-
-/// Calls `attempt` every `every` until it returns `Some`, or `within` has passed.
-fn poll<T>(within: Duration, every: Duration, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = attempt() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(every);
-    }
-}
 
 /// Reads from `stream` until the peer closes it (EOF or a reset), giving up after `within`.
 /// Returns how long that took from `since`, or `None` if it was still open at the deadline.
@@ -99,22 +55,7 @@ fn garbage(len: usize, mut seed: u64) -> Vec<u8> {
 
 /// The first half of a genuine TLS 1.3 ClientHello, as a real client would start one.
 fn partial_client_hello() -> Vec<u8> {
-    use handin_core::rustls;
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("TLS 1.3 is supported")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
-    let mut conn =
-        rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("a TLS client");
-    let mut hello = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut hello).expect("the ClientHello");
-    }
-    assert_eq!(hello[0], 0x16, "a handshake record");
-    assert!(hello.len() > 100, "a whole ClientHello");
+    let mut hello = client_hello();
     hello.truncate(hello.len() / 2);
     hello
 }
@@ -140,35 +81,6 @@ fn run_all(cmds: Vec<Command>, width: usize) -> Vec<Output> {
     results.into_iter().map(|(_, o)| o).collect()
 }
 
-/// The names in a directory (empty if it does not exist).
-fn names_in(dir: &Path) -> Vec<String> {
-    match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// What a receipt promised.
-#[derive(Debug)]
-struct Receipted {
-    id: String,
-    sha256: String,
-    size: u64,
-    original: PathBuf,
-}
-
-fn receipted(receipt: &serde_json::Value, original: &Path) -> Receipted {
-    Receipted {
-        id: receipt["id"].as_str().expect("id").to_owned(),
-        sha256: receipt["sha256"].as_str().expect("sha256").to_owned(),
-        size: receipt["size"].as_u64().expect("size"),
-        original: original.to_owned(),
-    }
-}
-
 /// Every receipted submission is listed with its receipt's hash and size, and fetches back
 /// byte-identical.
 fn assert_all_intact(campus: &Campus, bb: &Server, id: &str, expected: &[Receipted]) {
@@ -185,19 +97,7 @@ fn assert_all_intact(campus: &Campus, bb: &Server, id: &str, expected: &[Receipt
             .unwrap_or_else(|| panic!("submission {} is not listed: {listed:?}", r.id));
         assert_eq!(entry["sha256"], r.sha256.as_str(), "{}", r.id);
         assert_eq!(entry["size"], r.size, "{}", r.id);
-        let original = std::fs::read(&r.original).expect("original");
-        assert_eq!(r.sha256, sha256_hex(&original), "the receipt's hash");
-        let back = campus.path(&format!("back-{}", r.id));
-        let out = campus.fetch(bb, id, &r.id, &back);
-        assert!(out.status.success(), "fetch {}: {}", r.id, stderr_of(&out));
-        let fetched = std::fs::read(&back).expect("fetched file");
-        assert!(
-            fetched == original,
-            "{} came back different ({} bytes, expected {})",
-            r.id,
-            fetched.len(),
-            original.len()
-        );
+        assert_fetches_back(campus, bb, id, r);
     }
 }
 
@@ -219,7 +119,7 @@ fn submit_five_sizes(campus: &Campus, bb: &Server) -> Vec<Receipted> {
         let receipt: serde_json::Value =
             serde_json::from_slice(&out.stdout).expect("submit --json prints JSON");
         assert_eq!(receipt["size"], size as u64);
-        receipts.push(receipted(&receipt, &file));
+        receipts.push(Receipted::from_json(&receipt, &file));
     }
     receipts
 }
@@ -419,7 +319,12 @@ fn a_zero_byte_file_can_be_submitted_and_fetched() {
     let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(receipt["size"], 0);
     assert_eq!(receipt["sha256"], sha256_hex(b"").as_str());
-    assert_all_intact(&campus, &bb, ALICE, &[receipted(&receipt, &file)]);
+    assert_all_intact(
+        &campus,
+        &bb,
+        ALICE,
+        &[Receipted::from_json(&receipt, &file)],
+    );
 }
 
 #[test]
@@ -658,7 +563,7 @@ fn sigterm_during_an_upload_finishes_or_cleanly_refuses_it_and_exits_zero() {
     let bb = campus.start_blackboard();
     if out.status.success() {
         let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        let r = receipted(&receipt, &file);
+        let r = Receipted::from_json(&receipt, &file);
         assert_eq!(r.size, SIZE as u64);
         let listed = campus.list(&bb, ALICE);
         assert_eq!(listed.len(), 1, "{listed:?}");

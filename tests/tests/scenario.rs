@@ -2,9 +2,6 @@
 
 use handin_tests::*;
 
-const ALICE: &str = "1155000001";
-const BOB: &str = "1155000002";
-
 #[test]
 fn the_whole_scenario_runs_on_real_sockets_and_the_bytes_come_back_equal() {
     let campus = Campus::new();
