@@ -198,7 +198,8 @@ fn serve(
         pool: Pool::new(threads, "bb-worker").map_err(|e| e.to_string())?,
     };
     let bb = Arc::new(Blackboard::new(config, shared));
-    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+    handin::net::raise_open_files();
+    let listener = handin::net::listen(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using that port?)")
     })?;
     let shutdown = Shutdown::new();

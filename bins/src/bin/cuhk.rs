@@ -202,7 +202,8 @@ fn serve(
         crl: RwLock::new(Arc::new(crl)),
     };
     let cuhk = Arc::new(Cuhk::new(config, shared));
-    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+    handin::net::raise_open_files();
+    let listener = handin::net::listen(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using that port?)")
     })?;
     let shutdown = Shutdown::new();
