@@ -427,6 +427,10 @@ impl Driven for CuhkConn {
         self.core.is_closed()
     }
 
+    fn is_handshaking(&self) -> bool {
+        self.core.is_handshaking()
+    }
+
     fn shutdown(&mut self, _now: SystemTime) {
         self.closing = true;
         self.process();

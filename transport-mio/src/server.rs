@@ -5,14 +5,17 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+/// Tokens from here up name sockets waiting for admission (`PENDING + key`).
+const PENDING: usize = 1 << (usize::BITS - 2);
 
 /// Serves `listener` until `shutdown` is requested and every connection has finished (or the
 /// grace period passed). Runs `opts.loops` event loops (one per core when 0) on their own
@@ -37,6 +40,7 @@ pub fn serve<A: Accept>(
             opts.clone(),
             shutdown.clone(),
             open.clone(),
+            loops,
         )?;
         threads.push(
             std::thread::Builder::new()
@@ -55,11 +59,23 @@ pub fn serve<A: Accept>(
     result
 }
 
+/// An accepted socket that has no connection yet: it waits for its first bytes, then for a
+/// handshake slot. Silent ones are closed after `ServeOptions::hello_timeout`.
+struct Pending {
+    stream: TcpStream,
+    peer: SocketAddr,
+    generation: u64,
+    /// Bytes arrived: it is in the ready line.
+    ready: bool,
+}
+
 struct Entry<C> {
     stream: TcpStream,
     conn: C,
     pump: Pump,
     generation: u64,
+    /// Holds one of this loop's handshake slots.
+    handshaking: bool,
     interest: Option<Interest>,
     /// When the connection next needs the loop without any socket event.
     until: Option<SystemTime>,
@@ -77,6 +93,14 @@ struct EventLoop<A: Accept> {
     listening: bool,
     accept: Arc<A>,
     conns: Slab<Entry<A::Conn>>,
+    pending: Slab<Pending>,
+    /// Hello deadlines of pending sockets, oldest first (all have the same length).
+    hello_deadlines: VecDeque<(Instant, usize, u64)>,
+    /// Pending sockets whose first bytes arrived, in arrival order.
+    ready: VecDeque<(usize, u64)>,
+    /// This loop's connections in their handshake, and its share of `max_handshakes`.
+    in_handshake: usize,
+    handshake_cap: usize,
     timers: BinaryHeap<Reverse<(SystemTime, usize, u64)>>,
     woken: Woken,
     waker: Arc<Waker>,
@@ -95,6 +119,7 @@ impl<A: Accept> EventLoop<A> {
         opts: ServeOptions,
         shutdown: Arc<Shutdown>,
         open: Arc<AtomicUsize>,
+        loops: usize,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::from_std(listener);
@@ -111,6 +136,11 @@ impl<A: Accept> EventLoop<A> {
             listening: true,
             accept,
             conns: Slab::new(),
+            pending: Slab::new(),
+            hello_deadlines: VecDeque::new(),
+            ready: VecDeque::new(),
+            in_handshake: 0,
+            handshake_cap: opts.max_handshakes.div_ceil(loops.max(1)).max(1),
             timers: BinaryHeap::new(),
             woken: Arc::new(Mutex::new(Vec::new())),
             waker,
@@ -136,8 +166,9 @@ impl<A: Accept> EventLoop<A> {
             let now = SystemTime::now();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(now),
+                    LISTENER => self.accept_all(),
                     WAKER => self.wake_all(now),
+                    Token(t) if t >= PENDING => self.first_bytes(t - PENDING, now),
                     Token(key) => {
                         if let Some(e) = self.conns.get_mut(key) {
                             if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -152,6 +183,7 @@ impl<A: Accept> EventLoop<A> {
                 }
             }
             self.fire_timers(SystemTime::now());
+            self.close_silent(Instant::now());
             if self.shutdown.is_requested() && self.listening {
                 self.begin_drain(SystemTime::now());
             }
@@ -161,6 +193,7 @@ impl<A: Accept> EventLoop<A> {
                     if left > 0 {
                         tracing::warn!(left, "shutdown grace period over: closing connections");
                     }
+                    self.in_handshake = 0;
                     for e in self.conns.drain() {
                         drop(e);
                         self.open.fetch_sub(1, Ordering::SeqCst);
@@ -177,6 +210,10 @@ impl<A: Accept> EventLoop<A> {
             .timers
             .peek()
             .map(|Reverse((at, _, _))| at.duration_since(now).unwrap_or(Duration::ZERO));
+        if let Some((at, _, _)) = self.hello_deadlines.front() {
+            let wait = at.saturating_duration_since(Instant::now());
+            timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+        }
         if self.draining_since.is_some() {
             let tick = Duration::from_millis(100);
             timeout = Some(timeout.map_or(tick, |t| t.min(tick)));
@@ -184,7 +221,7 @@ impl<A: Accept> EventLoop<A> {
         timeout
     }
 
-    fn accept_all(&mut self, now: SystemTime) {
+    fn accept_all(&mut self) {
         loop {
             let (mut stream, peer) = match self.listener.accept() {
                 Ok(s) => s,
@@ -204,43 +241,129 @@ impl<A: Accept> EventLoop<A> {
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            let entry = self.conns.vacant_entry();
+            let entry = self.pending.vacant_entry();
             let key = entry.key();
-            self.next_generation += 1;
-            let generation = self.next_generation;
-            let notify: Notify = {
-                let woken = self.woken.clone();
-                let waker = self.waker.clone();
-                Arc::new(move || {
-                    if let Ok(mut w) = woken.lock() {
-                        w.push((key, generation));
-                    }
-                    let _ = waker.wake();
-                })
-            };
-            let Some(conn) = self.accept.accept(now, peer, notify) else {
-                continue;
-            };
             if let Err(e) =
                 self.poll
                     .registry()
-                    .register(&mut stream, Token(key), Interest::READABLE)
+                    .register(&mut stream, Token(PENDING + key), Interest::READABLE)
             {
                 tracing::warn!(error = %e, "cannot register a connection");
                 continue;
             }
-            entry.insert(Entry {
+            self.next_generation += 1;
+            let generation = self.next_generation;
+            entry.insert(Pending {
                 stream,
-                conn,
-                pump: Pump::new(self.opts.write_high_water),
+                peer,
                 generation,
-                interest: Some(Interest::READABLE),
-                until: None,
-                scheduled: None,
+                ready: false,
             });
+            self.hello_deadlines.push_back((
+                Instant::now() + self.opts.hello_timeout,
+                key,
+                generation,
+            ));
             self.open.fetch_add(1, Ordering::SeqCst);
-            self.service(key, now);
         }
+    }
+
+    /// A pending socket became readable (its ClientHello, or its end): start it now if a
+    /// handshake slot is free, else it waits its turn.
+    fn first_bytes(&mut self, key: usize, now: SystemTime) {
+        let Some(p) = self.pending.get_mut(key) else {
+            return;
+        };
+        if p.ready {
+            return;
+        }
+        p.ready = true;
+        self.ready.push_back((key, p.generation));
+        self.admit(now);
+    }
+
+    /// Starts ready sockets, oldest first, while handshake slots are free.
+    fn admit(&mut self, now: SystemTime) {
+        while self.in_handshake < self.handshake_cap && self.listening {
+            let Some((key, generation)) = self.ready.pop_front() else {
+                return;
+            };
+            if self
+                .pending
+                .get(key)
+                .is_some_and(|p| p.generation == generation)
+            {
+                let p = self.pending.remove(key);
+                self.start(p, now);
+            }
+        }
+    }
+
+    /// Closes pending sockets that sent nothing within the hello timeout.
+    fn close_silent(&mut self, now: Instant) {
+        while let Some(&(at, key, generation)) = self.hello_deadlines.front() {
+            if at > now {
+                return;
+            }
+            self.hello_deadlines.pop_front();
+            let silent = self
+                .pending
+                .get(key)
+                .is_some_and(|p| p.generation == generation && !p.ready);
+            if silent {
+                let mut p = self.pending.remove(key);
+                let _ = self.poll.registry().deregister(&mut p.stream);
+                self.open.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Makes the connection for a pending socket (counted in `open`), taking a handshake slot.
+    fn start(&mut self, pending: Pending, now: SystemTime) {
+        let Pending {
+            mut stream,
+            peer,
+            generation,
+            ..
+        } = pending;
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let notify: Notify = {
+            let woken = self.woken.clone();
+            let waker = self.waker.clone();
+            Arc::new(move || {
+                if let Ok(mut w) = woken.lock() {
+                    w.push((key, generation));
+                }
+                let _ = waker.wake();
+            })
+        };
+        let registered =
+            self.poll
+                .registry()
+                .reregister(&mut stream, Token(key), Interest::READABLE);
+        if let Err(e) = registered {
+            tracing::warn!(error = %e, "cannot register a connection");
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        let Some(conn) = self.accept.accept(now, peer, notify) else {
+            let _ = self.poll.registry().deregister(&mut stream);
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return;
+        };
+        entry.insert(Entry {
+            stream,
+            conn,
+            pump: Pump::new(self.opts.write_high_water),
+            generation,
+            handshaking: true,
+            interest: Some(Interest::READABLE),
+            until: None,
+            scheduled: None,
+        });
+        self.in_handshake += 1;
+        self.service(key, now);
     }
 
     fn wake_all(&mut self, now: SystemTime) {
@@ -283,6 +406,13 @@ impl<A: Accept> EventLoop<A> {
 
     fn begin_drain(&mut self, now: SystemTime) {
         self.listening = false;
+        // Sockets that never got a connection have no request in flight.
+        for mut p in self.pending.drain() {
+            let _ = self.poll.registry().deregister(&mut p.stream);
+            self.open.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.ready.clear();
+        self.hello_deadlines.clear();
         let _ = self.poll.registry().deregister(&mut self.listener);
         self.draining_since = Some(Instant::now());
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
@@ -308,7 +438,15 @@ impl<A: Accept> EventLoop<A> {
             let mut e = self.conns.remove(key);
             let _ = registry.deregister(&mut e.stream);
             self.open.fetch_sub(1, Ordering::SeqCst);
+            if e.handshaking {
+                self.in_handshake -= 1;
+                self.admit(now);
+            }
             return;
+        }
+        let released = e.handshaking && !e.conn.is_handshaking();
+        if released {
+            e.handshaking = false;
         }
         let interest = match (wait.read, wait.write) {
             (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
@@ -326,6 +464,11 @@ impl<A: Accept> EventLoop<A> {
                 e.scheduled = Some(at);
                 self.timers.push(Reverse((at, key, e.generation)));
             }
+        }
+        if released {
+            // Handshake over: let the next one in.
+            self.in_handshake -= 1;
+            self.admit(now);
         }
     }
 }

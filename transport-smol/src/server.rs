@@ -4,7 +4,9 @@ use crate::timer_at;
 use event_listener::Event;
 use handin_core::driver::{Accept, Driven, Notify, Pump, ServeOptions, Shutdown};
 use smol::future::FutureExt;
+use smol::lock::Semaphore;
 use smol::{Async, Executor};
+use std::cell::RefCell;
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -52,6 +54,7 @@ pub fn serve<A: Accept>(
                 })?,
         );
     }
+    let opts_max_handshakes = opts.max_handshakes.max(1);
     let server = Server {
         ex: ex.clone(),
         accept,
@@ -60,6 +63,7 @@ pub fn serve<A: Accept>(
         stopping,
         open: Arc::new(AtomicUsize::new(0)),
         closed: Arc::new(Event::new()),
+        admission: Arc::new(Semaphore::new(opts_max_handshakes)),
     };
     let result = smol::block_on(ex.run(server.accept_loop(Async::new(listener)?)));
     done.store(true, Ordering::SeqCst);
@@ -78,6 +82,8 @@ struct Server<A: Accept> {
     stopping: Arc<Event>,
     open: Arc<AtomicUsize>,
     closed: Arc<Event>,
+    /// One permit per connection in its handshake (admission control).
+    admission: Arc<Semaphore>,
 }
 
 enum Woke {
@@ -113,29 +119,20 @@ impl<A: Accept> Server<A> {
                 continue;
             }
             let _ = stream.get_ref().set_nodelay(true);
-            let wake = Arc::new(Wake::default());
-            let notify: Notify = {
-                let wake = wake.clone();
-                Arc::new(move || {
-                    wake.flag.store(true, Ordering::SeqCst);
-                    wake.event.notify(1);
-                })
-            };
-            let Some(conn) = self.accept.accept(SystemTime::now(), peer, notify) else {
-                continue;
-            };
             self.open.fetch_add(1, Ordering::SeqCst);
             let task = Task {
                 stream,
-                wake,
+                wake: Arc::new(Wake::default()),
                 high_water: self.opts.write_high_water,
-                read_chunk: self.opts.read_chunk,
+                read_chunk: self.opts.read_chunk.max(4096),
+                hello_timeout: self.opts.hello_timeout,
                 shutdown: self.shutdown.clone(),
                 stopping: self.stopping.clone(),
                 open: self.open.clone(),
                 closed: self.closed.clone(),
             };
-            self.ex.spawn(task.run(conn)).detach();
+            let (accept, admission) = (self.accept.clone(), self.admission.clone());
+            self.ex.spawn(task.admit(accept, admission, peer)).detach();
         }
         // Draining: connections finish their requests and close; wait for them, up to the grace.
         let give_up = Instant::now() + self.opts.shutdown_grace;
@@ -168,6 +165,7 @@ struct Task {
     wake: Arc<Wake>,
     high_water: usize,
     read_chunk: usize,
+    hello_timeout: Duration,
     shutdown: Arc<Shutdown>,
     stopping: Arc<Event>,
     open: Arc<AtomicUsize>,
@@ -180,10 +178,82 @@ enum Ready {
     Other,
 }
 
+thread_local! {
+    /// The read buffer of the connections running on this executor thread: a read never spans
+    /// an await, so one buffer per thread serves them all (idle connections hold none).
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's read buffer, `len` bytes long.
+fn with_buf<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    READ_BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            f(&mut buf[..len])
+        }
+        // Not reachable (reads do not nest), but never panic for it.
+        Err(_) => f(&mut vec![0; len]),
+    })
+}
+
 impl Task {
-    async fn run<C: Driven>(self, mut conn: C) {
+    /// Waits for a handshake slot (in arrival order), makes the connection, and runs it.
+    async fn admit<A: Accept>(
+        self,
+        accept: Arc<A>,
+        admission: Arc<Semaphore>,
+        peer: std::net::SocketAddr,
+    ) {
+        let stop = self.stopping.listen();
+        // First the ClientHello (a silent socket never holds a slot and is closed after the
+        // hello timeout), then a handshake slot, in arrival order.
+        let hello_timeout = self.hello_timeout;
+        let permit = if self.shutdown.is_requested() {
+            None
+        } else {
+            async {
+                let spoke = async {
+                    let _ = self.stream.readable().await;
+                    true
+                }
+                .or(async {
+                    smol::Timer::after(hello_timeout).await;
+                    false
+                })
+                .await;
+                if spoke {
+                    Some(admission.acquire_arc().await)
+                } else {
+                    None
+                }
+            }
+            .or(async {
+                stop.await;
+                None
+            })
+            .await
+        };
+        let conn = permit.as_ref().and_then(|_| {
+            let wake = self.wake.clone();
+            let notify: Notify = Arc::new(move || {
+                wake.flag.store(true, Ordering::SeqCst);
+                wake.event.notify(1);
+            });
+            accept.accept(SystemTime::now(), peer, notify)
+        });
+        match conn {
+            Some(conn) => self.run(conn, permit).await,
+            None => {
+                self.open.fetch_sub(1, Ordering::SeqCst);
+                self.closed.notify(usize::MAX);
+            }
+        }
+    }
+
+    async fn run<C: Driven, P>(self, mut conn: C, mut permit: Option<P>) {
         let mut pump = Pump::new(self.high_water);
-        let mut buf = vec![0; self.read_chunk.max(4096)];
         let mut shutting = false;
         loop {
             // Listen before looking, so no wake-up falls between the look and the wait.
@@ -198,9 +268,15 @@ impl Task {
                 conn.wake(now);
             }
             let mut io = self.stream.get_ref();
-            let wait = pump.service(&mut conn, &mut io, &mut buf, now);
+            let wait = with_buf(self.read_chunk, |buf| {
+                pump.service(&mut conn, &mut io, buf, now)
+            });
             if wait.done {
                 break;
+            }
+            if permit.is_some() && !conn.is_handshaking() {
+                // Handshake over: let the next connection in.
+                permit = None;
             }
             let readable = async {
                 if wait.read {
@@ -237,11 +313,14 @@ impl Task {
             let now = SystemTime::now();
             let mut io = self.stream.get_ref();
             match ready {
-                Ready::Read => pump.read(&mut conn, &mut io, &mut buf, now),
+                Ready::Read => with_buf(self.read_chunk, |buf| {
+                    pump.read(&mut conn, &mut io, buf, now)
+                }),
                 Ready::Write => pump.flush(&mut conn, &mut io, now),
                 Ready::Other => {}
             }
         }
+        drop(permit);
         self.open.fetch_sub(1, Ordering::SeqCst);
         self.closed.notify(usize::MAX);
     }

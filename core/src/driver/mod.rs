@@ -40,6 +40,12 @@ pub trait Driven {
     fn wants_read(&self) -> bool {
         true
     }
+    /// Whether the connection is still in its TLS handshake. Servers count such connections
+    /// against [`ServeOptions::max_handshakes`]; a wrapper around a server connection should
+    /// forward this (the default, `false`, exempts the connection from admission control).
+    fn is_handshaking(&self) -> bool {
+        false
+    }
     /// Whether the connection is finished.
     fn is_closed(&self) -> bool;
     /// The server is shutting down: finish the request in flight, then close.
@@ -66,6 +72,16 @@ pub struct ServeOptions {
     pub loops: usize,
     /// Most connections open at once, across all loops; more are closed on accept.
     pub max_connections: usize,
+    /// Most connections in their TLS handshake at once (admission control; the mio transport
+    /// splits it evenly between its loops). An accepted socket gets no protocol state until
+    /// its first bytes arrive and a slot is free; those with bytes wait in arrival order, and
+    /// their handshake deadline starts when they are admitted. Under a burst, each admitted
+    /// handshake then gets the CPU it needs to finish well inside its deadline, instead of
+    /// thousands of handshakes interleaving until all are late.
+    pub max_handshakes: usize,
+    /// How long an accepted socket may stay silent (no ClientHello) before it is closed. Silent
+    /// sockets never hold a handshake slot.
+    pub hello_timeout: Duration,
     /// Stop reading from a peer while this many bytes wait to be written to it.
     pub write_high_water: usize,
     /// Bytes read from a socket per read call.
@@ -79,6 +95,8 @@ impl Default for ServeOptions {
         Self {
             loops: 0,
             max_connections: 20_000,
+            max_handshakes: 256,
+            hello_timeout: Duration::from_secs(10),
             write_high_water: 256 * 1024,
             read_chunk: 64 * 1024,
             shutdown_grace: Duration::from_secs(30),
@@ -188,6 +206,9 @@ macro_rules! driven {
             }
             fn is_closed(&self) -> bool {
                 <$t>::is_closed(self)
+            }
+            fn is_handshaking(&self) -> bool {
+                <$t>::is_handshaking(self)
             }
         }
     };
