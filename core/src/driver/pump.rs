@@ -142,7 +142,9 @@ impl Pump {
             }
         }
         if self.sent == self.out.len() {
-            self.out.clear();
+            // Everything left: give the memory back too, so that an idle connection holds no
+            // output buffer (the next burst allocates afresh, a small cost next to encrypting it).
+            self.out = Vec::new();
             self.sent = 0;
         }
     }
