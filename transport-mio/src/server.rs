@@ -184,6 +184,7 @@ impl<A: Accept> EventLoop<A> {
             }
             self.fire_timers(SystemTime::now());
             self.close_silent(Instant::now());
+            self.admit(SystemTime::now());
             if self.shutdown.is_requested() && self.listening {
                 self.begin_drain(SystemTime::now());
             }
@@ -439,8 +440,8 @@ impl<A: Accept> EventLoop<A> {
             let _ = registry.deregister(&mut e.stream);
             self.open.fetch_sub(1, Ordering::SeqCst);
             if e.handshaking {
+                // The loop admits the next one (not from here: no recursion through `start`).
                 self.in_handshake -= 1;
-                self.admit(now);
             }
             return;
         }
@@ -466,9 +467,8 @@ impl<A: Accept> EventLoop<A> {
             }
         }
         if released {
-            // Handshake over: let the next one in.
+            // Handshake over: the loop lets the next one in.
             self.in_handshake -= 1;
-            self.admit(now);
         }
     }
 }
