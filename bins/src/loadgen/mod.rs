@@ -155,8 +155,18 @@ impl Server {
                 _ => return Err(format!("{what} did not start")),
             }
         };
-        // Keep draining its stderr so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining its stderr so it never blocks on a full pipe; pass on what says the
+        // server is in trouble (warnings, errors, a panic or an abort), so a run that loses its
+        // server says why.
+        let name = what.to_owned();
+        std::thread::spawn(move || {
+            for line in lines.map_while(std::result::Result::ok) {
+                let trouble = ["WARN", "ERROR", "panicked", "fatal", "overflow"];
+                if trouble.iter().any(|t| line.contains(t)) {
+                    eprintln!("{name}: {line}");
+                }
+            }
+        });
         Ok(Self { child, addr })
     }
 
