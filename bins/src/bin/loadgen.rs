@@ -60,6 +60,9 @@ enum Command {
         /// Bytes each student submits (e.g. 100KB).
         #[arg(long, default_value = "100KB")]
         size: String,
+        /// Spread the sizes between --size and this (e.g. 16KB to 100KB).
+        #[arg(long)]
+        size_max: Option<String>,
     },
 }
 
@@ -95,13 +98,14 @@ fn main() {
             transport,
             students,
             size,
+            size_max,
         } => {
             let size = parse_size(&size).unwrap_or_else(|e| die("loadgen", e));
-            storm::run(&storm::Opts {
-                transport,
-                students,
-                size,
-            })
+            let mut opts = storm::Opts::new(&transport, students, size);
+            if let Some(max) = size_max {
+                opts.size_max = parse_size(&max).unwrap_or_else(|e| die("loadgen", e));
+            }
+            storm::run(&opts)
         }
     };
     match result {

@@ -1,5 +1,6 @@
 //! The load generator's common parts: a throw-away campus on disk, the real server processes
-//! started from the binaries next to this one, and readings from `/proc`.
+//! started from the binaries next to this one (or from a given directory), and readings from
+//! `/proc`.
 
 pub mod enroll;
 pub mod handshakes;
@@ -13,6 +14,7 @@ use handin_core::Identity;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// A failure of the load generator, as one line.
@@ -27,15 +29,31 @@ pub struct Lab {
     pub pki: PkiDir,
     /// The CUHK root.
     pub ca: CertificateDer<'static>,
+    /// The directory holding the `cuhk`, `blackboard` and `student` binaries.
+    pub bins: PathBuf,
 }
 
 impl Lab {
-    /// Creates the PKI, Blackboard's certificate and an assignment accepting `max_size` bytes.
+    /// Creates the PKI, Blackboard's certificate and an assignment accepting `max_size` bytes;
+    /// the servers will be started from the binaries next to this executable.
     pub fn new(max_size: u64) -> Result<Self> {
+        Self::with_bins(max_size, None)
+    }
+
+    /// The same, with the servers started from the binaries in `bins` if given (a test runs
+    /// the debug build this way), else from those next to this executable.
+    pub fn with_bins(max_size: u64, bins: Option<&Path>) -> Result<Self> {
+        let bins = match bins {
+            Some(b) => b.to_path_buf(),
+            None => own_dir()?,
+        };
+        // Several labs may exist in one process at once (tests), hence the counter.
+        static LABS: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "handin-loadgen-{}-{}",
+            "handin-loadgen-{}-{}-{}",
             std::process::id(),
-            handin_core::pki::unix_secs(SystemTime::now())
+            handin_core::pki::unix_secs(SystemTime::now()),
+            LABS.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let pki = PkiDir::new(&dir.join("pki"));
@@ -61,7 +79,22 @@ impl Lab {
             .map_err(|e| e.to_string())?;
         let pem = std::fs::read(pki.ca_cert()).map_err(|e| e.to_string())?;
         let ca = CertificateDer::from(from_pem_or_der(&pem, "CERTIFICATE")?.remove(0));
-        Ok(Self { dir, pki, ca })
+        Ok(Self { dir, pki, ca, bins })
+    }
+
+    /// The path of one of the binaries, checked to exist.
+    pub fn bin(&self, name: &str) -> Result<PathBuf> {
+        let path = self.bins.join(name);
+        if path.exists() {
+            Ok(path)
+        } else if self.bins == own_dir()? {
+            Err(format!(
+                "{} not found: build it with `cargo build --release -p handin`",
+                path.display()
+            ))
+        } else {
+            Err(format!("{} not found", path.display()))
+        }
     }
 
     /// A student certificate and key issued directly by the CA (a pre-enrolled student).
@@ -81,7 +114,7 @@ impl Lab {
 
     /// Starts `blackboard serve` on a free loopback port.
     pub fn start_blackboard(&self, transport: &str) -> Result<Server> {
-        let mut c = Command::new(sibling("blackboard")?);
+        let mut c = Command::new(self.bin("blackboard")?);
         c.args(["serve", "--data"])
             .arg(self.dir.join("data"))
             .arg("--ca")
@@ -103,7 +136,7 @@ impl Lab {
 
     /// Starts `cuhk serve` on a free loopback port.
     pub fn start_cuhk(&self, transport: &str) -> Result<Server> {
-        let mut c = Command::new(sibling("cuhk")?);
+        let mut c = Command::new(self.bin("cuhk")?);
         c.args(["serve", "--dir"]).arg(self.dir.join("pki")).args([
             "--listen",
             "127.0.0.1:0",
@@ -185,18 +218,12 @@ impl Drop for Server {
     }
 }
 
-/// A binary installed next to this one.
-pub fn sibling(name: &str) -> Result<PathBuf> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let path = me.parent().ok_or("no directory")?.join(name);
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} not found: build it with `cargo build --release -p handin`",
-            path.display()
-        ))
-    }
+/// The directory of this executable, where the release binaries sit next to `loadgen`.
+fn own_dir() -> Result<PathBuf> {
+    let me = std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?;
+    me.parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("{} has no directory", me.display()))
 }
 
 /// User plus system CPU time a process has used.

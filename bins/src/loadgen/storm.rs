@@ -1,5 +1,6 @@
 //! `loadgen storm`: every student submits at the same moment. N pre-enrolled students connect
-//! to a real Blackboard all at once and each uploads a distinct file of the same size; the
+//! to a real Blackboard all at once and each uploads a distinct file (all of one size, or of
+//! sizes spread over a range); the
 //! clients are tasks on a two-thread smol executor, each driving a [`SubmitClient`] with
 //! [`handin_smol::run_async`]. Reports the total time, the payload throughput, the time from
 //! the start to each receipt, failures and connection retries, Blackboard's peak RSS and open
@@ -29,8 +30,40 @@ pub struct Opts {
     pub transport: String,
     /// Students submitting at once.
     pub students: usize,
-    /// Bytes each submits.
+    /// Bytes each submits (the smallest, if `size_max` is larger).
     pub size: u64,
+    /// Bytes the largest submission has: sizes are spread between `size` and this (at most
+    /// `size` means every file has `size` bytes).
+    pub size_max: u64,
+    /// The directory of the `blackboard` binary to run; `None`: next to this executable.
+    pub bins: Option<std::path::PathBuf>,
+}
+
+impl Opts {
+    /// Options for `students` submitting `size` bytes each, with the binaries next to this
+    /// executable.
+    pub fn new(transport: &str, students: usize, size: u64) -> Self {
+        Self {
+            transport: transport.into(),
+            students,
+            size,
+            size_max: size,
+            bins: None,
+        }
+    }
+
+    /// The size of student `i`'s file: spread over `size..=size_max` by a fixed mix of `i`.
+    fn size_of(&self, i: usize) -> u64 {
+        if self.size_max <= self.size {
+            return self.size;
+        }
+        let span = self.size_max - self.size + 1;
+        let mut z = (i as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        self.size + (z ^ (z >> 29)) % span
+    }
 }
 
 /// Threads of the executor running the clients.
@@ -226,7 +259,8 @@ fn kind(why: &str) -> String {
 }
 
 /// Certificates and configurations for `n` students, made on every core.
-fn make_clients(lab: &Lab, n: usize, size: u64) -> Result<Vec<Client>> {
+fn make_clients(lab: &Lab, o: &Opts) -> Result<Vec<Client>> {
+    let n = o.students;
     let ca = lab.pki.ca().map_err(|e| e.0)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per = n.div_ceil(threads).max(1);
@@ -246,6 +280,7 @@ fn make_clients(lab: &Lab, n: usize, size: u64) -> Result<Vec<Client>> {
                                 ClientConfig::new(Role::Submit, lab.ca.clone(), Some(identity))
                                     .map_err(|e| e.to_string())?;
                             let seed = i as u64 + 1;
+                            let size = o.size_of(i);
                             let offer = UploadOffer {
                                 course: "LOAD".into(),
                                 assignment: "hw1".into(),
@@ -347,8 +382,8 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     }
     // Raised before Blackboard starts, so that it inherits the limit too.
     let nofile = raise_nofile();
-    let lab = Lab::new(o.size)?;
-    let clients = make_clients(&lab, o.students, o.size)?;
+    let lab = Lab::with_bins(o.size.max(o.size_max), o.bins.as_deref())?;
+    let clients = make_clients(&lab, o)?;
     let bb_pem = std::fs::read(lab.dir.join("bb.crt")).map_err(|e| e.to_string())?;
     let bb_cert = from_pem_or_der(&bb_pem, "CERTIFICATE")?
         .into_iter()
@@ -407,6 +442,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     let mut first_failure = None;
     let (mut times, mut welcomes) = (Vec::new(), Vec::new());
     let (mut receipts_ok, mut files_ok) = (0u64, 0u64);
+    let mut payload = 0u64;
     let mut bad: Vec<String> = Vec::new();
     let mut ids = HashSet::new();
     for (client, result) in clients.iter().zip(results) {
@@ -421,6 +457,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         times.push(s.done);
         welcomes.push(s.welcomed);
         let o = &client.offer;
+        payload += o.size;
         let receipt = s.receipt.verify(&bb_cert).map_err(|e| e.0).and_then(|b| {
             let ours = b == s.body
                 && b.student_id == client.id
@@ -456,7 +493,6 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     welcomes.sort();
     let succeeded = times.len() as u64;
     let failed: u64 = failures.values().sum();
-    let payload = succeeded * o.size;
     let kernel: BTreeMap<String, u64> = kernel1
         .iter()
         .map(|(k, v)| {
@@ -472,6 +508,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         "transport": o.transport,
         "students": o.students,
         "size": o.size,
+        "size_max": o.size.max(o.size_max),
         "client_executor_threads": EXECUTOR_THREADS,
         "seconds": elapsed.as_secs_f64(),
         "submissions_per_sec": succeeded as f64 / elapsed.as_secs_f64(),
@@ -501,4 +538,21 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         "first_verification_error": bad.first(),
         "verified": failed == 0 && bad.is_empty() && files_ok == o.students as u64,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_spread_over_the_range() {
+        let mut o = Opts::new("mio", 500, 16 * 1024);
+        assert!((0..500).all(|i| o.size_of(i) == 16 * 1024));
+        o.size_max = 100 * 1024;
+        let sizes: Vec<u64> = (0..500).map(|i| o.size_of(i)).collect();
+        assert!(sizes.iter().all(|s| (16 * 1024..=100 * 1024).contains(s)));
+        let distinct: HashSet<u64> = sizes.iter().copied().collect();
+        assert!(distinct.len() > 400, "{} distinct sizes", distinct.len());
+        assert!(sizes.iter().any(|&s| s < 30 * 1024) && sizes.iter().any(|&s| s > 90 * 1024));
+    }
 }

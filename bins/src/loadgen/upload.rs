@@ -2,7 +2,7 @@
 //! cannot beat, measured in the same run: raw rustls throughput over loopback, and the disk's
 //! own fdatasync'd write speed. Peak RSS of the student and Blackboard processes.
 
-use super::{make_file, peak_rss_kib, sibling, Lab, Result};
+use super::{make_file, peak_rss_kib, Lab, Result};
 use handin_core::pki::to_pem;
 use handin_core::rustls;
 use std::io::{Read, Write};
@@ -129,7 +129,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     let server = lab.start_blackboard(&o.transport)?;
 
     let started = Instant::now();
-    let mut child = Command::new(sibling("student")?)
+    let mut child = Command::new(lab.bin("student")?)
         .arg("--profile")
         .arg(&profile)
         .arg("submit")
