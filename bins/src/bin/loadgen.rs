@@ -4,7 +4,8 @@
 
 use clap::{Parser, Subcommand};
 use handin::cli::{die, parse_size};
-use handin::loadgen::{enroll, handshakes, storm, upload};
+use handin::loadgen::{enroll, handshakes, idle, storm, upload};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +65,24 @@ enum Command {
         #[arg(long)]
         size_max: Option<String>,
     },
+    /// Memory per idle connection: authenticated submission connections held open and silent,
+    /// Blackboard's resident memory before and after.
+    Idle {
+        #[arg(long, default_value = "mio")]
+        transport: String,
+        /// Connections to hold open.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Connections opened and closed before the baseline (they fill the TLS session cache).
+        #[arg(long, default_value_t = 2_500)]
+        warmup: usize,
+        /// Handshakes in progress at once.
+        #[arg(long, default_value_t = 32)]
+        in_flight: usize,
+        /// Seconds to wait before each memory reading.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+    },
 }
 
 fn main() {
@@ -106,6 +125,23 @@ fn main() {
                 opts.size_max = parse_size(&max).unwrap_or_else(|e| die("loadgen", e));
             }
             storm::run(&opts)
+        }
+        Command::Idle {
+            transport,
+            connections,
+            warmup,
+            in_flight,
+            settle,
+        } => {
+            let settle = Duration::try_from_secs_f64(settle)
+                .unwrap_or_else(|_| die("loadgen", "--settle must be a number of seconds"));
+            idle::run(&idle::Opts {
+                transport,
+                connections,
+                warmup,
+                in_flight,
+                settle,
+            })
         }
     };
     match result {

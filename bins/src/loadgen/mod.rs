@@ -4,6 +4,7 @@
 
 pub mod enroll;
 pub mod handshakes;
+pub mod idle;
 pub mod storm;
 pub mod upload;
 
