@@ -1,10 +1,10 @@
 //! `loadgen`: measures the real servers over loopback from its own process. Each subcommand
-//! starts the servers it measures (the release binaries next to this one) and ends with one
-//! line of JSON holding its figures; see docs/PERFORMANCE.md.
+//! starts the servers it measures (the release binaries next to this one, or `openssl`) and
+//! ends with one line of JSON holding its figures; see docs/PERFORMANCE.md.
 
 use clap::{Parser, Subcommand};
 use handin::cli::{die, parse_size};
-use handin::loadgen::{enroll, handshakes, idle, storm, upload};
+use handin::loadgen::{enroll, handshakes, idle, openssl, storm, upload};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -83,6 +83,19 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         settle: f64,
     },
+    /// The reference point: full and resumed handshakes per second with `openssl s_server` and
+    /// `openssl s_time` on the lab's certificates, and s_server's CPU time per connection.
+    Openssl {
+        /// Seconds per phase (whole seconds, as s_time counts).
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// s_time processes at once.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Also pipe a file of this size through s_client into s_server and a file (e.g. 1GB).
+        #[arg(long)]
+        upload: Option<String>,
+    },
 }
 
 fn main() {
@@ -141,6 +154,18 @@ fn main() {
                 warmup,
                 in_flight,
                 settle,
+            })
+        }
+        Command::Openssl {
+            seconds,
+            concurrency,
+            upload,
+        } => {
+            let upload = upload.map(|s| parse_size(&s).unwrap_or_else(|e| die("loadgen", e)));
+            openssl::run(&openssl::Opts {
+                seconds,
+                concurrency,
+                upload,
             })
         }
     };

@@ -5,6 +5,7 @@
 pub mod enroll;
 pub mod handshakes;
 pub mod idle;
+pub mod openssl;
 pub mod storm;
 pub mod upload;
 
