@@ -1,10 +1,11 @@
 //! `loadgen`: measures the real servers over loopback from its own process. Each subcommand
 //! starts the servers it measures (the release binaries next to this one, or `openssl`) and
-//! ends with one line of JSON holding its figures; see docs/PERFORMANCE.md.
+//! ends with one line of JSON holding its figures; `summarize` turns several such lines into
+//! medians. See docs/PERFORMANCE.md.
 
 use clap::{Parser, Subcommand};
 use handin::cli::{die, parse_size};
-use handin::loadgen::{enroll, handshakes, idle, openssl, storm, upload};
+use handin::loadgen::{enroll, handshakes, idle, openssl, storm, summarize, upload};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -96,6 +97,13 @@ enum Command {
         #[arg(long)]
         upload: Option<String>,
     },
+    /// Medians, minima and maxima over runs: reads the JSON lines of the other subcommands on
+    /// standard input and groups them by measurement and transport.
+    Summarize {
+        /// table, json or both.
+        #[arg(long, default_value = "both")]
+        format: summarize::Format,
+    },
 }
 
 fn main() {
@@ -168,6 +176,13 @@ fn main() {
                 upload,
             })
         }
+        Command::Summarize { format } => match summarize::run(std::io::stdin().lock(), format) {
+            Ok(text) => {
+                print!("{text}");
+                return;
+            }
+            Err(e) => die("loadgen", e),
+        },
     };
     match result {
         Ok(v) => println!("{v}"),

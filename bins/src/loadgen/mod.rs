@@ -7,6 +7,7 @@ pub mod handshakes;
 pub mod idle;
 pub mod openssl;
 pub mod storm;
+pub mod summarize;
 pub mod upload;
 
 use crate::cuhk::PkiDir;
