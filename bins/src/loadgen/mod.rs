@@ -259,23 +259,11 @@ pub fn peak_rss_kib(pid: u32) -> Result<u64> {
         .ok_or_else(|| "no VmHWM".into())
 }
 
-/// Raises this process's open-file limit as far as the hard limit allows.
+/// Raises this process's open-file limit as far as the hard limit allows (the servers started
+/// afterwards inherit it); returns the limit now in force.
 pub fn raise_nofile() -> u64 {
-    let out = Command::new("sh").args(["-c", "ulimit -Hn"]).output();
-    let hard = out
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(4096);
-    // `prlimit` on ourselves: no unsafe code, no extra crate.
-    let _ = Command::new("prlimit")
-        .args([
-            "--pid",
-            &std::process::id().to_string(),
-            &format!("--nofile={hard}:{hard}"),
-        ])
-        .status();
-    hard
+    // None: no limit at all.
+    crate::net::raise_open_files().unwrap_or(u64::MAX)
 }
 
 /// Percentile of sorted durations.
