@@ -7,9 +7,11 @@
 //! ```
 //!
 //! A submission exists only once its bytes are on disk, verified, fsync'd and renamed into
-//! `files/`, the directory fsync'd, and its record committed ([`Board::commit`]). A crash before
-//! the commit leaves no record, so no receipt was sent; [`Board::open`] removes whatever was left
-//! in `tmp/`. Times are kept to the second.
+//! `files/`, the directory fsync'd, and its record committed. Submissions ready at the same
+//! time share the directory fsync and the transaction ([`Board::prepare`], then
+//! [`Board::commit_batch`]); [`Board::commit`] does both for one. A crash before the commit
+//! leaves no record, so no receipt was sent; [`Board::open`] removes whatever was left in
+//! `tmp/`. Times are kept to the second.
 
 use crate::sqlite::{self, SqliteOpenError};
 use aws_lc_rs::digest;
@@ -24,7 +26,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -87,6 +89,14 @@ pub enum BoardError {
     BadDatabase(String),
     /// The system random number generator failed.
     Random,
+    /// The shared commit of a batch of submissions failed (the database, or the directory
+    /// fsync): none of them was stored.
+    Batch {
+        /// How many submissions the batch held.
+        size: usize,
+        /// What failed.
+        cause: Arc<BoardError>,
+    },
 }
 
 impl BoardError {
@@ -95,7 +105,7 @@ impl BoardError {
     pub fn refusal(&self) -> Refusal {
         match self {
             Self::Refused(r) => r.clone(),
-            Self::Io { .. } | Self::Database { .. } => Refusal::new(
+            Self::Io { .. } | Self::Database { .. } | Self::Batch { .. } => Refusal::new(
                 RefusalCode::Storage,
                 "the server could not use its storage right now; try again later",
             ),
@@ -130,6 +140,10 @@ impl fmt::Display for BoardError {
             Self::Random => {
                 f.write_str("the system random number generator failed; check the operating system")
             }
+            Self::Batch { size, cause } => write!(
+                f,
+                "the shared commit of {size} submission(s) failed, none was stored: {cause}"
+            ),
         }
     }
 }
@@ -140,6 +154,7 @@ impl std::error::Error for BoardError {
             Self::InvalidName(e) => Some(e),
             Self::Io { source, .. } => Some(source),
             Self::Database { source, .. } => Some(source),
+            Self::Batch { cause, .. } => Some(&**cause),
             _ => None,
         }
     }
@@ -214,12 +229,24 @@ impl Board {
     /// Open a data directory from one server process at a time: opening it again elsewhere
     /// removes that server's uploads in progress (they then fail cleanly, without a receipt).
     pub fn open(dir: &Path) -> Result<Self, BoardError> {
+        Self::open_with(dir, true)
+    }
+
+    /// Opens (creating) the store in `dir` for reading and changing its records (assignments,
+    /// listings) while a server may be serving the same directory: unlike [`Board::open`], it
+    /// leaves `tmp/` alone, so uploads in progress survive. Do not store submissions through
+    /// it.
+    pub fn open_records(dir: &Path) -> Result<Self, BoardError> {
+        Self::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, clean: bool) -> Result<Self, BoardError> {
         let files = dir.join("files");
         let tmp = dir.join("tmp");
         for d in [dir, &files, &tmp] {
             make_dir(d).map_err(io_err(format!("creating {}", d.display())))?;
         }
-        let leftovers_removed = clean_dir(&tmp)?;
+        let leftovers_removed = if clean { clean_dir(&tmp)? } else { 0 };
         let conn = sqlite::open(&dir.join("blackboard.db"), SCHEMA, SCHEMA_VERSION)?;
         Ok(Self {
             files,
@@ -307,22 +334,41 @@ impl Board {
         Ok(Upload::new(file, path))
     }
 
-    /// Makes the upload a submission of `student`, or refuses it and deletes its bytes.
-    ///
-    /// In this order: the size and SHA-256 of the bytes written must match the offer
-    /// (`SizeMismatch`, `HashMismatch`), the file name must be acceptable (`BadFileName`), the
-    /// assignment must exist (`NoSuchAssignment`) and allow the size (`TooLarge`); then the
-    /// file is fsync'd, renamed to `files/<id>`, the directory fsync'd, and the record
-    /// committed (version 1 + earlier submissions of this file name to this assignment by this
-    /// student; late if received after the due second). If the record cannot be committed, the
-    /// renamed file is removed, so no file exists without a record.
+    /// Makes the upload a submission of `student`, or refuses it and deletes its bytes:
+    /// [`Board::prepare`], then [`Board::commit_batch`] of this one submission.
     pub fn commit(
         &self,
-        mut upload: Upload,
+        upload: Upload,
         student: &StudentId,
         offer: &UploadOffer,
         received_at: SystemTime,
     ) -> Result<SubmissionEntry, BoardError> {
+        let ready = self.prepare(upload, student, offer, received_at)?;
+        match self.commit_batch(vec![ready]).pop() {
+            Some(Ok(c)) => Ok(c.entry),
+            // Alone in its batch: the batch's failure is this submission's.
+            Some(Err(BoardError::Batch { cause, .. })) => Err(Arc::try_unwrap(cause)
+                .unwrap_or_else(|shared| BoardError::Invalid(shared.to_string()))),
+            Some(Err(e)) => Err(e),
+            None => Err(BoardError::Invalid("a batch of one came back empty".into())),
+        }
+    }
+
+    /// Checks a finished upload and makes its bytes durable, ready for
+    /// [`Board::commit_batch`]; or refuses it and deletes its bytes.
+    ///
+    /// In this order: the size and SHA-256 of the bytes written must match the offer
+    /// (`SizeMismatch`, `HashMismatch`) and the file name must be acceptable (`BadFileName`);
+    /// then the file's data is fdatasync'd. The assignment is checked by
+    /// [`Board::commit_batch`], as it is when the record is written. Several uploads can be
+    /// prepared at once on several threads.
+    pub fn prepare(
+        &self,
+        upload: Upload,
+        student: &StudentId,
+        offer: &UploadOffer,
+        received_at: SystemTime,
+    ) -> Result<Ready, BoardError> {
         if upload.failed {
             return Err(refused(
                 RefusalCode::Storage,
@@ -350,32 +396,205 @@ impl Board {
                 format!("{e}; rename the file and submit again"),
             )
         })?;
-        let assignment = self
-            .assignment(&offer.course, &offer.assignment)?
-            .ok_or_else(|| no_such_assignment(offer))?;
-        if offer.size > assignment.max_size {
-            return Err(refused(
-                RefusalCode::TooLarge,
-                format!(
-                    "the file is {} bytes but {}/{} accepts at most {}",
-                    offer.size, offer.course, offer.assignment, assignment.max_size
-                ),
-            ));
-        }
+        upload.file.sync_data().map_err(io_refusal)?;
+        Ok(Ready {
+            upload,
+            student: student.clone(),
+            offer: offer.clone(),
+            received_at,
+        })
+    }
 
-        upload.file.sync_all().map_err(io_refusal)?;
-        let (id, dest) = self.fresh_destination()?;
-        fs::rename(&upload.path, &dest).map_err(io_refusal)?;
-        upload.armed = false;
-        let stored = sync_dir(&self.files)
-            .map_err(io_refusal)
-            .and_then(|()| self.insert_record(&id, student, offer, received_at));
-        if stored.is_err() {
-            // Best effort: a file without a record is never served, but should not linger.
-            let _ = fs::remove_file(&dest);
-            let _ = sync_dir(&self.files);
+    /// Stores prepared submissions together: one result per submission, in the same order.
+    ///
+    /// In one transaction, each submission in turn is checked again against its assignment
+    /// as it is now (`NoSuchAssignment`, `TooLarge`: that one alone is refused), given its
+    /// version (1 + earlier submissions of this file name to this assignment by this student,
+    /// counting those earlier in the batch) and late flag (received after the due second),
+    /// renamed to `files/<id>` (if that fails, that one alone is refused) and recorded; then
+    /// `files/` is fsync'd once and the transaction committed. If the database or the fsync
+    /// fails, the whole batch fails with [`BoardError::Batch`] and the renamed files are
+    /// removed again: no file without a record, no record without a file.
+    pub fn commit_batch(&self, batch: Vec<Ready>) -> Vec<Result<Committed, BoardError>> {
+        let size = batch.len();
+        let mut batch = batch;
+        let mut results: Vec<Option<Result<Committed, BoardError>>> =
+            batch.iter().map(|_| None).collect();
+        // (index in the batch, path in files/) of every file renamed into place.
+        let mut renamed: Vec<(usize, PathBuf)> = Vec::new();
+        let mut conn = self.lock();
+        let outcome = self.record_batch(&mut conn, &mut batch, &mut results, &mut renamed);
+        if let Err(cause) = outcome {
+            let kept = self.undo_renames(&conn, &renamed, &cause);
+            let cause = Arc::new(cause);
+            for (i, r) in results.iter_mut().enumerate() {
+                // A submission refused on its own stays refused for its own reason.
+                let own_refusal = matches!(r, Some(Err(_)));
+                if !own_refusal && !kept.contains(&i) {
+                    *r = Some(Err(BoardError::Batch {
+                        size,
+                        cause: cause.clone(),
+                    }));
+                }
+            }
         }
-        stored
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(BoardError::Invalid(
+                        "a submission of the batch was skipped".into(),
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// The transaction of [`Board::commit_batch`]. Fills `results` for every submission (a
+    /// refusal, or the entry it will have once committed) and `renamed`; an error is a failure
+    /// of the whole batch.
+    fn record_batch(
+        &self,
+        conn: &mut Connection,
+        batch: &mut [Ready],
+        results: &mut [Option<Result<Committed, BoardError>>],
+        renamed: &mut Vec<(usize, PathBuf)>,
+    ) -> Result<(), BoardError> {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("starting a transaction"))?;
+        for (i, item) in batch.iter_mut().enumerate() {
+            let offer = &item.offer;
+            let found: Option<(i64, i64)> = tx
+                .query_row(
+                    "SELECT due, max_size FROM assignments WHERE course = ?1 AND assignment = ?2",
+                    [&offer.course, &offer.assignment],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db("reading an assignment"))?;
+            let Some((due, max_size)) = found else {
+                results[i] = Some(Err(no_such_assignment(offer)));
+                continue;
+            };
+            if let Err(e) = check_limit(offer, u64::try_from(max_size).unwrap_or(0)) {
+                results[i] = Some(Err(e));
+                continue;
+            }
+            let size = match i64::try_from(offer.size) {
+                Ok(s) => s,
+                Err(_) => {
+                    results[i] = Some(Err(refused(RefusalCode::TooLarge, "the file is too large")));
+                    continue;
+                }
+            };
+            let earlier: u32 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM submissions
+                     WHERE student_id = ?1 AND course = ?2 AND assignment = ?3 AND file_name = ?4",
+                    params![
+                        item.student.as_str(),
+                        offer.course,
+                        offer.assignment,
+                        offer.file_name
+                    ],
+                    |r| r.get(0),
+                )
+                .map_err(db("counting earlier versions"))?;
+            let (id, dest) = match self.fresh_destination() {
+                Ok(d) => d,
+                Err(e) => {
+                    results[i] = Some(Err(e));
+                    continue;
+                }
+            };
+            if let Err(e) = fs::rename(&item.upload.path, &dest) {
+                results[i] = Some(Err(io_refusal(e)));
+                continue;
+            }
+            item.upload.armed = false;
+            renamed.push((i, dest));
+            let received = secs(item.received_at);
+            let entry = SubmissionEntry {
+                id,
+                student_id: item.student.as_str().to_owned(),
+                course: offer.course.clone(),
+                assignment: offer.assignment.clone(),
+                file_name: offer.file_name.clone(),
+                size: offer.size,
+                sha256: offer.sha256,
+                received_at: unix_secs(item.received_at),
+                late: received > due,
+                version: earlier + 1,
+            };
+            tx.execute(
+                &format!("INSERT INTO submissions ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    entry.id,
+                    entry.student_id,
+                    entry.course,
+                    entry.assignment,
+                    entry.file_name,
+                    size,
+                    &entry.sha256[..],
+                    received,
+                    entry.late,
+                    entry.version
+                ],
+            )
+            .map_err(db("recording a submission"))?;
+            results[i] = Some(Ok(Committed {
+                entry,
+                due: time(due),
+            }));
+        }
+        if !renamed.is_empty() {
+            sync_dir(&self.files).map_err(io_err(format!(
+                "making the new files in {} durable (fsync)",
+                self.files.display()
+            )))?;
+        }
+        tx.commit()
+            .map_err(db(format!("committing {} submission(s)", batch.len())))
+    }
+
+    /// After a failed batch: removes the renamed files whose records are not in the database,
+    /// and returns the batch indexes of those that are (a commit that reported an error but
+    /// took effect). If the database cannot say, every file stays (a file without a record is
+    /// never served; a record without its file would be a lost submission).
+    fn undo_renames(
+        &self,
+        conn: &Connection,
+        renamed: &[(usize, PathBuf)],
+        cause: &BoardError,
+    ) -> Vec<usize> {
+        let mut kept = Vec::new();
+        let mut removed = 0;
+        for (i, path) in renamed {
+            let id = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let present = conn
+                .query_row("SELECT 1 FROM submissions WHERE id = ?1", [&id], |_| Ok(()))
+                .optional();
+            match present {
+                Ok(Some(())) => kept.push(*i),
+                Ok(None) => match fs::remove_file(path) {
+                    Ok(()) => removed += 1,
+                    Err(e) => tracing::error!(path = %path.display(), error = %e,
+                        "cannot remove the file of a submission that was not recorded"),
+                },
+                Err(e) => tracing::error!(%id, error = %e, %cause,
+                    "after a failed commit, cannot tell whether this submission was recorded: its file stays"),
+            }
+        }
+        if removed > 0 {
+            if let Err(e) = sync_dir(&self.files) {
+                tracing::warn!(error = %e, "fsync of files/ after removing unrecorded files");
+            }
+        }
+        kept
     }
 
     /// This student's submissions, optionally of one course only, oldest first.
@@ -428,75 +647,6 @@ impl Board {
             .map_err(db("listing submissions"))?;
         rows.collect::<Result<_, _>>()
             .map_err(db("listing submissions"))
-    }
-
-    /// Commits the record of a submission whose bytes are already in `files/<id>`.
-    fn insert_record(
-        &self,
-        id: &str,
-        student: &StudentId,
-        offer: &UploadOffer,
-        received_at: SystemTime,
-    ) -> Result<SubmissionEntry, BoardError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("starting a transaction"))?;
-        let due: i64 = tx
-            .query_row(
-                "SELECT due FROM assignments WHERE course = ?1 AND assignment = ?2",
-                [&offer.course, &offer.assignment],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db("reading an assignment"))?
-            .ok_or_else(|| no_such_assignment(offer))?;
-        let earlier: u32 = tx
-            .query_row(
-                "SELECT COUNT(*) FROM submissions
-                 WHERE student_id = ?1 AND course = ?2 AND assignment = ?3 AND file_name = ?4",
-                params![
-                    student.as_str(),
-                    offer.course,
-                    offer.assignment,
-                    offer.file_name
-                ],
-                |r| r.get(0),
-            )
-            .map_err(db("counting earlier versions"))?;
-        let received = secs(received_at);
-        let entry = SubmissionEntry {
-            id: id.to_owned(),
-            student_id: student.as_str().to_owned(),
-            course: offer.course.clone(),
-            assignment: offer.assignment.clone(),
-            file_name: offer.file_name.clone(),
-            size: offer.size,
-            sha256: offer.sha256,
-            received_at: unix_secs(received_at),
-            late: received > due,
-            version: earlier + 1,
-        };
-        let size = i64::try_from(offer.size)
-            .map_err(|_| refused(RefusalCode::TooLarge, "the file is too large"))?;
-        tx.execute(
-            &format!("INSERT INTO submissions ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-            params![
-                entry.id,
-                entry.student_id,
-                entry.course,
-                entry.assignment,
-                entry.file_name,
-                size,
-                &entry.sha256[..],
-                received,
-                entry.late,
-                entry.version
-            ],
-        )
-        .map_err(db("recording the submission"))?;
-        tx.commit().map_err(db("committing the submission"))?;
-        Ok(entry)
     }
 
     /// A new submission id and its path in `files/`, not yet taken.
@@ -594,6 +744,50 @@ impl Drop for Upload {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// A finished upload, checked and fdatasync'd by [`Board::prepare`], waiting for
+/// [`Board::commit_batch`]. Dropped without being committed, it deletes its file.
+#[derive(Debug)]
+pub struct Ready {
+    upload: Upload,
+    student: StudentId,
+    offer: UploadOffer,
+    received_at: SystemTime,
+}
+
+impl Ready {
+    /// Who submitted it.
+    pub fn student(&self) -> &StudentId {
+        &self.student
+    }
+
+    /// What was offered.
+    pub fn offer(&self) -> &UploadOffer {
+        &self.offer
+    }
+}
+
+/// A submission [`Board::commit_batch`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Its record.
+    pub entry: SubmissionEntry,
+    /// The due time of its assignment when it was committed.
+    pub due: SystemTime,
+}
+
+fn check_limit(offer: &UploadOffer, max_size: u64) -> Result<(), BoardError> {
+    if offer.size > max_size {
+        return Err(refused(
+            RefusalCode::TooLarge,
+            format!(
+                "the file is {} bytes but {}/{} accepts at most {}",
+                offer.size, offer.course, offer.assignment, max_size
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn no_such_assignment(offer: &UploadOffer) -> BoardError {
@@ -1181,5 +1375,172 @@ mod tests {
             Err(e @ BoardError::BadDatabase(_)) => assert!(e.to_string().contains('7')),
             other => panic!("expected BadDatabase, got {other:?}"),
         }
+    }
+
+    fn ready(
+        board: &Board,
+        student: &StudentId,
+        offer: &UploadOffer,
+        bytes: &[u8],
+        at: SystemTime,
+    ) -> Ready {
+        let mut up = board.begin_upload().unwrap();
+        up.write(bytes).unwrap();
+        board.prepare(up, student, offer, at).unwrap()
+    }
+
+    #[test]
+    fn a_batch_stores_every_submission_and_refuses_only_its_own_failures() {
+        let (dir, board) = store();
+        let late = due() + Duration::from_secs(1);
+        let o_a = offer("CSCI3180", "hw1", "a.txt", b"first");
+        let o_a2 = offer("CSCI3180", "hw1", "a.txt", b"second");
+        let o_big = offer("CSCI3150", "lab1", "big.bin", &[9u8; 500]);
+        let o_bob = offer("CSCI3180", "hw1", "a.txt", b"bob's");
+        let batch = vec![
+            ready(&board, &alice(), &o_a, b"first", t0()),
+            ready(&board, &alice(), &o_big, &[9u8; 500], t0()),
+            ready(&board, &bob(), &o_bob, b"bob's", late),
+            // The same student and file twice in one batch.
+            ready(&board, &alice(), &o_a2, b"second", late),
+        ];
+        // The limit drops below one submission's size after it was prepared.
+        board
+            .add_assignment("CSCI3150", "lab1", due(), 100)
+            .unwrap();
+        let mut results = board.commit_batch(batch);
+        assert_eq!(results.len(), 4);
+        let a2 = results.pop().unwrap().unwrap();
+        let b = results.pop().unwrap().unwrap();
+        let r = refusal(results.pop().unwrap());
+        let a1 = results.pop().unwrap().unwrap();
+        assert_eq!(r.code, RefusalCode::TooLarge);
+        assert!(r.reason.contains("100"), "{r:?}");
+        assert_eq!((a1.entry.version, a1.entry.late), (1, false));
+        assert_eq!((a2.entry.version, a2.entry.late), (2, true));
+        assert_eq!((b.entry.version, b.entry.late), (1, true));
+        assert_eq!(a1.due, due());
+        assert_eq!(
+            board.list(&alice(), None).unwrap(),
+            vec![a1.entry.clone(), a2.entry.clone()]
+        );
+        assert_eq!(board.list(&bob(), None).unwrap(), vec![b.entry.clone()]);
+        let (_, p) = board.find(&alice(), &a2.entry.id).unwrap().unwrap();
+        assert_eq!(fs::read(p).unwrap(), b"second");
+        assert!(names_in(&dir.path().join("tmp")).is_empty());
+        assert_consistent(dir.path(), &board);
+
+        // A later batch counts the versions already stored.
+        let more = vec![
+            ready(&board, &alice(), &o_a, b"first", t0()),
+            ready(&board, &alice(), &o_a, b"first", t0()),
+        ];
+        let versions: Vec<u32> = board
+            .commit_batch(more)
+            .into_iter()
+            .map(|r| r.unwrap().entry.version)
+            .collect();
+        assert_eq!(versions, [3, 4]);
+        assert_consistent(dir.path(), &board);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_renamed_refuses_only_its_submission() {
+        let (dir, board) = store();
+        let o = offer("CSCI3180", "hw1", "a.txt", b"data");
+        let batch: Vec<Ready> = (0..3)
+            .map(|_| ready(&board, &alice(), &o, b"data", t0()))
+            .collect();
+        fs::remove_file(&batch[1].upload.path).unwrap();
+        let results = board.commit_batch(batch);
+        assert_eq!(results[0].as_ref().unwrap().entry.version, 1);
+        assert_eq!(
+            refusal(board_result(&results[1])).code,
+            RefusalCode::Storage
+        );
+        assert_eq!(results[2].as_ref().unwrap().entry.version, 2);
+        assert_eq!(board.all().unwrap().len(), 2);
+        assert!(names_in(&dir.path().join("tmp")).is_empty());
+        assert_consistent(dir.path(), &board);
+    }
+
+    fn board_result(r: &Result<Committed, BoardError>) -> Result<(), BoardError> {
+        match r {
+            Ok(_) => Ok(()),
+            Err(BoardError::Refused(r)) => Err(BoardError::Refused(r.clone())),
+            Err(e) => Err(BoardError::Invalid(e.to_string())),
+        }
+    }
+
+    #[test]
+    fn a_failed_commit_refuses_the_whole_batch_and_removes_its_files() {
+        let (dir, board) = store();
+        let o = offer("CSCI3180", "hw1", "a.txt", b"kept");
+        let kept = submit(&board, &alice(), &o, b"kept", t0()).unwrap();
+        // Fault injection: every insert succeeds, but the COMMIT fails (a deferred foreign
+        // key that is never satisfied), after the files were renamed and the directory synced.
+        let raw = Connection::open(dir.path().join("blackboard.db")).unwrap();
+        raw.execute_batch(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE fault (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+             CREATE TRIGGER fault AFTER INSERT ON submissions
+             BEGIN INSERT INTO fault (p) VALUES (1); END;",
+        )
+        .unwrap();
+        let o2 = offer("CSCI3180", "hw1", "b.txt", b"lost");
+        let o3 = offer("CSCI3150", "lab1", "c.txt", b"also lost");
+        let o_big = offer("CSCI3180", "hw1", "big.txt", &[1u8; 50]);
+        let batch = vec![
+            ready(&board, &alice(), &o2, b"lost", t0()),
+            ready(&board, &bob(), &o3, b"also lost", t0()),
+            ready(&board, &bob(), &o_big, &[1u8; 50], t0()),
+        ];
+        board.add_assignment("CSCI3180", "hw1", due(), 10).unwrap();
+        let results = board.commit_batch(batch);
+        for r in &results[..2] {
+            match r {
+                Err(e @ BoardError::Batch { size: 3, .. }) => {
+                    assert_eq!(e.refusal().code, RefusalCode::Storage);
+                    assert!(e.to_string().contains("none was stored"), "{e}");
+                    assert!(e.to_string().contains("FOREIGN KEY"), "{e}");
+                }
+                other => panic!("expected the batch to fail, got {other:?}"),
+            }
+        }
+        // Refused on its own, it keeps its own reason.
+        assert_eq!(
+            refusal(board_result(&results[2])).code,
+            RefusalCode::TooLarge
+        );
+        assert_eq!(board.all().unwrap(), vec![kept.clone()]);
+        assert!(names_in(&dir.path().join("tmp")).is_empty());
+        assert_eq!(names_in(&dir.path().join("files")), vec![kept.id.clone()]);
+        assert_consistent(dir.path(), &board);
+
+        // The fault gone, the next batch is stored.
+        raw.execute_batch("DROP TRIGGER fault").unwrap();
+        board.add_assignment("CSCI3180", "hw1", due(), MAX).unwrap();
+        let again = board.commit_batch(vec![ready(&board, &alice(), &o2, b"lost", t0())]);
+        assert_eq!(again[0].as_ref().unwrap().entry.version, 1);
+        assert_eq!(board.all().unwrap().len(), 2);
+        assert_consistent(dir.path(), &board);
+    }
+
+    #[test]
+    fn records_opened_beside_a_server_leave_its_uploads_alone() {
+        let (dir, board) = store();
+        let mut up = board.begin_upload().unwrap();
+        up.write(b"in progress").unwrap();
+        let admin = Board::open_records(dir.path()).unwrap();
+        assert_eq!(admin.leftovers_removed(), 0);
+        admin.add_assignment("CSCI3180", "hw1", due(), 5).unwrap();
+        assert_eq!(names_in(&dir.path().join("tmp")).len(), 1);
+        let o = offer("CSCI3180", "hw1", "a.txt", b"in progress");
+        // The running server sees the new limit.
+        assert_eq!(
+            refusal(board.commit(up, &alice(), &o, t0())).code,
+            RefusalCode::TooLarge
+        );
+        assert_nothing_stored(&dir, &board);
     }
 }
