@@ -1,8 +1,17 @@
 //! Blackboard's service: each accepted connection is a [`SubmitServer`] whose events are
 //! answered from the durable [`Board`], with every disk and database step on the worker pool.
+//!
+//! Uploaded bytes wait in memory until a worker writes them to the upload's temporary file.
+//! Two limits stop reading from a student's socket (so TCP's window closes on them): 4 MiB of
+//! their own upload waiting, and the server-wide upload buffer ([`Budget`]) being spent.
+//!
+//! A finished upload is checked and fdatasync'd on the connection's strand, then handed to the
+//! group commit: every submission ready at that moment is renamed into place, the directory
+//! fsync'd once and all records committed in one transaction ([`Board::commit_batch`]); only
+//! then are their receipts signed and sent.
 
-use crate::board::{Board, BoardError, Upload};
-use crate::pool::{Inbox, Pool, Strand};
+use crate::board::{Board, BoardError, Committed, Ready, Upload};
+use crate::pool::{Batcher, Budget, Inbox, Pool, Strand, Waiter};
 use crate::swap::Swap;
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::msg::SubmissionEntry;
@@ -15,11 +24,18 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// Stop reading from a student while this many uploaded bytes wait for the disk.
 const DISK_HIGH_WATER: usize = 4 * 1024 * 1024;
+/// The default cap on uploaded bytes held in memory across all connections.
+pub const DEFAULT_UPLOAD_BUFFER: usize = 256 * 1024 * 1024;
+/// The smallest upload buffer accepted: one read from a socket must fit.
+pub const MIN_UPLOAD_BUFFER: usize = 256 * 1024;
+/// Most submissions committed in one transaction.
+const MAX_BATCH: usize = 512;
 /// Bytes read from disk per step of a fetch.
 const FETCH_CHUNK: usize = 256 * 1024;
 /// Keep at most this much of a fetch in memory ahead of the socket.
@@ -36,21 +52,91 @@ pub struct Shared {
     pub pool: Pool,
 }
 
+/// A submission waiting for the group commit, and where its outcome goes.
+struct Pending {
+    ready: Ready,
+    reply: Box<dyn FnOnce(Result<Committed, BoardError>) + Send>,
+}
+
 /// The submission service: makes a [`BbConn`] for each accepted socket, with the TLS
 /// configuration in force at that moment (it changes when the CRL is reloaded).
 #[derive(Debug)]
 pub struct Blackboard {
     config: Swap<ServerConfig>,
     shared: Arc<Shared>,
+    committer: Batcher<Pending>,
+    budget: Arc<Budget>,
+}
+
+/// One group commit: stores the batch, logs it, and hands each submission its outcome.
+fn commit_batch(shared: &Shared, batch_no: u64, batch: Vec<Pending>) {
+    let size = batch.len();
+    let (ready, replies): (Vec<Ready>, Vec<_>) =
+        batch.into_iter().map(|p| (p.ready, p.reply)).unzip();
+    let who: Vec<(String, String)> = ready
+        .iter()
+        .map(|r| (r.student().to_string(), r.offer().file_name.clone()))
+        .collect();
+    let results = shared.board.commit_batch(ready);
+    let stored = results.iter().filter(|r| r.is_ok()).count();
+    if let Some(Err(e @ BoardError::Batch { .. })) = results
+        .iter()
+        .find(|r| matches!(r, Err(BoardError::Batch { .. })))
+    {
+        tracing::error!(batch = batch_no, size, error = %e, "group commit failed: every submission of the batch is refused");
+    }
+    tracing::info!(
+        batch = batch_no,
+        size,
+        stored,
+        refused = size - stored,
+        "group commit"
+    );
+    for ((result, reply), (student, file)) in results.into_iter().zip(replies).zip(who) {
+        if let Err(BoardError::Refused(r)) = &result {
+            tracing::info!(batch = batch_no, %student, %file, code = ?r.code, reason = %r.reason, "refused at commit");
+        }
+        reply(result);
+    }
 }
 
 impl Blackboard {
-    /// A service over `shared`, starting with `config`.
+    /// A service over `shared`, starting with `config`, with the default upload buffer
+    /// ([`DEFAULT_UPLOAD_BUFFER`]).
     pub fn new(config: ServerConfig, shared: Shared) -> Self {
+        let shared = Arc::new(shared);
+        let batches = AtomicU64::new(0);
+        let committer = {
+            let in_batches = shared.clone();
+            Batcher::new(&shared.pool, MAX_BATCH, move |batch: Vec<Pending>| {
+                let n = batches.fetch_add(1, Ordering::Relaxed) + 1;
+                commit_batch(&in_batches, n, batch);
+            })
+        };
         Self {
             config: Swap::new(config),
-            shared: Arc::new(shared),
+            shared,
+            committer,
+            budget: Arc::new(Budget::new(DEFAULT_UPLOAD_BUFFER)),
         }
+    }
+
+    /// Caps the uploaded bytes held in memory across all connections at `bytes` (at least
+    /// [`MIN_UPLOAD_BUFFER`]): at the cap, uploading connections stop reading from their
+    /// sockets until the disk has taken some. Call before serving.
+    pub fn with_upload_buffer(mut self, bytes: usize) -> Self {
+        self.budget = Arc::new(Budget::new(bytes.max(MIN_UPLOAD_BUFFER)));
+        self
+    }
+
+    /// The server-wide upload buffer: its cap, what it holds, its peak, how often it was full.
+    pub fn upload_buffer(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// The store.
+    pub fn board(&self) -> &Board {
+        &self.shared.board
     }
 
     /// The configuration new connections get.
@@ -72,10 +158,16 @@ impl Accept for Blackboard {
             Ok(core) => Some(BbConn {
                 core,
                 shared: self.shared.clone(),
-                inbox: Inbox::new(notify),
+                committer: self.committer.clone(),
+                budget: self.budget.clone(),
+                waiter: Waiter::new(notify.clone()),
+                inbox: Inbox::new(notify.clone()),
+                notify,
                 strand: Strand::default(),
                 upload: Arc::new(Mutex::new(None)),
-                disk_pending: 0,
+                uploading: false,
+                unwritten: Vec::new(),
+                disk_pending: Arc::new(AtomicUsize::new(0)),
                 fetch: None,
                 peer,
                 busy: false,
@@ -92,7 +184,6 @@ impl Accept for Blackboard {
 
 enum Done {
     Offer(Result<(), Refusal>),
-    Written(usize),
     WriteFailed(Refusal),
     Stored(Result<Receipt, Refusal>),
     Listed(Result<Vec<SubmissionEntry>, Refusal>),
@@ -111,10 +202,20 @@ struct Fetch {
 pub struct BbConn {
     core: SubmitServer,
     shared: Arc<Shared>,
+    committer: Batcher<Pending>,
+    budget: Arc<Budget>,
+    waiter: Waiter,
+    notify: Notify,
     inbox: Inbox<Done>,
     strand: Strand,
     upload: Arc<Mutex<Option<Upload>>>,
-    disk_pending: usize,
+    /// Between accepting an offer and the end of its data: reads are upload bytes, and wait
+    /// for room in the upload buffer.
+    uploading: bool,
+    /// Upload bytes received but not yet handed to a worker (charged to the budget).
+    unwritten: Vec<u8>,
+    /// Upload bytes handed to workers and not yet written.
+    disk_pending: Arc<AtomicUsize>,
     fetch: Option<Fetch>,
     peer: SocketAddr,
     busy: bool,
@@ -131,6 +232,12 @@ impl std::fmt::Debug for BbConn {
 fn refusal(e: BoardError) -> Refusal {
     match e {
         BoardError::Refused(r) => r,
+        // Logged once for the whole batch.
+        BoardError::Batch { .. } => Refusal::new(
+            RefusalCode::Storage,
+            "Blackboard's storage failed while committing your submission, and nothing was \
+             kept: submit again shortly",
+        ),
         other => {
             tracing::error!(error = %other, "storage failure");
             Refusal::new(
@@ -149,8 +256,16 @@ impl BbConn {
     /// Answers every event the core raised.
     fn process(&mut self) {
         while let Some(ev) = self.core.poll_event() {
+            if let SubmitServerEvent::UploadData(bytes) = ev {
+                self.budget.charge(bytes.len());
+                self.unwritten.extend_from_slice(&bytes);
+                continue;
+            }
+            // Whatever came before this event is written before it is handled.
+            self.flush_unwritten();
             self.on_event(ev);
         }
+        self.flush_unwritten();
         if self.closing && !self.busy && !self.core.is_closed() {
             self.core.close();
         }
@@ -163,6 +278,7 @@ impl BbConn {
                 None => tracing::debug!(peer = %self.peer, "connection closed"),
             }
             // Whatever was half uploaded goes.
+            self.uploading = false;
             let slot = self.upload.clone();
             self.strand.spawn(&self.shared.pool, move || {
                 if let Some(u) = slot.lock().ok().and_then(|mut s| s.take()) {
@@ -229,60 +345,63 @@ impl BbConn {
                     inbox.post(Done::Offer(verdict));
                 });
             }
-            SubmitServerEvent::UploadData(bytes) => {
-                self.disk_pending += bytes.len();
-                let (inbox, slot) = (self.inbox.clone(), self.upload.clone());
-                self.strand.spawn(&pool, move || {
-                    let n = bytes.len();
-                    let r = match slot.lock() {
-                        Ok(mut s) => match s.as_mut() {
-                            Some(u) => u.write(&bytes).map_err(refusal),
-                            None => Ok(()),
-                        },
-                        Err(_) => Err(Refusal::new(RefusalCode::Internal, "upload state lost")),
-                    };
-                    inbox.post(Done::Written(n));
-                    if let Err(r) = r {
-                        inbox.post(Done::WriteFailed(r));
-                    }
-                });
-            }
             SubmitServerEvent::UploadComplete { offer, received_at } => {
+                self.uploading = false;
                 let Some(student) = self.student() else {
                     return;
                 };
-                let (shared, inbox, slot) =
-                    (self.shared.clone(), self.inbox.clone(), self.upload.clone());
+                let (shared, inbox, slot, committer) = (
+                    self.shared.clone(),
+                    self.inbox.clone(),
+                    self.upload.clone(),
+                    self.committer.clone(),
+                );
                 self.strand.spawn(&pool, move || {
-                    let stored = (|| {
-                        let upload = slot
-                            .lock()
-                            .ok()
-                            .and_then(|mut s| s.take())
-                            .ok_or_else(|| Refusal::new(RefusalCode::Storage, "the upload was lost: send it again"))?;
-                        let entry = shared
-                            .board
-                            .commit(upload, &student, &offer, received_at)
-                            .map_err(refusal)?;
-                        let due = shared
-                            .board
-                            .assignment(&entry.course, &entry.assignment)
-                            .map_err(refusal)?
-                            .map_or(0, |a| unix_secs(a.due));
-                        let body = ReceiptBody::for_entry(&entry, due);
-                        tracing::info!(id = %entry.id, student = %entry.student_id, course = %entry.course,
-                            assignment = %entry.assignment, size = entry.size, late = entry.late, "stored");
-                        shared.signer.sign(&body).map_err(|e| {
-                            tracing::error!(error = %e, "cannot sign a receipt");
-                            Refusal::new(RefusalCode::Internal, "stored, but the receipt could not be signed: list your submissions to confirm")
+                    let ready = slot
+                        .lock()
+                        .ok()
+                        .and_then(|mut s| s.take())
+                        .ok_or_else(|| {
+                            Refusal::new(RefusalCode::Storage, "the upload was lost: send it again")
                         })
-                    })();
-                    inbox.post(Done::Stored(stored));
+                        .and_then(|upload| {
+                            shared
+                                .board
+                                .prepare(upload, &student, &offer, received_at)
+                                .map_err(refusal)
+                        });
+                    let ready = match ready {
+                        Ok(r) => r,
+                        Err(r) => return inbox.post(Done::Stored(Err(r))),
+                    };
+                    // The receipt is signed once the batch holding this submission committed,
+                    // on some worker, so the committer goes on to the next batch at once.
+                    let reply = Box::new(move |result: Result<Committed, BoardError>| {
+                        let committed = match result {
+                            Ok(c) => c,
+                            Err(e) => return inbox.post(Done::Stored(Err(refusal(e)))),
+                        };
+                        let pool = shared.pool.clone();
+                        pool.spawn(move || {
+                            let Committed { entry, due } = committed;
+                            let body = ReceiptBody::for_entry(&entry, unix_secs(due));
+                            tracing::info!(id = %entry.id, student = %entry.student_id, course = %entry.course,
+                                assignment = %entry.assignment, size = entry.size, late = entry.late,
+                                version = entry.version, "stored");
+                            let signed = shared.signer.sign(&body).map_err(|e| {
+                                tracing::error!(error = %e, "cannot sign a receipt");
+                                Refusal::new(RefusalCode::Internal, "stored, but the receipt could not be signed: list your submissions to confirm")
+                            });
+                            inbox.post(Done::Stored(signed));
+                        });
+                    });
+                    committer.submit(Pending { ready, reply });
                 });
             }
             SubmitServerEvent::UploadAborted { reason } => {
                 tracing::info!(peer = %self.peer, %reason, "upload aborted");
                 self.busy = false;
+                self.uploading = false;
                 let slot = self.upload.clone();
                 self.strand.spawn(&pool, move || {
                     if let Some(u) = slot.lock().ok().and_then(|mut s| s.take()) {
@@ -336,7 +455,7 @@ impl BbConn {
     fn on_done(&mut self, done: Done) {
         match done {
             Done::Offer(Ok(())) => {
-                let _ = self.core.accept_upload();
+                self.uploading = self.core.accept_upload().is_ok();
             }
             Done::Offer(Err(r))
             | Done::Stored(Err(r))
@@ -345,7 +464,6 @@ impl BbConn {
                 self.busy = false;
                 let _ = self.core.refuse(r);
             }
-            Done::Written(n) => self.disk_pending = self.disk_pending.saturating_sub(n),
             Done::WriteFailed(r) => {
                 tracing::warn!(peer = %self.peer, reason = %r.reason, "upload write failed");
                 // Refusing mid-upload makes the core raise UploadAborted, which deletes the file.
@@ -395,6 +513,43 @@ impl BbConn {
         }
     }
 
+    /// Hands the upload bytes received so far to a worker, which writes them to the upload's
+    /// file and gives their room in the budget back.
+    fn flush_unwritten(&mut self) {
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut self.unwritten);
+        let n = bytes.len();
+        self.disk_pending.fetch_add(n, Ordering::SeqCst);
+        let (inbox, slot, budget, pending, notify) = (
+            self.inbox.clone(),
+            self.upload.clone(),
+            self.budget.clone(),
+            self.disk_pending.clone(),
+            self.notify.clone(),
+        );
+        self.strand.spawn(&self.shared.pool, move || {
+            let r = match slot.lock() {
+                Ok(mut s) => match s.as_mut() {
+                    Some(u) => u.write(&bytes).map_err(refusal),
+                    // Aborted meanwhile: the bytes go nowhere.
+                    None => Ok(()),
+                },
+                Err(_) => Err(Refusal::new(RefusalCode::Internal, "upload state lost")),
+            };
+            drop(bytes);
+            budget.release(n);
+            let before = pending.fetch_sub(n, Ordering::SeqCst);
+            if let Err(r) = r {
+                inbox.post(Done::WriteFailed(r));
+            } else if before >= DISK_HIGH_WATER && before - n < DISK_HIGH_WATER {
+                // The connection stopped reading at the high-water mark: it may go on.
+                notify();
+            }
+        });
+    }
+
     /// Feeds the fetch in progress into the core while the transport has room, and keeps one
     /// disk read in flight ahead of it.
     fn pump_fetch(&mut self, out_len: usize) {
@@ -442,6 +597,15 @@ impl BbConn {
     }
 }
 
+impl Drop for BbConn {
+    fn drop(&mut self) {
+        // Bytes never handed to a worker give their room back here.
+        if !self.unwritten.is_empty() {
+            self.budget.release(self.unwritten.len());
+        }
+    }
+}
+
 impl Driven for BbConn {
     fn receive(&mut self, now: SystemTime, data: &[u8]) {
         let _ = self.core.receive(now, data);
@@ -478,7 +642,11 @@ impl Driven for BbConn {
     }
 
     fn wants_read(&self) -> bool {
-        self.disk_pending < DISK_HIGH_WATER
+        if self.disk_pending.load(Ordering::SeqCst) >= DISK_HIGH_WATER {
+            return false;
+        }
+        // Only upload bytes wait for the shared buffer: handshakes and requests never do.
+        !self.uploading || self.budget.has_room(&self.waiter)
     }
 
     fn is_closed(&self) -> bool {

@@ -1,7 +1,7 @@
 //! `blackboard`: the course submission server.
 
 use clap::{Parser, Subcommand};
-use handin::blackboard::{Blackboard, Shared};
+use handin::blackboard::{Blackboard, Shared, MIN_UPLOAD_BUFFER};
 use handin::board::Board;
 use handin::cli::{die, init_logging, parse_rfc3339, parse_size, rfc3339};
 use handin::net::{self, Transport};
@@ -12,6 +12,9 @@ use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Identity, ReceiptSigner, Role, ServerConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The fewest worker threads, whatever the number of cores.
+const WORKERS: usize = 16;
 
 #[derive(Parser)]
 #[command(
@@ -59,6 +62,11 @@ enum Command {
         /// Most connections open at once.
         #[arg(long, default_value_t = 20_000)]
         max_connections: usize,
+        /// Most uploaded bytes held in memory across all connections, waiting for the disk
+        /// (e.g. 256MiB, 1GiB; at least 256KiB). When it is full, uploading students are not
+        /// read from (TCP makes them wait) until the disk has taken some.
+        #[arg(long, default_value = "256MiB")]
+        upload_buffer: String,
     },
 }
 
@@ -102,7 +110,8 @@ fn main() {
         } => {
             let due = parse_rfc3339(&due).unwrap_or_else(|e| die("blackboard", e));
             let max = parse_size(&max_size).unwrap_or_else(|e| die("blackboard", e));
-            let board = Board::open(&data).unwrap_or_else(|e| die("blackboard", e));
+            // A running server may be using the directory: leave its uploads alone.
+            let board = Board::open_records(&data).unwrap_or_else(|e| die("blackboard", e));
             board
                 .add_assignment(&course, &assignment, due, max)
                 .unwrap_or_else(|e| die("blackboard", e));
@@ -114,7 +123,7 @@ fn main() {
         Command::Assignment {
             command: AssignmentCommand::List { data },
         } => {
-            let board = Board::open(&data).unwrap_or_else(|e| die("blackboard", e));
+            let board = Board::open_records(&data).unwrap_or_else(|e| die("blackboard", e));
             for a in board.assignments().unwrap_or_else(|e| die("blackboard", e)) {
                 println!(
                     "{}/{}\tdue {}\tmax {} bytes",
@@ -134,7 +143,10 @@ fn main() {
             listen,
             transport,
             max_connections,
+            upload_buffer,
         } => {
+            let upload_buffer =
+                parse_upload_buffer(&upload_buffer).unwrap_or_else(|e| die("blackboard", e));
             serve(
                 &data,
                 &ca,
@@ -144,9 +156,20 @@ fn main() {
                 &listen,
                 transport,
                 max_connections,
+                upload_buffer,
             )
             .unwrap_or_else(|e| die("blackboard", e));
         }
+    }
+}
+
+fn parse_upload_buffer(s: &str) -> Result<usize, String> {
+    let bytes = parse_size(s).map_err(|e| format!("--upload-buffer: {e}"))?;
+    match usize::try_from(bytes) {
+        Ok(b) if b >= MIN_UPLOAD_BUFFER => Ok(b),
+        _ => Err(format!(
+            "--upload-buffer {s} is out of range: give at least 256KiB (the default is 256MiB)"
+        )),
     }
 }
 
@@ -164,6 +187,7 @@ fn serve(
     listen: &str,
     transport: Transport,
     max_connections: usize,
+    upload_buffer: usize,
 ) -> Result<(), String> {
     let ca_der = from_pem_or_der(&read(ca)?, "CERTIFICATE")
         .map(|mut v| CertificateDer::from(v.remove(0)))
@@ -191,13 +215,15 @@ fn serve(
             "removed unfinished uploads left by the last run"
         );
     }
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    // Workers mostly wait for the disk (each finished upload's fdatasync runs on one, in
+    // parallel with the others'), so more of them than cores.
+    let threads = (std::thread::available_parallelism().map_or(2, |n| n.get()) * 2).max(WORKERS);
     let shared = Shared {
         board,
         signer,
         pool: Pool::new(threads, "bb-worker").map_err(|e| e.to_string())?,
     };
-    let bb = Arc::new(Blackboard::new(config, shared));
+    let bb = Arc::new(Blackboard::new(config, shared).with_upload_buffer(upload_buffer));
     handin::net::raise_open_files();
     let listener = handin::net::listen(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using that port?)")
@@ -220,7 +246,14 @@ fn serve(
         max_connections,
         ..ServeOptions::default()
     };
-    net::serve(transport, listener, bb, opts, shutdown).map_err(|e| e.to_string())?;
+    net::serve(transport, listener, bb.clone(), opts, shutdown).map_err(|e| e.to_string())?;
+    let buffer = bb.upload_buffer();
+    tracing::info!(
+        cap = buffer.cap(),
+        peak = buffer.peak(),
+        waits = buffer.waits(),
+        "upload buffer"
+    );
     eprintln!("blackboard: stopped");
     Ok(())
 }
