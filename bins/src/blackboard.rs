@@ -108,7 +108,7 @@ impl Blackboard {
         let batches = AtomicU64::new(0);
         let committer = {
             let in_batches = shared.clone();
-            Batcher::new(&shared.pool, MAX_BATCH, move |batch: Vec<Pending>| {
+            Batcher::new("bb-commit", MAX_BATCH, move |batch: Vec<Pending>| {
                 let n = batches.fetch_add(1, Ordering::Relaxed) + 1;
                 commit_batch(&in_batches, n, batch);
             })

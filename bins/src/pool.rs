@@ -8,7 +8,7 @@ use handin_core::driver::Notify;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -144,53 +144,102 @@ impl<T: Send + 'static> Inbox<T> {
 
 struct BatchState<T> {
     queue: Vec<T>,
-    leading: bool,
+    /// A thread is handling batches (or a caller, if no thread could be started).
+    running: bool,
+    /// Every handle is gone: the thread ends once the queue is empty.
+    closed: bool,
 }
 
 struct BatcherInner<T> {
     state: Mutex<BatchState<T>>,
+    more: Condvar,
     max: usize,
+    name: String,
     run: Box<dyn Fn(Vec<T>) + Send + Sync>,
 }
 
 impl<T> BatcherInner<T> {
     fn state(&self) -> MutexGuard<'_, BatchState<T>> {
-        // The state is a queue and a flag, consistent after any panic elsewhere.
+        // The state is a queue and two flags, consistent after any panic elsewhere.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Handles batches until none is waiting.
-    fn lead(&self) {
-        let _guard = Leading(self);
+    fn take(&self, s: &mut BatchState<T>) -> Vec<T> {
+        let n = s.queue.len().min(self.max);
+        s.queue.drain(..n).collect()
+    }
+
+    /// The batching thread: waits for items and handles them, a batch at a time.
+    fn serve(&self) {
+        let _guard = Running(self);
+        loop {
+            let batch = {
+                let mut s = self.state();
+                while s.queue.is_empty() {
+                    if s.closed {
+                        s.running = false;
+                        return;
+                    }
+                    s = self.more.wait(s).unwrap_or_else(PoisonError::into_inner);
+                }
+                self.take(&mut s)
+            };
+            (self.run)(batch);
+        }
+    }
+
+    /// Without a thread: handles batches on the calling thread until none is waiting.
+    fn drain_here(&self) {
+        let _guard = Running(self);
         loop {
             let batch = {
                 let mut s = self.state();
                 if s.queue.is_empty() {
-                    s.leading = false;
+                    s.running = false;
                     return;
                 }
-                let n = s.queue.len().min(self.max);
-                s.queue.drain(..n).collect::<Vec<T>>()
+                self.take(&mut s)
             };
             (self.run)(batch);
         }
     }
 }
 
+/// Clears the running flag if the batch handler panics, so the next item starts again.
+struct Running<'a, T>(&'a BatcherInner<T>);
+
+impl<T> Drop for Running<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.state().running = false;
+        }
+    }
+}
+
+/// Ends the batching thread when the last [`Batcher`] handle goes.
+struct Closer<T>(Arc<BatcherInner<T>>);
+
+impl<T> Drop for Closer<T> {
+    fn drop(&mut self) {
+        self.0.state().closed = true;
+        self.0.more.notify_all();
+    }
+}
+
 /// Group work: items submitted while a batch is being handled wait, and are then handled
-/// together, in one call. No thread of its own: when an item arrives and no batch is being
-/// handled, one pool job starts handling batches (of at most `max` items, in submission order)
-/// until none is waiting. Submitting never waits.
+/// together, in one call, by a thread of its own (started with the first item, ended when the
+/// last handle goes), in submission order and at most `max` at a time. Submitting never
+/// waits. Should the thread fail to start, the submitting caller handles the batches itself.
 pub struct Batcher<T> {
     inner: Arc<BatcherInner<T>>,
-    pool: Pool,
+    _closer: Arc<Closer<T>>,
 }
 
 impl<T> Clone for Batcher<T> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            pool: self.pool.clone(),
+            _closer: self._closer.clone(),
         }
     }
 }
@@ -198,50 +247,53 @@ impl<T> Clone for Batcher<T> {
 impl<T> std::fmt::Debug for Batcher<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batcher")
+            .field("name", &self.inner.name)
             .field("max", &self.inner.max)
             .finish()
     }
 }
 
-/// Clears the leader flag if the batch handler panics, so the next item starts a leader.
-struct Leading<'a, T>(&'a BatcherInner<T>);
-
-impl<T> Drop for Leading<'_, T> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.state().leading = false;
-        }
-    }
-}
-
 impl<T: Send + 'static> Batcher<T> {
-    /// A batcher handing batches of at most `max` items (at least one) to `run`, on `pool`.
-    pub fn new(pool: &Pool, max: usize, run: impl Fn(Vec<T>) + Send + Sync + 'static) -> Self {
-        Self {
-            inner: Arc::new(BatcherInner {
-                state: Mutex::new(BatchState {
-                    queue: Vec::new(),
-                    leading: false,
-                }),
-                max: max.max(1),
-                run: Box::new(run),
+    /// A batcher whose thread (named `name`) hands batches of at most `max` items (at least
+    /// one) to `run`.
+    pub fn new(name: &str, max: usize, run: impl Fn(Vec<T>) + Send + Sync + 'static) -> Self {
+        let inner = Arc::new(BatcherInner {
+            state: Mutex::new(BatchState {
+                queue: Vec::new(),
+                running: false,
+                closed: false,
             }),
-            pool: pool.clone(),
+            more: Condvar::new(),
+            max: max.max(1),
+            name: name.to_owned(),
+            run: Box::new(run),
+        });
+        Self {
+            _closer: Arc::new(Closer(inner.clone())),
+            inner,
         }
     }
 
-    /// Queues `item` for the next batch, starting a pool job to handle batches if none is.
+    /// Queues `item` for the next batch.
     pub fn submit(&self, item: T) {
         {
             let mut s = self.inner.state();
             s.queue.push(item);
-            if s.leading {
+            if s.running {
+                drop(s);
+                self.inner.more.notify_one();
                 return;
             }
-            s.leading = true;
+            s.running = true;
         }
         let inner = self.inner.clone();
-        self.pool.spawn(move || inner.lead());
+        let started = std::thread::Builder::new()
+            .name(self.inner.name.clone())
+            .spawn(move || inner.serve());
+        if let Err(e) = started {
+            tracing::error!(name = %self.inner.name, error = %e, "cannot start the batching thread: batching on the caller");
+            self.inner.drain_here();
+        }
     }
 }
 
@@ -410,13 +462,12 @@ mod tests {
 
     #[test]
     fn a_batcher_hands_what_waits_meanwhile_to_the_next_batch() {
-        let pool = Pool::new(4, "test").unwrap();
         let (batches_tx, batches_rx) = mpsc::channel::<Vec<u32>>();
         let (entered_tx, entered_rx) = mpsc::channel::<()>();
         let (go_tx, go_rx) = mpsc::channel::<()>();
         let go_rx = Mutex::new(go_rx);
         let batches_tx = Mutex::new(batches_tx);
-        let b = Batcher::new(&pool, 3, move |batch: Vec<u32>| {
+        let b = Batcher::new("test-batcher", 3, move |batch: Vec<u32>| {
             if batch == [0] {
                 // Hold the first batch until the others are queued.
                 entered_tx.send(()).unwrap();
@@ -433,17 +484,42 @@ mod tests {
         go_tx.send(()).unwrap();
         let got: Vec<Vec<u32>> = (0..3).map(|_| batches_rx.recv().unwrap()).collect();
         assert_eq!(got, vec![vec![0], vec![1, 2, 3], vec![4]]);
-        // Nobody handles batches now: the next item starts again.
+        // Idle, the thread takes the next item at once.
         b.submit(5);
         assert_eq!(batches_rx.recv().unwrap(), vec![5]);
     }
 
     #[test]
+    fn the_batching_thread_ends_with_the_last_handle() {
+        let (tx, rx) = mpsc::channel::<()>();
+        struct Flag(mpsc::Sender<()>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        // The handler owns a flag that reports when it is dropped with the thread's state.
+        let flag = Flag(tx);
+        let b = Batcher::new("test-batcher", 8, move |_: Vec<u32>| {
+            let _ = &flag;
+        });
+        b.submit(1);
+        let other = b.clone();
+        drop(b);
+        other.submit(2);
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err());
+        drop(other);
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the thread ended and dropped the handler");
+    }
+
+    #[test]
     fn a_batcher_handles_every_item_once_from_many_threads() {
-        let pool = Pool::new(4, "test").unwrap();
         let (tx, rx) = mpsc::channel::<Vec<u32>>();
         let tx = Mutex::new(tx);
-        let b = Batcher::new(&pool, 64, move |batch: Vec<u32>| {
+        let b = Batcher::new("test-batcher", 64, move |batch: Vec<u32>| {
             std::thread::sleep(std::time::Duration::from_micros(200));
             tx.lock().unwrap().send(batch).unwrap();
         });
