@@ -83,7 +83,7 @@ fn commit_batch(shared: &Shared, batch_no: u64, batch: Vec<Pending>) {
         .iter()
         .find(|r| matches!(r, Err(BoardError::Batch { .. })))
     {
-        tracing::error!(batch = batch_no, size, error = %e, "group commit failed: every submission of the batch is refused");
+        tracing::error!(batch = batch_no, size, error = %e, "group commit failed: its submissions are refused and their files removed");
     }
     tracing::info!(
         batch = batch_no,
