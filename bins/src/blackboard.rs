@@ -165,6 +165,7 @@ impl Accept for Blackboard {
                 notify,
                 strand: Strand::default(),
                 upload: Arc::new(Mutex::new(None)),
+                offered: false,
                 uploading: false,
                 unwritten: Vec::new(),
                 disk_pending: Arc::new(AtomicUsize::new(0)),
@@ -209,6 +210,8 @@ pub struct BbConn {
     inbox: Inbox<Done>,
     strand: Strand,
     upload: Arc<Mutex<Option<Upload>>>,
+    /// An offer was ever handed to a worker, so `upload` may hold a file to clean up.
+    offered: bool,
     /// Between accepting an offer and the end of its data: reads are upload bytes, and wait
     /// for room in the upload buffer.
     uploading: bool,
@@ -277,14 +280,17 @@ impl BbConn {
                 }
                 None => tracing::debug!(peer = %self.peer, "connection closed"),
             }
-            // Whatever was half uploaded goes.
+            // Whatever was half uploaded goes (a worker's job: it removes a file). Most
+            // connections never offered anything and need no job, nor a worker woken.
             self.uploading = false;
-            let slot = self.upload.clone();
-            self.strand.spawn(&self.shared.pool, move || {
-                if let Some(u) = slot.lock().ok().and_then(|mut s| s.take()) {
-                    u.abort();
-                }
-            });
+            if self.offered {
+                let slot = self.upload.clone();
+                self.strand.spawn(&self.shared.pool, move || {
+                    if let Some(u) = slot.lock().ok().and_then(|mut s| s.take()) {
+                        u.abort();
+                    }
+                });
+            }
         }
     }
 
@@ -310,6 +316,7 @@ impl BbConn {
             }
             SubmitServerEvent::UploadRequested(offer) => {
                 self.busy = true;
+                self.offered = true;
                 let (shared, inbox, slot) =
                     (self.shared.clone(), self.inbox.clone(), self.upload.clone());
                 self.strand.spawn(&pool, move || {
