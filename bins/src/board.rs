@@ -677,9 +677,15 @@ pub struct Upload {
     path: PathBuf,
     hash: digest::Context,
     written: u64,
+    /// Up to here the kernel was asked to start writing the data out.
+    kicked: u64,
     failed: bool,
     armed: bool,
 }
+
+/// Every this many bytes, an upload asks the kernel to start writing its data to disk, so that
+/// the disk works while the rest arrives and the fdatasync before the receipt finds little left.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
 impl fmt::Debug for Upload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -698,8 +704,26 @@ impl Upload {
             path,
             hash: digest::Context::new(&digest::SHA256),
             written: 0,
+            kicked: 0,
             failed: false,
             armed: true,
+        }
+    }
+
+    /// Starts writeback of what was written since the last call, without waiting for it:
+    /// `POSIX_FADV_DONTNEED` on Linux starts asynchronous writeback of the range's dirty pages
+    /// (and drops its clean ones, so a big upload does not crowd the page cache). Only advice:
+    /// an error changes nothing (the fdatasync in `prepare` is what makes the data durable).
+    fn kick_writeback(&mut self) {
+        let len = self.written - self.kicked;
+        if let Some(len) = std::num::NonZeroU64::new(len) {
+            let _ = rustix::fs::fadvise(
+                &self.file,
+                self.kicked,
+                Some(len),
+                rustix::fs::Advice::DontNeed,
+            );
+            self.kicked = self.written;
         }
     }
 
@@ -718,6 +742,9 @@ impl Upload {
         }
         self.hash.update(bytes);
         self.written += bytes.len() as u64;
+        if self.written - self.kicked >= WRITEBACK_STEP {
+            self.kick_writeback();
+        }
         Ok(())
     }
 
