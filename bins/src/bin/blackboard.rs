@@ -62,6 +62,11 @@ enum Command {
         /// Most connections open at once.
         #[arg(long, default_value_t = 20_000)]
         max_connections: usize,
+        /// Most TLS handshakes in progress at once. Connections beyond it wait their turn (in
+        /// arrival order, their handshake deadline not yet running), so that at a deadline
+        /// rush every admitted handshake finishes in time instead of all of them being late.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+        max_handshakes: u32,
         /// Most uploaded bytes held in memory across all connections, waiting for the disk
         /// (e.g. 256MiB, 1GiB; at least 256KiB). When it is full, uploading students are not
         /// read from (TCP makes them wait) until the disk has taken some.
@@ -143,6 +148,7 @@ fn main() {
             listen,
             transport,
             max_connections,
+            max_handshakes,
             upload_buffer,
         } => {
             let upload_buffer =
@@ -155,7 +161,11 @@ fn main() {
                 crl.as_deref(),
                 &listen,
                 transport,
-                max_connections,
+                ServeOptions {
+                    max_connections,
+                    max_handshakes: max_handshakes as usize,
+                    ..ServeOptions::default()
+                },
                 upload_buffer,
             )
             .unwrap_or_else(|e| die("blackboard", e));
@@ -186,7 +196,7 @@ fn serve(
     crl: Option<&Path>,
     listen: &str,
     transport: Transport,
-    max_connections: usize,
+    opts: ServeOptions,
     upload_buffer: usize,
 ) -> Result<(), String> {
     let ca_der = from_pem_or_der(&read(ca)?, "CERTIFICATE")
@@ -242,10 +252,6 @@ fn serve(
     }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("blackboard: listening on {addr} ({transport:?})");
-    let opts = ServeOptions {
-        max_connections,
-        ..ServeOptions::default()
-    };
     net::serve(transport, listener, bb.clone(), opts, shutdown).map_err(|e| e.to_string())?;
     let buffer = bb.upload_buffer();
     tracing::info!(
