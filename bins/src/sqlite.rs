@@ -2,7 +2,7 @@
 //! synchronous writes, foreign keys on, a busy timeout, and a schema created on first use and
 //! recorded in `PRAGMA user_version`.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -86,6 +86,28 @@ pub fn open(path: &Path, schema: &str, version: i64) -> Result<Connection, Sqlit
     Ok(conn)
 }
 
+/// Opens an existing database at `path` for reading only: the same busy timeout, and the
+/// schema must be at `version` (else [`SqliteOpenError::BadDatabase`]). Writes through it fail.
+///
+/// Another connection opened with [`open`] should be open on the same file, so that its
+/// write-ahead log and shared-memory index exist; a reader sees what was last committed.
+pub fn open_read_only(path: &Path, version: i64) -> Result<Connection, SqliteOpenError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(db(format!("opening {} for reading", path.display())))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(db("configuring the database"))?;
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db("reading the schema version"))?;
+    if found != version {
+        return Err(SqliteOpenError::BadDatabase(format!(
+            "schema version {found} is not the version {version} this program knows"
+        )));
+    }
+    Ok(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +130,25 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_reader_sees_committed_rows_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = open(&path, SCHEMA, 3).unwrap();
+        let reader = open_read_only(&path, 3).unwrap();
+        writer.execute("INSERT INTO t (x) VALUES (7)", []).unwrap();
+        let x: i64 = reader
+            .query_row("SELECT x FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(x, 7);
+        assert!(reader.execute("INSERT INTO t (x) VALUES (8)", []).is_err());
+        assert!(matches!(
+            open_read_only(&path, 4),
+            Err(SqliteOpenError::BadDatabase(_))
+        ));
+        assert!(open_read_only(&dir.path().join("missing.db"), 3).is_err());
     }
 
     #[test]
