@@ -5,6 +5,9 @@
 //! row runs in one transaction, so a crash leaves either the old records or the new ones.
 //! Signing is not done here: [`Registrar::redeem`] and [`Registrar::renew`] take a closure that
 //! signs, and record what it returns in the same transaction that spends the code.
+//! [`Registrar::decide`] does the same for a whole batch of applications in one transaction
+//! (group commit), and [`RegistrarReader`] checks an application against the committed records
+//! beforehand, so that certificates can be signed before the batch is decided.
 
 use crate::sqlite::{self, SqliteOpenError};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
@@ -15,7 +18,7 @@ use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Refusal, RefusalCode};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// Consecutive wrong codes allowed before attempts are throttled.
@@ -161,6 +164,44 @@ pub struct IssuedRecord {
     pub revoked_at: Option<SystemTime>,
 }
 
+/// What a student asks CUHK to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// A first certificate, against a one-time enrollment code (as typed).
+    Enroll {
+        /// The code.
+        code: String,
+    },
+    /// A new certificate, from a student holding the certificate with this serial.
+    Renew {
+        /// The serial of the certificate the student authenticated with.
+        serial: Vec<u8>,
+    },
+}
+
+/// One student's application, as [`Registrar::decide`] takes it.
+#[derive(Debug, Clone)]
+pub struct Application {
+    /// Who applies.
+    pub student: StudentId,
+    /// For what.
+    pub request: Request,
+    /// When (throttling, the record's `issued_at`).
+    pub now: SystemTime,
+    /// A certificate signed before the decision (after [`RegistrarReader::would_accept`]), to
+    /// record if the application is accepted; `None` to have the decision sign.
+    pub signed: Option<CertificateDer<'static>>,
+}
+
+/// A certificate recorded by [`Registrar::decide`].
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The certificate.
+    pub cert: CertificateDer<'static>,
+    /// Its record, as [`Registrar::issued`] will list it.
+    pub record: IssuedRecord,
+}
+
 /// CUHK's records, in one SQLite database.
 ///
 /// # Enrollment codes
@@ -193,6 +234,14 @@ impl Registrar {
     pub fn open(path: &Path) -> Result<Self, RegistrarError> {
         let conn = sqlite::open(path, SCHEMA, SCHEMA_VERSION)?;
         Ok(Self { conn })
+    }
+
+    /// The database file, for opening a [`RegistrarReader`] on it.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
     }
 
     /// Puts the student on the roster with a new one-time code, replacing any earlier code and
@@ -233,72 +282,10 @@ impl Registrar {
         now: SystemTime,
         sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
     ) -> Result<CertificateDer<'static>, RegistrarError> {
-        let now_s = secs(now);
-        let tx = begin(&mut self.conn)?;
-        let row = tx
-            .query_row(
-                "SELECT code_salt, code_hash, code_used_at, failures, last_failure_at
-                 FROM roster WHERE student_id = ?1",
-                [id.as_str()],
-                |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                        r.get::<_, u32>(3)?,
-                        r.get::<_, Option<i64>>(4)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(db("reading the roster"))?;
-        let Some((salt, hash, used_at, failures, last_failure)) = row else {
-            return Err(refused(
-                RefusalCode::UnknownStudent,
-                format!("student {id} is not on the roster; ask CUHK to add you"),
-            ));
+        let request = Request::Enroll {
+            code: code.to_owned(),
         };
-        if used_at.is_some() {
-            return Err(refused(
-                RefusalCode::CodeUsed,
-                "this enrollment code was already used; ask CUHK for a new code",
-            ));
-        }
-        if failures >= BURN_AFTER {
-            return Err(refused(RefusalCode::BadCode, BURNED));
-        }
-        if let Some(wait) = retry_after(failures, last_failure, now_s) {
-            return Err(refused(
-                RefusalCode::Throttled,
-                format!("too many wrong codes: try again in {wait} seconds"),
-            ));
-        }
-        let given = code_hash(&salt, &normalize_code(code));
-        if verify_slices_are_equal(&given, &hash).is_err() {
-            let failures = failures + 1;
-            tx.execute(
-                "UPDATE roster SET failures = ?2, last_failure_at = ?3 WHERE student_id = ?1",
-                params![id.as_str(), failures, now_s],
-            )
-            .map_err(db("recording a wrong code"))?;
-            tx.commit().map_err(db("recording a wrong code"))?;
-            let reason = if failures >= BURN_AFTER {
-                BURNED.to_owned()
-            } else if let Some(wait) = retry_after(failures, Some(now_s), now_s) {
-                format!("wrong enrollment code; too many wrong codes: try again in {wait} seconds")
-            } else {
-                "wrong enrollment code; check it and try again".to_owned()
-            };
-            return Err(refused(RefusalCode::BadCode, reason));
-        }
-        let cert = sign_and_record(&tx, id, now_s, sign)?;
-        tx.execute(
-            "UPDATE roster SET code_used_at = ?2 WHERE student_id = ?1",
-            params![id.as_str(), now_s],
-        )
-        .map_err(db("marking the code used"))?;
-        tx.commit().map_err(db("recording the certificate"))?;
-        Ok(cert)
+        self.decide_one(id, request, now, sign)
     }
 
     /// Records a renewal: the student must hold an unrevoked, unexpired certificate with serial
@@ -312,48 +299,93 @@ impl Registrar {
         now: SystemTime,
         sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
     ) -> Result<CertificateDer<'static>, RegistrarError> {
-        let now_s = secs(now);
-        let serial = serial_hex(current_serial);
-        let tx = begin(&mut self.conn)?;
-        let row = tx
-            .query_row(
-                "SELECT not_before, not_after, revoked_at FROM certificates
-                 WHERE serial = ?1 AND student_id = ?2",
-                params![serial, id.as_str()],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(db("reading the certificate records"))?;
-        let Some((not_before, not_after, revoked_at)) = row else {
-            return Err(refused(
-                RefusalCode::NotAuthenticated,
-                format!(
-                    "CUHK has no record of certificate {serial} for student {id}; enroll again \
-                     with a new code"
-                ),
-            ));
+        let request = Request::Renew {
+            serial: current_serial.to_vec(),
         };
-        if revoked_at.is_some() {
-            return Err(refused(
-                RefusalCode::Revoked,
-                "your certificate was revoked; ask CUHK for a new enrollment code",
-            ));
+        self.decide_one(id, request, now, sign)
+    }
+
+    fn decide_one(
+        &mut self,
+        id: &StudentId,
+        request: Request,
+        now: SystemTime,
+        sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
+    ) -> Result<CertificateDer<'static>, RegistrarError> {
+        let application = Application {
+            student: id.clone(),
+            request,
+            now,
+            signed: None,
+        };
+        let mut sign = Some(sign);
+        let mut outcomes =
+            self.decide(std::slice::from_ref(&application), |_| match sign.take() {
+                Some(sign) => sign(),
+                None => Err(PkiError("asked to sign twice".into())),
+            })?;
+        match outcomes.pop() {
+            Some(Ok(issued)) => Ok(issued.cert),
+            Some(Err(refusal)) => Err(RegistrarError::Refused(refusal)),
+            None => Err(RegistrarError::BadDatabase(
+                "a decision went missing".into(),
+            )),
         }
-        if now_s < not_before || now_s > not_after {
-            return Err(refused(
-                RefusalCode::Expired,
-                "your certificate is expired or not yet valid; enroll again with a new code",
-            ));
+    }
+
+    /// Decides a batch of applications and records every decision in ONE transaction (group
+    /// commit): one write to the disk for the whole batch.
+    ///
+    /// Each application is judged by the same rules as [`Registrar::redeem`] and
+    /// [`Registrar::renew`], in order, against the records as the earlier applications of the
+    /// batch left them (two uses of one code: the first wins, the second is refused as
+    /// `CodeUsed`). Every check runs before anything is written for an application, so a
+    /// refusal (unknown student, wrong, used, burned or throttled code, revoked or expired
+    /// certificate, a signing failure) touches only that application, and a wrong code still
+    /// counts. An accepted application without a certificate signed beforehand has `sign(i)`
+    /// sign it; a certificate signed beforehand is recorded only if it names the student.
+    ///
+    /// Returns one outcome per application, in order, only once the transaction committed. A
+    /// database error anywhere rolls the whole batch back and is returned instead: nothing was
+    /// recorded and no certificate of the batch may be handed out.
+    pub fn decide(
+        &mut self,
+        applications: &[Application],
+        mut sign: impl FnMut(usize) -> Result<CertificateDer<'static>, PkiError>,
+    ) -> Result<Vec<Result<Issued, Refusal>>, RegistrarError> {
+        let tx = begin(&mut self.conn)?;
+        let mut outcomes = Vec::with_capacity(applications.len());
+        for (i, application) in applications.iter().enumerate() {
+            let outcome = match check(&tx, application) {
+                Ok(Check::Accept) => record(&tx, application, || match &application.signed {
+                    Some(cert) => Ok(cert.clone()),
+                    None => sign(i),
+                }),
+                Ok(Check::WrongCode { failures }) => {
+                    Err(record_wrong_code(&tx, application, failures))
+                }
+                Err(e) => Err(e),
+            };
+            outcomes.push(match outcome {
+                Ok(issued) => Ok(issued),
+                Err(RegistrarError::Refused(refusal)) => Err(refusal),
+                Err(RegistrarError::Database { what, source }) => {
+                    return Err(RegistrarError::Database {
+                        what: format!(
+                            "{what} (the batch of {} was rolled back)",
+                            applications.len()
+                        ),
+                        source,
+                    });
+                }
+                Err(e) => return Err(e),
+            });
         }
-        let cert = sign_and_record(&tx, id, now_s, sign)?;
-        tx.commit().map_err(db("recording the certificate"))?;
-        Ok(cert)
+        tx.commit().map_err(db(format!(
+            "committing a batch of {} application(s) (nothing was recorded)",
+            applications.len()
+        )))?;
+        Ok(outcomes)
     }
 
     /// Marks every unrevoked certificate of the student revoked at `now` and returns how many.
@@ -447,6 +479,33 @@ impl Registrar {
     }
 }
 
+/// A read-only connection to the registrar, for checking an application against the last
+/// committed records without waiting for the writer (so that only applications that would
+/// pass are signed before the decision). Its answer is advice: [`Registrar::decide`] checks
+/// again and decides.
+#[derive(Debug)]
+pub struct RegistrarReader {
+    conn: Connection,
+}
+
+impl RegistrarReader {
+    /// Opens the existing registrar database at `path` for reading.
+    pub fn open(path: &Path) -> Result<Self, RegistrarError> {
+        let conn = sqlite::open_read_only(path, SCHEMA_VERSION)?;
+        Ok(Self { conn })
+    }
+
+    /// Whether `application` would be accepted by the records as last committed. A wrong
+    /// code or any other refusal is `false`; only a database failure is an error.
+    pub fn would_accept(&self, application: &Application) -> Result<bool, RegistrarError> {
+        match check(&self.conn, application) {
+            Ok(Check::Accept) => Ok(true),
+            Ok(Check::WrongCode { .. }) | Err(RegistrarError::Refused(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 fn begin(conn: &mut Connection) -> Result<Transaction<'_>, RegistrarError> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db("starting a transaction"))
@@ -461,13 +520,147 @@ fn on_roster(conn: &Connection, id: &StudentId) -> Result<bool, RegistrarError> 
     .map_err(db("reading the roster"))
 }
 
-/// Runs `sign`, checks the certificate is this student's, and records it in `tx`.
-fn sign_and_record(
-    tx: &Transaction<'_>,
-    id: &StudentId,
-    now_s: i64,
+/// What the registrar decided an application passes, before anything is written.
+enum Check {
+    /// Every rule passed: sign (if not done yet) and record.
+    Accept,
+    /// The code is wrong: count the failure (the student had `failures` before this one).
+    WrongCode { failures: u32 },
+}
+
+/// Judges an application against the records as `conn` sees them, without writing anything.
+/// A refusal that needs no record (unknown student, used, burned or throttled code, a revoked,
+/// expired or unknown certificate) is returned as [`RegistrarError::Refused`].
+fn check(conn: &Connection, application: &Application) -> Result<Check, RegistrarError> {
+    let id = &application.student;
+    let now_s = secs(application.now);
+    match &application.request {
+        Request::Enroll { code } => {
+            let row = conn
+                .prepare_cached(
+                    "SELECT code_salt, code_hash, code_used_at, failures, last_failure_at
+                     FROM roster WHERE student_id = ?1",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row([id.as_str()], |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, Option<i64>>(2)?,
+                            r.get::<_, u32>(3)?,
+                            r.get::<_, Option<i64>>(4)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(db("reading the roster"))?;
+            let Some((salt, hash, used_at, failures, last_failure)) = row else {
+                return Err(refused(
+                    RefusalCode::UnknownStudent,
+                    format!("student {id} is not on the roster; ask CUHK to add you"),
+                ));
+            };
+            if used_at.is_some() {
+                return Err(refused(
+                    RefusalCode::CodeUsed,
+                    "this enrollment code was already used; ask CUHK for a new code",
+                ));
+            }
+            if failures >= BURN_AFTER {
+                return Err(refused(RefusalCode::BadCode, BURNED));
+            }
+            if let Some(wait) = retry_after(failures, last_failure, now_s) {
+                return Err(refused(
+                    RefusalCode::Throttled,
+                    format!("too many wrong codes: try again in {wait} seconds"),
+                ));
+            }
+            let given = code_hash(&salt, &normalize_code(code));
+            if verify_slices_are_equal(&given, &hash).is_err() {
+                return Ok(Check::WrongCode { failures });
+            }
+            Ok(Check::Accept)
+        }
+        Request::Renew { serial } => {
+            let serial = serial_hex(serial);
+            let row = conn
+                .prepare_cached(
+                    "SELECT not_before, not_after, revoked_at FROM certificates
+                     WHERE serial = ?1 AND student_id = ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![serial, id.as_str()], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<i64>>(2)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(db("reading the certificate records"))?;
+            let Some((not_before, not_after, revoked_at)) = row else {
+                return Err(refused(
+                    RefusalCode::NotAuthenticated,
+                    format!(
+                        "CUHK has no record of certificate {serial} for student {id}; enroll \
+                         again with a new code"
+                    ),
+                ));
+            };
+            if revoked_at.is_some() {
+                return Err(refused(
+                    RefusalCode::Revoked,
+                    "your certificate was revoked; ask CUHK for a new enrollment code",
+                ));
+            }
+            if now_s < not_before || now_s > not_after {
+                return Err(refused(
+                    RefusalCode::Expired,
+                    "your certificate is expired or not yet valid; enroll again with a new code",
+                ));
+            }
+            Ok(Check::Accept)
+        }
+    }
+}
+
+/// Counts one more wrong code for the student and returns the refusal to send (or the
+/// database error).
+fn record_wrong_code(
+    conn: &Connection,
+    application: &Application,
+    failures: u32,
+) -> RegistrarError {
+    let now_s = secs(application.now);
+    let failures = failures.saturating_add(1);
+    let written = conn
+        .prepare_cached(
+            "UPDATE roster SET failures = ?2, last_failure_at = ?3 WHERE student_id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![application.student.as_str(), failures, now_s]));
+    if let Err(e) = written {
+        return db("recording a wrong code")(e);
+    }
+    let reason = if failures >= BURN_AFTER {
+        BURNED.to_owned()
+    } else if let Some(wait) = retry_after(failures, Some(now_s), now_s) {
+        format!("wrong enrollment code; too many wrong codes: try again in {wait} seconds")
+    } else {
+        "wrong enrollment code; check it and try again".to_owned()
+    };
+    refused(RefusalCode::BadCode, reason)
+}
+
+/// Gets the certificate from `sign`, checks that it is this student's, records it, and for an
+/// enrollment marks the code used. Nothing is written unless every check passed.
+fn record(
+    conn: &Connection,
+    application: &Application,
     sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
-) -> Result<CertificateDer<'static>, RegistrarError> {
+) -> Result<Issued, RegistrarError> {
+    let id = &application.student;
+    let now_s = secs(application.now);
     let internal = |what: String| {
         refused(
             RefusalCode::Internal,
@@ -481,19 +674,33 @@ fn sign_and_record(
             "the signed certificate names student {cert_id}, not {id}"
         )));
     }
-    tx.execute(
+    let record = IssuedRecord {
+        serial_hex: serial_hex(&info.serial),
+        not_before: time(secs(info.not_before)),
+        not_after: time(secs(info.not_after)),
+        issued_at: time(now_s),
+        revoked_at: None,
+    };
+    conn.prepare_cached(
         "INSERT INTO certificates (serial, student_id, not_before, not_after, issued_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            serial_hex(&info.serial),
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            record.serial_hex,
             id.as_str(),
             secs(info.not_before),
             secs(info.not_after),
             now_s
-        ],
-    )
+        ])
+    })
     .map_err(db("recording the certificate"))?;
-    Ok(cert)
+    if let Request::Enroll { .. } = application.request {
+        conn.prepare_cached("UPDATE roster SET code_used_at = ?2 WHERE student_id = ?1")
+            .and_then(|mut stmt| stmt.execute(params![id.as_str(), now_s]))
+            .map_err(db("marking the code used"))?;
+    }
+    Ok(Issued { cert, record })
 }
 
 /// Seconds left to wait after `failures` consecutive wrong codes, the last at `last_failure`.
@@ -946,6 +1153,192 @@ mod tests {
             assert!(set.is_revoked(s));
         }
         assert!(!set.is_revoked(&serial_of(&CertificateDer::from(b1))));
+    }
+
+    fn enrolling(id: &StudentId, code: &str) -> Application {
+        Application {
+            student: id.clone(),
+            request: Request::Enroll { code: code.into() },
+            now: t0(),
+            signed: None,
+        }
+    }
+
+    fn codes_of(outcomes: &[Result<Issued, Refusal>]) -> Vec<Option<RefusalCode>> {
+        outcomes
+            .iter()
+            .map(|o| o.as_ref().err().map(|r| r.code))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_decides_each_application_on_its_own_in_one_transaction() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let ids: Vec<StudentId> = (1..=8).map(|i| sid(&format!("11550000{i:02}"))).collect();
+        let codes: Vec<String> = ids
+            .iter()
+            .map(|id| reg.add_student(id, t0()).unwrap())
+            .collect();
+        // Before the batch: the 6th enrolled (code used), the 7th is throttled, the 8th holds a
+        // certificate to renew.
+        reg.redeem(&ids[5], &codes[5], t0(), signer(&f.ca, &ids[5], t0()))
+            .unwrap();
+        for _ in 0..THROTTLE_AFTER {
+            refusal(reg.redeem(&ids[6], "wrong", t0(), failing_signer));
+        }
+        let held = enroll(&mut reg, &f.ca, &ids[7], t0());
+        let stranger = sid("1155999999");
+
+        let presigned = |id: &StudentId| signer(&f.ca, id, t0())().unwrap();
+        let mut applications = vec![
+            enrolling(&ids[0], &codes[0]), // 0: issued, signed by the decision
+            enrolling(&ids[1], "AAAA-BBBB-CCCC-DDDD"), // 1: wrong code, counted
+            enrolling(&ids[2], &codes[2]), // 2: issued, signed beforehand
+            enrolling(&ids[0], &codes[0]), // 3: the same code again
+            enrolling(&stranger, &codes[3]), // 4: not on the roster
+            enrolling(&ids[5], &codes[5]), // 5: used before the batch
+            enrolling(&ids[6], &codes[6]), // 6: throttled
+            Application {
+                request: Request::Renew {
+                    serial: serial_of(&CertificateDer::from(held.clone())),
+                },
+                ..enrolling(&ids[7], "")
+            }, // 7: renewed
+            enrolling(&ids[3], &codes[3]), // 8: issued
+            enrolling(&ids[4], &codes[4]), // 9: signed beforehand for somebody else
+        ];
+        applications[2].signed = Some(presigned(&ids[2]));
+        applications[9].signed = Some(presigned(&ids[3]));
+        let presigned_serial = serial_of(applications[2].signed.as_ref().unwrap());
+
+        let asked = std::cell::RefCell::new(Vec::new());
+        let outcomes = reg
+            .decide(&applications, |i| {
+                asked.borrow_mut().push(i);
+                signer(&f.ca, &applications[i].student, t0())()
+            })
+            .unwrap();
+        use RefusalCode::*;
+        assert_eq!(
+            codes_of(&outcomes),
+            vec![
+                None,
+                Some(BadCode),
+                None,
+                Some(CodeUsed),
+                Some(UnknownStudent),
+                Some(CodeUsed),
+                Some(Throttled),
+                None,
+                None,
+                Some(Internal)
+            ]
+        );
+        // Only what was accepted and not signed beforehand was signed.
+        assert_eq!(*asked.borrow(), vec![0, 7, 8]);
+        drop(reg);
+
+        // Every decision is on disk, read back through a new connection.
+        let mut reg = Registrar::open(&f.path).unwrap();
+        for (i, id) in [(0, &ids[0]), (2, &ids[2]), (8, &ids[3])] {
+            let issued = reg.issued(id).unwrap();
+            assert_eq!(issued.len(), 1, "{id}");
+            let got = outcomes[i].as_ref().unwrap();
+            assert_eq!(issued[0], got.record);
+            assert_eq!(issued[0].serial_hex, serial_hex(&serial_of(&got.cert)));
+        }
+        assert_eq!(
+            reg.issued(&ids[2]).unwrap()[0].serial_hex,
+            serial_hex(&presigned_serial)
+        );
+        assert_eq!(reg.issued(&ids[7]).unwrap().len(), 2);
+        assert_eq!(failures(&f.path, &ids[1]), 1);
+        assert!(reg.issued(&ids[1]).unwrap().is_empty());
+        assert_eq!(failures(&f.path, &ids[6]), THROTTLE_AFTER);
+        assert!(reg.issued(&ids[4]).unwrap().is_empty());
+        assert!(reg.issued(&stranger).unwrap().is_empty());
+        // The refused ones still hold unused codes.
+        for i in [1, 4] {
+            assert!(reg
+                .redeem(&ids[i], &codes[i], t0(), signer(&f.ca, &ids[i], t0()))
+                .is_ok());
+        }
+        let r = refusal(reg.redeem(&ids[0], &codes[0], t0(), failing_signer));
+        assert_eq!(r.code, CodeUsed);
+    }
+
+    #[test]
+    fn a_database_failure_refuses_the_whole_batch_and_records_nothing() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let ids: Vec<StudentId> = (0..200).map(|i| sid(&format!("1156{i:06}"))).collect();
+        let codes: Vec<String> = ids
+            .iter()
+            .map(|id| reg.add_student(id, t0()).unwrap())
+            .collect();
+        // The disk is full: the file may not grow by a single page.
+        let pages: i64 = reg
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        reg.conn
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+
+        let mut applications: Vec<Application> = ids
+            .iter()
+            .zip(&codes)
+            .map(|(id, code)| enrolling(id, code))
+            .collect();
+        applications[0] = enrolling(&ids[0], "wrong");
+        let result = reg.decide(&applications, |i| {
+            signer(&f.ca, &applications[i].student, t0())()
+        });
+        match result {
+            Err(e @ RegistrarError::Database { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("rolled back"), "{text}");
+                assert!(text.contains("full"), "{text}");
+                assert_eq!(e.refusal().code, RefusalCode::Internal);
+            }
+            other => panic!("expected a database error, got {other:?}"),
+        }
+        drop(reg);
+
+        let mut reg = Registrar::open(&f.path).unwrap();
+        for id in &ids {
+            assert!(reg.issued(id).unwrap().is_empty(), "{id}");
+        }
+        // Not even the wrong code was counted, and every code still works.
+        assert_eq!(failures(&f.path, &ids[0]), 0);
+        let outcomes = reg
+            .decide(&applications[1..], |i| {
+                signer(&f.ca, &applications[i + 1].student, t0())()
+            })
+            .unwrap();
+        assert!(outcomes.iter().all(Result::is_ok));
+        assert_eq!(reg.issued(&ids[199]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_reader_advises_from_committed_records_without_writing() {
+        let f = fixture();
+        let mut reg = Registrar::open(&f.path).unwrap();
+        let (a, b) = (sid("1155000001"), sid("1155000002"));
+        let code_a = reg.add_student(&a, t0()).unwrap();
+        let code_b = reg.add_student(&b, t0()).unwrap();
+        let reader = RegistrarReader::open(&reg.path().unwrap()).unwrap();
+        assert!(reader.would_accept(&enrolling(&a, &code_a)).unwrap());
+        assert!(!reader.would_accept(&enrolling(&a, "wrong")).unwrap());
+        assert!(!reader
+            .would_accept(&enrolling(&sid("1155999999"), &code_a))
+            .unwrap());
+        assert_eq!(failures(&f.path, &a), 0, "advice writes nothing");
+        // It sees what the writer committed since.
+        reg.redeem(&b, &code_b, t0(), signer(&f.ca, &b, t0()))
+            .unwrap();
+        assert!(!reader.would_accept(&enrolling(&b, &code_b)).unwrap());
     }
 
     #[test]
