@@ -1,17 +1,17 @@
 //! CUHK: the PKI directory, the operator commands, and the enrollment service.
 
+mod commit;
+
+pub use commit::CommitStats;
+
 use crate::fsio::{self, PRIVATE, PUBLIC};
 use crate::pool::{Inbox, Pool};
-use crate::registrar::Registrar;
+use crate::registrar::{Application, Registrar, Request};
 use crate::swap::{self, Swap};
+use commit::{Answer, GroupCommit};
 use handin_core::driver::{Accept, Driven, Notify};
-use handin_core::pki::{
-    serial_hex, to_pem, unix_secs, Ca, CheckedCsr, Revocations, ServerName, StudentId,
-};
-use handin_core::rustls::pki_types::CertificateDer;
-use handin_core::{
-    EnrollServer, EnrollServerEvent, Identity, Refusal, RefusalCode, Role, ServerConfig,
-};
+use handin_core::pki::{to_pem, Ca, CheckedCsr, Revocations, ServerName, StudentId};
+use handin_core::{EnrollServer, EnrollServerEvent, Identity, Role, ServerConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -229,7 +229,8 @@ impl PkiDir {
 pub struct CuhkShared {
     /// The CA that signs.
     pub ca: Ca,
-    /// The records.
+    /// The records. Enrollments and renewals are decided in batches, one transaction each,
+    /// by whichever worker holds this lock (group commit); holding it pauses them.
     pub registrar: Mutex<Registrar>,
     /// Disk and signing work.
     pub pool: Pool,
@@ -245,15 +246,32 @@ pub struct CuhkShared {
 pub struct Cuhk {
     config: Swap<ServerConfig>,
     shared: Arc<CuhkShared>,
+    commits: Arc<GroupCommit>,
 }
 
 impl Cuhk {
     /// A service over `shared` starting with `config`.
     pub fn new(config: ServerConfig, shared: CuhkShared) -> Self {
+        let db = match shared.registrar.lock() {
+            Ok(r) => r.path(),
+            Err(_) => None,
+        };
         Self {
             config: Swap::new(config),
             shared: Arc::new(shared),
+            commits: Arc::new(GroupCommit::new(db)),
         }
+    }
+
+    /// What the group committer did so far: transactions, applications decided, the largest
+    /// batch, batches refused because the database failed.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.commits.stats()
+    }
+
+    /// Applications queued for the next transaction.
+    pub fn waiting(&self) -> usize {
+        self.commits.waiting()
     }
 
     /// The shared state (for the CRL watcher).
@@ -280,6 +298,7 @@ impl Accept for Cuhk {
             Ok(core) => Some(CuhkConn {
                 core,
                 shared: self.shared.clone(),
+                commits: self.commits.clone(),
                 inbox: Inbox::new(notify),
                 peer,
                 busy: false,
@@ -299,7 +318,8 @@ impl Accept for Cuhk {
 pub struct CuhkConn {
     core: EnrollServer,
     shared: Arc<CuhkShared>,
-    inbox: Inbox<Result<CertificateDer<'static>, Refusal>>,
+    commits: Arc<GroupCommit>,
+    inbox: Answer,
     peer: SocketAddr,
     busy: bool,
     closing: bool,
@@ -307,36 +327,26 @@ pub struct CuhkConn {
 }
 
 impl CuhkConn {
-    fn sign(&mut self, id: StudentId, renew_from: Option<Vec<u8>>, code: String, csr: CheckedCsr) {
+    /// Hands the application to a worker: checked against the last committed records, signed
+    /// there if it would pass, then decided and recorded with others in one transaction; the
+    /// answer comes back through the inbox once that transaction committed.
+    fn apply(&mut self, student: StudentId, request: Request, csr: CheckedCsr) {
         self.busy = true;
-        let (shared, inbox, peer) = (self.shared.clone(), self.inbox.clone(), self.peer);
+        let (shared, commits) = (self.shared.clone(), self.commits.clone());
+        let (answer, peer) = (self.inbox.clone(), self.peer);
         self.shared.pool.spawn(move || {
             let now = SystemTime::now();
-            let issue = || shared.ca.issue_student(&csr, now, shared.lifetime);
-            let result = match shared.registrar.lock() {
-                Ok(mut r) => match &renew_from {
-                    None => r.redeem(&id, &code, now, issue),
-                    Some(serial) => r.renew(&id, serial, now, issue),
-                },
-                Err(_) => {
-                    inbox.post(Err(Refusal::new(RefusalCode::Internal, "CUHK's records are unavailable")));
-                    return;
-                }
+            let mut application = Application {
+                student,
+                request,
+                now,
+                signed: None,
             };
-            match result {
-                Ok(cert) => {
-                    if let Ok(info) = handin_core::pki::certificate_info(&cert) {
-                        tracing::info!(%peer, student = %id, serial = %serial_hex(&info.serial),
-                            until = unix_secs(info.not_after), renewal = renew_from.is_some(), "certificate issued");
-                    }
-                    inbox.post(Ok(cert));
-                }
-                Err(e) => {
-                    let refusal = e.refusal();
-                    tracing::info!(%peer, student = %id, code = ?refusal.code, reason = %refusal.reason, "enrollment refused");
-                    inbox.post(Err(refusal));
-                }
+            if commits.would_accept(&application) {
+                // A failure here is tried again, and reported, by the committer.
+                application.signed = shared.ca.issue_student(&csr, now, shared.lifetime).ok();
             }
+            commits.submit(&shared, application, csr, answer, peer);
         });
     }
 
@@ -353,14 +363,17 @@ impl CuhkConn {
                     code,
                     csr,
                 } => {
-                    self.sign(student_id, None, code, csr);
+                    self.apply(student_id, Request::Enroll { code }, csr);
                 }
                 EnrollServerEvent::RenewRequested {
                     student_id,
                     current,
                     csr,
                 } => {
-                    self.sign(student_id, Some(current.serial), String::new(), csr);
+                    let request = Request::Renew {
+                        serial: current.serial,
+                    };
+                    self.apply(student_id, request, csr);
                 }
                 EnrollServerEvent::CrlRequested => {
                     let _ = self.core.send_crl(&swap::load(&self.shared.crl));
@@ -404,11 +417,10 @@ impl Driven for CuhkConn {
     }
 
     fn wake(&mut self, _now: SystemTime) {
-        let ca = self.shared.ca.cert().clone();
         for result in self.inbox.take() {
             self.busy = false;
             let _ = match result {
-                Ok(cert) => self.core.issue(&[cert, ca.clone()]),
+                Ok(cert) => self.core.issue(&[cert, self.shared.ca.cert().clone()]),
                 Err(r) => self.core.refuse(r),
             };
         }
