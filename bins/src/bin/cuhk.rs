@@ -185,6 +185,10 @@ fn serve(
     lifetime: Duration,
 ) -> Result<(), String> {
     let pki = PkiDir::new(dir);
+    // Seed the random number generator now: its first use gathers entropy for tens of
+    // milliseconds, which the first student's handshake would otherwise wait for.
+    aws_lc_rs::rand::fill(&mut [0u8; 16])
+        .map_err(|_| "the system random number generator failed; check the operating system")?;
     let mut config = pki.server_config().map_err(|e| e.to_string())?;
     if std::env::var_os("SSLKEYLOGFILE").is_some() {
         config = config
@@ -219,8 +223,19 @@ fn serve(
     .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("cuhk: enrollment server listening on {addr} ({transport:?})");
-    net::serve(transport, listener, cuhk, ServeOptions::default(), shutdown)
-        .map_err(|e| e.to_string())?;
-    eprintln!("cuhk: stopped");
+    net::serve(
+        transport,
+        listener,
+        cuhk.clone(),
+        ServeOptions::default(),
+        shutdown,
+    )
+    .map_err(|e| e.to_string())?;
+    let stats = cuhk.commit_stats();
+    eprintln!(
+        "cuhk: stopped; {} application(s) decided in {} transaction(s) (largest batch {}), {} \
+         batch(es) refused because the database failed",
+        stats.applications, stats.batches, stats.largest_batch, stats.failed_batches
+    );
     Ok(())
 }
