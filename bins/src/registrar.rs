@@ -140,9 +140,12 @@ impl From<SqliteOpenError> for RegistrarError {
     }
 }
 
+/// Wraps a SQLite error with what was being done (made into a `String` only on error).
 fn db(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> RegistrarError {
-    let what = what.into();
-    move |source| RegistrarError::Database { what, source }
+    move |source| RegistrarError::Database {
+        what: what.into(),
+        source,
+    }
 }
 
 fn refused(code: RefusalCode, reason: impl Into<String>) -> RegistrarError {
@@ -381,10 +384,13 @@ impl Registrar {
                 Err(e) => return Err(e),
             });
         }
-        tx.commit().map_err(db(format!(
-            "committing a batch of {} application(s) (nothing was recorded)",
-            applications.len()
-        )))?;
+        tx.commit().map_err(|source| RegistrarError::Database {
+            what: format!(
+                "committing a batch of {} application(s) (nothing was recorded)",
+                applications.len()
+            ),
+            source,
+        })?;
         Ok(outcomes)
     }
 
