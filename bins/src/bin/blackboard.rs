@@ -252,6 +252,10 @@ fn serve(
     }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("blackboard: listening on {addr} ({transport:?})");
+    // Seed the random number generator now: its first use gathers entropy for tens of
+    // milliseconds, which the first student's handshake would otherwise wait for.
+    aws_lc_rs::rand::fill(&mut [0u8; 16])
+        .map_err(|_| "the system random number generator failed; check the operating system")?;
     net::serve(transport, listener, bb.clone(), opts, shutdown).map_err(|e| e.to_string())?;
     let buffer = bb.upload_buffer();
     tracing::info!(
