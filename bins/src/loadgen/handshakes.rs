@@ -135,6 +135,74 @@ fn in_memory_server_cost(rounds: u32, resumed: bool) -> Result<Duration> {
     Ok(spent / rounds)
 }
 
+/// CPU time of the calling thread (`/proc/thread-self/stat`).
+fn thread_cpu() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").map_err(|e| e.to_string())?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("bad /proc stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or("bad /proc stat")
+    };
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
+/// The kernel's floor: the server-side CPU time of a bare TCP connection over loopback with
+/// the same shape as a handshake's (accept, a request byte, an answer byte, the client's close),
+/// served by one blocking thread with no TLS and no event loop. What the real server spends
+/// beyond `in_memory + floor` is its own overhead (event loop, buffers, system calls).
+fn tcp_floor(threads: usize, seconds: f64) -> Result<(u64, Duration)> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let server = s.spawn(|| -> Result<(u64, Duration)> {
+            let before = thread_cpu()?;
+            let mut served = 0u64;
+            let mut byte = [0u8; 1];
+            while let Ok((mut c, _)) = listener.accept() {
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                let _ = c.set_nodelay(true);
+                if c.read_exact(&mut byte).is_ok() && c.write_all(&byte).is_ok() {
+                    // Wait for the client's close, as a server waits for close_notify.
+                    let _ = c.read(&mut byte);
+                    served += 1;
+                }
+            }
+            Ok((served, thread_cpu()? - before))
+        });
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut byte = [7u8; 1];
+                while !done.load(Ordering::Relaxed) {
+                    let Ok(mut c) = std::net::TcpStream::connect(addr) else {
+                        continue;
+                    };
+                    let _ = c.set_nodelay(true);
+                    // A connection still queued when the server thread stops is never
+                    // answered: give up on it rather than wait forever.
+                    let _ = c.set_read_timeout(Some(Duration::from_secs(1)));
+                    let _ = c.write_all(&byte).and_then(|()| c.read_exact(&mut byte));
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        done.store(true, Ordering::Relaxed);
+        // Wake the accept call.
+        let _ = std::net::TcpStream::connect(addr);
+        server
+            .join()
+            .map_err(|_| "the floor server panicked".to_string())?
+    })
+}
+
 /// Runs the measurement; returns one JSON object.
 pub fn run(o: &Opts) -> Result<serde_json::Value> {
     let lab = Lab::new(1 << 20)?;
@@ -156,6 +224,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         hammer(o.concurrency, o.seconds, fresh, false, &addr)?;
     let cpu2 = cpu_time(server.pid())?;
 
+    let (floor_conns, floor_cpu) = tcp_floor(o.concurrency, o.seconds.min(3.0))?;
     let mem_full = in_memory_server_cost(200, false)?;
     let mem_resumed = in_memory_server_cost(200, true)?;
     let per = |cpu: Duration, n: u64| {
@@ -166,6 +235,8 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         }
     };
     let full_cpu_us = per(cpu1 - cpu0, full);
+    let floor_us = per(floor_cpu, floor_conns);
+    let mem_full_us = mem_full.as_secs_f64() * 1e6;
     let resumed_cpu_us = per(cpu2 - cpu1, resumed);
     let full_rate = full as f64 / full_time.as_secs_f64();
     let resumed_rate = resumed as f64 / resumed_time.as_secs_f64();
@@ -181,6 +252,8 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         "server_cpu_us_per_resumed": resumed_cpu_us,
         "in_memory_server_us_per_full": mem_full.as_secs_f64() * 1e6,
         "in_memory_server_us_per_resumed": mem_resumed.as_secs_f64() * 1e6,
-        "server_cpu_over_in_memory_full": full_cpu_us / (mem_full.as_secs_f64() * 1e6),
+        "server_cpu_over_in_memory_full": full_cpu_us / mem_full_us,
+        "tcp_floor_server_us_per_connection": floor_us,
+        "server_cpu_over_in_memory_plus_floor_full": full_cpu_us / (mem_full_us + floor_us),
     }))
 }
