@@ -126,21 +126,55 @@ fn read_line(s: &mut TcpStream) -> String {
     String::from_utf8(got).expect("text")
 }
 
+/// A server of `Gate` connections on `transport`, on an ephemeral loopback port.
+struct Server {
+    addr: SocketAddr,
+    counts: Arc<Counts>,
+    shutdown: Arc<Shutdown>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    fn start(transport: Transport, opts: ServeOptions) -> Self {
+        let counts = Arc::new(Counts::default());
+        let listener = net::listen("127.0.0.1:0").expect("listens");
+        let addr = listener.local_addr().expect("bound");
+        let shutdown = Shutdown::new();
+        let (gate, s) = (Arc::new(Gate(counts.clone())), shutdown.clone());
+        let thread = std::thread::spawn(move || net::serve(transport, listener, gate, opts, s));
+        Self {
+            addr,
+            counts,
+            shutdown,
+            thread,
+        }
+    }
+
+    fn made(&self) -> usize {
+        self.counts.made.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the server to stop (after `shutdown.request()`).
+    fn join(self) {
+        self.thread
+            .join()
+            .expect("server thread")
+            .expect("server exits cleanly");
+    }
+}
+
 fn admits_a_few_at_a_time(transport: Transport) {
     const CAP: usize = 4;
     const CLIENTS: usize = 40;
-    let counts = Arc::new(Counts::default());
-    let listener = net::listen("127.0.0.1:0").expect("listens");
-    let addr = listener.local_addr().expect("bound");
-    let shutdown = Shutdown::new();
-    let opts = ServeOptions {
-        loops: 2,
-        max_handshakes: CAP,
-        ..ServeOptions::default()
-    };
-    let gate = Arc::new(Gate(counts.clone()));
-    let s = shutdown.clone();
-    let server = std::thread::spawn(move || net::serve(transport, listener, gate, opts, s));
+    let server = Server::start(
+        transport,
+        ServeOptions {
+            loops: 2,
+            max_handshakes: CAP,
+            ..ServeOptions::default()
+        },
+    );
+    let (addr, counts) = (server.addr, server.counts.clone());
 
     // Everyone connects and starts talking, then nobody finishes for a while: without
     // admission control every connection would be made (and be "in its handshake") during
@@ -153,7 +187,7 @@ fn admits_a_few_at_a_time(transport: Transport) {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    let made = counts.made.load(Ordering::SeqCst);
+    let made = server.made();
     assert!(
         (1..=CAP).contains(&made),
         "{made} connections made while nobody finished a handshake (cap {CAP})"
@@ -168,15 +202,12 @@ fn admits_a_few_at_a_time(transport: Transport) {
         c.write_all(b"Q").expect("writes");
         assert_eq!(read_line(c), "bye\n");
     }
-    assert_eq!(counts.made.load(Ordering::SeqCst), CLIENTS);
+    assert_eq!(server.made(), CLIENTS);
     let most = counts.most_in_handshake.load(Ordering::SeqCst);
     assert!(most <= CAP, "{most} handshakes at once, cap {CAP}");
     assert_eq!(counts.in_handshake.load(Ordering::SeqCst), 0);
-    shutdown.request();
-    server
-        .join()
-        .expect("server thread")
-        .expect("server exits cleanly");
+    server.shutdown.request();
+    server.join();
 }
 
 #[test]
@@ -192,19 +223,16 @@ fn smol_admits_a_few_handshakes_at_a_time() {
 /// Connections still waiting for a slot when the server stops are closed, and the server does
 /// not wait for them.
 fn waiting_connections_do_not_hold_up_shutdown(transport: Transport) {
-    let counts = Arc::new(Counts::default());
-    let listener = net::listen("127.0.0.1:0").expect("listens");
-    let addr = listener.local_addr().expect("bound");
-    let shutdown = Shutdown::new();
-    let opts = ServeOptions {
-        loops: 1,
-        max_handshakes: 1,
-        shutdown_grace: Duration::from_secs(20),
-        ..ServeOptions::default()
-    };
-    let s = shutdown.clone();
-    let gate = Arc::new(Gate(counts.clone()));
-    let server = std::thread::spawn(move || net::serve(transport, listener, gate, opts, s));
+    let server = Server::start(
+        transport,
+        ServeOptions {
+            loops: 1,
+            max_handshakes: 1,
+            shutdown_grace: Duration::from_secs(20),
+            ..ServeOptions::default()
+        },
+    );
+    let addr = server.addr;
     let mut first = TcpStream::connect(addr).expect("connects");
     first.write_all(b".").expect("writes");
     std::thread::sleep(Duration::from_millis(100));
@@ -216,7 +244,7 @@ fn waiting_connections_do_not_hold_up_shutdown(transport: Transport) {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(counts.made.load(Ordering::SeqCst), 1);
+    assert_eq!(server.made(), 1);
     // The admitted one is past its handshake when the server is asked to stop: it finishes
     // its request; the waiting ones are never made.
     first
@@ -225,13 +253,10 @@ fn waiting_connections_do_not_hold_up_shutdown(transport: Transport) {
     first.write_all(b"H").expect("writes");
     assert_eq!(read_line(&mut first), "welcome\n");
     let asked = std::time::Instant::now();
-    shutdown.request();
+    server.shutdown.request();
     first.write_all(b"Q").expect("writes");
     assert_eq!(read_line(&mut first), "bye\n");
-    server
-        .join()
-        .expect("server thread")
-        .expect("server exits cleanly");
+    server.join();
     assert!(
         asked.elapsed() < Duration::from_secs(15),
         "the server waited out its grace period for connections that were never admitted"
@@ -257,19 +282,16 @@ fn smol_drops_waiting_connections_at_shutdown() {
 /// Sockets that never say anything hold no handshake slot (a student behind them is served at
 /// once) and are closed after the hello timeout.
 fn silent_sockets_wait_outside(transport: Transport) {
-    let counts = Arc::new(Counts::default());
-    let listener = net::listen("127.0.0.1:0").expect("listens");
-    let addr = listener.local_addr().expect("bound");
-    let shutdown = Shutdown::new();
-    let opts = ServeOptions {
-        loops: 1,
-        max_handshakes: 1,
-        hello_timeout: Duration::from_secs(1),
-        ..ServeOptions::default()
-    };
-    let s = shutdown.clone();
-    let gate = Arc::new(Gate(counts.clone()));
-    let server = std::thread::spawn(move || net::serve(transport, listener, gate, opts, s));
+    let server = Server::start(
+        transport,
+        ServeOptions {
+            loops: 1,
+            max_handshakes: 1,
+            hello_timeout: Duration::from_secs(1),
+            ..ServeOptions::default()
+        },
+    );
+    let addr = server.addr;
     let mut silent: Vec<TcpStream> = (0..20)
         .map(|_| TcpStream::connect(addr).expect("connects"))
         .collect();
@@ -279,25 +301,18 @@ fn silent_sockets_wait_outside(transport: Transport) {
         .expect("timeout");
     student.write_all(b"H").expect("writes");
     assert_eq!(read_line(&mut student), "welcome\n");
-    assert_eq!(
-        counts.made.load(Ordering::SeqCst),
-        1,
-        "only the student was made"
-    );
+    assert_eq!(server.made(), 1, "only the student was made");
     for c in &mut silent {
         assert!(
             closed_by_server(c),
             "a silent socket is closed after the hello timeout"
         );
     }
-    assert_eq!(counts.made.load(Ordering::SeqCst), 1);
+    assert_eq!(server.made(), 1);
     student.write_all(b"Q").expect("writes");
     assert_eq!(read_line(&mut student), "bye\n");
-    shutdown.request();
-    server
-        .join()
-        .expect("server thread")
-        .expect("server exits cleanly");
+    server.shutdown.request();
+    server.join();
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! Blackboard, the server's CPU time per connection, and the in-memory server-side cost of the
 //! same handshake measured in this process.
 
-use super::{cpu_time, Lab, Result};
+use super::{cpu_time, thread_cpu_time, Lab, Result};
 use handin_core::driver::{Link, Step};
 use handin_core::harness::{t0, Campus};
 use handin_core::{ClientConfig, Identity, Role, SubmitClient, SubmitServer};
@@ -135,22 +135,6 @@ fn in_memory_server_cost(rounds: u32, resumed: bool) -> Result<Duration> {
     Ok(spent / rounds)
 }
 
-/// CPU time of the calling thread (`/proc/thread-self/stat`).
-fn thread_cpu() -> Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").map_err(|e| e.to_string())?;
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or("bad /proc stat")?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        f.get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or("bad /proc stat")
-    };
-    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
-}
-
 /// The kernel's floor: the server-side CPU time of a bare TCP connection over loopback with
 /// the same shape as a handshake's (accept, a request byte, an answer byte, the client's close),
 /// served by one blocking thread with no TLS and no event loop. What the real server spends
@@ -162,7 +146,7 @@ fn tcp_floor(threads: usize, seconds: f64) -> Result<(u64, Duration)> {
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         let server = s.spawn(|| -> Result<(u64, Duration)> {
-            let before = thread_cpu()?;
+            let before = thread_cpu_time()?;
             let mut served = 0u64;
             let mut byte = [0u8; 1];
             while let Ok((mut c, _)) = listener.accept() {
@@ -176,7 +160,7 @@ fn tcp_floor(threads: usize, seconds: f64) -> Result<(u64, Duration)> {
                     served += 1;
                 }
             }
-            Ok((served, thread_cpu()? - before))
+            Ok((served, thread_cpu_time()? - before))
         });
         for _ in 0..threads {
             s.spawn(|| {

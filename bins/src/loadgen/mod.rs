@@ -231,7 +231,17 @@ fn own_dir() -> Result<PathBuf> {
 
 /// User plus system CPU time a process has used.
 pub fn cpu_time(pid: u32) -> Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
+/// User plus system CPU time the calling thread has used.
+pub fn thread_cpu_time() -> Result<Duration> {
+    stat_cpu("/proc/thread-self/stat")
+}
+
+/// User plus system CPU time from a `/proc/.../stat` file.
+fn stat_cpu(path: &str) -> Result<Duration> {
+    let stat = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let rest = stat
         .rsplit_once(')')
