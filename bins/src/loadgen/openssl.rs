@@ -233,18 +233,24 @@ struct Phase {
     served: u64,
 }
 
+/// `openssl TOOL` connecting to 127.0.0.1:`port` as the lab's student, trusting the lab's CA.
+fn student_command(tool: &str, files: &Files, port: u16) -> Command {
+    let mut c = Command::new("openssl");
+    c.arg(tool)
+        .args(["-connect", &format!("127.0.0.1:{port}")])
+        .arg("-cert")
+        .arg(&files.student_cert)
+        .arg("-key")
+        .arg(&files.student_key)
+        .arg("-CAfile")
+        .arg(&files.ca);
+    c
+}
+
 fn phase(files: &Files, port: u16, mode: &str, o: &Opts) -> Result<Phase> {
     let run_one = || -> Result<(STime, Duration)> {
         let started = Instant::now();
-        let out = Command::new("openssl")
-            .arg("s_time")
-            .args(["-connect", &format!("127.0.0.1:{port}")])
-            .arg("-cert")
-            .arg(&files.student_cert)
-            .arg("-key")
-            .arg(&files.student_key)
-            .arg("-CAfile")
-            .arg(&files.ca)
+        let out = student_command("s_time", files, port)
             .args([mode, "-tls1_3", "-www", "/welcome"])
             .args(["-time", &o.seconds.to_string()])
             .stdin(Stdio::null())
@@ -323,15 +329,7 @@ fn upload(lab: &Lab, files: &Files, size: u64) -> Result<(f64, bool)> {
     let source =
         std::fs::File::open(&input).map_err(|e| format!("opening {}: {e}", input.display()))?;
     let started = Instant::now();
-    let status = Command::new("openssl")
-        .arg("s_client")
-        .args(["-connect", &format!("127.0.0.1:{port}")])
-        .arg("-cert")
-        .arg(&files.student_cert)
-        .arg("-key")
-        .arg(&files.student_key)
-        .arg("-CAfile")
-        .arg(&files.ca)
+    let status = student_command("s_client", files, port)
         // -quiet would ignore the end of input; -nocommands: the payload's bytes are no commands.
         .args(["-tls1_3", "-quiet", "-no_ign_eof", "-nocommands"])
         .stdin(source)
