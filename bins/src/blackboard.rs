@@ -166,6 +166,7 @@ impl Accept for Blackboard {
                 strand: Strand::default(),
                 upload: Arc::new(Mutex::new(None)),
                 offered: false,
+                held: false,
                 uploading: false,
                 unwritten: Vec::new(),
                 disk_pending: Arc::new(AtomicUsize::new(0)),
@@ -212,6 +213,8 @@ pub struct BbConn {
     upload: Arc<Mutex<Option<Upload>>>,
     /// An offer was ever handed to a worker, so `upload` may hold a file to clean up.
     offered: bool,
+    /// The core was told Blackboard holds the input (see `sync_hold`).
+    held: bool,
     /// Between accepting an offer and the end of its data: reads are upload bytes, and wait
     /// for room in the upload buffer.
     uploading: bool,
@@ -613,10 +616,24 @@ impl Drop for BbConn {
     }
 }
 
+impl BbConn {
+    /// Tells the core when Blackboard itself stops reading from the student (upload buffer
+    /// full, or the disk 4 MiB behind): the student's silence is then ours, and must not run
+    /// out the idle deadline.
+    fn sync_hold(&mut self, now: SystemTime) {
+        let held = !self.wants_read();
+        if held != self.held {
+            self.held = held;
+            self.core.hold_input(now, held);
+        }
+    }
+}
+
 impl Driven for BbConn {
     fn receive(&mut self, now: SystemTime, data: &[u8]) {
         let _ = self.core.receive(now, data);
         self.process();
+        self.sync_hold(now);
     }
 
     fn handle_eof(&mut self, now: SystemTime) {
@@ -627,13 +644,15 @@ impl Driven for BbConn {
     fn handle_timeout(&mut self, now: SystemTime) {
         let _ = self.core.handle_timeout(now);
         self.process();
+        self.sync_hold(now);
     }
 
-    fn wake(&mut self, _now: SystemTime) {
+    fn wake(&mut self, now: SystemTime) {
         for done in self.inbox.take() {
             self.on_done(done);
         }
         self.process();
+        self.sync_hold(now);
     }
 
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {

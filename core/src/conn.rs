@@ -20,6 +20,8 @@ pub(crate) struct Engine {
     handshake_deadline: Option<SystemTime>,
     idle_deadline: Option<SystemTime>,
     idle_paused: bool,
+    /// The application stopped reading from the peer (its own backpressure).
+    input_held: bool,
     now: SystemTime,
     error: Option<Error>,
     peer_closed: bool,
@@ -48,6 +50,7 @@ impl Engine {
             handshake_deadline: Some(now + timeouts.handshake),
             idle_deadline: None,
             idle_paused: false,
+            input_held: false,
             now,
             error: None,
             peer_closed: false,
@@ -238,7 +241,11 @@ impl Engine {
     }
 
     fn touch(&mut self) {
-        if !self.idle_paused && self.handshake_deadline.is_none() && !self.we_closed {
+        if !self.idle_paused
+            && !self.input_held
+            && self.handshake_deadline.is_none()
+            && !self.we_closed
+        {
             self.idle_deadline = Some(self.now + self.timeouts.idle);
         }
     }
@@ -260,6 +267,21 @@ impl Engine {
     pub(crate) fn pause_idle(&mut self, paused: bool) {
         self.idle_paused = paused;
         if paused {
+            self.idle_deadline = None;
+        } else {
+            self.touch();
+        }
+    }
+
+    /// The application stopped (or resumed) reading from the peer: while it holds the input,
+    /// the peer's silence is not the peer's doing, so the idle deadline does not run.
+    pub(crate) fn hold_input(&mut self, now: SystemTime, held: bool) {
+        if held == self.input_held {
+            return;
+        }
+        self.set_now(now);
+        self.input_held = held;
+        if held {
             self.idle_deadline = None;
         } else {
             self.touch();
@@ -480,6 +502,14 @@ macro_rules! connection_io {
         /// Closes gracefully (close_notify after anything queued).
         pub fn close(&mut self) {
             self.engine.close();
+        }
+
+        /// Tells the connection that the application has stopped reading from the peer
+        /// (`held`: its own backpressure, say a disk that is behind) or reads again. While
+        /// the input is held the idle deadline does not run: the silence is the
+        /// application's, not the peer's. Releasing it restarts the idle deadline from `now`.
+        pub fn hold_input(&mut self, now: std::time::SystemTime, held: bool) {
+            self.engine.hold_input(now, held);
         }
 
         /// Whether the TLS handshake is still in progress.

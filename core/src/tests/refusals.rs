@@ -486,6 +486,34 @@ fn the_idle_deadline_pauses_while_the_application_decides() {
 }
 
 #[test]
+fn the_idle_deadline_does_not_run_while_the_server_holds_the_input() {
+    let mut campus = Campus::new(t0());
+    let alice = campus.new_student(ALICE);
+    let patient = crate::Timeouts {
+        idle: campus.timeouts.idle * 100,
+        ..campus.timeouts
+    };
+    let cfg = campus
+        .client_config(Role::Submit, Some(alice))
+        .with_timeouts(patient);
+    let mut pair = campus.submit_pair_with(&cfg);
+    campus.connect_submit(&mut pair).expect("connected");
+    // Blackboard's disk is behind: it stops reading, so the student's bytes wait in TCP.
+    pair.server.hold_input(pair.now, true);
+    assert!(pair.server.poll_timeout().is_none());
+    pair.advance(campus.timeouts.idle * 5);
+    assert!(pair.server.error().is_none(), "held input is not idleness");
+    // Reading again: the idle deadline runs again, from now.
+    pair.server.hold_input(pair.now, false);
+    let deadline = pair.server.poll_timeout().expect("an idle deadline again");
+    assert_eq!(deadline, pair.now + campus.timeouts.idle);
+    pair.advance(campus.timeouts.idle - Duration::from_secs(1));
+    assert!(pair.server.error().is_none());
+    pair.advance(Duration::from_secs(1));
+    assert!(matches!(pair.server.error(), Some(Error::Timeout(_))));
+}
+
+#[test]
 fn a_refusal_in_the_middle_of_an_upload_leaves_the_connection_usable() {
     let mut campus = Campus::new(t0());
     let mut pair = connected(&mut campus);
