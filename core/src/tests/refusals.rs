@@ -2,10 +2,10 @@
 
 use crate::error::{Error, RefusalCode};
 use crate::frame::MAX_PAYLOAD;
-use crate::harness::{t0, Campus, StudentKey};
+use crate::harness::{t0, Campus, Pair, StudentKey};
 use crate::msg::{tag, UploadOffer};
 use crate::submit::{sha256, SubmitClientEvent};
-use crate::Role;
+use crate::{Role, SubmitClient, SubmitServer};
 use rustls::{AlertDescription, CertificateError};
 use std::time::Duration;
 
@@ -447,12 +447,12 @@ fn a_peer_that_never_finishes_the_handshake_is_closed_at_its_deadline() {
     assert!(pair.server.is_closed());
 }
 
-#[test]
-fn an_idle_connection_is_closed_and_told_why() {
-    let mut campus = Campus::new(t0());
+/// A connected submission pair whose client waits far longer than the server before it calls
+/// the connection idle, so the server's idle deadline is the one that fires.
+fn patient_pair(campus: &mut Campus) -> Pair<SubmitClient, SubmitServer> {
     let alice = campus.new_student(ALICE);
     let patient = crate::Timeouts {
-        idle: campus.timeouts.idle * 10,
+        idle: campus.timeouts.idle * 100,
         ..campus.timeouts
     };
     let cfg = campus
@@ -460,6 +460,13 @@ fn an_idle_connection_is_closed_and_told_why() {
         .with_timeouts(patient);
     let mut pair = campus.submit_pair_with(&cfg);
     campus.connect_submit(&mut pair).expect("connected");
+    pair
+}
+
+#[test]
+fn an_idle_connection_is_closed_and_told_why() {
+    let mut campus = Campus::new(t0());
+    let mut pair = patient_pair(&mut campus);
     let deadline = pair.server.poll_timeout().expect("an idle deadline");
     assert_eq!(deadline, t0() + campus.timeouts.idle);
     pair.advance(campus.timeouts.idle - Duration::from_secs(1));
@@ -488,16 +495,7 @@ fn the_idle_deadline_pauses_while_the_application_decides() {
 #[test]
 fn the_idle_deadline_does_not_run_while_the_server_holds_the_input() {
     let mut campus = Campus::new(t0());
-    let alice = campus.new_student(ALICE);
-    let patient = crate::Timeouts {
-        idle: campus.timeouts.idle * 100,
-        ..campus.timeouts
-    };
-    let cfg = campus
-        .client_config(Role::Submit, Some(alice))
-        .with_timeouts(patient);
-    let mut pair = campus.submit_pair_with(&cfg);
-    campus.connect_submit(&mut pair).expect("connected");
+    let mut pair = patient_pair(&mut campus);
     // Blackboard's disk is behind: it stops reading, so the student's bytes wait in TCP.
     pair.server.hold_input(pair.now, true);
     assert!(pair.server.poll_timeout().is_none());
