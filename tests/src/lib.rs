@@ -264,25 +264,30 @@ impl Campus {
         Server::start(c, "cuhk")
     }
 
-    /// Starts `blackboard serve` with the CRL.
-    pub fn start_blackboard(&self) -> Server {
+    /// `blackboard serve -v` on `data` with the campus's CA, certificate and key; the caller
+    /// adds the rest (CRL, address, transport, limits).
+    pub fn blackboard_serve(&self, data: &Path) -> Command {
         let mut c = cmd("blackboard");
         c.args(["serve", "-v", "--data"])
-            .arg(self.data())
+            .arg(data)
             .arg("--ca")
             .arg(self.pki().join("ca.crt"))
             .arg("--cert")
             .arg(self.path("bb.crt"))
             .arg("--key")
-            .arg(self.path("bb.key"))
-            .arg("--crl")
-            .arg(self.pki().join("crl.pem"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--transport",
-                &self.server_transport,
-            ]);
+            .arg(self.path("bb.key"));
+        c
+    }
+
+    /// Starts `blackboard serve` with the CRL.
+    pub fn start_blackboard(&self) -> Server {
+        let mut c = self.blackboard_serve(&self.data());
+        c.arg("--crl").arg(self.pki().join("crl.pem")).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--transport",
+            &self.server_transport,
+        ]);
         Server::start(c, "blackboard")
     }
 

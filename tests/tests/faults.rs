@@ -118,18 +118,13 @@ impl Drop for Proc {
 
 /// `blackboard serve` on `data` with the campus's CA, Blackboard certificate and CRL.
 fn start_blackboard_on(campus: &Campus, data: &Path) -> Server {
-    let mut c = cmd("blackboard");
-    c.args(["serve", "-v", "--data"])
-        .arg(data)
-        .arg("--ca")
-        .arg(campus.pki().join("ca.crt"))
-        .arg("--cert")
-        .arg(campus.path("bb.crt"))
-        .arg("--key")
-        .arg(campus.path("bb.key"))
-        .arg("--crl")
-        .arg(campus.pki().join("crl.pem"))
-        .args(["--listen", "127.0.0.1:0", "--transport", "mio"]);
+    let mut c = campus.blackboard_serve(data);
+    c.arg("--crl").arg(campus.pki().join("crl.pem")).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--transport",
+        "mio",
+    ]);
     Server::start(c, "blackboard")
 }
 

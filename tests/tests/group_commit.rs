@@ -33,16 +33,8 @@ use std::time::{Duration, SystemTime};
 
 /// `blackboard serve -v` for the campus, on `transport`, with extra arguments.
 fn start_blackboard(campus: &Campus, transport: &str, extra: &[&str]) -> Server {
-    let mut c = cmd("blackboard");
-    c.args(["serve", "-v", "--data"])
-        .arg(campus.data())
-        .arg("--ca")
-        .arg(campus.pki().join("ca.crt"))
-        .arg("--cert")
-        .arg(campus.path("bb.crt"))
-        .arg("--key")
-        .arg(campus.path("bb.key"))
-        .args(["--listen", "127.0.0.1:0", "--transport", transport])
+    let mut c = campus.blackboard_serve(&campus.data());
+    c.args(["--listen", "127.0.0.1:0", "--transport", transport])
         .args(extra);
     Server::start(c, "blackboard")
 }
