@@ -19,6 +19,8 @@ pub(crate) struct Engine {
     timeouts: Timeouts,
     handshake_deadline: Option<SystemTime>,
     idle_deadline: Option<SystemTime>,
+    /// When the peer's certificate stops being valid: the connection ends then.
+    expiry: Option<SystemTime>,
     idle_paused: bool,
     /// The application stopped reading from the peer (its own backpressure).
     input_held: bool,
@@ -49,6 +51,7 @@ impl Engine {
             timeouts,
             handshake_deadline: Some(now + timeouts.handshake),
             idle_deadline: None,
+            expiry: None,
             idle_paused: false,
             input_held: false,
             now,
@@ -288,14 +291,20 @@ impl Engine {
         }
     }
 
+    /// Ends the connection when `at` passes (the peer certificate's notAfter): a certificate
+    /// that expires while connected stops working then, not at the next handshake.
+    pub(crate) fn set_expiry(&mut self, at: SystemTime) {
+        self.expiry = Some(at);
+    }
+
     pub(crate) fn poll_timeout(&self) -> Option<SystemTime> {
         if self.error.is_some() || self.we_closed {
             return None;
         }
-        match (self.handshake_deadline, self.idle_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.handshake_deadline, self.idle_deadline, self.expiry]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub(crate) fn handle_timeout(&mut self, now: SystemTime) -> Result<(), Error> {
@@ -305,6 +314,9 @@ impl Engine {
             if now >= d {
                 return Err(self.fail(Error::Timeout("the handshake did not complete in time")));
             }
+        }
+        if self.expiry.is_some_and(|at| now > at) {
+            return Err(self.fail(Error::Refused(expired())));
         }
         if let Some(d) = self.idle_deadline {
             if now >= d {
@@ -414,20 +426,41 @@ pub(crate) fn authenticate_peer(
             ))))
         }
     };
-    if config.revocations.is_revoked(&info.serial) {
-        return Err(engine.fail(Error::Refused(Refusal::new(
-            RefusalCode::Revoked,
-            format!("certificate of student {id} was revoked: ask CUHK to re-enroll"),
-        ))));
-    }
-    let now = engine.now();
-    if now > info.not_after || now < info.not_before {
-        return Err(engine.fail(Error::Refused(Refusal::new(
-            RefusalCode::Expired,
-            format!("certificate of student {id} expired (or is not yet valid): renew it"),
-        ))));
+    if let Err(r) = check_standing(&id, &info, config, engine.now()) {
+        return Err(engine.fail(Error::Refused(r)));
     }
     Ok(Some((id, info)))
+}
+
+/// Whether an authenticated peer's certificate still stands at `now`: not in the configuration's
+/// revoked set, and within its validity. Checked at the handshake, again before every request,
+/// and whenever the revoked set changes, so that revocation and expiry reach open connections.
+pub(crate) fn check_standing(
+    id: &crate::pki::StudentId,
+    info: &crate::pki::CertificateInfo,
+    config: &crate::config::ServerConfig,
+    now: SystemTime,
+) -> Result<(), Refusal> {
+    if config.revocations.is_revoked(&info.serial) {
+        return Err(Refusal::new(
+            RefusalCode::Revoked,
+            format!("certificate of student {id} was revoked: ask CUHK to re-enroll"),
+        ));
+    }
+    if now > info.not_after || now < info.not_before {
+        return Err(Refusal::new(
+            RefusalCode::Expired,
+            format!("certificate of student {id} expired (or is not yet valid): renew it"),
+        ));
+    }
+    Ok(())
+}
+
+fn expired() -> Refusal {
+    Refusal::new(
+        RefusalCode::Expired,
+        "your certificate expired while connected: renew it",
+    )
 }
 
 /// The input/output methods every connection type shares. The type provides `engine`,

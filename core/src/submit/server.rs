@@ -2,7 +2,7 @@
 
 use super::Sha256;
 use crate::config::{ConfigError, ServerConfig};
-use crate::conn::{authenticate_peer, connection_io, Engine, HandshakeInfo};
+use crate::conn::{authenticate_peer, check_standing, connection_io, Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, RefusalCode, UsageError};
 use crate::frame::CHUNK;
 use crate::msg::{Message, SubmissionEntry, UploadOffer};
@@ -110,6 +110,7 @@ pub struct SubmitServer {
     events: VecDeque<SubmitServerEvent>,
     state: State,
     student: Option<StudentId>,
+    certificate: Option<CertificateInfo>,
 }
 
 impl SubmitServer {
@@ -123,6 +124,7 @@ impl SubmitServer {
             events: VecDeque::new(),
             state: State::Handshaking,
             student: None,
+            certificate: None,
         })
     }
 
@@ -131,6 +133,37 @@ impl SubmitServer {
     /// The authenticated student (after `Connected`).
     pub fn student(&self) -> Option<&StudentId> {
         self.student.as_ref()
+    }
+
+    /// The authenticated student's certificate: subject, serial, validity (after `Connected`).
+    pub fn certificate(&self) -> Option<&CertificateInfo> {
+        self.certificate.as_ref()
+    }
+
+    /// Replaces the configuration whose revoked set this connection enforces (the server
+    /// reloaded its CRL), and checks the student's certificate against it at `now`: a
+    /// certificate that is now revoked (or expired) ends the connection at once, with an
+    /// `Error` frame saying so, and an upload in progress is aborted. Requests are checked
+    /// against the configuration in force, so call this before feeding more bytes.
+    pub fn set_config(&mut self, now: SystemTime, config: Arc<ServerConfig>) -> Result<(), Error> {
+        self.engine.check()?;
+        self.engine.set_now(now);
+        self.config = config;
+        let r = self.recheck();
+        if r.is_err() {
+            self.on_fatal();
+        }
+        r
+    }
+
+    /// Ends the connection with `refusal` (an `Error` frame, then close): for the
+    /// application's own reasons to turn an authenticated student away (too many connections,
+    /// say). An upload in progress is aborted.
+    pub fn disconnect(&mut self, refusal: Refusal) {
+        if self.engine.check().is_ok() {
+            let _ = self.engine.fail(Error::Refused(refusal));
+            self.on_fatal();
+        }
     }
 
     /// Accepts the pending upload offer: the client starts streaming.
@@ -328,6 +361,8 @@ impl SubmitServer {
                 server_time: crate::pki::unix_secs(self.engine.now()),
             });
             self.student = Some(student.clone());
+            self.engine.set_expiry(certificate.not_after);
+            self.certificate = Some(certificate.clone());
             self.state = State::Idle;
             self.events.push_back(SubmitServerEvent::Connected {
                 student,
@@ -350,6 +385,11 @@ impl SubmitServer {
     fn on_message(&mut self, msg: Message) -> Result<(), Error> {
         if let Message::Error(r) = msg {
             return Err(self.engine.fail(Error::Remote(r)));
+        }
+        if !matches!(msg, Message::Data(_)) {
+            // Every request, and the end of every upload, is checked against the revoked
+            // set in force now, not only the one at the handshake.
+            self.recheck()?;
         }
         let state = std::mem::replace(&mut self.state, State::Idle);
         match (state, msg) {
@@ -448,6 +488,18 @@ impl SubmitServer {
             }
         }
         Ok(())
+    }
+
+    /// Whether the student's certificate still stands (not revoked, not expired); if not,
+    /// the connection fails with the refusal saying why.
+    fn recheck(&mut self) -> Result<(), Error> {
+        let (Some(id), Some(info)) = (&self.student, &self.certificate) else {
+            return Ok(());
+        };
+        match check_standing(id, info, &self.config, self.engine.now()) {
+            Ok(()) => Ok(()),
+            Err(r) => Err(self.engine.fail(Error::Refused(r))),
+        }
     }
 
     fn upload_failed(&mut self, code: RefusalCode, reason: String) {

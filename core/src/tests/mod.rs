@@ -4,3 +4,4 @@ mod model;
 mod props;
 mod refusals;
 mod scenario;
+mod standing;
