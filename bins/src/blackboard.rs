@@ -12,6 +12,7 @@
 
 use crate::board::{Board, BoardError, Committed, Ready, Upload};
 use crate::pool::{Batcher, Budget, Inbox, Pool, Strand, Waiter};
+use crate::sessions::{Limits, Sessions};
 use crate::swap::Swap;
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::msg::SubmissionEntry;
@@ -62,10 +63,11 @@ struct Pending {
 /// configuration in force at that moment (it changes when the CRL is reloaded).
 #[derive(Debug)]
 pub struct Blackboard {
-    config: Swap<ServerConfig>,
+    config: Arc<Swap<ServerConfig>>,
     shared: Arc<Shared>,
     committer: Batcher<Pending>,
     budget: Arc<Budget>,
+    sessions: Arc<Sessions>,
 }
 
 /// One group commit: stores the batch, logs it, and hands each submission its outcome.
@@ -114,11 +116,24 @@ impl Blackboard {
             })
         };
         Self {
-            config: Swap::new(config),
+            config: Arc::new(Swap::new(config)),
             shared,
             committer,
             budget: Arc::new(Budget::new(DEFAULT_UPLOAD_BUFFER)),
+            sessions: Arc::new(Sessions::new(Limits::default())),
         }
+    }
+
+    /// Limits how many connections a student may hold and for how long (see
+    /// [`Limits`]). Call before serving.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.sessions = Arc::new(Sessions::new(limits));
+        self
+    }
+
+    /// The open connections by student.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     /// Caps the uploaded bytes held in memory across all connections at `bytes` (at least
@@ -144,9 +159,14 @@ impl Blackboard {
         self.config.get()
     }
 
-    /// Replaces the configuration for connections accepted from now on.
+    /// Replaces the configuration (a new CRL): connections accepted from now on get it, and
+    /// every open connection is woken to check its student's certificate against it at once
+    /// (a revoked one is closed with an `Error` frame saying so); requests are checked against
+    /// it from now on.
     pub fn set_config(&self, config: ServerConfig) {
         self.config.set(config);
+        let woken = self.sessions.wake_all();
+        tracing::debug!(woken, "open connections told of the new configuration");
     }
 }
 
@@ -154,9 +174,16 @@ impl Accept for Blackboard {
     type Conn = BbConn;
 
     fn accept(&self, now: SystemTime, peer: SocketAddr, notify: Notify) -> Option<BbConn> {
-        match SubmitServer::new(self.config(), now) {
+        let config = self.config();
+        let max_age = self.sessions.limits().max_age;
+        match SubmitServer::new(config.clone(), now) {
             Ok(core) => Some(BbConn {
                 core,
+                configs: self.config.clone(),
+                config,
+                sessions: self.sessions.clone(),
+                session: None,
+                retire_at: now.checked_add(max_age),
                 shared: self.shared.clone(),
                 committer: self.committer.clone(),
                 budget: self.budget.clone(),
@@ -203,6 +230,15 @@ struct Fetch {
 /// One student's connection to Blackboard.
 pub struct BbConn {
     core: SubmitServer,
+    /// The configuration in force, replaced when the CRL changes.
+    configs: Arc<Swap<ServerConfig>>,
+    /// The configuration the core enforces now.
+    config: Arc<ServerConfig>,
+    sessions: Arc<Sessions>,
+    /// The key in `sessions`, once the student is authenticated and admitted.
+    session: Option<u64>,
+    /// When the connection has been open for `Limits::max_age`.
+    retire_at: Option<SystemTime>,
     shared: Arc<Shared>,
     committer: Batcher<Pending>,
     budget: Arc<Budget>,
@@ -316,8 +352,18 @@ impl BbConn {
                     resumed = handshake.resumed,
                     "student authenticated"
                 );
+                match self.sessions.join(&student, self.notify.clone()) {
+                    Ok(key) => self.session = Some(key),
+                    Err(r) => {
+                        tracing::info!(peer = %self.peer, %student, reason = %r.reason, "connection turned away");
+                        self.core.disconnect(r);
+                    }
+                }
             }
             SubmitServerEvent::UploadRequested(offer) => {
+                let Some(student) = self.student() else {
+                    return;
+                };
                 self.busy = true;
                 self.offered = true;
                 let (shared, inbox, slot) =
@@ -346,6 +392,10 @@ impl BbConn {
                                 ),
                             ));
                         }
+                        shared
+                            .board
+                            .check_quota(&student, &offer)
+                            .map_err(refusal)?;
                         let upload = shared.board.begin_upload().map_err(refusal)?;
                         if let Ok(mut s) = slot.lock() {
                             *s = Some(upload);
@@ -360,11 +410,17 @@ impl BbConn {
                 let Some(student) = self.student() else {
                     return;
                 };
-                let (shared, inbox, slot, committer) = (
+                let serial = self
+                    .core
+                    .certificate()
+                    .map(|c| c.serial.clone())
+                    .unwrap_or_default();
+                let (shared, inbox, slot, committer, configs) = (
                     self.shared.clone(),
                     self.inbox.clone(),
                     self.upload.clone(),
                     self.committer.clone(),
+                    self.configs.clone(),
                 );
                 self.strand.spawn(&pool, move || {
                     let ready = slot
@@ -384,6 +440,14 @@ impl BbConn {
                         Ok(r) => r,
                         Err(r) => return inbox.post(Done::Stored(Err(r))),
                     };
+                    // The CRL may have changed while the file was made durable: the revoked
+                    // set in force now decides, before anything is committed.
+                    if configs.get().revocations().is_revoked(&serial) {
+                        return inbox.post(Done::Stored(Err(Refusal::new(
+                            RefusalCode::Revoked,
+                            format!("certificate of student {student} was revoked: nothing was stored"),
+                        ))));
+                    }
                     // The receipt is signed once the batch holding this submission committed,
                     // on some worker, so the committer goes on to the next batch at once.
                     let reply = Box::new(move |result: Result<Committed, BoardError>| {
@@ -609,6 +673,9 @@ impl BbConn {
 
 impl Drop for BbConn {
     fn drop(&mut self) {
+        if let (Some(key), Some(student)) = (self.session, self.core.student()) {
+            self.sessions.leave(student, key);
+        }
         // Bytes never handed to a worker give their room back here.
         if !self.unwritten.is_empty() {
             self.budget.release(self.unwritten.len());
@@ -620,6 +687,27 @@ impl BbConn {
     /// Tells the core when Blackboard itself stops reading from the student (upload buffer
     /// full, or the disk 4 MiB behind): the student's silence is then ours, and must not run
     /// out the idle deadline.
+    /// Hands the core the configuration in force if it changed (a new CRL): a student whose
+    /// certificate is now revoked is disconnected before any more input is handled.
+    fn refresh_config(&mut self, now: SystemTime) {
+        let current = self.configs.get();
+        if !Arc::ptr_eq(&current, &self.config) {
+            self.config = current.clone();
+            if self.core.student().is_some() {
+                let _ = self.core.set_config(now, current);
+            }
+        }
+    }
+
+    /// Past `Limits::max_age`, the connection closes once its request in flight is answered.
+    fn retire_if_old(&mut self, now: SystemTime) {
+        if self.retire_at.is_some_and(|at| now >= at) && !self.closing {
+            tracing::debug!(peer = %self.peer, "connection reached its maximum age: closing after its request");
+            self.closing = true;
+            self.retire_at = None;
+        }
+    }
+
     fn sync_hold(&mut self, now: SystemTime) {
         let held = !self.wants_read();
         if held != self.held {
@@ -631,6 +719,7 @@ impl BbConn {
 
 impl Driven for BbConn {
     fn receive(&mut self, now: SystemTime, data: &[u8]) {
+        self.refresh_config(now);
         let _ = self.core.receive(now, data);
         self.process();
         self.sync_hold(now);
@@ -642,12 +731,15 @@ impl Driven for BbConn {
     }
 
     fn handle_timeout(&mut self, now: SystemTime) {
+        self.refresh_config(now);
+        self.retire_if_old(now);
         let _ = self.core.handle_timeout(now);
         self.process();
         self.sync_hold(now);
     }
 
     fn wake(&mut self, now: SystemTime) {
+        self.refresh_config(now);
         for done in self.inbox.take() {
             self.on_done(done);
         }
@@ -664,7 +756,12 @@ impl Driven for BbConn {
     }
 
     fn poll_timeout(&self) -> Option<SystemTime> {
-        self.core.poll_timeout()
+        let core = self.core.poll_timeout();
+        match (core, self.retire_at) {
+            (Some(a), Some(b)) if !self.core.is_closed() => Some(a.min(b)),
+            (None, Some(b)) if !self.core.is_closed() && !self.core.is_handshaking() => Some(b),
+            _ => core,
+        }
     }
 
     fn wants_read(&self) -> bool {

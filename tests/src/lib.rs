@@ -2,6 +2,8 @@
 //! temporary directory (PKI, Blackboard's certificate, an assignment), starts `cuhk serve` and
 //! `blackboard serve` on ephemeral loopback ports, and runs `student` commands against them.
 
+pub mod held;
+
 use handin_core::rustls;
 use handin_core::submit::{hex, sha256};
 use std::io::{BufRead, BufReader};
