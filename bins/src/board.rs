@@ -13,6 +13,7 @@
 //! leaves no record, so no receipt was sent; [`Board::open`] removes whatever was left in
 //! `tmp/`. Times are kept to the second.
 
+use crate::quota::{Quota, Usage};
 use crate::sqlite::{self, SqliteOpenError};
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -220,6 +221,7 @@ pub struct Board {
     tmp: PathBuf,
     conn: Mutex<Connection>,
     leftovers_removed: usize,
+    quota: Quota,
 }
 
 impl Board {
@@ -253,7 +255,29 @@ impl Board {
             tmp,
             conn: Mutex::new(conn),
             leftovers_removed,
+            quota: Quota::default(),
         })
+    }
+
+    /// Bounds what one student may store per assignment (see [`Quota`]); the default is
+    /// [`Quota::default`].
+    pub fn with_quota(mut self, quota: Quota) -> Self {
+        self.quota = quota;
+        self
+    }
+
+    /// The bound per student and assignment in force.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// Whether `student` may store one more submission of `offer.size` bytes for the offer's
+    /// assignment, as the records stand now (checked again when it is recorded).
+    pub fn check_quota(&self, student: &StudentId, offer: &UploadOffer) -> Result<(), BoardError> {
+        let used = usage(&self.lock(), student, &offer.course, &offer.assignment)?;
+        self.quota
+            .check(used, offer.size)
+            .map_err(BoardError::Refused)
     }
 
     /// How many leftover uploads [`Board::open`] removed from `tmp/`.
@@ -479,6 +503,12 @@ impl Board {
             };
             if let Err(e) = check_limit(offer, u64::try_from(max_size).unwrap_or(0)) {
                 results[i] = Some(Err(e));
+                continue;
+            }
+            // Counted inside the transaction: those recorded earlier in this batch count too.
+            let used = usage(&tx, &item.student, &offer.course, &offer.assignment)?;
+            if let Err(r) = self.quota.check(used, offer.size) {
+                results[i] = Some(Err(BoardError::Refused(r)));
                 continue;
             }
             let size = match i64::try_from(offer.size) {
@@ -815,6 +845,30 @@ fn check_limit(offer: &UploadOffer, max_size: u64) -> Result<(), BoardError> {
         ));
     }
     Ok(())
+}
+
+/// What `student` stores for `course`/`assignment` now.
+fn usage(
+    conn: &Connection,
+    student: &StudentId,
+    course: &str,
+    assignment: &str,
+) -> Result<Usage, BoardError> {
+    let (count, bytes): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM submissions
+             WHERE student_id = ?1 AND course = ?2 AND assignment = ?3",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![student.as_str(), course, assignment], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .map_err(db("reading a student's storage for an assignment"))?;
+    Ok(Usage {
+        submissions: u64::try_from(count).unwrap_or(0),
+        bytes: u64::try_from(bytes).unwrap_or(0),
+    })
 }
 
 fn no_such_assignment(offer: &UploadOffer) -> BoardError {
@@ -1368,6 +1422,64 @@ mod tests {
             Err(BoardError::Invalid(_))
         ));
         assert_eq!(board.assignments().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_students_storage_per_assignment_is_bounded_in_count_and_bytes() {
+        let (dir, board) = store();
+        let board = board.with_quota(Quota {
+            max_submissions: 3,
+            max_bytes: 100,
+        });
+        let hw1 = |name: &str, bytes: &[u8]| offer("CSCI3180", "hw1", name, bytes);
+        for n in 0..3 {
+            let o = hw1("a.txt", &[n; 10]);
+            board.check_quota(&alice(), &o).expect("fits at the offer");
+            submit(&board, &alice(), &o, &[n; 10], t0()).expect("stored");
+        }
+        let fourth = hw1("b.txt", b"x");
+        assert_eq!(
+            refusal(board.check_quota(&alice(), &fourth)).code,
+            RefusalCode::Quota
+        );
+        let r = refusal(submit(&board, &alice(), &fourth, b"x", t0()));
+        assert_eq!(r.code, RefusalCode::Quota);
+        // Bob, and Alice's other assignment, are not affected.
+        submit(&board, &bob(), &fourth, b"x", t0()).expect("bob stores");
+        let lab = offer("CSCI3150", "lab1", "b.txt", b"x");
+        submit(&board, &alice(), &lab, b"x", t0()).expect("another assignment");
+
+        // Bytes: Bob stores 1; 100 more would make 101 of 100, 99 more fit exactly.
+        let big = vec![1u8; 100];
+        let r = refusal(submit(&board, &bob(), &hw1("big", &big), &big, t0()));
+        assert!(r.reason.contains("over the 100 bytes"), "{}", r.reason);
+        submit(&board, &bob(), &hw1("big", &big[..99]), &big[..99], t0()).expect("fits exactly");
+        assert_consistent(dir.path(), &board);
+    }
+
+    #[test]
+    fn the_bound_counts_submissions_earlier_in_the_same_batch() {
+        let (dir, board) = store();
+        let board = board.with_quota(Quota {
+            max_submissions: 2,
+            max_bytes: 1 << 20,
+        });
+        // Three uploads all passed the check at their offer; the batch records two.
+        let mut batch = Vec::new();
+        for n in 0..3u8 {
+            let bytes = [n; 5];
+            let o = offer("CSCI3180", "hw1", "a.txt", &bytes);
+            board.check_quota(&alice(), &o).expect("fits at the offer");
+            let mut up = board.begin_upload().unwrap();
+            up.write(&bytes).unwrap();
+            batch.push(board.prepare(up, &alice(), &o, t0()).unwrap());
+        }
+        let results = board.commit_batch(batch);
+        assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+        let third = results.into_iter().nth(2).expect("three results");
+        assert_eq!(refusal(third).code, RefusalCode::Quota);
+        assert_eq!(board.list(&alice(), None).unwrap().len(), 2);
+        assert_consistent(dir.path(), &board);
     }
 
     #[test]

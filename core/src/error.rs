@@ -52,6 +52,8 @@ pub enum RefusalCode {
     Unavailable,
     /// An internal error on the server.
     Internal,
+    /// The student's storage bound for this assignment (submissions or bytes) is reached.
+    Quota,
     /// A code this version does not know.
     Other(u16),
 }
@@ -82,6 +84,7 @@ impl RefusalCode {
             Self::Timeout => 20,
             Self::Unavailable => 21,
             Self::Internal => 22,
+            Self::Quota => 23,
             Self::Other(v) => v,
         }
     }
@@ -111,6 +114,7 @@ impl RefusalCode {
             20 => Self::Timeout,
             21 => Self::Unavailable,
             22 => Self::Internal,
+            23 => Self::Quota,
             v => Self::Other(v),
         }
     }

@@ -3,9 +3,11 @@
 use clap::{Parser, Subcommand};
 use handin::blackboard::{Blackboard, Shared, MIN_UPLOAD_BUFFER};
 use handin::board::Board;
-use handin::cli::{die, init_logging, parse_rfc3339, parse_size, rfc3339};
+use handin::cli::{die, init_logging, parse_duration, parse_rfc3339, parse_size, rfc3339};
 use handin::net::{self, Transport};
 use handin::pool::Pool;
+use handin::quota::{Quota, DEFAULT_MAX_SUBMISSIONS};
+use handin::sessions::{Limits, DEFAULT_PER_STUDENT};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::{from_pem_or_der, Revocations};
 use handin_core::rustls::pki_types::CertificateDer;
@@ -72,6 +74,22 @@ enum Command {
         /// read from (TCP makes them wait) until the disk has taken some.
         #[arg(long, default_value = "256MiB")]
         upload_buffer: String,
+        /// Most connections one student may have open at once (a student's client needs one).
+        /// Once three quarters of --max-connections are taken, a student who already has a
+        /// connection open gets no second one: the rest is kept for students with none.
+        #[arg(long, default_value_t = DEFAULT_PER_STUDENT as u32, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections_per_student: u32,
+        /// A connection open this long (e.g. 1h, 30m) is closed once its request in flight
+        /// is answered; the client reconnects for its next command.
+        #[arg(long, default_value = "1h")]
+        max_connection_age: String,
+        /// Most submissions (every version of every file) one student may store per
+        /// assignment.
+        #[arg(long, default_value_t = DEFAULT_MAX_SUBMISSIONS)]
+        max_versions_per_student: u64,
+        /// Most bytes one student's submissions may take per assignment (e.g. 1GiB).
+        #[arg(long, default_value = "1GiB")]
+        max_bytes_per_student: String,
     },
 }
 
@@ -150,9 +168,28 @@ fn main() {
             max_connections,
             max_handshakes,
             upload_buffer,
+            max_connections_per_student,
+            max_connection_age,
+            max_versions_per_student,
+            max_bytes_per_student,
         } => {
             let upload_buffer =
                 parse_upload_buffer(&upload_buffer).unwrap_or_else(|e| die("blackboard", e));
+            let max_age = parse_duration(&max_connection_age)
+                .map_err(|e| format!("--max-connection-age: {e}"))
+                .unwrap_or_else(|e| die("blackboard", e));
+            let max_bytes = parse_size(&max_bytes_per_student)
+                .map_err(|e| format!("--max-bytes-per-student: {e}"))
+                .unwrap_or_else(|e| die("blackboard", e));
+            let limits = Limits {
+                per_student: max_connections_per_student as usize,
+                max_age,
+                ..Limits::for_capacity(max_connections)
+            };
+            let quota = Quota {
+                max_submissions: max_versions_per_student,
+                max_bytes,
+            };
             serve(
                 &data,
                 &ca,
@@ -161,12 +198,16 @@ fn main() {
                 crl.as_deref(),
                 &listen,
                 transport,
-                ServeOptions {
-                    max_connections,
-                    max_handshakes: max_handshakes as usize,
-                    ..ServeOptions::default()
+                Tuning {
+                    opts: ServeOptions {
+                        max_connections,
+                        max_handshakes: max_handshakes as usize,
+                        ..ServeOptions::default()
+                    },
+                    upload_buffer,
+                    limits,
+                    quota,
                 },
-                upload_buffer,
             )
             .unwrap_or_else(|e| die("blackboard", e));
         }
@@ -187,6 +228,14 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
+/// The server's limits, from the command line.
+struct Tuning {
+    opts: ServeOptions,
+    upload_buffer: usize,
+    limits: Limits,
+    quota: Quota,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn serve(
     data: &Path,
@@ -196,9 +245,14 @@ fn serve(
     crl: Option<&Path>,
     listen: &str,
     transport: Transport,
-    opts: ServeOptions,
-    upload_buffer: usize,
+    tuning: Tuning,
 ) -> Result<(), String> {
+    let Tuning {
+        opts,
+        upload_buffer,
+        limits,
+        quota,
+    } = tuning;
     let ca_der = from_pem_or_der(&read(ca)?, "CERTIFICATE")
         .map(|mut v| CertificateDer::from(v.remove(0)))
         .map_err(|e| format!("{} is not a certificate: {e}", ca.display()))?;
@@ -218,7 +272,9 @@ fn serve(
             .with_key_log(Arc::new(handin_core::rustls::KeyLogFile::new()))
             .map_err(|e| e.to_string())?;
     }
-    let board = Board::open(data).map_err(|e| e.to_string())?;
+    let board = Board::open(data)
+        .map_err(|e| e.to_string())?
+        .with_quota(quota);
     if board.leftovers_removed() > 0 {
         tracing::warn!(
             count = board.leftovers_removed(),
@@ -233,7 +289,11 @@ fn serve(
         signer,
         pool: Pool::new(threads, "bb-worker").map_err(|e| e.to_string())?,
     };
-    let bb = Arc::new(Blackboard::new(config, shared).with_upload_buffer(upload_buffer));
+    let bb = Arc::new(
+        Blackboard::new(config, shared)
+            .with_upload_buffer(upload_buffer)
+            .with_limits(limits),
+    );
     handin::net::raise_open_files();
     let listener = handin::net::listen(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using that port?)")
