@@ -3,7 +3,7 @@
 # sizes, with the release build. Usage: scripts/measure-rss.sh [SIZE_MIB ...]  (default: 10 1024)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p handin --bins
+cargo build --release -q -p handin-cuhk -p handin-blackboard -p handin-student -p handin-perf
 bin="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release"
 work="$(mktemp -d)"
 pids=()

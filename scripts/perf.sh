@@ -69,7 +69,7 @@ for w in "${wanted[@]}"; do
   esac
 done
 
-cargo build --release -q -p handin --bins
+cargo build --release -q -p handin-cuhk -p handin-blackboard -p handin-student -p handin-perf
 target="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 loadgen="$target/release/loadgen"
 out_dir="${OUT:-$target/perf}"

@@ -1,5 +1,6 @@
 //! What the three binaries share: logging, exit codes, time parsing.
 
+pub use handin_client::rfc3339;
 use std::fmt::Display;
 use std::time::SystemTime;
 
@@ -34,13 +35,6 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
             format!("{s:?} is not an RFC 3339 time such as 2026-12-01T23:59:00+08:00 ({e})")
         })?;
     Ok(t.into())
-}
-
-/// Formats a time as RFC 3339 in UTC.
-pub fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// Parses a size such as `10MB`, `512KiB`, `1G` or `1000`.

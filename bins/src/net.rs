@@ -1,19 +1,11 @@
-//! Picking a transport: the servers and the client links of every transport, behind one enum.
+//! Serving on a transport: the servers of every transport behind the client's [`Transport`]
+//! choice, the listening socket, and the open-file limit.
 
-use handin_core::driver::{Accept, Driven, Link, Progress, ServeOptions, Shutdown, Step};
+pub use handin_client::net::{connect, host_of, resolve, AnyLink, Transport};
+use handin_core::driver::{Accept, ServeOptions, Shutdown};
 use std::io;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Which transport drives the connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Transport {
-    /// mio: one event loop thread per core polling readiness (the default).
-    Mio,
-    /// smol: a task per connection on an async executor with one thread per core.
-    Smol,
-}
 
 /// Serves `listener` with `accept` on the chosen transport until `shutdown`.
 pub fn serve<A: Accept>(
@@ -26,38 +18,6 @@ pub fn serve<A: Accept>(
     match transport {
         Transport::Mio => handin_mio::serve(listener, accept, opts, shutdown),
         Transport::Smol => handin_smol::serve(listener, accept, opts, shutdown),
-    }
-}
-
-/// A client link on either transport.
-#[derive(Debug)]
-pub enum AnyLink {
-    /// Over mio.
-    Mio(handin_mio::MioLink),
-    /// Over smol.
-    Smol(handin_smol::SmolLink),
-}
-
-/// Connects to `addr` on the chosen transport.
-pub fn connect(transport: Transport, addr: SocketAddr, timeout: Duration) -> io::Result<AnyLink> {
-    match transport {
-        Transport::Mio => handin_mio::MioLink::connect(addr, timeout).map(AnyLink::Mio),
-        Transport::Smol => handin_smol::SmolLink::connect(addr, timeout).map(AnyLink::Smol),
-    }
-}
-
-impl Link for AnyLink {
-    type Error = io::Error;
-
-    fn run<C: Driven>(
-        &mut self,
-        conn: &mut C,
-        step: impl FnMut(&mut C, Progress) -> Step,
-    ) -> io::Result<()> {
-        match self {
-            Self::Mio(l) => l.run(conn, step),
-            Self::Smol(l) => l.run(conn, step),
-        }
     }
 }
 
@@ -96,28 +56,10 @@ pub fn raise_open_files() -> Option<u64> {
     limit.current
 }
 
-/// Resolves `host:port` to one address (the first).
-pub fn resolve(addr: &str) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{addr} resolves to no address"),
-        )
-    })
-}
-
-/// The TLS server name for `host:port`: the host part (an IP or a DNS name).
-pub fn host_of(addr: &str) -> &str {
-    let host = match addr.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => addr,
-    };
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn servers_listen_with_a_deep_backlog() {
@@ -139,13 +81,5 @@ mod tests {
         let soft = raise_open_files().expect("a limit");
         let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
         assert_eq!(Some(soft), hard.or(Some(soft)));
-    }
-
-    #[test]
-    fn the_server_name_is_the_host_part() {
-        assert_eq!(host_of("127.0.0.1:3141"), "127.0.0.1");
-        assert_eq!(host_of("localhost:9335"), "localhost");
-        assert_eq!(host_of("[::1]:3141"), "::1");
-        assert_eq!(host_of("blackboard"), "blackboard");
     }
 }

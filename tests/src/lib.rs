@@ -26,7 +26,16 @@ pub fn bin_dir() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     BUILD.call_once(|| {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "handin", "--bins"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "handin-cuhk",
+                "-p",
+                "handin-blackboard",
+                "-p",
+                "handin-student",
+            ])
             .current_dir(&root)
             .status()
             .expect("cargo build runs");

@@ -3,13 +3,13 @@
 //! refuses only its student, a crash loses no certificate that was handed out, and a commit that
 //! fails (a full disk) hands out none.
 
-use handin::cuhk::{Cuhk, CuhkShared, PkiDir};
 use handin::net::{self, Transport};
-use handin::pool::Pool;
-use handin::registrar::Registrar;
-use handin::student::{self, Enrolled, Profile, Remote};
+use handin_client::student::{self, Enrolled, Profile, Remote};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::StudentId;
+use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
+use handin_services::pool::Pool;
+use handin_services::registrar::Registrar;
 use handin_tests::{bin_dir, Campus, Server};
 use std::net::TcpListener;
 use std::path::Path;

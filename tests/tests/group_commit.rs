@@ -7,8 +7,6 @@
 //! The students are pre-enrolled (their certificates issued directly by the CA) and drive the
 //! protocol core over the same client links the `student` command uses, from one thread each.
 
-use handin::board::Board;
-use handin::cuhk::PkiDir;
 use handin::net::{self, Transport};
 use handin_core::driver::{Link, Step};
 use handin_core::msg::UploadOffer;
@@ -19,6 +17,8 @@ use handin_core::{
     ClientConfig, Identity, ReceiptBody, Refusal, RefusalCode, Role, SubmitClient,
     SubmitClientEvent,
 };
+use handin_services::board::Board;
+use handin_services::cuhk::PkiDir;
 use handin_tests::*;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -508,7 +508,7 @@ fn a_failed_commit_refuses_its_batch_keeps_nothing_of_it_and_the_next_student_is
     // The fault: every record inserts, but no transaction can commit (a deferred foreign key
     // never satisfied), so the files are renamed and the directory synced before it fails.
     let db = campus.data().join("blackboard.db");
-    let raw = handin::sqlite::open(&db, "", 1).expect("the database, beside the server");
+    let raw = handin_services::sqlite::open(&db, "", 1).expect("the database, beside the server");
     raw.execute_batch(
         "CREATE TABLE parent (id INTEGER PRIMARY KEY);
          CREATE TABLE fault (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);

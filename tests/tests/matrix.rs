@@ -2,12 +2,8 @@
 //! enrollment and the submission server, in one process with real loopback sockets. Each
 //! pairing runs the whole scenario and the refusals that travel over the wire.
 
-use handin::blackboard::{Blackboard, Shared};
-use handin::board::Board;
-use handin::cuhk::{Cuhk, CuhkShared, PkiDir};
 use handin::net::{self, AnyLink, Transport};
-use handin::pool::Pool;
-use handin::student::{self, Profile, Remote};
+use handin_client::student::{self, Profile, Remote};
 use handin_core::driver::{Link, ServeOptions, Shutdown, Step};
 use handin_core::msg::UploadOffer;
 use handin_core::pki::{from_pem_or_der, Revocations, StudentId};
@@ -17,6 +13,10 @@ use handin_core::{
     ClientConfig, Error, Identity, ReceiptSigner, RefusalCode, Role, SubmitClient,
     SubmitClientEvent,
 };
+use handin_services::blackboard::{Blackboard, Shared};
+use handin_services::board::Board;
+use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
+use handin_services::pool::Pool;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;

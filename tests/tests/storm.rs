@@ -4,7 +4,7 @@
 //! certificate and describe what was sent, and every stored file must equal what was sent.
 //! Nothing here is timed: the load generator's storm is reused for its checks.
 
-use handin::loadgen::storm;
+use handin_perf::loadgen::storm;
 use handin_tests::bin_dir;
 use std::sync::Mutex;
 

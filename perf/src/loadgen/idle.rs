@@ -298,7 +298,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
 
     let server = lab.start_blackboard(&o.transport)?;
     let pid = server.pid();
-    let addr = crate::net::resolve(&server.addr).map_err(|e| e.to_string())?;
+    let addr = handin::net::resolve(&server.addr).map_err(|e| e.to_string())?;
     let bb_nofile = nofile_of(pid);
     if let Some(limit) = bb_nofile {
         if limit < needed {

@@ -10,10 +10,10 @@ pub mod storm;
 pub mod summarize;
 pub mod upload;
 
-use crate::cuhk::PkiDir;
 use handin_core::pki::{from_pem_or_der, new_student_key, StudentId};
 use handin_core::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use handin_core::Identity;
+use handin_services::cuhk::PkiDir;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -71,7 +71,8 @@ impl Lab {
             now,
         )
         .map_err(|e| e.0)?;
-        let board = crate::board::Board::open(&dir.join("data")).map_err(|e| e.to_string())?;
+        let board =
+            handin_services::board::Board::open(&dir.join("data")).map_err(|e| e.to_string())?;
         board
             .add_assignment(
                 "LOAD",
@@ -92,7 +93,7 @@ impl Lab {
             Ok(path)
         } else if self.bins == own_dir()? {
             Err(format!(
-                "{} not found: build it with `cargo build --release -p handin`",
+                "{} not found: build it with `cargo build --release -p handin-cuhk -p handin-blackboard -p handin-student`",
                 path.display()
             ))
         } else {
@@ -273,7 +274,7 @@ pub fn peak_rss_kib(pid: u32) -> Result<u64> {
 /// afterwards inherit it); returns the limit now in force.
 pub fn raise_nofile() -> u64 {
     // None: no limit at all.
-    crate::net::raise_open_files().unwrap_or(u64::MAX)
+    handin::net::raise_open_files().unwrap_or(u64::MAX)
 }
 
 /// Percentile of sorted durations.

@@ -22,7 +22,7 @@ pub struct Opts {
 }
 
 fn handshake(config: &ClientConfig, addr: &str) -> Result<bool> {
-    let sock = crate::net::resolve(addr).map_err(|e| e.to_string())?;
+    let sock = handin::net::resolve(addr).map_err(|e| e.to_string())?;
     let mut link =
         handin_mio::MioLink::connect(sock, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;

@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use handin::cli::{die, parse_size};
-use handin::loadgen::{enroll, handshakes, idle, openssl, storm, summarize, upload};
+use handin_perf::loadgen::{enroll, handshakes, idle, openssl, storm, summarize, upload};
 use std::time::Duration;
 
 #[derive(Parser)]

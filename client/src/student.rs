@@ -1,7 +1,6 @@
 //! The student's side: the profile directory and the commands enroll, renew, submit, list,
 //! fetch and verify-receipt, each written once against any transport's [`Link`].
 
-use crate::fsio::{self, PRIVATE, PUBLIC};
 use crate::net::{self, Transport};
 use handin_core::driver::{Driven, Link, Progress, Step};
 use handin_core::msg::{SubmissionEntry, UploadOffer};
@@ -13,6 +12,7 @@ use handin_core::{
     ClientConfig, ConfigError, EnrollClient, EnrollClientEvent, Error, HandshakeInfo, Identity,
     Receipt, ReceiptBody, RefusalCode, Role, SubmitClient, SubmitClientEvent, UsageError,
 };
+use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::fs::File;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -217,7 +217,7 @@ fn ended<C>(conn: &C, error: Option<&Error>, what: &str) -> StudentError {
 fn log_connected(what: &str, handshake: &HandshakeInfo, peer: Option<&[u8]>) {
     let (subject, expires) = peer
         .and_then(|c| handin_core::pki::certificate_info(c).ok())
-        .map(|i| (i.subject, crate::cli::rfc3339(i.not_after)))
+        .map(|i| (i.subject, crate::rfc3339(i.not_after)))
         .unwrap_or_default();
     tracing::info!(
         server = what,

@@ -391,7 +391,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         .ok_or("bb.crt holds no certificate")?;
 
     let server = lab.start_blackboard(&o.transport)?;
-    let addr = crate::net::resolve(&server.addr).map_err(|e| e.to_string())?;
+    let addr = handin::net::resolve(&server.addr).map_err(|e| e.to_string())?;
     let backlog = listen_backlog(addr.port());
     let pid = server.pid();
     let counters = Counters::default();

@@ -4,7 +4,6 @@ mod commit;
 
 pub use commit::CommitStats;
 
-use crate::fsio::{self, PRIVATE, PUBLIC};
 use crate::pool::{Inbox, Pool};
 use crate::registrar::{Application, Registrar, Request};
 use crate::swap::{self, Swap};
@@ -12,6 +11,7 @@ use commit::{Answer, GroupCommit};
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::pki::{to_pem, Ca, CheckedCsr, Revocations, ServerName, StudentId};
 use handin_core::{EnrollServer, EnrollServerEvent, Identity, Role, ServerConfig};
+use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};

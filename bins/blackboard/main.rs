@@ -1,17 +1,17 @@
 //! `blackboard`: the course submission server.
 
 use clap::{Parser, Subcommand};
-use handin::blackboard::{Blackboard, Shared, MIN_UPLOAD_BUFFER};
-use handin::board::Board;
 use handin::cli::{die, init_logging, parse_duration, parse_rfc3339, parse_size, rfc3339};
 use handin::net::{self, Transport};
-use handin::pool::Pool;
-use handin::quota::{Quota, DEFAULT_MAX_SUBMISSIONS};
-use handin::sessions::{Limits, DEFAULT_PER_STUDENT};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::{from_pem_or_der, Revocations};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Identity, ReceiptSigner, Role, ServerConfig};
+use handin_services::blackboard::{Blackboard, Shared, MIN_UPLOAD_BUFFER};
+use handin_services::board::Board;
+use handin_services::pool::Pool;
+use handin_services::quota::{Quota, DEFAULT_MAX_SUBMISSIONS};
+use handin_services::sessions::{Limits, DEFAULT_PER_STUDENT};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -303,8 +303,8 @@ fn serve(
     handin::signals::install(shutdown.clone(), Some(reload_tx)).map_err(|e| e.to_string())?;
     if let Some(path) = crl {
         let watcher = bb.clone();
-        handin::crl_watch::spawn(path.to_path_buf(), reload_rx, move |bytes| {
-            if let Some(cfg) = handin::crl_watch::apply(bytes, &watcher.config()) {
+        handin_services::crl_watch::spawn(path.to_path_buf(), reload_rx, move |bytes| {
+            if let Some(cfg) = handin_services::crl_watch::apply(bytes, &watcher.config()) {
                 watcher.set_config(cfg);
             }
         })

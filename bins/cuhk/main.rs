@@ -2,11 +2,11 @@
 
 use clap::{Parser, Subcommand};
 use handin::cli::{die, init_logging};
-use handin::cuhk::{Cuhk, CuhkShared, PkiDir};
 use handin::net::{self, Transport};
-use handin::pool::Pool;
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::StudentId;
+use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
+use handin_services::pool::Pool;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -164,7 +164,7 @@ fn main() {
             let pem = pki
                 .current_crl(&ca, &mut registrar, now)
                 .unwrap_or_else(|e| die("cuhk", e));
-            handin::fsio::write_atomic(&out, pem.as_bytes(), handin::fsio::PUBLIC)
+            handin_files::write_atomic(&out, pem.as_bytes(), handin_files::PUBLIC)
                 .unwrap_or_else(|e| die("cuhk", format!("writing {}: {e}", out.display())));
         }
         Command::Serve {
@@ -214,10 +214,10 @@ fn serve(
     let (reload_tx, reload_rx) = std::sync::mpsc::channel();
     handin::signals::install(shutdown.clone(), Some(reload_tx)).map_err(|e| e.to_string())?;
     let watcher = cuhk.clone();
-    handin::crl_watch::spawn(pki.crl(), reload_rx, move |bytes| {
-        if let Some(cfg) = handin::crl_watch::apply(bytes, &watcher.config()) {
+    handin_services::crl_watch::spawn(pki.crl(), reload_rx, move |bytes| {
+        if let Some(cfg) = handin_services::crl_watch::apply(bytes, &watcher.config()) {
             watcher.set_config(cfg);
-            handin::swap::store(&watcher.shared().crl, bytes.to_vec());
+            handin_services::swap::store(&watcher.shared().crl, bytes.to_vec());
         }
     })
     .map_err(|e| e.to_string())?;

@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use handin::cli::{die, init_logging, rfc3339};
 use handin::net::Transport;
-use handin::student::{self, ExternalKey, Profile, Remote};
+use handin_client::student::{self, ExternalKey, Profile, Remote};
 use handin_core::pki::StudentId;
 use handin_core::submit::hex;
 use std::io::{BufRead, Write};

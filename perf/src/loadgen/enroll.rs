@@ -156,7 +156,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         .collect::<Result<Vec<_>>>()?;
 
     let server = lab.start_cuhk(&o.transport)?;
-    let addr = crate::net::resolve(&server.addr).map_err(|e| e.to_string())?;
+    let addr = handin::net::resolve(&server.addr).map_err(|e| e.to_string())?;
     let cpu0 = cpu_time(server.pid())?;
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(students.len()));
