@@ -12,6 +12,7 @@ pub mod fsio;
 pub mod loadgen;
 pub mod net;
 pub mod pool;
+pub mod printable;
 pub mod registrar;
 pub mod signals;
 pub mod sqlite;

@@ -3,6 +3,7 @@
 
 use crate::fsio::{self, PRIVATE, PUBLIC};
 use crate::net::{self, Transport};
+use crate::printable;
 use handin_core::driver::{Driven, Link, Progress, Step};
 use handin_core::msg::{SubmissionEntry, UploadOffer};
 use handin_core::pki::{from_pem_or_der, new_student_key, to_pem, StudentId};
@@ -193,9 +194,15 @@ pub fn explain(e: &Error, what: &str) -> String {
         ),
         Error::Tls(other) => format!("TLS with {what} failed: {other}"),
         Error::Remote(r) | Error::Refused(r) => match r.code {
-            RefusalCode::Revoked => r.reason.clone(),
-            RefusalCode::Expired => format!("{}: ask CUHK for a new enrollment code", r.reason),
-            _ => format!("{what} closed the connection: {}", r.reason),
+            RefusalCode::Revoked => printable::text(&r.reason).into_owned(),
+            RefusalCode::Expired => format!(
+                "{}: ask CUHK for a new enrollment code",
+                printable::text(&r.reason)
+            ),
+            _ => format!(
+                "{what} closed the connection: {}",
+                printable::text(&r.reason)
+            ),
         },
         Error::Timeout(m) => format!("timed out talking to {what} ({m}): try again in a moment"),
         Error::Closed => format!("{what} closed the connection unexpectedly: try again"),
@@ -375,6 +382,15 @@ fn blackboard(remote: &Remote, profile: &Profile) -> Result<Session<SubmitClient
     Session::open(remote, &config, "Blackboard")
 }
 
+/// Checks a submission id Blackboard sent, before it is used (as a file name, say).
+fn check_id_from_server(id: &str, then: &str) -> Result<(), StudentError> {
+    handin_core::names::check_submission_id(id).map_err(|_| {
+        StudentError(format!(
+            "Blackboard sent a malformed submission id {id:?} (an id is 1 to 64 letters, digits, '_' or '-'); {then}"
+        ))
+    })
+}
+
 /// An exchange that queues nothing between rounds.
 fn nothing_more<C, T>(_: &mut C, _: Progress) -> Option<Result<T, StudentError>> {
     None
@@ -511,7 +527,7 @@ fn run_enroll(
 }
 
 fn enroll_refusal(r: &handin_core::Refusal) -> String {
-    format!("enrollment refused: {}", r.reason)
+    format!("enrollment refused: {}", printable::text(&r.reason))
 }
 
 /// What a submission produced.
@@ -635,6 +651,11 @@ pub fn submit(
         b.finish_and_clear();
     }
     let (receipt, body) = result?;
+    // The id names the receipt's file: it must be a plain name.
+    check_id_from_server(
+        &body.id,
+        "the receipt was not saved. Blackboard may be compromised: tell the course staff",
+    )?;
     let receipts = profile.receipts();
     fsio::create_dir(&receipts, 0o700)
         .map_err(|e| StudentError(format!("cannot create {}: {e}", receipts.display())))?;
@@ -657,7 +678,10 @@ pub fn submit(
 }
 
 fn submit_refusal(r: &handin_core::Refusal) -> String {
-    format!("Blackboard refused the submission: {}", r.reason)
+    format!(
+        "Blackboard refused the submission: {}",
+        printable::text(&r.reason)
+    )
 }
 
 /// Lists the student's submissions.
@@ -678,12 +702,18 @@ pub fn list(
             SubmitClientEvent::ListEnd => Some(Ok(())),
             SubmitClientEvent::Refused(r) => Some(fail(format!(
                 "Blackboard refused the listing: {}",
-                r.reason
+                printable::text(&r.reason)
             ))),
             _ => None,
         },
         nothing_more,
     )?;
+    for e in &entries {
+        check_id_from_server(
+            &e.id,
+            "Blackboard may be compromised: tell the course staff",
+        )?;
+    }
     Ok(entries)
 }
 
@@ -694,6 +724,11 @@ pub fn fetch(
     id: &str,
     out: &Path,
 ) -> Result<SubmissionEntry, StudentError> {
+    handin_core::names::check_submission_id(id).map_err(|e| {
+        StudentError(format!(
+            "{e}: give an id as `student list` shows it (such as SABCDEFGHIJKLMNOPQRST)"
+        ))
+    })?;
     let mut bb = blackboard(remote, profile)?;
     let dir = out
         .parent()
@@ -722,9 +757,10 @@ pub fn fetch(
                 None
             }
             SubmitClientEvent::FetchEnd => Some(Ok(())),
-            SubmitClientEvent::Refused(r) => {
-                Some(fail(format!("Blackboard refused the fetch: {}", r.reason)))
-            }
+            SubmitClientEvent::Refused(r) => Some(fail(format!(
+                "Blackboard refused the fetch: {}",
+                printable::text(&r.reason)
+            ))),
             _ => None,
         },
         nothing_more,

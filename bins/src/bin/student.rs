@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use handin::cli::{die, init_logging, rfc3339};
 use handin::net::Transport;
+use handin::printable;
 use handin::student::{self, ExternalKey, Profile, Remote};
 use handin_core::pki::StudentId;
 use handin_core::submit::hex;
@@ -223,11 +224,11 @@ fn main() {
                     "received_at": time_str(b.received_at), "due_at": time_str(b.due_at), "late": b.late,
                     "version": b.version, "receipt": s.receipt_path.display().to_string(),
                 });
-                println!("{v}");
+                println!("{}", printable::json(&v));
             } else {
                 println!(
                     "submitted {} ({} bytes, sha256 {}) as {} version {}{}\nreceived {} (due {}); signed receipt saved to {}",
-                    b.file_name, b.size, hex(&b.sha256), b.id, b.version,
+                    printable::text(&b.file_name), b.size, hex(&b.sha256), b.id, b.version,
                     if b.late { ", LATE" } else { "" },
                     time_str(b.received_at), time_str(b.due_at), s.receipt_path.display()
                 );
@@ -247,7 +248,7 @@ fn main() {
                     "size": e.size, "sha256": hex(&e.sha256), "received_at": time_str(e.received_at),
                     "late": e.late, "version": e.version,
                 })).collect();
-                println!("{}", serde_json::Value::Array(v));
+                println!("{}", printable::json(&serde_json::Value::Array(v)));
             } else if entries.is_empty() {
                 println!("no submissions");
             } else {
@@ -255,9 +256,9 @@ fn main() {
                     println!(
                         "{}\t{}/{}\t{}\tv{}\t{} bytes\t{}{}",
                         e.id,
-                        e.course,
-                        e.assignment,
-                        e.file_name,
+                        printable::text(&e.course),
+                        printable::text(&e.assignment),
+                        printable::text(&e.file_name),
                         e.version,
                         e.size,
                         time_str(e.received_at),
@@ -276,7 +277,7 @@ fn main() {
                 .unwrap_or_else(|e| die("student", e));
             println!(
                 "fetched {} ({} bytes, sha256 verified) to {}",
-                e.file_name,
+                printable::text(&e.file_name),
                 e.size,
                 out.display()
             );
@@ -287,10 +288,11 @@ fn main() {
         } => {
             let b = student::verify_receipt(&receipt, &blackboard_cert)
                 .unwrap_or_else(|e| die("student", e));
+            let t = |s: &str| printable::text(s).into_owned();
             println!(
                 "valid receipt: {} submitted {} ({} bytes, sha256 {}) to {}/{} as {} version {} at {}{}",
-                b.student_id, b.file_name, b.size, hex(&b.sha256), b.course, b.assignment, b.id, b.version,
-                time_str(b.received_at), if b.late { " (late)" } else { "" }
+                t(&b.student_id), t(&b.file_name), b.size, hex(&b.sha256), t(&b.course), t(&b.assignment),
+                t(&b.id), b.version, time_str(b.received_at), if b.late { " (late)" } else { "" }
             );
         }
     }
