@@ -1,6 +1,12 @@
 //! The student's side: the profile directory and the commands enroll, renew, submit, list,
 //! fetch and verify-receipt, each written once against any transport's [`Link`].
 
+mod pin;
+mod verify;
+
+pub use pin::{describe_server, pin_blackboard, Pinned, Standing};
+pub use verify::{verify_receipt, Verified};
+
 use crate::fsio::{self, PRIVATE, PUBLIC};
 use crate::net::{self, Transport};
 use crate::printable;
@@ -12,7 +18,7 @@ use handin_core::rustls::{AlertDescription, KeyLogFile};
 use handin_core::submit::Sha256;
 use handin_core::{
     ClientConfig, ConfigError, EnrollClient, EnrollClientEvent, Error, HandshakeInfo, Identity,
-    Receipt, ReceiptBody, RefusalCode, Role, SubmitClient, SubmitClientEvent, UsageError,
+    ReceiptBody, RefusalCode, Role, SubmitClient, SubmitClientEvent, UsageError,
 };
 use std::fs::File;
 use std::io::{IsTerminal, Read};
@@ -48,7 +54,8 @@ pub struct Remote {
 }
 
 /// The student's profile directory: `key.pem` (0600), `cert.pem`, `ca.crt`, `blackboard.crt`
-/// and `receipts/`.
+/// (Blackboard's pinned certificate), `blackboard-seen/` (others it presented since) and
+/// `receipts/`.
 #[derive(Debug, Clone)]
 pub struct Profile {
     dir: PathBuf,
@@ -80,7 +87,8 @@ impl Profile {
     pub fn ca(&self) -> PathBuf {
         self.dir.join("ca.crt")
     }
-    /// Blackboard's certificate as last seen (it signs receipts).
+    /// Blackboard's certificate as pinned: the first one seen, or the one `student
+    /// pin-blackboard` pinned (it signs receipts).
     pub fn blackboard_cert(&self) -> PathBuf {
         self.dir.join("blackboard.crt")
     }
@@ -306,6 +314,8 @@ struct Session<C> {
     conn: C,
     /// The server, as messages name it.
     what: &'static str,
+    /// Whether the server's Welcome came in: it accepted us, and TLS verified its certificate.
+    welcomed: bool,
 }
 
 impl<C: Client> Session<C> {
@@ -318,7 +328,12 @@ impl<C: Client> Session<C> {
         let link = connect(remote, what)?;
         let conn =
             C::start(config, server_name(remote)?).map_err(|e| StudentError(e.to_string()))?;
-        Ok(Self { link, conn, what })
+        Ok(Self {
+            link,
+            conn,
+            what,
+            welcomed: false,
+        })
     }
 
     /// Drives one request until it has an outcome, and returns that outcome.
@@ -336,19 +351,19 @@ impl<C: Client> Session<C> {
     ) -> Result<T, StudentError> {
         let what = self.what;
         let mut request = Some(request);
-        let mut welcomed = false;
+        let welcomed = &mut self.welcomed;
         let mut outcome: Option<Result<T, StudentError>> = None;
         let r = self.link.run(&mut self.conn, |c, progress| {
             while let Some(ev) = c.next_event() {
                 if let Some(handshake) = C::welcome(&ev) {
                     log_connected(what, handshake, c.peer_certificate());
-                    welcomed = true;
+                    *welcomed = true;
                 } else if let Some(o) = on_event(ev) {
                     // The first outcome stands: a failure is not undone by a later event.
                     outcome.get_or_insert(o);
                 }
             }
-            if outcome.is_none() && welcomed && c.may_request() {
+            if outcome.is_none() && *welcomed && c.may_request() {
                 if let Some(req) = request.take() {
                     if let Err(e) = req(c) {
                         outcome = Some(fail(e.to_string()));
@@ -380,6 +395,18 @@ impl<C: Client> Session<C> {
 fn blackboard(remote: &Remote, profile: &Profile) -> Result<Session<SubmitClient>, StudentError> {
     let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
     Session::open(remote, &config, "Blackboard")
+}
+
+impl Session<SubmitClient> {
+    /// After an exchange: checks the certificate Blackboard presented against the profile's
+    /// pinned one (pinning it if there is none).
+    fn check_pin(&self, profile: &Profile) {
+        if self.welcomed {
+            if let Some(cert) = self.conn.peer_certificate() {
+                pin::observe(profile, cert);
+            }
+        }
+    }
 }
 
 /// Checks a submission id Blackboard sent, before it is used (as a file name, say).
@@ -650,6 +677,7 @@ pub fn submit(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    bb.check_pin(profile);
     let (receipt, body) = result?;
     // The id names the receipt's file: it must be a plain name.
     check_id_from_server(
@@ -667,13 +695,6 @@ pub fn submit(
             receipt_path.display()
         ))
     })?;
-    if let Some(cert) = bb.conn.peer_certificate() {
-        let _ = fsio::write_atomic(
-            &profile.blackboard_cert(),
-            to_pem("CERTIFICATE", cert).as_bytes(),
-            PUBLIC,
-        );
-    }
     Ok(Submitted { body, receipt_path })
 }
 
@@ -692,7 +713,7 @@ pub fn list(
 ) -> Result<Vec<SubmissionEntry>, StudentError> {
     let mut bb = blackboard(remote, profile)?;
     let mut entries = Vec::new();
-    bb.exchange(
+    let result = bb.exchange(
         |c| c.list(course),
         |ev| match ev {
             SubmitClientEvent::ListEntry(e) => {
@@ -707,7 +728,9 @@ pub fn list(
             _ => None,
         },
         nothing_more,
-    )?;
+    );
+    bb.check_pin(profile);
+    result?;
     for e in &entries {
         check_id_from_server(
             &e.id,
@@ -768,6 +791,7 @@ pub fn fetch(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    bb.check_pin(profile);
     let finish = result.and_then(|()| {
         tmp.1
             .sync_all()
@@ -799,18 +823,4 @@ fn tempfile_in(dir: &Path) -> Result<(PathBuf, File), StudentError> {
         "cannot create a temporary file in {}",
         dir.display()
     ))
-}
-
-/// Verifies a receipt file with Blackboard's certificate.
-pub fn verify_receipt(receipt: &Path, blackboard_cert: &Path) -> Result<ReceiptBody, StudentError> {
-    let text = std::fs::read(receipt)
-        .map_err(|e| StudentError(format!("cannot read {}: {e}", receipt.display())))?;
-    let receipt =
-        Receipt::from_pem(&text).map_err(|e| StudentError(format!("not a receipt: {e}")))?;
-    let cert_pem = std::fs::read(blackboard_cert)
-        .map_err(|e| StudentError(format!("cannot read {}: {e}", blackboard_cert.display())))?;
-    let cert = first_cert(&cert_pem, blackboard_cert)?;
-    receipt
-        .verify(&cert)
-        .map_err(|e| StudentError(format!("the receipt is NOT valid: {e}")))
 }
