@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use handin::cli::{die, init_logging, rfc3339};
 use handin::net::Transport;
-use handin_client::student::{self, ExternalKey, Profile, Remote};
+use handin_client::printable;
+use handin_client::student::{self, ExternalKey, Profile, Remote, Standing};
 use handin_core::pki::StudentId;
 use handin_core::submit::hex;
 use std::io::{BufRead, Write};
@@ -106,11 +107,21 @@ enum Command {
         #[command(flatten)]
         net: Net,
     },
-    /// Check a receipt's signature with Blackboard's certificate.
+    /// Check a receipt's signature with Blackboard's certificate (which must be a server
+    /// certificate of the CUHK root and, if your profile pinned one, Blackboard's).
     VerifyReceipt {
         receipt: PathBuf,
         #[arg(long)]
         blackboard_cert: PathBuf,
+        /// The CUHK root certificate (default: ca.crt in your profile).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
+    /// Make a Blackboard certificate the pinned one (after CUHK renewed it, say); the one
+    /// pinned before is kept for verifying older receipts.
+    PinBlackboard {
+        /// The certificate, e.g. the one a warning says was recorded in blackboard-seen/.
+        cert: PathBuf,
     },
 }
 
@@ -223,11 +234,11 @@ fn main() {
                     "received_at": time_str(b.received_at), "due_at": time_str(b.due_at), "late": b.late,
                     "version": b.version, "receipt": s.receipt_path.display().to_string(),
                 });
-                println!("{v}");
+                println!("{}", printable::json(&v));
             } else {
                 println!(
                     "submitted {} ({} bytes, sha256 {}) as {} version {}{}\nreceived {} (due {}); signed receipt saved to {}",
-                    b.file_name, b.size, hex(&b.sha256), b.id, b.version,
+                    printable::text(&b.file_name), b.size, hex(&b.sha256), b.id, b.version,
                     if b.late { ", LATE" } else { "" },
                     time_str(b.received_at), time_str(b.due_at), s.receipt_path.display()
                 );
@@ -247,7 +258,7 @@ fn main() {
                     "size": e.size, "sha256": hex(&e.sha256), "received_at": time_str(e.received_at),
                     "late": e.late, "version": e.version,
                 })).collect();
-                println!("{}", serde_json::Value::Array(v));
+                println!("{}", printable::json(&serde_json::Value::Array(v)));
             } else if entries.is_empty() {
                 println!("no submissions");
             } else {
@@ -255,9 +266,9 @@ fn main() {
                     println!(
                         "{}\t{}/{}\t{}\tv{}\t{} bytes\t{}{}",
                         e.id,
-                        e.course,
-                        e.assignment,
-                        e.file_name,
+                        printable::text(&e.course),
+                        printable::text(&e.assignment),
+                        printable::text(&e.file_name),
                         e.version,
                         e.size,
                         time_str(e.received_at),
@@ -276,7 +287,7 @@ fn main() {
                 .unwrap_or_else(|e| die("student", e));
             println!(
                 "fetched {} ({} bytes, sha256 verified) to {}",
-                e.file_name,
+                printable::text(&e.file_name),
                 e.size,
                 out.display()
             );
@@ -284,14 +295,45 @@ fn main() {
         Command::VerifyReceipt {
             receipt,
             blackboard_cert,
+            ca,
         } => {
-            let b = student::verify_receipt(&receipt, &blackboard_cert)
+            let v = student::verify_receipt(&profile, &receipt, &blackboard_cert, ca.as_deref())
                 .unwrap_or_else(|e| die("student", e));
+            let b = &v.body;
+            let t = |s: &str| printable::text(s).into_owned();
             println!(
                 "valid receipt: {} submitted {} ({} bytes, sha256 {}) to {}/{} as {} version {} at {}{}",
-                b.student_id, b.file_name, b.size, hex(&b.sha256), b.course, b.assignment, b.id, b.version,
-                time_str(b.received_at), if b.late { " (late)" } else { "" }
+                t(&b.student_id), t(&b.file_name), b.size, hex(&b.sha256), t(&b.course), t(&b.assignment),
+                t(&b.id), b.version, time_str(b.received_at), if b.late { " (late)" } else { "" }
             );
+            let standing = match v.standing {
+                Standing::Pinned => "the Blackboard certificate pinned in your profile",
+                Standing::Recorded => {
+                    "a Blackboard certificate your profile recorded after the pinned one"
+                }
+                Standing::NoPin => {
+                    "no Blackboard certificate is pinned in this profile: check that this is Blackboard's"
+                }
+            };
+            println!(
+                "signed by {} ({standing})",
+                student::describe_server(&v.signer)
+            );
+        }
+        Command::PinBlackboard { cert } => {
+            let p = student::pin_blackboard(&profile, &cert).unwrap_or_else(|e| die("student", e));
+            let what = student::describe_server(&p.certificate);
+            if p.unchanged {
+                println!("already pinned: {what}");
+            } else {
+                println!("pinned Blackboard's certificate: {what}");
+                if let Some(old) = p.replaced {
+                    println!(
+                        "the one pinned before (SHA-256 {old}) is kept in {} for older receipts",
+                        profile.blackboard_seen().display()
+                    );
+                }
+            }
         }
     }
 }

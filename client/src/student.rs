@@ -1,7 +1,14 @@
 //! The student's side: the profile directory and the commands enroll, renew, submit, list,
 //! fetch and verify-receipt, each written once against any transport's [`Link`].
 
+mod pin;
+mod verify;
+
+pub use pin::{describe_server, pin_blackboard, Pinned, Standing};
+pub use verify::{verify_receipt, Verified};
+
 use crate::net::{self, Transport};
+use crate::printable;
 use handin_core::driver::{Driven, Link, Progress, Step};
 use handin_core::msg::{SubmissionEntry, UploadOffer};
 use handin_core::pki::{from_pem_or_der, new_student_key, to_pem, StudentId};
@@ -10,7 +17,7 @@ use handin_core::rustls::{AlertDescription, KeyLogFile};
 use handin_core::submit::Sha256;
 use handin_core::{
     ClientConfig, ConfigError, EnrollClient, EnrollClientEvent, Error, HandshakeInfo, Identity,
-    Receipt, ReceiptBody, RefusalCode, Role, SubmitClient, SubmitClientEvent, UsageError,
+    ReceiptBody, RefusalCode, Role, SubmitClient, SubmitClientEvent, UsageError,
 };
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::fs::File;
@@ -47,7 +54,8 @@ pub struct Remote {
 }
 
 /// The student's profile directory: `key.pem` (0600), `cert.pem`, `ca.crt`, `blackboard.crt`
-/// and `receipts/`.
+/// (Blackboard's pinned certificate), `blackboard-seen/` (others it presented since) and
+/// `receipts/`.
 #[derive(Debug, Clone)]
 pub struct Profile {
     dir: PathBuf,
@@ -79,7 +87,8 @@ impl Profile {
     pub fn ca(&self) -> PathBuf {
         self.dir.join("ca.crt")
     }
-    /// Blackboard's certificate as last seen (it signs receipts).
+    /// Blackboard's certificate as pinned: the first one seen, or the one `student
+    /// pin-blackboard` pinned (it signs receipts).
     pub fn blackboard_cert(&self) -> PathBuf {
         self.dir.join("blackboard.crt")
     }
@@ -193,9 +202,15 @@ pub fn explain(e: &Error, what: &str) -> String {
         ),
         Error::Tls(other) => format!("TLS with {what} failed: {other}"),
         Error::Remote(r) | Error::Refused(r) => match r.code {
-            RefusalCode::Revoked => r.reason.clone(),
-            RefusalCode::Expired => format!("{}: ask CUHK for a new enrollment code", r.reason),
-            _ => format!("{what} closed the connection: {}", r.reason),
+            RefusalCode::Revoked => printable::text(&r.reason).into_owned(),
+            RefusalCode::Expired => format!(
+                "{}: ask CUHK for a new enrollment code",
+                printable::text(&r.reason)
+            ),
+            _ => format!(
+                "{what} closed the connection: {}",
+                printable::text(&r.reason)
+            ),
         },
         Error::Timeout(m) => format!("timed out talking to {what} ({m}): try again in a moment"),
         Error::Closed => format!("{what} closed the connection unexpectedly: try again"),
@@ -299,6 +314,8 @@ struct Session<C> {
     conn: C,
     /// The server, as messages name it.
     what: &'static str,
+    /// Whether the server's Welcome came in: it accepted us, and TLS verified its certificate.
+    welcomed: bool,
 }
 
 impl<C: Client> Session<C> {
@@ -311,7 +328,12 @@ impl<C: Client> Session<C> {
         let link = connect(remote, what)?;
         let conn =
             C::start(config, server_name(remote)?).map_err(|e| StudentError(e.to_string()))?;
-        Ok(Self { link, conn, what })
+        Ok(Self {
+            link,
+            conn,
+            what,
+            welcomed: false,
+        })
     }
 
     /// Drives one request until it has an outcome, and returns that outcome.
@@ -329,19 +351,19 @@ impl<C: Client> Session<C> {
     ) -> Result<T, StudentError> {
         let what = self.what;
         let mut request = Some(request);
-        let mut welcomed = false;
+        let welcomed = &mut self.welcomed;
         let mut outcome: Option<Result<T, StudentError>> = None;
         let r = self.link.run(&mut self.conn, |c, progress| {
             while let Some(ev) = c.next_event() {
                 if let Some(handshake) = C::welcome(&ev) {
                     log_connected(what, handshake, c.peer_certificate());
-                    welcomed = true;
+                    *welcomed = true;
                 } else if let Some(o) = on_event(ev) {
                     // The first outcome stands: a failure is not undone by a later event.
                     outcome.get_or_insert(o);
                 }
             }
-            if outcome.is_none() && welcomed && c.may_request() {
+            if outcome.is_none() && *welcomed && c.may_request() {
                 if let Some(req) = request.take() {
                     if let Err(e) = req(c) {
                         outcome = Some(fail(e.to_string()));
@@ -373,6 +395,27 @@ impl<C: Client> Session<C> {
 fn blackboard(remote: &Remote, profile: &Profile) -> Result<Session<SubmitClient>, StudentError> {
     let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
     Session::open(remote, &config, "Blackboard")
+}
+
+impl Session<SubmitClient> {
+    /// After an exchange: checks the certificate Blackboard presented against the profile's
+    /// pinned one (pinning it if there is none).
+    fn check_pin(&self, profile: &Profile) {
+        if self.welcomed {
+            if let Some(cert) = self.conn.peer_certificate() {
+                pin::observe(profile, cert);
+            }
+        }
+    }
+}
+
+/// Checks a submission id Blackboard sent, before it is used (as a file name, say).
+fn check_id_from_server(id: &str, then: &str) -> Result<(), StudentError> {
+    handin_core::names::check_submission_id(id).map_err(|_| {
+        StudentError(format!(
+            "Blackboard sent a malformed submission id {id:?} (an id is 1 to 64 letters, digits, '_' or '-'); {then}"
+        ))
+    })
 }
 
 /// An exchange that queues nothing between rounds.
@@ -511,7 +554,7 @@ fn run_enroll(
 }
 
 fn enroll_refusal(r: &handin_core::Refusal) -> String {
-    format!("enrollment refused: {}", r.reason)
+    format!("enrollment refused: {}", printable::text(&r.reason))
 }
 
 /// What a submission produced.
@@ -634,7 +677,13 @@ pub fn submit(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    bb.check_pin(profile);
     let (receipt, body) = result?;
+    // The id names the receipt's file: it must be a plain name.
+    check_id_from_server(
+        &body.id,
+        "the receipt was not saved. Blackboard may be compromised: tell the course staff",
+    )?;
     let receipts = profile.receipts();
     fsio::create_dir(&receipts, 0o700)
         .map_err(|e| StudentError(format!("cannot create {}: {e}", receipts.display())))?;
@@ -646,18 +695,14 @@ pub fn submit(
             receipt_path.display()
         ))
     })?;
-    if let Some(cert) = bb.conn.peer_certificate() {
-        let _ = fsio::write_atomic(
-            &profile.blackboard_cert(),
-            to_pem("CERTIFICATE", cert).as_bytes(),
-            PUBLIC,
-        );
-    }
     Ok(Submitted { body, receipt_path })
 }
 
 fn submit_refusal(r: &handin_core::Refusal) -> String {
-    format!("Blackboard refused the submission: {}", r.reason)
+    format!(
+        "Blackboard refused the submission: {}",
+        printable::text(&r.reason)
+    )
 }
 
 /// Lists the student's submissions.
@@ -668,7 +713,7 @@ pub fn list(
 ) -> Result<Vec<SubmissionEntry>, StudentError> {
     let mut bb = blackboard(remote, profile)?;
     let mut entries = Vec::new();
-    bb.exchange(
+    let result = bb.exchange(
         |c| c.list(course),
         |ev| match ev {
             SubmitClientEvent::ListEntry(e) => {
@@ -678,12 +723,20 @@ pub fn list(
             SubmitClientEvent::ListEnd => Some(Ok(())),
             SubmitClientEvent::Refused(r) => Some(fail(format!(
                 "Blackboard refused the listing: {}",
-                r.reason
+                printable::text(&r.reason)
             ))),
             _ => None,
         },
         nothing_more,
-    )?;
+    );
+    bb.check_pin(profile);
+    result?;
+    for e in &entries {
+        check_id_from_server(
+            &e.id,
+            "Blackboard may be compromised: tell the course staff",
+        )?;
+    }
     Ok(entries)
 }
 
@@ -694,6 +747,11 @@ pub fn fetch(
     id: &str,
     out: &Path,
 ) -> Result<SubmissionEntry, StudentError> {
+    handin_core::names::check_submission_id(id).map_err(|e| {
+        StudentError(format!(
+            "{e}: give an id as `student list` shows it (such as SABCDEFGHIJKLMNOPQRST)"
+        ))
+    })?;
     let mut bb = blackboard(remote, profile)?;
     let dir = out
         .parent()
@@ -722,9 +780,10 @@ pub fn fetch(
                 None
             }
             SubmitClientEvent::FetchEnd => Some(Ok(())),
-            SubmitClientEvent::Refused(r) => {
-                Some(fail(format!("Blackboard refused the fetch: {}", r.reason)))
-            }
+            SubmitClientEvent::Refused(r) => Some(fail(format!(
+                "Blackboard refused the fetch: {}",
+                printable::text(&r.reason)
+            ))),
             _ => None,
         },
         nothing_more,
@@ -732,6 +791,7 @@ pub fn fetch(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    bb.check_pin(profile);
     let finish = result.and_then(|()| {
         tmp.1
             .sync_all()
@@ -763,18 +823,4 @@ fn tempfile_in(dir: &Path) -> Result<(PathBuf, File), StudentError> {
         "cannot create a temporary file in {}",
         dir.display()
     ))
-}
-
-/// Verifies a receipt file with Blackboard's certificate.
-pub fn verify_receipt(receipt: &Path, blackboard_cert: &Path) -> Result<ReceiptBody, StudentError> {
-    let text = std::fs::read(receipt)
-        .map_err(|e| StudentError(format!("cannot read {}: {e}", receipt.display())))?;
-    let receipt =
-        Receipt::from_pem(&text).map_err(|e| StudentError(format!("not a receipt: {e}")))?;
-    let cert_pem = std::fs::read(blackboard_cert)
-        .map_err(|e| StudentError(format!("cannot read {}: {e}", blackboard_cert.display())))?;
-    let cert = first_cert(&cert_pem, blackboard_cert)?;
-    receipt
-        .verify(&cert)
-        .map_err(|e| StudentError(format!("the receipt is NOT valid: {e}")))
 }

@@ -2,6 +2,9 @@
 //!
 //! File names end up as directory entries on the server and in the student's downloads, so they
 //! are plain names: no path separators, no `.` or `..`, no NUL or control characters.
+//!
+//! Submission ids are assigned by the server, and a client names files after them (its saved
+//! receipts), so a client checks them too before using one.
 
 use std::fmt;
 
@@ -9,6 +12,8 @@ use std::fmt;
 pub const MAX_FILE_NAME: usize = 255;
 /// Longest course code or assignment name accepted, in bytes.
 pub const MAX_LABEL: usize = 64;
+/// Longest submission id accepted, in bytes.
+pub const MAX_SUBMISSION_ID: usize = 64;
 
 /// A name that is not acceptable, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +73,26 @@ pub fn check_label(what: &str, label: &str) -> Result<(), BadName> {
     }
 }
 
+/// Checks a submission id: 1 to 64 of `A-Z a-z 0-9 _ -`, starting with a letter or a digit.
+///
+/// Blackboard's ids (`S` and 20 base32 characters) are of this form. Such an id is a plain file
+/// name on any system: no separator, no dot, nothing a terminal interprets.
+pub fn check_submission_id(id: &str) -> Result<(), BadName> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_SUBMISSION_ID
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(BadName(format!(
+            "submission id {id:?} is not 1 to 64 letters, digits, '_' or '-' starting with a letter or digit"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +116,31 @@ mod tests {
         for bad in ["", ".x", "-x", "a b", "a/b", "é"] {
             assert!(check_label("course", bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn submission_ids_are_plain_file_names() {
+        for good in ["SABCDEFGHIJKLMNOPQRST", "S234567", "s1", "1", "a_b-c"] {
+            assert!(check_submission_id(good).is_ok(), "{good:?} refused");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../../X",
+            "a/b",
+            "a\\b",
+            ".hidden",
+            "-rf",
+            "_x",
+            "S1.receipt",
+            "S\u{1b}[2J",
+            "S 1",
+            "é",
+        ] {
+            assert!(check_submission_id(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_submission_id(&"S".repeat(64)).is_ok());
+        assert!(check_submission_id(&"S".repeat(65)).is_err());
     }
 }

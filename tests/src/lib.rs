@@ -363,6 +363,19 @@ impl Campus {
         }
     }
 
+    /// `student verify-receipt RECEIPT --blackboard-cert CERT` with `id`'s profile (its CUHK
+    /// root and pinned Blackboard certificate).
+    pub fn verify_receipt(&self, id: &str, receipt: &Path, cert: &Path) -> Command {
+        let mut c = cmd("student");
+        c.arg("--profile")
+            .arg(self.profile(id))
+            .arg("verify-receipt")
+            .arg(receipt)
+            .arg("--blackboard-cert")
+            .arg(cert);
+        c
+    }
+
     /// Fetches `sub` as `id` into `out`.
     pub fn fetch(&self, bb: &Server, id: &str, sub: &str, out: &Path) -> Output {
         let mut c = self.student(id, &["fetch", sub, "--blackboard", &bb.addr, "--out"]);

@@ -178,14 +178,9 @@ fn assert_intact(campus: &Campus, bb: &Server, id: &str, r: &Receipted) {
     assert_fetches_back(campus, bb, id, r);
 }
 
-/// The receipt file verifies against Blackboard's certificate.
-fn assert_receipt_verifies(campus: &Campus, r: &Receipted) {
-    let mut c = cmd("student");
-    c.arg("verify-receipt")
-        .arg(&r.receipt)
-        .arg("--blackboard-cert")
-        .arg(campus.path("bb.crt"));
-    let out = run(c);
+/// The receipt file of `id` verifies against Blackboard's certificate.
+fn assert_receipt_verifies(campus: &Campus, id: &str, r: &Receipted) {
+    let out = run(campus.verify_receipt(id, &r.receipt, &campus.path("bb.crt")));
     assert!(
         out.status.success() && stdout_of(&out).contains("valid receipt"),
         "the receipt of {} does not verify: {}{}",
@@ -421,7 +416,7 @@ fn sigkill_of_blackboard_during_concurrent_uploads_keeps_exactly_the_receipted_s
             assert_eq!(listed[0]["sha256"], r.sha256.as_str(), "{id}");
             assert_eq!(listed[0]["size"], r.size, "{id}");
             assert_intact(&campus, &bb, id, &r);
-            assert_receipt_verifies(&campus, &r);
+            assert_receipt_verifies(&campus, id, &r);
         } else {
             assert!(
                 listed.is_empty(),

@@ -6,7 +6,7 @@ use handin_tests::*;
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -467,13 +467,13 @@ fn two_hundred_students(server: &str, client: &str) {
     let verified = run_all(
         receipts
             .iter()
-            .map(|r| {
-                let mut c = cmd("student");
-                c.arg("verify-receipt")
-                    .arg(r["receipt"].as_str().expect("receipt path"))
-                    .arg("--blackboard-cert")
-                    .arg(campus.path("bb.crt"));
-                c
+            .zip(&ids)
+            .map(|(r, id)| {
+                campus.verify_receipt(
+                    id,
+                    Path::new(r["receipt"].as_str().expect("receipt path")),
+                    &campus.path("bb.crt"),
+                )
             })
             .collect(),
         WIDTH,

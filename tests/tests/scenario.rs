@@ -1,6 +1,7 @@
 //! The whole scenario with the real binaries on loopback.
 
 use handin_tests::*;
+use std::path::Path;
 
 #[test]
 fn the_whole_scenario_runs_on_real_sockets_and_the_bytes_come_back_equal() {
@@ -16,12 +17,11 @@ fn the_whole_scenario_runs_on_real_sockets_and_the_bytes_come_back_equal() {
     assert_eq!(receipt["late"], false);
 
     // The receipt verifies with Blackboard's certificate, independently of the session.
-    let mut verify = cmd("student");
-    verify
-        .arg("verify-receipt")
-        .arg(receipt["receipt"].as_str().expect("receipt path"))
-        .arg("--blackboard-cert")
-        .arg(campus.path("bb.crt"));
+    let verify = campus.verify_receipt(
+        ALICE,
+        Path::new(receipt["receipt"].as_str().expect("receipt path")),
+        &campus.path("bb.crt"),
+    );
     assert!(ok(verify).contains("valid receipt"));
 
     let listed = campus.list(&bb, ALICE);
@@ -71,12 +71,7 @@ fn a_tampered_receipt_is_reported_invalid() {
         .arg("--out-key")
         .arg(campus.path("other.key"));
     ok(issue);
-    let mut verify = cmd("student");
-    verify
-        .arg("verify-receipt")
-        .arg(&path)
-        .arg("--blackboard-cert")
-        .arg(campus.path("other.crt"));
+    let verify = campus.verify_receipt(ALICE, Path::new(&path), &campus.path("other.crt"));
     assert!(fails(verify).contains("NOT valid"));
 }
 

@@ -7,11 +7,13 @@ mod ca;
 mod csr;
 mod identity;
 mod revocation;
+mod server_cert;
 
 pub use ca::{new_student_key, Ca, IssuedServer, NewKey, PkiError, RevokedSerial, ServerName};
 pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MIN_RSA_BITS};
 pub use identity::{certificate_info, student_id_of, CertificateInfo, IdentityError};
 pub use revocation::{RevocationError, Revocations};
+pub use server_cert::{check_server_certificate, fingerprint, ServerCertError, ServerCertificate};
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
