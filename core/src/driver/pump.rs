@@ -243,7 +243,11 @@ impl Pump {
             let _ = step(conn, super::Progress { unsent: 0 });
             return Round::Finished;
         }
-        if self.pulled != before && self.unsent() == 0 {
+        // The socket took all there was, what the step queued or what it saw waiting (and so
+        // held back for): go again, so it can queue more. Waiting instead would be for the
+        // socket's writability, not asked for with nothing to write, or for the peer, which
+        // may be waiting for us.
+        if self.unsent() == 0 && (self.pulled != before || progress.unsent > 0) {
             return Round::Again;
         }
         Round::Wait(wait)

@@ -1,8 +1,8 @@
 //! The pump against a scripted socket: output a streaming connection held back is asked for
 //! again once the socket takes what was waiting, whatever woke the pump.
 
-use super::{Pump, ROUNDS};
-use crate::driver::Driven;
+use super::{Pump, Round, ROUNDS};
+use crate::driver::{Driven, Progress, Step};
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::rc::Rc;
@@ -124,4 +124,39 @@ fn a_connection_with_more_output_after_the_last_round_is_called_again_at_once() 
     }
     assert!(calls > 1, "the rounds of one call are bounded");
     assert_eq!(socket.taken, 10 * ROUNDS * PIECE);
+}
+
+#[test]
+fn a_client_step_that_held_back_goes_again_when_the_socket_drains() {
+    let now = SystemTime::now();
+    let mut pump = Pump::new(usize::MAX);
+    let mut conn = Streaming::default();
+    let mut socket = Socket::default();
+    let room = socket.room.clone();
+    let buf = &mut [0; 64];
+    // An upload's step: it queues a piece once nothing waits for the socket. The peer reads
+    // `peer_reads` bytes while it looks.
+    let peer_reads = Cell::new(0);
+    let mut step = |c: &mut Streaming, p: Progress| {
+        if p.unsent == 0 {
+            c.queued += PIECE;
+        }
+        room.set(room.get() + peer_reads.take());
+        Step::Continue
+    };
+    socket.room.set(PIECE / 2);
+    let round = pump.client_round(&mut conn, &mut socket, buf, now, &mut step);
+    assert!(matches!(round, Round::Wait(w) if w.write), "{round:?}");
+
+    // Before writability is reported, the peer reads what waits while the step looks (and
+    // holds back: half a piece still waits).
+    peer_reads.set(10 * PIECE);
+    let round = pump.client_round(&mut conn, &mut socket, buf, now, &mut step);
+    assert_eq!(pump.unsent(), 0);
+    assert_eq!(
+        round,
+        Round::Again,
+        "nothing waits to be written, so the socket's writability is not waited for: the step \
+         must be asked again"
+    );
 }
