@@ -168,6 +168,7 @@ impl Accept for Blackboard {
                 offered: false,
                 held: false,
                 uploading: false,
+                write_failed: false,
                 unwritten: Vec::new(),
                 disk_pending: Arc::new(AtomicUsize::new(0)),
                 fetch: None,
@@ -218,6 +219,9 @@ pub struct BbConn {
     /// Between accepting an offer and the end of its data: reads are upload bytes, and wait
     /// for room in the upload buffer.
     uploading: bool,
+    /// A write of the current upload failed and was reported: the writes queued behind it fail
+    /// the same way, and are not reported again.
+    write_failed: bool,
     /// Upload bytes received but not yet handed to a worker (charged to the budget).
     unwritten: Vec<u8>,
     /// Upload bytes handed to workers and not yet written.
@@ -466,6 +470,7 @@ impl BbConn {
         match done {
             Done::Offer(Ok(())) => {
                 self.uploading = self.core.accept_upload().is_ok();
+                self.write_failed = false;
             }
             Done::Offer(Err(r))
             | Done::Stored(Err(r))
@@ -474,8 +479,12 @@ impl BbConn {
                 self.busy = false;
                 let _ = self.core.refuse(r);
             }
+            // The first failure of an upload refuses it; the writes already queued behind it
+            // fail too (hundreds on a full disk), and say nothing new.
+            Done::WriteFailed(_) if self.write_failed => {}
             Done::WriteFailed(r) => {
-                tracing::warn!(peer = %self.peer, reason = %r.reason, "upload write failed");
+                self.write_failed = true;
+                tracing::warn!(peer = %self.peer, student = ?self.student().map(|s| s.to_string()), reason = %r.reason, "upload write failed");
                 // Refusing mid-upload makes the core raise UploadAborted, which deletes the file.
                 let _ = self.core.refuse(r);
             }
