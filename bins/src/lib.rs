@@ -6,6 +6,7 @@
 pub mod blackboard;
 pub mod board;
 pub mod cli;
+pub mod contain;
 pub mod crl_watch;
 pub mod cuhk;
 pub mod fsio;
