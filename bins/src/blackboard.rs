@@ -11,6 +11,7 @@
 //! then are their receipts signed and sent.
 
 use crate::board::{Board, BoardError, Committed, Ready, Upload};
+use crate::contain::Promise;
 use crate::pool::{Batcher, Budget, Inbox, Pool, Strand, Waiter};
 use crate::swap::Swap;
 use handin_core::driver::{Accept, Driven, Notify};
@@ -25,7 +26,7 @@ use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 /// Stop reading from a student while this many uploaded bytes wait for the disk.
@@ -293,7 +294,7 @@ impl BbConn {
             if self.offered {
                 let slot = self.upload.clone();
                 self.strand.spawn(&self.shared.pool, move || {
-                    if let Some(u) = slot.lock().ok().and_then(|mut s| s.take()) {
+                    if let Some(u) = lock_upload(&slot).take() {
                         u.abort();
                     }
                 });
@@ -324,8 +325,8 @@ impl BbConn {
             SubmitServerEvent::UploadRequested(offer) => {
                 self.busy = true;
                 self.offered = true;
-                let (shared, inbox, slot) =
-                    (self.shared.clone(), self.inbox.clone(), self.upload.clone());
+                let (shared, slot) = (self.shared.clone(), self.upload.clone());
+                let answer = Promise::new(self.inbox.clone(), || Done::Offer(Err(failed())));
                 self.strand.spawn(&pool, move || {
                     let verdict = (|| {
                         let a = shared
@@ -351,12 +352,10 @@ impl BbConn {
                             ));
                         }
                         let upload = shared.board.begin_upload().map_err(refusal)?;
-                        if let Ok(mut s) = slot.lock() {
-                            *s = Some(upload);
-                        }
+                        *lock_upload(&slot) = Some(upload);
                         Ok(())
                     })();
-                    inbox.post(Done::Offer(verdict));
+                    answer.keep(Done::Offer(verdict));
                 });
             }
             SubmitServerEvent::UploadComplete { offer, received_at } => {
@@ -364,17 +363,15 @@ impl BbConn {
                 let Some(student) = self.student() else {
                     return;
                 };
-                let (shared, inbox, slot, committer) = (
+                let (shared, slot, committer) = (
                     self.shared.clone(),
-                    self.inbox.clone(),
                     self.upload.clone(),
                     self.committer.clone(),
                 );
+                let answer = Promise::new(self.inbox.clone(), || Done::Stored(Err(failed())));
                 self.strand.spawn(&pool, move || {
-                    let ready = slot
-                        .lock()
-                        .ok()
-                        .and_then(|mut s| s.take())
+                    let upload = lock_upload(&slot).take();
+                    let ready = upload
                         .ok_or_else(|| {
                             Refusal::new(RefusalCode::Storage, "the upload was lost: send it again")
                         })
@@ -386,14 +383,14 @@ impl BbConn {
                         });
                     let ready = match ready {
                         Ok(r) => r,
-                        Err(r) => return inbox.post(Done::Stored(Err(r))),
+                        Err(r) => return answer.keep(Done::Stored(Err(r))),
                     };
                     // The receipt is signed once the batch holding this submission committed,
                     // on some worker, so the committer goes on to the next batch at once.
                     let reply = Box::new(move |result: Result<Committed, BoardError>| {
                         let committed = match result {
                             Ok(c) => c,
-                            Err(e) => return inbox.post(Done::Stored(Err(refusal(e)))),
+                            Err(e) => return answer.keep(Done::Stored(Err(refusal(e)))),
                         };
                         let pool = shared.pool.clone();
                         pool.spawn(move || {
@@ -406,7 +403,7 @@ impl BbConn {
                                 tracing::error!(error = %e, "cannot sign a receipt");
                                 Refusal::new(RefusalCode::Internal, "stored, but the receipt could not be signed: list your submissions to confirm")
                             });
-                            inbox.post(Done::Stored(signed));
+                            answer.keep(Done::Stored(signed));
                         });
                     });
                     committer.submit(Pending { ready, reply });
@@ -418,7 +415,7 @@ impl BbConn {
                 self.uploading = false;
                 let slot = self.upload.clone();
                 self.strand.spawn(&pool, move || {
-                    if let Some(u) = slot.lock().ok().and_then(|mut s| s.take()) {
+                    if let Some(u) = lock_upload(&slot).take() {
                         u.abort();
                     }
                 });
@@ -428,13 +425,14 @@ impl BbConn {
                     return;
                 };
                 self.busy = true;
-                let (shared, inbox) = (self.shared.clone(), self.inbox.clone());
+                let shared = self.shared.clone();
+                let answer = Promise::new(self.inbox.clone(), || Done::Listed(Err(failed())));
                 pool.spawn(move || {
                     let listed = shared
                         .board
                         .list(&student, course.as_deref())
                         .map_err(refusal);
-                    inbox.post(Done::Listed(listed));
+                    answer.keep(Done::Listed(listed));
                 });
             }
             SubmitServerEvent::FetchRequested { id } => {
@@ -442,7 +440,8 @@ impl BbConn {
                     return;
                 };
                 self.busy = true;
-                let (shared, inbox) = (self.shared.clone(), self.inbox.clone());
+                let shared = self.shared.clone();
+                let answer = Promise::new(self.inbox.clone(), || Done::FetchOpened(Err(failed())));
                 pool.spawn(move || {
                     let opened = (|| {
                         let (entry, path) = shared
@@ -456,7 +455,7 @@ impl BbConn {
                         })?;
                         Ok((entry, file))
                     })();
-                    inbox.post(Done::FetchOpened(opened));
+                    answer.keep(Done::FetchOpened(opened));
                 });
             }
             SubmitServerEvent::Rejected(r) => {
@@ -541,30 +540,25 @@ impl BbConn {
         let bytes = std::mem::take(&mut self.unwritten);
         let n = bytes.len();
         self.disk_pending.fetch_add(n, Ordering::SeqCst);
-        let (inbox, slot, budget, pending, notify) = (
-            self.inbox.clone(),
-            self.upload.clone(),
-            self.budget.clone(),
-            self.disk_pending.clone(),
-            self.notify.clone(),
-        );
+        let handed = Handed {
+            n,
+            budget: self.budget.clone(),
+            pending: self.disk_pending.clone(),
+            notify: self.notify.clone(),
+        };
+        let slot = self.upload.clone();
+        let answer = Promise::new(self.inbox.clone(), || Done::WriteFailed(failed()));
         self.strand.spawn(&self.shared.pool, move || {
-            let r = match slot.lock() {
-                Ok(mut s) => match s.as_mut() {
-                    Some(u) => u.write(&bytes).map_err(refusal),
-                    // Aborted meanwhile: the bytes go nowhere.
-                    None => Ok(()),
-                },
-                Err(_) => Err(Refusal::new(RefusalCode::Internal, "upload state lost")),
+            let written = match lock_upload(&slot).as_mut() {
+                Some(u) => u.write(&bytes).map_err(refusal),
+                // Aborted meanwhile: the bytes go nowhere.
+                None => Ok(()),
             };
             drop(bytes);
-            budget.release(n);
-            let before = pending.fetch_sub(n, Ordering::SeqCst);
-            if let Err(r) = r {
-                inbox.post(Done::WriteFailed(r));
-            } else if before >= DISK_HIGH_WATER && before - n < DISK_HIGH_WATER {
-                // The connection stopped reading at the high-water mark: it may go on.
-                notify();
+            drop(handed);
+            match written {
+                Ok(()) => answer.release(),
+                Err(r) => answer.keep(Done::WriteFailed(r)),
             }
         });
     }
@@ -594,7 +588,8 @@ impl BbConn {
         }
         if f.unread > 0 && !f.reading && ahead < FETCH_AHEAD {
             f.reading = true;
-            let (file, inbox) = (f.file.clone(), self.inbox.clone());
+            let file = f.file.clone();
+            let answer = Promise::new(self.inbox.clone(), || Done::FetchChunk(Err(failed())));
             let want = (f.unread as usize).min(FETCH_CHUNK);
             self.shared.pool.spawn(move || {
                 let r = (|| {
@@ -610,10 +605,50 @@ impl BbConn {
                     })?;
                     Ok(buf)
                 })();
-                inbox.post(Done::FetchChunk(r));
+                answer.keep(Done::FetchChunk(r));
             });
         }
     }
+}
+
+/// Upload bytes handed to a worker: their room in the upload buffer and in the connection's
+/// disk allowance comes back when the worker is done with them, however its job ends.
+struct Handed {
+    n: usize,
+    budget: Arc<Budget>,
+    pending: Arc<AtomicUsize>,
+    notify: Notify,
+}
+
+impl Drop for Handed {
+    fn drop(&mut self) {
+        self.budget.release(self.n);
+        let before = self.pending.fetch_sub(self.n, Ordering::SeqCst);
+        if before >= DISK_HIGH_WATER && before - self.n < DISK_HIGH_WATER {
+            // The connection stopped reading at the high-water mark: it may go on.
+            (self.notify)();
+        }
+    }
+}
+
+/// The refusal for a request whose job failed unexpectedly (it panicked: see `contain`).
+fn failed() -> Refusal {
+    Refusal::new(
+        RefusalCode::Internal,
+        "Blackboard failed on this request: try again",
+    )
+}
+
+/// Locks a connection's upload slot. A job that panicked while holding it may have left the
+/// upload half written; that upload is refused anyway (the job's promise broke), so it is
+/// dropped here (its file removed) and the slot serves the connection's next upload.
+fn lock_upload(slot: &Mutex<Option<Upload>>) -> MutexGuard<'_, Option<Upload>> {
+    slot.lock().unwrap_or_else(|poisoned| {
+        let mut upload = poisoned.into_inner();
+        upload.take();
+        slot.clear_poison();
+        upload
+    })
 }
 
 impl Drop for BbConn {
@@ -697,3 +732,6 @@ impl Driven for BbConn {
         self.process();
     }
 }
+
+#[cfg(test)]
+mod tests;
