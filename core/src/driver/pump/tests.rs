@@ -6,9 +6,14 @@ use crate::driver::{Driven, Progress, Step};
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::rc::Rc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 const PIECE: usize = 100;
+
+/// The time the tests run at: any fixed time (the core reads no clock).
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
 
 /// A socket that takes `room` more bytes before it would block, and has nothing to read.
 #[derive(Default)]
@@ -71,7 +76,7 @@ impl Driven for Streaming {
 
 #[test]
 fn a_piece_held_back_is_sent_when_the_socket_drains_during_a_wake_up() {
-    let now = SystemTime::now();
+    let now = now();
     let mut pump = Pump::new(1 << 20);
     let mut conn = Streaming {
         ready: 3,
@@ -103,7 +108,7 @@ fn a_piece_held_back_is_sent_when_the_socket_drains_during_a_wake_up() {
 
 #[test]
 fn a_connection_with_more_output_after_the_last_round_is_called_again_at_once() {
-    let now = SystemTime::now();
+    let now = now();
     let mut pump = Pump::new(1 << 20);
     let mut conn = Streaming {
         ready: 10 * ROUNDS,
@@ -128,7 +133,7 @@ fn a_connection_with_more_output_after_the_last_round_is_called_again_at_once() 
 
 #[test]
 fn a_client_step_that_held_back_goes_again_when_the_socket_drains() {
-    let now = SystemTime::now();
+    let now = now();
     let mut pump = Pump::new(usize::MAX);
     let mut conn = Streaming::default();
     let mut socket = Socket::default();
