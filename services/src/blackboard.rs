@@ -11,6 +11,7 @@
 //! then are their receipts signed and sent.
 
 use crate::board::{Board, BoardError, Committed, Ready, Upload};
+use crate::contain::Promise;
 use crate::pool::{Batcher, Budget, Inbox, Pool, Strand, Waiter};
 use crate::sessions::{Limits, Sessions};
 use crate::swap::Swap;
@@ -26,7 +27,7 @@ use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 /// Stop reading from a student while this many uploaded bytes wait for the disk.
@@ -195,6 +196,7 @@ impl Accept for Blackboard {
                 offered: false,
                 held: false,
                 uploading: false,
+                write_failed: false,
                 unwritten: Vec::new(),
                 disk_pending: Arc::new(AtomicUsize::new(0)),
                 fetch: None,
@@ -254,6 +256,9 @@ pub struct BbConn {
     /// Between accepting an offer and the end of its data: reads are upload bytes, and wait
     /// for room in the upload buffer.
     uploading: bool,
+    /// A write of the current upload failed and was reported: the writes queued behind it fail
+    /// the same way, and are not reported again.
+    write_failed: bool,
     /// Upload bytes received but not yet handed to a worker (charged to the budget).
     unwritten: Vec<u8>,
     /// Upload bytes handed to workers and not yet written.
@@ -325,7 +330,7 @@ impl BbConn {
             if self.offered {
                 let slot = self.upload.clone();
                 self.strand.spawn(&self.shared.pool, move || {
-                    if let Some(u) = slot.lock().ok().and_then(|mut s| s.take()) {
+                    if let Some(u) = lock_upload(&slot).take() {
                         u.abort();
                     }
                 });
@@ -366,8 +371,8 @@ impl BbConn {
                 };
                 self.busy = true;
                 self.offered = true;
-                let (shared, inbox, slot) =
-                    (self.shared.clone(), self.inbox.clone(), self.upload.clone());
+                let (shared, slot) = (self.shared.clone(), self.upload.clone());
+                let answer = Promise::new(self.inbox.clone(), || Done::Offer(Err(failed())));
                 self.strand.spawn(&pool, move || {
                     let verdict = (|| {
                         let a = shared
@@ -397,12 +402,10 @@ impl BbConn {
                             .check_quota(&student, &offer)
                             .map_err(refusal)?;
                         let upload = shared.board.begin_upload().map_err(refusal)?;
-                        if let Ok(mut s) = slot.lock() {
-                            *s = Some(upload);
-                        }
+                        *lock_upload(&slot) = Some(upload);
                         Ok(())
                     })();
-                    inbox.post(Done::Offer(verdict));
+                    answer.keep(Done::Offer(verdict));
                 });
             }
             SubmitServerEvent::UploadComplete { offer, received_at } => {
@@ -415,18 +418,16 @@ impl BbConn {
                     .certificate()
                     .map(|c| c.serial.clone())
                     .unwrap_or_default();
-                let (shared, inbox, slot, committer, configs) = (
+                let (shared, slot, committer, configs) = (
                     self.shared.clone(),
-                    self.inbox.clone(),
                     self.upload.clone(),
                     self.committer.clone(),
                     self.configs.clone(),
                 );
+                let answer = Promise::new(self.inbox.clone(), || Done::Stored(Err(failed())));
                 self.strand.spawn(&pool, move || {
-                    let ready = slot
-                        .lock()
-                        .ok()
-                        .and_then(|mut s| s.take())
+                    let upload = lock_upload(&slot).take();
+                    let ready = upload
                         .ok_or_else(|| {
                             Refusal::new(RefusalCode::Storage, "the upload was lost: send it again")
                         })
@@ -438,12 +439,12 @@ impl BbConn {
                         });
                     let ready = match ready {
                         Ok(r) => r,
-                        Err(r) => return inbox.post(Done::Stored(Err(r))),
+                        Err(r) => return answer.keep(Done::Stored(Err(r))),
                     };
                     // The CRL may have changed while the file was made durable: the revoked
                     // set in force now decides, before anything is committed.
                     if configs.get().revocations().is_revoked(&serial) {
-                        return inbox.post(Done::Stored(Err(Refusal::new(
+                        return answer.keep(Done::Stored(Err(Refusal::new(
                             RefusalCode::Revoked,
                             format!("certificate of student {student} was revoked: nothing was stored"),
                         ))));
@@ -453,7 +454,7 @@ impl BbConn {
                     let reply = Box::new(move |result: Result<Committed, BoardError>| {
                         let committed = match result {
                             Ok(c) => c,
-                            Err(e) => return inbox.post(Done::Stored(Err(refusal(e)))),
+                            Err(e) => return answer.keep(Done::Stored(Err(refusal(e)))),
                         };
                         let pool = shared.pool.clone();
                         pool.spawn(move || {
@@ -466,7 +467,7 @@ impl BbConn {
                                 tracing::error!(error = %e, "cannot sign a receipt");
                                 Refusal::new(RefusalCode::Internal, "stored, but the receipt could not be signed: list your submissions to confirm")
                             });
-                            inbox.post(Done::Stored(signed));
+                            answer.keep(Done::Stored(signed));
                         });
                     });
                     committer.submit(Pending { ready, reply });
@@ -478,7 +479,7 @@ impl BbConn {
                 self.uploading = false;
                 let slot = self.upload.clone();
                 self.strand.spawn(&pool, move || {
-                    if let Some(u) = slot.lock().ok().and_then(|mut s| s.take()) {
+                    if let Some(u) = lock_upload(&slot).take() {
                         u.abort();
                     }
                 });
@@ -488,13 +489,14 @@ impl BbConn {
                     return;
                 };
                 self.busy = true;
-                let (shared, inbox) = (self.shared.clone(), self.inbox.clone());
+                let shared = self.shared.clone();
+                let answer = Promise::new(self.inbox.clone(), || Done::Listed(Err(failed())));
                 pool.spawn(move || {
                     let listed = shared
                         .board
                         .list(&student, course.as_deref())
                         .map_err(refusal);
-                    inbox.post(Done::Listed(listed));
+                    answer.keep(Done::Listed(listed));
                 });
             }
             SubmitServerEvent::FetchRequested { id } => {
@@ -502,7 +504,8 @@ impl BbConn {
                     return;
                 };
                 self.busy = true;
-                let (shared, inbox) = (self.shared.clone(), self.inbox.clone());
+                let shared = self.shared.clone();
+                let answer = Promise::new(self.inbox.clone(), || Done::FetchOpened(Err(failed())));
                 pool.spawn(move || {
                     let opened = (|| {
                         let (entry, path) = shared
@@ -516,7 +519,7 @@ impl BbConn {
                         })?;
                         Ok((entry, file))
                     })();
-                    inbox.post(Done::FetchOpened(opened));
+                    answer.keep(Done::FetchOpened(opened));
                 });
             }
             SubmitServerEvent::Rejected(r) => {
@@ -530,6 +533,7 @@ impl BbConn {
         match done {
             Done::Offer(Ok(())) => {
                 self.uploading = self.core.accept_upload().is_ok();
+                self.write_failed = false;
             }
             Done::Offer(Err(r))
             | Done::Stored(Err(r))
@@ -538,8 +542,12 @@ impl BbConn {
                 self.busy = false;
                 let _ = self.core.refuse(r);
             }
+            // The first failure of an upload refuses it; the writes already queued behind it
+            // fail too (hundreds on a full disk), and say nothing new.
+            Done::WriteFailed(_) if self.write_failed => {}
             Done::WriteFailed(r) => {
-                tracing::warn!(peer = %self.peer, reason = %r.reason, "upload write failed");
+                self.write_failed = true;
+                tracing::warn!(peer = %self.peer, student = ?self.student().map(|s| s.to_string()), reason = %r.reason, "upload write failed");
                 // Refusing mid-upload makes the core raise UploadAborted, which deletes the file.
                 let _ = self.core.refuse(r);
             }
@@ -596,30 +604,25 @@ impl BbConn {
         let bytes = std::mem::take(&mut self.unwritten);
         let n = bytes.len();
         self.disk_pending.fetch_add(n, Ordering::SeqCst);
-        let (inbox, slot, budget, pending, notify) = (
-            self.inbox.clone(),
-            self.upload.clone(),
-            self.budget.clone(),
-            self.disk_pending.clone(),
-            self.notify.clone(),
-        );
+        let handed = Handed {
+            n,
+            budget: self.budget.clone(),
+            pending: self.disk_pending.clone(),
+            notify: self.notify.clone(),
+        };
+        let slot = self.upload.clone();
+        let answer = Promise::new(self.inbox.clone(), || Done::WriteFailed(failed()));
         self.strand.spawn(&self.shared.pool, move || {
-            let r = match slot.lock() {
-                Ok(mut s) => match s.as_mut() {
-                    Some(u) => u.write(&bytes).map_err(refusal),
-                    // Aborted meanwhile: the bytes go nowhere.
-                    None => Ok(()),
-                },
-                Err(_) => Err(Refusal::new(RefusalCode::Internal, "upload state lost")),
+            let written = match lock_upload(&slot).as_mut() {
+                Some(u) => u.write(&bytes).map_err(refusal),
+                // Aborted meanwhile: the bytes go nowhere.
+                None => Ok(()),
             };
             drop(bytes);
-            budget.release(n);
-            let before = pending.fetch_sub(n, Ordering::SeqCst);
-            if let Err(r) = r {
-                inbox.post(Done::WriteFailed(r));
-            } else if before >= DISK_HIGH_WATER && before - n < DISK_HIGH_WATER {
-                // The connection stopped reading at the high-water mark: it may go on.
-                notify();
+            drop(handed);
+            match written {
+                Ok(()) => answer.release(),
+                Err(r) => answer.keep(Done::WriteFailed(r)),
             }
         });
     }
@@ -649,7 +652,8 @@ impl BbConn {
         }
         if f.unread > 0 && !f.reading && ahead < FETCH_AHEAD {
             f.reading = true;
-            let (file, inbox) = (f.file.clone(), self.inbox.clone());
+            let file = f.file.clone();
+            let answer = Promise::new(self.inbox.clone(), || Done::FetchChunk(Err(failed())));
             let want = (f.unread as usize).min(FETCH_CHUNK);
             self.shared.pool.spawn(move || {
                 let r = (|| {
@@ -665,10 +669,50 @@ impl BbConn {
                     })?;
                     Ok(buf)
                 })();
-                inbox.post(Done::FetchChunk(r));
+                answer.keep(Done::FetchChunk(r));
             });
         }
     }
+}
+
+/// Upload bytes handed to a worker: their room in the upload buffer and in the connection's
+/// disk allowance comes back when the worker is done with them, however its job ends.
+struct Handed {
+    n: usize,
+    budget: Arc<Budget>,
+    pending: Arc<AtomicUsize>,
+    notify: Notify,
+}
+
+impl Drop for Handed {
+    fn drop(&mut self) {
+        self.budget.release(self.n);
+        let before = self.pending.fetch_sub(self.n, Ordering::SeqCst);
+        if before >= DISK_HIGH_WATER && before - self.n < DISK_HIGH_WATER {
+            // The connection stopped reading at the high-water mark: it may go on.
+            (self.notify)();
+        }
+    }
+}
+
+/// The refusal for a request whose job failed unexpectedly (it panicked: see `contain`).
+fn failed() -> Refusal {
+    Refusal::new(
+        RefusalCode::Internal,
+        "Blackboard failed on this request: try again",
+    )
+}
+
+/// Locks a connection's upload slot. A job that panicked while holding it may have left the
+/// upload half written; that upload is refused anyway (the job's promise broke), so it is
+/// dropped here (its file removed) and the slot serves the connection's next upload.
+fn lock_upload(slot: &Mutex<Option<Upload>>) -> MutexGuard<'_, Option<Upload>> {
+    slot.lock().unwrap_or_else(|poisoned| {
+        let mut upload = poisoned.into_inner();
+        upload.take();
+        slot.clear_poison();
+        upload
+    })
 }
 
 impl Drop for BbConn {

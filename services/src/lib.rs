@@ -4,6 +4,7 @@
 
 pub mod blackboard;
 pub mod board;
+pub mod contain;
 pub mod crl_watch;
 pub mod cuhk;
 pub mod pool;

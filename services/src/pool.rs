@@ -3,7 +3,11 @@
 //! through which finished jobs report back to their connection; a batcher that hands work
 //! waiting at the same time to one caller (group commit); and a byte budget shared by
 //! connections, which wakes those waiting for room when room frees.
+//!
+//! A job that panics costs its own request only (see [`crate::contain`]): the worker, the
+//! strand and the batching thread each catch it, log it and go on with the next job.
 
+use crate::contain;
 use handin_core::driver::Notify;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -16,6 +20,9 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 #[derive(Debug, Clone)]
 pub struct Pool {
     tx: mpsc::Sender<Job>,
+    /// Tests make chosen jobs panic (see `faults`; only with the `fault-injection` feature).
+    #[cfg(any(test, feature = "fault-injection"))]
+    faults: Arc<faults::Faults>,
 }
 
 impl Pool {
@@ -28,24 +35,86 @@ impl Pool {
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
+                    // The lock is held only while waiting, never while a job runs.
+                    let job = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                     match job {
-                        Ok(job) => job(),
+                        Ok(job) => {
+                            contain::run(job);
+                        }
                         Err(_) => return,
                     }
                 })?;
         }
-        Ok(Self { tx })
+        Ok(Self {
+            tx,
+            #[cfg(any(test, feature = "fault-injection"))]
+            faults: Arc::default(),
+        })
     }
 
     /// Runs `job` on some worker.
     pub fn spawn(&self, job: impl FnOnce() + Send + 'static) {
-        // The workers live as long as the process; a send can only fail if all panicked.
-        if self.tx.send(Box::new(job)).is_err() {
+        self.send(self.job(job));
+    }
+
+    fn send(&self, job: Job) {
+        // The workers live as long as the process, and survive the jobs that panic.
+        if self.tx.send(job).is_err() {
             tracing::error!("the worker pool is gone: a job was dropped");
+        }
+    }
+
+    #[cfg(not(any(test, feature = "fault-injection")))]
+    fn job(&self, job: impl FnOnce() + Send + 'static) -> Job {
+        Box::new(job)
+    }
+
+    #[cfg(any(test, feature = "fault-injection"))]
+    fn job(&self, job: impl FnOnce() + Send + 'static) -> Job {
+        self.faults.wrap(Box::new(job))
+    }
+
+    /// Tests: the job spawned `after` jobs from now (on the pool or on any of its strands)
+    /// panics when it runs, before it does anything; what it holds is dropped as the panic
+    /// unwinds, as when a job panics part-way.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn danger_panic_job(&self, after: u64) {
+        self.faults.plan(after);
+    }
+}
+
+#[cfg(any(test, feature = "fault-injection"))]
+mod faults {
+    use super::Job;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+
+    /// Jobs of one pool planned to panic, by spawn number.
+    #[derive(Debug, Default)]
+    pub(super) struct Faults {
+        spawned: AtomicU64,
+        planned: Mutex<Vec<u64>>,
+    }
+
+    impl Faults {
+        pub(super) fn plan(&self, after: u64) {
+            let n = self.spawned.load(Ordering::SeqCst) + after;
+            self.planned.lock().unwrap().push(n);
+        }
+
+        pub(super) fn wrap(&self, job: Job) -> Job {
+            let n = self.spawned.fetch_add(1, Ordering::SeqCst);
+            let mut planned = self.planned.lock().unwrap();
+            match planned.iter().position(|&p| p == n) {
+                Some(i) => {
+                    planned.swap_remove(i);
+                    Box::new(move || {
+                        let _job = job;
+                        panic!("a fault planted in job {n}");
+                    })
+                }
+                None => job,
+            }
         }
     }
 }
@@ -73,12 +142,12 @@ impl Strand {
     pub fn spawn(&self, pool: &Pool, job: impl FnOnce() + Send + 'static) {
         let start = {
             let Ok(mut s) = self.state.lock() else { return };
-            s.queue.push_back(Box::new(job));
+            s.queue.push_back(pool.job(job));
             !std::mem::replace(&mut s.running, true)
         };
         if start {
             let state = self.state.clone();
-            pool.spawn(move || loop {
+            pool.send(Box::new(move || loop {
                 let job = {
                     let Ok(mut s) = state.lock() else { return };
                     match s.queue.pop_front() {
@@ -89,8 +158,9 @@ impl Strand {
                         }
                     }
                 };
-                job();
-            });
+                // A job that panics is logged; the ones queued after it still run.
+                contain::run(job);
+            }));
         }
     }
 }
@@ -171,7 +241,6 @@ impl<T> BatcherInner<T> {
 
     /// The batching thread: waits for items and handles them, a batch at a time.
     fn serve(&self) {
-        let _guard = Running(self);
         loop {
             let batch = {
                 let mut s = self.state();
@@ -184,13 +253,14 @@ impl<T> BatcherInner<T> {
                 }
                 self.take(&mut s)
             };
-            (self.run)(batch);
+            // A batch whose handler panics is dropped (its items answer for themselves); the
+            // thread goes on with the next.
+            contain::run(|| (self.run)(batch));
         }
     }
 
     /// Without a thread: handles batches on the calling thread until none is waiting.
     fn drain_here(&self) {
-        let _guard = Running(self);
         loop {
             let batch = {
                 let mut s = self.state();
@@ -200,18 +270,7 @@ impl<T> BatcherInner<T> {
                 }
                 self.take(&mut s)
             };
-            (self.run)(batch);
-        }
-    }
-}
-
-/// Clears the running flag if the batch handler panics, so the next item starts again.
-struct Running<'a, T>(&'a BatcherInner<T>);
-
-impl<T> Drop for Running<'_, T> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.state().running = false;
+            contain::run(|| (self.run)(batch));
         }
     }
 }
@@ -424,6 +483,7 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contain::Promise;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
@@ -444,6 +504,116 @@ mod tests {
         }
         rx.recv().unwrap();
         assert_eq!(*seen.lock().unwrap(), (0..500).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_worker_survives_a_panicking_job() {
+        // One worker: if the panic ended it, nothing would run the next job.
+        let pool = Pool::new(1, "test").unwrap();
+        let (tx, rx) = mpsc::channel();
+        pool.spawn(|| panic!("a bug in a job"));
+        pool.spawn(move || tx.send(()).unwrap());
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the worker ran the job after the one that panicked");
+    }
+
+    #[test]
+    fn a_strand_runs_the_jobs_after_one_that_panicked_in_order() {
+        let pool = Pool::new(2, "test").unwrap();
+        let strand = Strand::default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        for i in 0..10 {
+            let (seen, tx) = (seen.clone(), tx.clone());
+            strand.spawn(&pool, move || {
+                if i == 3 {
+                    panic!("a bug in job 3");
+                }
+                seen.lock().unwrap().push(i);
+                if i == 9 {
+                    tx.send(()).unwrap();
+                }
+            });
+        }
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the strand went on after the job that panicked");
+        assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn a_planted_fault_breaks_the_promise_of_the_job_it_hits() {
+        let pool = Pool::new(1, "test").unwrap();
+        let strand = Strand::default();
+        let inbox = Inbox::new(Arc::new(|| {}));
+        let (tx, rx) = mpsc::channel();
+        // The second job from now: the first on the strand.
+        pool.danger_panic_job(1);
+        for (i, on_strand) in [(0, false), (1, true), (2, true), (3, false)] {
+            let promise = Promise::new(inbox.clone(), || "refused");
+            let tx = tx.clone();
+            let job = move || {
+                promise.keep("answered");
+                tx.send(i).unwrap();
+            };
+            if on_strand {
+                strand.spawn(&pool, job);
+            } else {
+                pool.spawn(job);
+            }
+        }
+        let mut ran: Vec<i32> = (0..3)
+            .map(|_| rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap())
+            .collect();
+        ran.sort();
+        assert_eq!(ran, [0, 2, 3]);
+        let mut answers: Vec<_> = inbox.take().into_iter().collect();
+        answers.sort();
+        assert_eq!(answers, ["answered", "answered", "answered", "refused"]);
+    }
+
+    #[test]
+    fn a_batcher_goes_on_with_what_waited_after_a_batch_panicked() {
+        let inbox = Inbox::new(Arc::new(|| {}));
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let go_rx = Mutex::new(go_rx);
+        let b = Batcher::new("test-batcher", 8, move |batch: Vec<(u32, Promise<u32>)>| {
+            if batch[0].0 == 0 {
+                entered_tx.send(()).unwrap();
+                go_rx.lock().unwrap().recv().unwrap();
+                panic!("a bug in the batch handler");
+            }
+            for (i, promise) in batch {
+                promise.keep(i);
+            }
+        });
+        let item = |i: u32| (i, Promise::new(inbox.clone(), || u32::MAX));
+        b.submit(item(0));
+        entered_rx.recv().unwrap();
+        // These wait while the batch that is about to panic is handled.
+        b.submit(item(1));
+        b.submit(item(2));
+        go_tx.send(()).unwrap();
+        // Nothing else is submitted: the thread itself must go on with them.
+        let answers = poll_inbox(&inbox, 3);
+        assert_eq!(answers, [1, 2, u32::MAX], "the panicked item is refused");
+    }
+
+    /// Waits (up to 10 s) until `inbox` holds `n` items; returns them sorted.
+    fn poll_inbox<T: Ord + Send + 'static>(inbox: &Inbox<T>, n: usize) -> Vec<T> {
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while got.len() < n {
+            got.extend(inbox.take());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {n} answers came",
+                got.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        got.sort();
+        got
     }
 
     #[test]

@@ -583,6 +583,59 @@ fn when_the_disk_fills_up_during_an_upload_the_student_is_told_and_blackboard_ke
     assert!(bb.stop(), "blackboard exits 0 on SIGTERM");
 }
 
+#[test]
+fn a_full_disk_logs_one_warning_per_failed_upload_not_one_per_chunk() {
+    let campus = Campus::new();
+    // Declared after the campus, so it is unmounted before the campus directory is removed.
+    let disk = Tmpfs::mount(&campus.path("small-disk"), "4m");
+    let data = disk.dir.join("data");
+    let mut add = cmd("blackboard");
+    add.args(["assignment", "add", "--data"]).arg(&data).args([
+        "CSCI3180",
+        "hw1",
+        "--due",
+        "2099-01-01T00:00:00Z",
+        "--max-size",
+        "1GB",
+    ]);
+    ok(add);
+    let cuhk = campus.start_cuhk();
+    let bb = start_blackboard_on(&campus, &data);
+    campus.enroll(&cuhk, ALICE);
+
+    // Each four times the size of the whole disk: hundreds of chunks arrive after the first
+    // write fails.
+    let big = campus.path("big.bin");
+    write_pattern(&big, 16 * 1024 * 1024, 4);
+    for attempt in 1..=2 {
+        let out = run(submit_cmd(&campus, &bb, ALICE, &big));
+        let line = one_line(&out, "submitting a file larger than the disk");
+        assert!(line.contains("full"), "attempt {attempt}: {line}");
+    }
+    // Everything it logged, up to its last line.
+    bb.signal("TERM");
+    let log = poll(Duration::from_secs(20), Duration::from_millis(20), || {
+        let log = bb.log();
+        log.contains("blackboard: stopped").then_some(log)
+    })
+    .unwrap_or_else(|| panic!("blackboard did not stop on SIGTERM:\n{}", tail(&bb)));
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("upload write failed"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        2,
+        "one warning per failed upload, got {}:\n{}",
+        warnings.len(),
+        warnings.join("\n")
+    );
+    assert!(
+        warnings.iter().all(|w| w.contains("full")),
+        "each says why: {warnings:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. A flood of connections that never finish a handshake
 // ---------------------------------------------------------------------------------------------

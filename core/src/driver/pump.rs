@@ -48,6 +48,10 @@ pub enum Round {
     Wait(Wait),
 }
 
+/// Most rounds of output and input one [`Pump::service`] call makes before it lets the
+/// transport serve other connections.
+const ROUNDS: usize = 64;
+
 /// How long a finished connection may take to send its last bytes.
 pub const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -162,23 +166,38 @@ impl Pump {
         if conn.poll_timeout().is_some_and(|at| at <= now) {
             conn.handle_timeout(now);
         }
-        for _ in 0..64 {
+        // Whether the last round left work that only another round would do.
+        let mut more = false;
+        for _ in 0..ROUNDS {
             let added = conn.poll_transmit(&mut self.out);
             self.pulled += added as u64;
+            let queued = self.unsent();
             self.flush(conn, io, now);
+            more = false;
             if conn.is_closed() && self.unsent() == 0 {
                 break;
             }
             if self.unread && self.can_read(conn) {
                 self.read(conn, io, buf, now);
+                more = true;
                 continue;
             }
-            if added > 0 && self.unsent() == 0 {
+            // The socket took everything queued. A streaming connection adds output only while
+            // little waits (a fetch in progress), so it may have held back when asked above:
+            // ask again. Nothing else would: with no output left, the socket's writability is
+            // not waited for, and the connection may have nothing else to wait for either.
+            if queued > 0 && self.unsent() == 0 {
+                more = true;
                 continue;
             }
             break;
         }
         let mut until = conn.poll_timeout();
+        if more {
+            // Out of rounds with work left (a fast peer taking everything): come back at once,
+            // through the transport's timer, after its other connections had their turn.
+            until = Some(now);
+        }
         let mut done = false;
         if conn.is_closed() {
             // Give the last bytes (an alert, an Error frame) a little time to leave, but never
@@ -224,9 +243,16 @@ impl Pump {
             let _ = step(conn, super::Progress { unsent: 0 });
             return Round::Finished;
         }
-        if self.pulled != before && self.unsent() == 0 {
+        // The socket took all there was, what the step queued or what it saw waiting (and so
+        // held back for): go again, so it can queue more. Waiting instead would be for the
+        // socket's writability, not asked for with nothing to write, or for the peer, which
+        // may be waiting for us.
+        if self.unsent() == 0 && (self.pulled != before || progress.unsent > 0) {
             return Round::Again;
         }
         Round::Wait(wait)
     }
 }
+
+#[cfg(test)]
+mod tests;
