@@ -87,7 +87,7 @@ impl Pool {
 mod faults {
     use super::Job;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Mutex;
+    use std::sync::{Mutex, PoisonError};
 
     /// Jobs of one pool planned to panic, by spawn number.
     #[derive(Debug, Default)]
@@ -99,12 +99,15 @@ mod faults {
     impl Faults {
         pub(super) fn plan(&self, after: u64) {
             let n = self.spawned.load(Ordering::SeqCst) + after;
-            self.planned.lock().unwrap().push(n);
+            self.planned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(n);
         }
 
         pub(super) fn wrap(&self, job: Job) -> Job {
             let n = self.spawned.fetch_add(1, Ordering::SeqCst);
-            let mut planned = self.planned.lock().unwrap();
+            let mut planned = self.planned.lock().unwrap_or_else(PoisonError::into_inner);
             match planned.iter().position(|&p| p == n) {
                 Some(i) => {
                     planned.swap_remove(i);
