@@ -9,7 +9,7 @@ mod identity;
 mod revocation;
 
 pub use ca::{new_student_key, Ca, IssuedServer, NewKey, PkiError, RevokedSerial, ServerName};
-pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MIN_RSA_BITS};
+pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use identity::{certificate_info, student_id_of, CertificateInfo, IdentityError};
 pub use revocation::{RevocationError, Revocations};
 
