@@ -89,7 +89,8 @@ impl PkiDir {
         })
     }
 
-    /// Creates the CA, CUHK's own server certificate for `sans`, an empty CRL and the database.
+    /// Creates the directory (mode 0700, also if it already existed with a wider mode), the CA,
+    /// CUHK's own server certificate for `sans`, an empty CRL and the database.
     pub fn init(&self, sans: &[String], now: SystemTime) -> Result<(), CuhkError> {
         if self.ca_key().exists() {
             return Err(CuhkError(format!(
@@ -97,8 +98,16 @@ impl PkiDir {
                 self.root.display()
             )));
         }
-        fsio::create_dir(&self.root, 0o700)
-            .map_err(io_err(format!("creating {}", self.root.display())))?;
+        let before = fsio::create_private_dir(&self.root).map_err(io_err(format!(
+            "creating {} (mode 0700)",
+            self.root.display()
+        )))?;
+        if let Some(mode) = before.filter(|m| m & 0o077 != 0) {
+            tracing::warn!(
+                "{} was mode {mode:04o}; made it 0700, as it will hold the CA's private key",
+                self.root.display()
+            );
+        }
         let ca = Ca::generate("CUHK Root CA", now, CA_LIFETIME).map_err(|e| CuhkError(e.0))?;
         fsio::write_new(&self.ca_key(), ca.key_pem().as_bytes(), PRIVATE)
             .map_err(io_err(format!("writing {}", self.ca_key().display())))?;
@@ -446,5 +455,34 @@ impl Driven for CuhkConn {
     fn shutdown(&mut self, _now: SystemTime) {
         self.closing = true;
         self.process();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn init_makes_an_existing_directory_private_as_it_does_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().join("pki");
+        std::fs::create_dir(&existing).unwrap();
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).unwrap();
+        PkiDir::new(&existing)
+            .init(&["localhost".into()], SystemTime::now())
+            .unwrap();
+        assert_eq!(mode(&existing), 0o700);
+        assert_eq!(mode(&existing.join("ca.key")), 0o600);
+
+        let new = dir.path().join("new");
+        PkiDir::new(&new)
+            .init(&["localhost".into()], SystemTime::now())
+            .unwrap();
+        assert_eq!(mode(&new), 0o700);
     }
 }
