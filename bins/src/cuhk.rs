@@ -4,6 +4,7 @@ mod commit;
 
 pub use commit::CommitStats;
 
+use crate::dirlock::DirLock;
 use crate::fsio::{self, PRIVATE, PUBLIC};
 use crate::pool::{Inbox, Pool};
 use crate::registrar::{Application, Registrar, Request};
@@ -139,6 +140,13 @@ impl PkiDir {
         };
         Ca::from_pem(&text(cert, "ca.crt")?, &text(key, "ca.key")?)
             .map_err(|e| CuhkError(format!("loading the CA: {e}")))
+    }
+
+    /// Locks the directory for a server (`cuhk serve`) for as long as the lock lives; refuses,
+    /// naming the holder, if another server holds it. The operator's commands (`roster add`,
+    /// `revoke`, `crl`) do not take it: they work alongside the server.
+    pub fn lock_for_serving(&self, now: SystemTime) -> Result<DirLock, CuhkError> {
+        DirLock::acquire(&self.root, now).map_err(|e| CuhkError(e.to_string()))
     }
 
     /// The registrar database.

@@ -8,6 +8,7 @@ pub mod board;
 pub mod cli;
 pub mod crl_watch;
 pub mod cuhk;
+pub mod dirlock;
 pub mod fsio;
 pub mod loadgen;
 pub mod net;
