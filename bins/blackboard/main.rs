@@ -311,6 +311,9 @@ fn serve(
         .map_err(|e| e.to_string())?;
     }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(lock) = bb.board().dir_lock() {
+        lock.set_address(addr).map_err(|e| e.to_string())?;
+    }
     eprintln!("blackboard: listening on {addr} ({transport:?})");
     // Seed the random number generator now: its first use gathers entropy for tens of
     // milliseconds, which the first student's handshake would otherwise wait for.

@@ -190,6 +190,10 @@ fn serve(
     aws_lc_rs::rand::fill(&mut [0u8; 16])
         .map_err(|_| "the system random number generator failed; check the operating system")?;
     let mut config = pki.server_config().map_err(|e| e.to_string())?;
+    // One server per PKI directory, for as long as this one runs.
+    let lock = pki
+        .lock_for_serving(SystemTime::now())
+        .map_err(|e| e.to_string())?;
     if std::env::var_os("SSLKEYLOGFILE").is_some() {
         config = config
             .with_key_log(Arc::new(handin_core::rustls::KeyLogFile::new()))
@@ -222,6 +226,7 @@ fn serve(
     })
     .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    lock.set_address(addr).map_err(|e| e.to_string())?;
     eprintln!("cuhk: enrollment server listening on {addr} ({transport:?})");
     net::serve(
         transport,
@@ -237,5 +242,6 @@ fn serve(
          batch(es) refused because the database failed",
         stats.applications, stats.batches, stats.largest_batch, stats.failed_batches
     );
+    drop(lock);
     Ok(())
 }

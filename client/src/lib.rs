@@ -6,11 +6,4 @@ pub mod net;
 pub mod printable;
 pub mod student;
 
-use std::time::SystemTime;
-
-/// Formats a time as RFC 3339 in UTC.
-pub fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "?".into())
-}
+pub use handin_core::pki::rfc3339;

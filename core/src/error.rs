@@ -10,9 +10,11 @@ use std::fmt;
 pub enum RefusalCode {
     /// The request was malformed or made no sense in this state.
     BadRequest,
-    /// The student ID is not on the roster.
+    /// The student ID is not on the roster. (The reference CUHK refuses an unknown ID as
+    /// [`RefusalCode::BadCode`], like a wrong code, so that a refusal does not tell who is on the
+    /// roster; the code stays for compatibility.)
     UnknownStudent,
-    /// The one-time enrollment code was wrong.
+    /// The one-time enrollment code was wrong (or the student ID is not on the roster).
     BadCode,
     /// The one-time enrollment code was already used.
     CodeUsed,

@@ -1,5 +1,8 @@
 //! Files written the careful way: temporary file, fsync, rename, fsync the directory, so a
-//! crash leaves the old content or the new, never half of either; private keys created 0600.
+//! crash leaves the old content or the new, never half of either; private keys created 0600;
+//! and the lock that lets one server at a time use a directory ([`dirlock`]).
+
+pub mod dirlock;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -72,6 +75,22 @@ pub fn create_dir(path: &Path, mode: u32) -> io::Result<()> {
         .create(path)
 }
 
+/// Creates a directory (and parents) that only its owner may enter: the last component ends
+/// with mode 0700 whether it is new or already existed with a wider mode. Returns the mode an
+/// existing directory had before.
+pub fn create_private_dir(path: &Path) -> io::Result<Option<u32>> {
+    use std::os::unix::fs::PermissionsExt;
+    let before = fs::metadata(path)
+        .ok()
+        .filter(fs::Metadata::is_dir)
+        .map(|m| m.permissions().mode() & 0o7777);
+    create_dir(path, 0o700)?;
+    if before != Some(0o700) {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(before)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +118,20 @@ mod tests {
         write_new(&p, b"secret", PRIVATE).unwrap();
         assert!(write_new(&p, b"other", PRIVATE).is_err());
         assert_eq!(fs::read(&p).unwrap(), b"secret");
+    }
+
+    #[test]
+    fn a_private_dir_is_0700_whether_new_or_already_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let new = dir.path().join("a").join("pki");
+        assert_eq!(create_private_dir(&new).unwrap(), None);
+        assert_eq!(mode(&new), 0o700);
+        let old = dir.path().join("old");
+        fs::create_dir(&old).unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(create_private_dir(&old).unwrap(), Some(0o755));
+        assert_eq!(mode(&old), 0o700);
+        assert_eq!(create_private_dir(&old).unwrap(), Some(0o700));
     }
 }

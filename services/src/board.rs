@@ -11,7 +11,8 @@
 //! time share the directory fsync and the transaction ([`Board::prepare`], then
 //! [`Board::commit_batch`]); [`Board::commit`] does both for one. A crash before the commit
 //! leaves no record, so no receipt was sent; [`Board::open`] removes whatever was left in
-//! `tmp/`. Times are kept to the second.
+//! `tmp/`, only once it holds the directory's lock (`DATA/server.lock`, see [`handin_files::dirlock`]),
+//! so that it never removes another running server's uploads. Times are kept to the second.
 
 use crate::quota::{Quota, Usage};
 use crate::sqlite::{self, SqliteOpenError};
@@ -21,6 +22,7 @@ use handin_core::msg::{SubmissionEntry, UploadOffer};
 use handin_core::names::{check_file_name, check_label, BadName};
 use handin_core::pki::{unix_secs, StudentId};
 use handin_core::{Refusal, RefusalCode};
+use handin_files::dirlock::{DirLock, DirLockError};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use std::fmt;
@@ -90,6 +92,8 @@ pub enum BoardError {
     BadDatabase(String),
     /// The system random number generator failed.
     Random,
+    /// Another server holds the data directory (or its lock could not be taken).
+    Locked(DirLockError),
     /// The shared commit of a batch of submissions failed (the database, or the directory
     /// fsync): none of them was stored.
     Batch {
@@ -145,6 +149,7 @@ impl fmt::Display for BoardError {
                 f,
                 "the shared commit of {size} submission(s) failed, none was stored: {cause}"
             ),
+            Self::Locked(e) => write!(f, "{e}"),
         }
     }
 }
@@ -156,6 +161,7 @@ impl std::error::Error for BoardError {
             Self::Io { source, .. } => Some(source),
             Self::Database { source, .. } => Some(source),
             Self::Batch { cause, .. } => Some(&**cause),
+            Self::Locked(e) => Some(e),
             _ => None,
         }
     }
@@ -222,14 +228,16 @@ pub struct Board {
     conn: Mutex<Connection>,
     leftovers_removed: usize,
     quota: Quota,
+    lock: Option<DirLock>,
 }
 
 impl Board {
-    /// Opens (creating) the store in `dir`, and deletes every leftover file in `tmp/`: an
-    /// upload without a receipt never survives a restart. See [`Board::leftovers_removed`].
+    /// Opens (creating) the store in `dir` for a server: takes the directory's lock for as long
+    /// as the store lives, then deletes every leftover file in `tmp/` (an upload without a
+    /// receipt never survives a restart; see [`Board::leftovers_removed`]).
     ///
-    /// Open a data directory from one server process at a time: opening it again elsewhere
-    /// removes that server's uploads in progress (they then fail cleanly, without a receipt).
+    /// If another process holds the lock (another server on the same directory), nothing is
+    /// touched and [`BoardError::Locked`] names the holder.
     pub fn open(dir: &Path) -> Result<Self, BoardError> {
         Self::open_with(dir, true)
     }
@@ -248,6 +256,10 @@ impl Board {
         for d in [dir, &files, &tmp] {
             make_dir(d).map_err(io_err(format!("creating {}", d.display())))?;
         }
+        let lock = match clean {
+            true => Some(DirLock::acquire(dir, SystemTime::now()).map_err(BoardError::Locked)?),
+            false => None,
+        };
         let leftovers_removed = if clean { clean_dir(&tmp)? } else { 0 };
         let conn = sqlite::open(&dir.join("blackboard.db"), SCHEMA, SCHEMA_VERSION)?;
         Ok(Self {
@@ -255,6 +267,7 @@ impl Board {
             tmp,
             conn: Mutex::new(conn),
             leftovers_removed,
+            lock,
             quota: Quota::default(),
         })
     }
@@ -278,6 +291,11 @@ impl Board {
         self.quota
             .check(used, offer.size)
             .map_err(BoardError::Refused)
+    }
+
+    /// The directory's lock, held by a store opened with [`Board::open`].
+    pub fn dir_lock(&self) -> Option<&DirLock> {
+        self.lock.as_ref()
     }
 
     /// How many leftover uploads [`Board::open`] removed from `tmp/`.
@@ -1272,6 +1290,37 @@ mod tests {
         let board = Board::open(dir.path()).unwrap();
         assert_eq!(board.leftovers_removed(), 3);
         assert!(names_in(&dir.path().join("tmp")).is_empty());
+    }
+
+    #[test]
+    fn a_second_server_open_is_refused_and_leaves_the_first_ones_uploads_alone() {
+        let (dir, board) = store();
+        let mut up = board.begin_upload().unwrap();
+        up.write(b"half a file").unwrap();
+        match Board::open(dir.path()) {
+            Err(e @ BoardError::Locked(_)) => {
+                let text = e.to_string();
+                assert!(text.contains("in use by another server"), "{text}");
+                assert!(
+                    text.contains(&format!("pid {}", std::process::id())),
+                    "{text}"
+                );
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        assert_eq!(names_in(&dir.path().join("tmp")).len(), 1);
+        // Records may still be read and changed alongside the server.
+        let records = Board::open_records(dir.path()).unwrap();
+        assert_eq!(records.leftovers_removed(), 0);
+        assert_eq!(records.assignments().unwrap().len(), 2);
+        up.write(b" and the rest").unwrap();
+        let o = offer("CSCI3180", "hw1", "a.txt", b"half a file and the rest");
+        assert!(board.commit(up, &alice(), &o, t0()).is_ok());
+        drop(board);
+        assert!(
+            Board::open(dir.path()).is_ok(),
+            "free once the first is gone"
+        );
     }
 
     #[test]

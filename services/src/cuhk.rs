@@ -1,6 +1,7 @@
 //! CUHK: the PKI directory, the operator commands, and the enrollment service.
 
 mod commit;
+pub mod throttle;
 
 pub use commit::CommitStats;
 
@@ -10,12 +11,16 @@ use crate::swap::{self, Swap};
 use commit::{Answer, GroupCommit};
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::pki::{to_pem, Ca, CheckedCsr, Revocations, ServerName, StudentId};
-use handin_core::{EnrollServer, EnrollServerEvent, Identity, Role, ServerConfig};
+use handin_core::{
+    EnrollServer, EnrollServerEvent, Identity, Refusal, RefusalCode, Role, ServerConfig,
+};
+use handin_files::dirlock::DirLock;
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
+use throttle::AddressThrottle;
 
 /// Lifetime of the root CA.
 pub const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -89,7 +94,8 @@ impl PkiDir {
         })
     }
 
-    /// Creates the CA, CUHK's own server certificate for `sans`, an empty CRL and the database.
+    /// Creates the directory (mode 0700, also if it already existed with a wider mode), the CA,
+    /// CUHK's own server certificate for `sans`, an empty CRL and the database.
     pub fn init(&self, sans: &[String], now: SystemTime) -> Result<(), CuhkError> {
         if self.ca_key().exists() {
             return Err(CuhkError(format!(
@@ -97,8 +103,16 @@ impl PkiDir {
                 self.root.display()
             )));
         }
-        fsio::create_dir(&self.root, 0o700)
-            .map_err(io_err(format!("creating {}", self.root.display())))?;
+        let before = fsio::create_private_dir(&self.root).map_err(io_err(format!(
+            "creating {} (mode 0700)",
+            self.root.display()
+        )))?;
+        if let Some(mode) = before.filter(|m| m & 0o077 != 0) {
+            tracing::warn!(
+                "{} was mode {mode:04o}; made it 0700, as it will hold the CA's private key",
+                self.root.display()
+            );
+        }
         let ca = Ca::generate("CUHK Root CA", now, CA_LIFETIME).map_err(|e| CuhkError(e.0))?;
         fsio::write_new(&self.ca_key(), ca.key_pem().as_bytes(), PRIVATE)
             .map_err(io_err(format!("writing {}", self.ca_key().display())))?;
@@ -130,6 +144,13 @@ impl PkiDir {
         };
         Ca::from_pem(&text(cert, "ca.crt")?, &text(key, "ca.key")?)
             .map_err(|e| CuhkError(format!("loading the CA: {e}")))
+    }
+
+    /// Locks the directory for a server (`cuhk serve`) for as long as the lock lives; refuses,
+    /// naming the holder, if another server holds it. The operator's commands (`roster add`,
+    /// `revoke`, `crl`) do not take it: they work alongside the server.
+    pub fn lock_for_serving(&self, now: SystemTime) -> Result<DirLock, CuhkError> {
+        DirLock::acquire(&self.root, now).map_err(|e| CuhkError(e.to_string()))
     }
 
     /// The registrar database.
@@ -247,6 +268,7 @@ pub struct Cuhk {
     config: Swap<ServerConfig>,
     shared: Arc<CuhkShared>,
     commits: Arc<GroupCommit>,
+    throttle: Arc<Mutex<AddressThrottle>>,
 }
 
 impl Cuhk {
@@ -260,6 +282,7 @@ impl Cuhk {
             config: Swap::new(config),
             shared: Arc::new(shared),
             commits: Arc::new(GroupCommit::new(db)),
+            throttle: Arc::default(),
         }
     }
 
@@ -299,8 +322,10 @@ impl Accept for Cuhk {
                 core,
                 shared: self.shared.clone(),
                 commits: self.commits.clone(),
+                throttle: self.throttle.clone(),
                 inbox: Inbox::new(notify),
                 peer,
+                failed: 0,
                 busy: false,
                 closing: false,
                 logged_end: false,
@@ -319,8 +344,11 @@ pub struct CuhkConn {
     core: EnrollServer,
     shared: Arc<CuhkShared>,
     commits: Arc<GroupCommit>,
+    throttle: Arc<Mutex<AddressThrottle>>,
     inbox: Answer,
     peer: SocketAddr,
+    /// Enrollments refused on this connection as a wrong code or throttled.
+    failed: u32,
     busy: bool,
     closing: bool,
     logged_end: bool,
@@ -350,7 +378,37 @@ impl CuhkConn {
         });
     }
 
-    fn process(&mut self) {
+    /// An enrollment: refused at once if the peer's address sent too many wrong codes lately,
+    /// else handed to a worker.
+    fn enroll(&mut self, student: StudentId, code: String, csr: CheckedCsr, now: SystemTime) {
+        let Err(wait) = lock(&self.throttle).check(self.peer.ip(), now) else {
+            return self.apply(student, Request::Enroll { code }, csr);
+        };
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let refusal = Refusal::new(
+            RefusalCode::Throttled,
+            format!(
+                "too many wrong enrollment codes from your network address: try again in {secs} \
+                 seconds"
+            ),
+        );
+        tracing::info!(peer = %self.peer, %student, code = ?refusal.code,
+            reason = %refusal.reason, "enrollment refused");
+        let _ = self.core.refuse(refusal);
+        self.failed_attempt();
+    }
+
+    /// Counts a failed enrollment; closes the connection (once answered) at its limit.
+    fn failed_attempt(&mut self) {
+        self.failed = self.failed.saturating_add(1);
+        if throttle::closes_after(self.failed) && !self.closing {
+            tracing::info!(peer = %self.peer, failed = self.failed,
+                "closing a connection after too many failed enrollments");
+            self.closing = true;
+        }
+    }
+
+    fn process(&mut self, now: SystemTime) {
         while let Some(ev) = self.core.poll_event() {
             match ev {
                 EnrollServerEvent::Connected { student, handshake } => {
@@ -362,9 +420,7 @@ impl CuhkConn {
                     student_id,
                     code,
                     csr,
-                } => {
-                    self.apply(student_id, Request::Enroll { code }, csr);
-                }
+                } => self.enroll(student_id, code, csr, now),
                 EnrollServerEvent::RenewRequested {
                     student_id,
                     current,
@@ -403,28 +459,36 @@ impl CuhkConn {
 impl Driven for CuhkConn {
     fn receive(&mut self, now: SystemTime, data: &[u8]) {
         let _ = self.core.receive(now, data);
-        self.process();
+        self.process(now);
     }
 
     fn handle_eof(&mut self, now: SystemTime) {
         let _ = self.core.handle_eof(now);
-        self.process();
+        self.process(now);
     }
 
     fn handle_timeout(&mut self, now: SystemTime) {
         let _ = self.core.handle_timeout(now);
-        self.process();
+        self.process(now);
     }
 
-    fn wake(&mut self, _now: SystemTime) {
+    fn wake(&mut self, now: SystemTime) {
         for result in self.inbox.take() {
             self.busy = false;
             let _ = match result {
                 Ok(cert) => self.core.issue(&[cert, self.shared.ca.cert().clone()]),
-                Err(r) => self.core.refuse(r),
+                Err(r) => {
+                    // A committed wrong code (or unknown ID) counts against the address and
+                    // the connection, never against the student ID.
+                    if r.code == RefusalCode::BadCode {
+                        lock(&self.throttle).wrong_code(self.peer.ip(), now);
+                        self.failed_attempt();
+                    }
+                    self.core.refuse(r)
+                }
             };
         }
-        self.process();
+        self.process(now);
     }
 
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -443,8 +507,42 @@ impl Driven for CuhkConn {
         self.core.is_handshaking()
     }
 
-    fn shutdown(&mut self, _now: SystemTime) {
+    fn shutdown(&mut self, now: SystemTime) {
         self.closing = true;
-        self.process();
+        self.process(now);
+    }
+}
+
+/// Locks a mutex whose contents a panic cannot leave half-changed (the throttle's table).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn init_makes_an_existing_directory_private_as_it_does_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().join("pki");
+        std::fs::create_dir(&existing).unwrap();
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).unwrap();
+        PkiDir::new(&existing)
+            .init(&["localhost".into()], SystemTime::now())
+            .unwrap();
+        assert_eq!(mode(&existing), 0o700);
+        assert_eq!(mode(&existing.join("ca.key")), 0o600);
+
+        let new = dir.path().join("new");
+        PkiDir::new(&new)
+            .init(&["localhost".into()], SystemTime::now())
+            .unwrap();
+        assert_eq!(mode(&new), 0o700);
     }
 }

@@ -1,6 +1,7 @@
 //! Faults with the real binaries on loopback: a student killed mid-upload, Blackboard killed
 //! during concurrent uploads, a full disk, a flood of connections that never finish a
-//! handshake, enrollment code guessing, and certificates that expire or are renewed.
+//! handshake, and certificates that expire or are renewed. (Enrollment code guessing is in
+//! enroll_guessing.rs.)
 
 use handin_core::rustls::pki_types::pem::PemObject;
 use handin_core::rustls::pki_types::CertificateDer;
@@ -776,91 +777,9 @@ fn a_thousand_stalled_and_twenty_trickling_connections_neither_block_a_student_n
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Enrollment code guessing
+// 5. Enrollment code guessing: in enroll_guessing.rs (per address and per connection, never
+//    per student ID)
 // ---------------------------------------------------------------------------------------------
-
-/// The seconds in "try again in N seconds".
-fn wait_secs(line: &str) -> u64 {
-    line.split("try again in ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no \"try again in N seconds\" in {line:?}"))
-}
-
-/// A well-formed code that differs from `code` in its first character.
-fn wrong_code(code: &str, n: usize) -> String {
-    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-    let first = code.as_bytes()[0];
-    let others: Vec<u8> = ALPHABET.iter().copied().filter(|&c| c != first).collect();
-    format!("{}{}", others[n % others.len()] as char, &code[1..])
-}
-
-// Only the throttle itself is checked here: waiting out even the first minute is too slow for
-// an end-to-end test. That the wait grows, and that the right code works once it is over, is
-// covered by the registrar's unit tests (bins/src/registrar.rs), which set the clock.
-#[test]
-fn enrollment_code_guessing_is_throttled_without_burning_the_right_code() {
-    let campus = Campus::new();
-    let cuhk = campus.start_cuhk();
-    let code = campus.roster_add(ALICE);
-    let cert = campus.profile(ALICE).join("cert.pem");
-
-    for n in 0..5 {
-        let out = run(enroll_cmd(&campus, &cuhk, ALICE, &wrong_code(&code, n)));
-        let line = one_line(&out, &format!("wrong code {}", n + 1));
-        assert!(
-            line.contains("wrong enrollment code"),
-            "wrong code {} was not refused as wrong: {line}",
-            n + 1
-        );
-        if n < 4 {
-            assert!(
-                !line.contains("try again in"),
-                "wrong code {} was already throttled: {line}",
-                n + 1
-            );
-        }
-        assert!(!cert.exists(), "a wrong code enrolled");
-    }
-
-    // The sixth attempt, with the right code, must wait.
-    let out = run(enroll_cmd(&campus, &cuhk, ALICE, &code));
-    let line = one_line(&out, "the right code after five wrong ones");
-    eprintln!("the sixth attempt: {line}");
-    assert!(
-        line.contains("try again in") && !line.contains("wrong enrollment code"),
-        "the sixth attempt was not throttled: {line}"
-    );
-    let first_wait = wait_secs(&line);
-    assert!(
-        (1..=60).contains(&first_wait),
-        "the first throttle is one minute: {line}"
-    );
-    assert!(!cert.exists(), "a throttled attempt enrolled");
-
-    // The throttled attempt used nothing up: the code is not burned or used, and the refusal
-    // did not count as a failure (a sixth failure would double the wait to two minutes).
-    let out = run(enroll_cmd(&campus, &cuhk, ALICE, &code));
-    let again = one_line(&out, "the right code again");
-    assert!(
-        again.contains("try again in"),
-        "the right code is not merely throttled any more: {again}"
-    );
-    assert!(
-        !again.contains("already used") && !again.contains("new code"),
-        "the right code was used up by a throttled attempt: {again}"
-    );
-    assert!(
-        wait_secs(&again) <= first_wait,
-        "the wait grew from {first_wait} s: a throttled attempt counted as a failure: {again}"
-    );
-    assert!(!cert.exists(), "a throttled attempt enrolled");
-
-    // Throttling is per student: someone else enrolls at once.
-    campus.enroll(&cuhk, BOB);
-    assert!(cuhk.stop(), "cuhk exits 0 on SIGTERM");
-}
 
 // ---------------------------------------------------------------------------------------------
 // 6. Expiry and renewal

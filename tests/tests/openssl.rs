@@ -853,6 +853,49 @@ fn a_csr_for_another_students_id_is_refused_before_the_code_is_spent() {
 }
 
 #[test]
+fn an_openssl_req_csr_with_an_rsa_key_over_8192_bits_is_refused_by_its_size() {
+    require_openssl();
+    let campus = Campus::new();
+    let cuhk = campus.start_cuhk();
+    let code = campus.roster_add(CAROL);
+    // 9216 bits, over the limit. Four primes make such a key in seconds instead of minutes; its
+    // public half is an ordinary RSA modulus. Key generation has no deadline: it always ends.
+    let key = campus.path("huge.key.pem");
+    let mut genpkey = Command::new("openssl");
+    genpkey
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:9216",
+        ])
+        .args(["-pkeyopt", "rsa_keygen_primes:4", "-out"])
+        .arg(&key);
+    ok(genpkey);
+    let csr = campus.path("huge.csr");
+    let subject = format!("/CN={CAROL}");
+    openssl(&[
+        &"req", &"-new", &"-key", &key, &"-subj", &subject, &"-out", &csr,
+    ])
+    .assert_success();
+
+    let err = fails(enroll_with_csr(&campus, &cuhk, CAROL, &code, &csr, &key));
+    assert!(
+        err.contains("the CSR's RSA key is 9216 bits: at most 8192 are accepted"),
+        "the refusal names the size and the limit: {err}"
+    );
+    assert!(!err.contains("proof of possession"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    assert!(!campus.profile(CAROL).join("cert.pem").exists());
+    assert!(
+        !cuhk.log().contains("certificate issued"),
+        "nothing issued: {}",
+        cuhk.log()
+    );
+}
+
+#[test]
 fn an_rsa_1024_csr_is_refused_as_a_weak_key() {
     require_openssl();
     let campus = Campus::new();

@@ -19,6 +19,10 @@ use x509_parser::public_key::PublicKey;
 
 /// The smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
+/// The largest RSA modulus accepted, in bits: the largest the TLS library verifies signatures
+/// with, so a certificate for a larger key could never authenticate. Refused before any
+/// signature is checked, so that nobody can make CUHK spend time on a huge key.
+pub const MAX_RSA_BITS: usize = 8192;
 
 /// The kind of key in an accepted CSR.
 #[non_exhaustive]
@@ -52,6 +56,8 @@ pub enum CsrError {
     BadSignature,
     /// The key type or size is not allowed.
     WeakKey(String),
+    /// The RSA key has this many bits, more than [`MAX_RSA_BITS`].
+    RsaKeyTooLarge(usize),
     /// The signature algorithm is not allowed (SHA-1, MD5, unknown).
     WeakAlgorithm(String),
     /// The subject has no usable common name.
@@ -72,7 +78,9 @@ impl CsrError {
             Self::Malformed(_) | Self::BadSignature | Self::BadSubject(_) => {
                 RefusalCode::CsrInvalid
             }
-            Self::WeakKey(_) | Self::WeakAlgorithm(_) => RefusalCode::WeakKey,
+            Self::WeakKey(_) | Self::RsaKeyTooLarge(_) | Self::WeakAlgorithm(_) => {
+                RefusalCode::WeakKey
+            }
             Self::IdMismatch { .. } => RefusalCode::CsrIdMismatch,
         }
     }
@@ -87,7 +95,13 @@ impl fmt::Display for CsrError {
             ),
             Self::WeakKey(m) => write!(
                 f,
-                "key not allowed: {m}; use ECDSA P-256 (the default), P-384 or RSA 2048+"
+                "key not allowed: {m}; use ECDSA P-256 (the default), P-384 or RSA of \
+                 {MIN_RSA_BITS} to {MAX_RSA_BITS} bits"
+            ),
+            Self::RsaKeyTooLarge(bits) => write!(
+                f,
+                "the CSR's RSA key is {bits} bits: at most {MAX_RSA_BITS} are accepted; use \
+                 ECDSA P-256 (the default), P-384 or RSA of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits"
             ),
             Self::WeakAlgorithm(m) => write!(
                 f,
@@ -144,11 +158,24 @@ impl rcgen::PublicKeyData for CheckedCsr {
     }
 }
 
+/// The size in bits of an RSA modulus given as a big-endian unsigned integer (leading zero
+/// bytes, as DER puts before a high bit, do not count).
+fn modulus_bits(modulus: &[u8]) -> usize {
+    let start = modulus
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(modulus.len());
+    match modulus.get(start) {
+        Some(first) => (modulus.len() - start) * 8 - first.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
 /// Checks a CSR (PEM or DER) against CUHK's policy.
 ///
 /// In order: it parses with nothing trailing; the signature algorithm is SHA-256 or better
-/// (SHA-1 and MD5 are refused by name); the key is P-256, P-384 or RSA of at least 2048 bits;
-/// the signature verifies with the CSR's own key; the common name is a 10-digit student ID; and,
+/// (SHA-1 and MD5 are refused by name); the key is P-256, P-384 or RSA of 2048 to 8192 bits
+/// ([`MIN_RSA_BITS`], [`MAX_RSA_BITS`]); the signature verifies with the CSR's own key; the common name is a 10-digit student ID; and,
 /// when `expected` is given, it is that ID.
 pub fn check_csr(input: &[u8], expected: Option<&StudentId>) -> Result<CheckedCsr, CsrError> {
     let der = super::from_pem_or_der(input, "CERTIFICATE REQUEST")
@@ -191,9 +218,12 @@ pub fn check_csr(input: &[u8], expected: Option<&StudentId>) -> Result<CheckedCs
     } else if *key_alg == OID_PKCS1_RSAENCRYPTION {
         match spki.parsed() {
             Ok(PublicKey::RSA(rsa)) => {
-                let bits = rsa.key_size();
+                let bits = modulus_bits(rsa.modulus);
                 if bits < MIN_RSA_BITS {
                     return Err(CsrError::WeakKey(format!("RSA {bits} bits is too small")));
+                }
+                if bits > MAX_RSA_BITS {
+                    return Err(CsrError::RsaKeyTooLarge(bits));
                 }
                 KeyKind::Rsa(bits)
             }
@@ -246,4 +276,109 @@ pub fn check_csr(input: &[u8], expected: Option<&StudentId>) -> Result<CheckedCs
         spki: spki.raw.to_vec(),
         public_key: spki.subject_public_key.data.to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, DistinguishedName, DnType, PublicKeyData, SigningKey};
+
+    /// An RSA "key" with a modulus of `bits` bits that signs nothing: its CSRs carry a signature
+    /// that never verifies, so a refusal other than `BadSignature` was decided before the
+    /// signature was checked.
+    struct UnsignedRsa {
+        public_key: Vec<u8>,
+    }
+
+    fn der_len(n: usize) -> Vec<u8> {
+        match n {
+            0..=0x7f => vec![n as u8],
+            0x80..=0xff => vec![0x81, n as u8],
+            _ => vec![0x82, (n >> 8) as u8, n as u8],
+        }
+    }
+
+    fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend(der_len(body.len()));
+        out.extend(body);
+        out
+    }
+
+    impl UnsignedRsa {
+        fn with_bits(bits: usize) -> Self {
+            // Exactly `bits` bits, odd; a leading zero byte keeps a high top bit positive.
+            let mut modulus = vec![0u8; bits.div_ceil(8)];
+            modulus[0] = 0x80 >> ((8 - bits % 8) % 8);
+            if let Some(last) = modulus.last_mut() {
+                *last |= 1;
+            }
+            if modulus[0] & 0x80 != 0 {
+                modulus.insert(0, 0);
+            }
+            let mut body = der(0x02, &modulus);
+            body.extend(der(0x02, &[0x01, 0x00, 0x01]));
+            Self {
+                public_key: der(0x30, &body),
+            }
+        }
+    }
+
+    impl PublicKeyData for UnsignedRsa {
+        fn der_bytes(&self) -> &[u8] {
+            &self.public_key
+        }
+
+        fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+            &rcgen::PKCS_RSA_SHA256
+        }
+    }
+
+    impl SigningKey for UnsignedRsa {
+        fn sign(&self, _msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+            Ok(vec![0x42; 256])
+        }
+    }
+
+    fn csr_with_rsa_bits(bits: usize) -> Vec<u8> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "1155000001");
+        params.distinguished_name = dn;
+        let csr = params.serialize_request(&UnsignedRsa::with_bits(bits));
+        csr.map(|c| c.der().to_vec()).unwrap_or_default()
+    }
+
+    #[test]
+    fn an_rsa_key_over_the_maximum_is_refused_by_its_size_before_the_signature_is_checked() {
+        for bits in [MAX_RSA_BITS + 1, 9216, 16384] {
+            let err = check_csr(&csr_with_rsa_bits(bits), None).unwrap_err();
+            assert_eq!(err, CsrError::RsaKeyTooLarge(bits));
+            assert_eq!(err.code(), RefusalCode::WeakKey);
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!(
+                    "RSA key is {bits} bits: at most 8192 are accepted"
+                )),
+                "{text}"
+            );
+        }
+        // At the limits, the size passes and the (absent) proof of possession is what fails.
+        for bits in [MIN_RSA_BITS, MAX_RSA_BITS] {
+            let err = check_csr(&csr_with_rsa_bits(bits), None).unwrap_err();
+            assert_eq!(err, CsrError::BadSignature, "{bits} bits");
+        }
+        let err = check_csr(&csr_with_rsa_bits(MIN_RSA_BITS - 1), None).unwrap_err();
+        assert!(matches!(err, CsrError::WeakKey(_)), "{err:?}");
+    }
+
+    #[test]
+    fn the_modulus_size_counts_significant_bits_only() {
+        assert_eq!(modulus_bits(&[]), 0);
+        assert_eq!(modulus_bits(&[0, 0]), 0);
+        assert_eq!(modulus_bits(&[0x01]), 1);
+        assert_eq!(modulus_bits(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(modulus_bits(&[0x7f, 0xff]), 15);
+        assert_eq!(modulus_bits(&[0x00, 0x00, 0x01, 0x00]), 9);
+    }
 }

@@ -10,7 +10,7 @@ mod revocation;
 mod server_cert;
 
 pub use ca::{new_student_key, Ca, IssuedServer, NewKey, PkiError, RevokedSerial, ServerName};
-pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MIN_RSA_BITS};
+pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use identity::{certificate_info, student_id_of, CertificateInfo, IdentityError};
 pub use revocation::{RevocationError, Revocations};
 pub use server_cert::{check_server_certificate, fingerprint, ServerCertError, ServerCertificate};
@@ -67,6 +67,15 @@ pub fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Formats a time as RFC 3339 in UTC, to the second (`2026-12-01T15:59:00Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    time::OffsetDateTime::from(t)
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::from(t))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Encodes DER as PEM with the given label.

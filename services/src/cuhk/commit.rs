@@ -9,7 +9,7 @@
 //! more arrive during a commit, the larger the next batch.
 //!
 //! A certificate leaves CUHK only after the transaction recording it committed. A refusal of
-//! one application (a wrong or used code, throttling, a revoked certificate...) does not affect
+//! one application (a wrong or used code, a revoked certificate...) does not affect
 //! the others of its batch; a database error refuses the whole batch and issues nothing.
 
 use super::CuhkShared;
