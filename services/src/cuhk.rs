@@ -6,7 +6,7 @@ pub use commit::CommitStats;
 
 use crate::pool::{Inbox, Pool};
 use crate::registrar::{Application, Registrar, Request};
-use crate::swap::{self, Swap};
+use arc_swap::ArcSwap;
 use commit::{Answer, GroupCommit};
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::pki::{to_pem, Ca, CheckedCsr, Revocations, ServerName, StudentId};
@@ -14,7 +14,7 @@ use handin_core::{EnrollServer, EnrollServerEvent, Identity, Role, ServerConfig}
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// Lifetime of the root CA.
@@ -236,15 +236,14 @@ pub struct CuhkShared {
     pub pool: Pool,
     /// Lifetime of issued student certificates.
     pub lifetime: Duration,
-    /// The CRL served to clients (PEM), refreshed when `crl.pem` changes: read it with
-    /// [`swap::load`], replace it with [`swap::store`].
-    pub crl: RwLock<Arc<Vec<u8>>>,
+    /// The CRL served to clients (PEM), replaced whole when `crl.pem` changes.
+    pub crl: ArcSwap<Vec<u8>>,
 }
 
 /// The enrollment service.
 #[derive(Debug)]
 pub struct Cuhk {
-    config: Swap<ServerConfig>,
+    config: ArcSwap<ServerConfig>,
     shared: Arc<CuhkShared>,
     commits: Arc<GroupCommit>,
 }
@@ -257,7 +256,7 @@ impl Cuhk {
             Err(_) => None,
         };
         Self {
-            config: Swap::new(config),
+            config: ArcSwap::from_pointee(config),
             shared: Arc::new(shared),
             commits: Arc::new(GroupCommit::new(db)),
         }
@@ -281,12 +280,12 @@ impl Cuhk {
 
     /// The configuration new connections get.
     pub fn config(&self) -> Arc<ServerConfig> {
-        self.config.get()
+        self.config.load_full()
     }
 
     /// Replaces the configuration for new connections (a new CRL).
     pub fn set_config(&self, config: ServerConfig) {
-        self.config.set(config);
+        self.config.store(Arc::new(config));
     }
 }
 
@@ -376,7 +375,7 @@ impl CuhkConn {
                     self.apply(student_id, request, csr);
                 }
                 EnrollServerEvent::CrlRequested => {
-                    let _ = self.core.send_crl(&swap::load(&self.shared.crl));
+                    let _ = self.core.send_crl(&self.shared.crl.load());
                 }
                 EnrollServerEvent::Rejected {
                     student_id,
