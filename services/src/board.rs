@@ -17,6 +17,7 @@ use crate::quota::{Quota, Usage};
 use crate::sqlite::{self, SqliteOpenError};
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use data_encoding::BASE32_NOPAD;
 use handin_core::msg::{SubmissionEntry, UploadOffer};
 use handin_core::names::{check_file_name, check_label, BadName};
 use handin_core::pki::{unix_secs, StudentId};
@@ -58,8 +59,6 @@ CREATE INDEX submissions_by_student ON submissions (student_id, course);
 ";
 const ENTRY_COLUMNS: &str = "id, student_id, course, assignment, file_name, size, sha256, \
                              received_at, late, version";
-/// RFC 4648 base32: submission ids and upload names use only these characters.
-const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const TOKEN_LEN: usize = 20;
 const DISK_FULL: &str = "the server's disk is full; try again later";
 
@@ -915,22 +914,22 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// 20 random base32 characters (100 bits).
+/// 20 random characters of RFC 4648 base32 (upper case, no padding), 100 bits: the first 20 of
+/// the 21 that encode 13 random bytes. Submission ids and upload names use them.
 fn token() -> Result<String, BoardError> {
-    let mut bytes = [0u8; TOKEN_LEN];
+    let mut bytes = [0u8; (TOKEN_LEN * 5).div_ceil(8)];
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| BoardError::Random)?;
-    Ok(bytes
-        .iter()
-        .map(|b| char::from(BASE32[usize::from(b & 31)]))
-        .collect())
+    let mut token = BASE32_NOPAD.encode(&bytes);
+    token.truncate(TOKEN_LEN);
+    Ok(token)
 }
 
 fn is_submission_id(id: &str) -> bool {
-    id.len() == 1 + TOKEN_LEN
-        && id.starts_with('S')
-        && id.bytes().skip(1).all(|b| BASE32.contains(&b))
+    let symbols = BASE32_NOPAD.specification().symbols;
+    id.strip_prefix('S')
+        .is_some_and(|t| t.len() == TOKEN_LEN && t.chars().all(|c| symbols.contains(c)))
 }
 
 fn secs(t: SystemTime) -> i64 {
@@ -1230,6 +1229,44 @@ mod tests {
             &e.id.to_lowercase(),
         ] {
             assert!(board.find(&alice(), bad).unwrap().is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_twenty_random_upper_case_base32_characters() {
+        let tokens: Vec<String> = (0..64).map(|_| token().unwrap()).collect();
+        for t in &tokens {
+            assert_eq!(t.len(), TOKEN_LEN, "{t}");
+            assert!(
+                t.bytes()
+                    .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)),
+                "{t}"
+            );
+            assert!(is_submission_id(&format!("S{t}")), "{t}");
+        }
+        // Every position is random, the last one too (all 5 of its bits).
+        let last: std::collections::HashSet<u8> =
+            tokens.iter().map(|t| t.as_bytes()[TOKEN_LEN - 1]).collect();
+        assert!(last.len() > 4, "{last:?}");
+    }
+
+    #[test]
+    fn a_submission_id_is_s_and_twenty_base32_characters() {
+        assert!(is_submission_id("SABCDEFGHIJKLMNOPQR27"));
+        for bad in [
+            "",
+            "S",
+            "SABCDEFGHIJKLMNOPQR2",
+            "SABCDEFGHIJKLMNOPQR277",
+            "TABCDEFGHIJKLMNOPQR27",
+            "sABCDEFGHIJKLMNOPQR27",
+            "SABCDEFGHIJKLMNOPQR28",
+            "SABCDEFGHIJKLMNOPQR21",
+            "SABCDEFGHIJKLMNOPQR2=",
+            "Sabcdefghijklmnopqr27",
+            "SABCDEFGHIJKLMNOPQR2\u{e9}",
+        ] {
+            assert!(!is_submission_id(bad), "{bad:?}");
         }
     }
 

@@ -771,14 +771,9 @@ fn time(secs: i64) -> SystemTime {
 }
 
 fn decode_hex(s: &str) -> Result<Vec<u8>, RegistrarError> {
-    let bad = || RegistrarError::BadDatabase(format!("the serial {s:?} is not hex"));
-    if s.len() % 2 != 0 || !s.is_ascii() {
-        return Err(bad());
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| bad()))
-        .collect()
+    data_encoding::HEXUPPER_PERMISSIVE
+        .decode(s.as_bytes())
+        .map_err(|_| RegistrarError::BadDatabase(format!("the serial {s:?} is not hex")))
 }
 
 #[cfg(test)]
@@ -1412,6 +1407,28 @@ mod tests {
         assert_eq!(throttle_wait(u32::MAX), Some(MAX_THROTTLE));
         assert_eq!(retry_after(5, Some(100), 130), Some(30));
         assert_eq!(retry_after(5, Some(100), 160), None);
+    }
+
+    #[test]
+    fn a_stored_serial_is_read_back_from_hex_of_either_case() {
+        assert_eq!(decode_hex("0ABCDE").unwrap(), [0x0a, 0xbc, 0xde]);
+        assert_eq!(decode_hex("0abcde").unwrap(), [0x0a, 0xbc, 0xde]);
+        assert_eq!(
+            decode_hex(&serial_hex(&[0x7f, 0x01])).unwrap(),
+            [0x7f, 0x01]
+        );
+        for bad in ["ABC", "0G", "é0"] {
+            match decode_hex(bad) {
+                Err(e @ RegistrarError::BadDatabase(_)) => assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "registrar database: the serial {bad:?} is not hex; restore it from a \
+                         backup or use a newer handin"
+                    )
+                ),
+                other => panic!("{bad:?}: expected BadDatabase, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -115,8 +115,5 @@ pub(crate) fn normalize_serial(raw: &[u8]) -> Vec<u8> {
 
 /// Formats a serial as colon-separated hex, as `openssl x509 -serial` shows it (without colons).
 pub fn serial_hex(raw: &[u8]) -> String {
-    normalize_serial(raw)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect()
+    data_encoding::HEXUPPER.encode(&normalize_serial(raw))
 }
