@@ -428,7 +428,7 @@ fn nothing_more<C, T>(_: &mut C, _: Progress) -> Option<Result<T, StudentError>>
 pub struct ExternalKey {
     /// The CSR file (PEM or DER).
     pub csr: PathBuf,
-    /// The private key file (PKCS#8 PEM).
+    /// The private key file (PEM: PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
 }
 

@@ -189,6 +189,7 @@ impl Receipt {
 
     /// Reads a receipt from a PEM file's text.
     pub fn from_pem(text: &[u8]) -> Result<Self, ReceiptError> {
+        // The pem crate, not rustls-pki-types: that one reads only the PKI's labels.
         let p = ::pem::parse(text).map_err(|e| ReceiptError(format!("receipt file: {e}")))?;
         if p.tag() != PEM_LABEL {
             return Err(ReceiptError(format!(
