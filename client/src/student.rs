@@ -27,16 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// A student-facing error: one line, what went wrong and what to do.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct StudentError(pub String);
-
-impl std::fmt::Display for StudentError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StudentError {}
 
 fn fail<T>(m: impl Into<String>) -> Result<T, StudentError> {
     Err(StudentError(m.into()))

@@ -12,7 +12,6 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, KeyLog, RootCertStore,
     SignatureScheme,
 };
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -102,16 +101,9 @@ impl Timeouts {
 }
 
 /// A configuration could not be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 fn cfg_err(context: &str) -> impl Fn(rustls::Error) -> ConfigError + '_ {
     move |e| ConfigError(format!("{context}: {e}"))

@@ -130,16 +130,9 @@ impl ReceiptBody {
 }
 
 /// A receipt could not be made, read or verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ReceiptError(pub String);
-
-impl fmt::Display for ReceiptError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ReceiptError {}
 
 /// A signed receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]

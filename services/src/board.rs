@@ -63,15 +63,22 @@ const TOKEN_LEN: usize = 20;
 const DISK_FULL: &str = "the server's disk is full; try again later";
 
 /// What went wrong in the submission store.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BoardError {
     /// The request is refused; send this to the peer.
+    #[error("refused: {}", .0.reason)]
     Refused(Refusal),
     /// A course or assignment name is not acceptable.
-    InvalidName(BadName),
+    #[error("{0}")]
+    InvalidName(#[source] BadName),
     /// An argument is out of range.
+    #[error("{0}")]
     Invalid(String),
     /// A file or directory of the store could not be used.
+    #[error(
+        "submission store: {what}: {source}; check that the data directory exists, is writable \
+         and has free space"
+    )]
     Io {
         /// What was being done.
         what: String,
@@ -79,6 +86,10 @@ pub enum BoardError {
         source: io::Error,
     },
     /// The database could not be read or written.
+    #[error(
+        "submission database: {what}: {source}; check that blackboard.db is a handin database \
+         on a writable disk"
+    )]
     Database {
         /// What was being done.
         what: String,
@@ -86,15 +97,19 @@ pub enum BoardError {
         source: rusqlite::Error,
     },
     /// The database holds something this version does not understand.
+    #[error("submission database: {0}; restore it from a backup or use a newer handin")]
     BadDatabase(String),
     /// The system random number generator failed.
+    #[error("the system random number generator failed; check the operating system")]
     Random,
     /// The shared commit of a batch of submissions failed (the database, or the directory
     /// fsync): none of them was stored.
+    #[error("the shared commit of {size} submission(s) failed, none was stored: {cause}")]
     Batch {
         /// How many submissions the batch held.
         size: usize,
         /// What failed.
+        #[source]
         cause: Arc<BoardError>,
     },
 }
@@ -113,49 +128,6 @@ impl BoardError {
                 RefusalCode::Internal,
                 "the server could not handle the request; try again later",
             ),
-        }
-    }
-}
-
-impl fmt::Display for BoardError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Refused(r) => write!(f, "refused: {}", r.reason),
-            Self::InvalidName(e) => write!(f, "{e}"),
-            Self::Invalid(m) => f.write_str(m),
-            Self::Io { what, source } => write!(
-                f,
-                "submission store: {what}: {source}; check that the data directory exists, is \
-                 writable and has free space"
-            ),
-            Self::Database { what, source } => write!(
-                f,
-                "submission database: {what}: {source}; check that blackboard.db is a handin \
-                 database on a writable disk"
-            ),
-            Self::BadDatabase(m) => write!(
-                f,
-                "submission database: {m}; restore it from a backup or use a newer handin"
-            ),
-            Self::Random => {
-                f.write_str("the system random number generator failed; check the operating system")
-            }
-            Self::Batch { size, cause } => write!(
-                f,
-                "the shared commit of {size} submission(s) failed, none was stored: {cause}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for BoardError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::InvalidName(e) => Some(e),
-            Self::Io { source, .. } => Some(source),
-            Self::Database { source, .. } => Some(source),
-            Self::Batch { cause, .. } => Some(&**cause),
-            _ => None,
         }
     }
 }

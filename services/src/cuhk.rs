@@ -25,16 +25,9 @@ pub const SERVER_LIFETIME: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
 pub const CRL_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// An operator-facing error: one line that says what went wrong and what to do.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct CuhkError(pub String);
-
-impl std::fmt::Display for CuhkError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CuhkError {}
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> CuhkError {
     move |e| CuhkError(format!("{what}: {e}"))

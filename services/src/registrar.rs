@@ -17,7 +17,6 @@ use handin_core::pki::{serial_hex, student_id_of, unix_secs, PkiError, RevokedSe
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Refusal, RefusalCode};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -62,13 +61,19 @@ CREATE TABLE counters (
 ";
 
 /// What went wrong in the registrar.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RegistrarError {
     /// The request is refused; send this to the peer.
+    #[error("refused: {}", .0.reason)]
     Refused(Refusal),
     /// An operator named a student who is not on the roster.
+    #[error("student {0} is not on the roster; add them first with `cuhk roster add`")]
     NotOnRoster(StudentId),
     /// The database could not be read or written.
+    #[error(
+        "registrar database: {what}: {source}; check that the file is a handin registrar \
+         database on a writable disk"
+    )]
     Database {
         /// What was being done.
         what: String,
@@ -76,8 +81,10 @@ pub enum RegistrarError {
         source: rusqlite::Error,
     },
     /// The database holds something this version does not understand.
+    #[error("registrar database: {0}; restore it from a backup or use a newer handin")]
     BadDatabase(String),
     /// The system random number generator failed.
+    #[error("the system random number generator failed; check the operating system")]
     Random,
 }
 
@@ -94,39 +101,6 @@ impl RegistrarError {
                 RefusalCode::Internal,
                 "CUHK could not update its records; try again later",
             ),
-        }
-    }
-}
-
-impl fmt::Display for RegistrarError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Refused(r) => write!(f, "refused: {}", r.reason),
-            Self::NotOnRoster(id) => write!(
-                f,
-                "student {id} is not on the roster; add them first with `cuhk roster add`"
-            ),
-            Self::Database { what, source } => write!(
-                f,
-                "registrar database: {what}: {source}; check that the file is a handin registrar \
-                 database on a writable disk"
-            ),
-            Self::BadDatabase(m) => write!(
-                f,
-                "registrar database: {m}; restore it from a backup or use a newer handin"
-            ),
-            Self::Random => {
-                f.write_str("the system random number generator failed; check the operating system")
-            }
-        }
-    }
-}
-
-impl std::error::Error for RegistrarError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Database { source, .. } => Some(source),
-            _ => None,
         }
     }
 }
@@ -831,7 +805,7 @@ mod tests {
         Err(PkiError("the CA key is unavailable".into()))
     }
 
-    fn refusal<T: fmt::Debug>(r: Result<T, RegistrarError>) -> Refusal {
+    fn refusal<T: std::fmt::Debug>(r: Result<T, RegistrarError>) -> Refusal {
         match r {
             Err(RegistrarError::Refused(r)) => r,
             other => panic!("expected a refusal, got {other:?}"),

@@ -52,16 +52,9 @@ impl fmt::Display for StudentId {
 }
 
 /// A student ID that is not ten digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a student ID is exactly 10 digits")]
 pub struct InvalidStudentId;
-
-impl fmt::Display for InvalidStudentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a student ID is exactly 10 digits")
-    }
-}
-
-impl std::error::Error for InvalidStudentId {}
 
 /// Seconds since the Unix epoch (0 for times before it).
 pub fn unix_secs(t: SystemTime) -> u64 {
