@@ -44,17 +44,17 @@ done
 # Each measurement: name, then the loadgen arguments of one run (one line per transport).
 if [ "$quick" = 1 ]; then
   handshakes_args="--seconds 2 --concurrency 2"
-  openssl_args="--seconds 2 --concurrency 2 --upload 100MB"
-  upload_args="--size 100MB"
+  openssl_args="--seconds 2 --concurrency 2 --upload 100MiB"
+  upload_args="--size 100MiB"
   enroll_args="--students 200"
-  storm_args="--students 500 --size 100KB"
+  storm_args="--students 500 --size 100KiB"
   idle_args="--connections 1000 --warmup 500"
 else
   handshakes_args="--seconds 5 --concurrency 2"
-  openssl_args="--seconds 5 --concurrency 2 --upload 1GB"
-  upload_args="--size 1GB"
+  openssl_args="--seconds 5 --concurrency 2 --upload 1GiB"
+  upload_args="--size 1GiB"
   enroll_args="--students 1000"
-  storm_args="--students 10000 --size 100KB"
+  storm_args="--students 10000 --size 100KiB"
   idle_args="--connections 10000"
 fi
 plan=()

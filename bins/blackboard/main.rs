@@ -106,8 +106,8 @@ enum AssignmentCommand {
         /// Due time, RFC 3339 (e.g. 2026-12-01T23:59:00+08:00); later submissions are marked late.
         #[arg(long)]
         due: String,
-        /// Largest file accepted (e.g. 20MB).
-        #[arg(long, default_value = "100MB")]
+        /// Largest file accepted (e.g. 20MB = 20,000,000 bytes, 20MiB = 20 x 2^20).
+        #[arg(long, default_value = "100MiB")]
         max_size: String,
     },
     /// List assignments.

@@ -1,5 +1,6 @@
 //! `cuhk`: the university's certificate authority and enrollment server.
 
+use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
 use handin::cli::{die, init_logging};
 use handin::net::{self, Transport};
@@ -8,7 +9,7 @@ use handin_core::pki::StudentId;
 use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
 use handin_services::pool::Pool;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 #[derive(Parser)]
@@ -207,7 +208,7 @@ fn serve(
         registrar: Mutex::new(pki.registrar().map_err(|e| e.to_string())?),
         pool: Pool::new(threads, "cuhk-worker").map_err(|e| e.to_string())?,
         lifetime,
-        crl: RwLock::new(Arc::new(crl)),
+        crl: ArcSwap::from_pointee(crl),
     };
     let cuhk = Arc::new(Cuhk::new(config, shared));
     handin::net::raise_open_files();
@@ -221,7 +222,7 @@ fn serve(
     handin_services::crl_watch::spawn(pki.crl(), reload_rx, move |bytes| {
         if let Some(cfg) = handin_services::crl_watch::apply(bytes, &watcher.config()) {
             watcher.set_config(cfg);
-            handin_services::swap::store(&watcher.shared().crl, bytes.to_vec());
+            watcher.shared().crl.store(Arc::new(bytes.to_vec()));
         }
     })
     .map_err(|e| e.to_string())?;

@@ -37,47 +37,28 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
     Ok(t.into())
 }
 
-/// Parses a size such as `10MB`, `512KiB`, `1G` or `1000`.
+/// What [`parse_size`] accepts, for its errors.
+const SIZES: &str = "give bytes (1000) or a number and a unit: KB, MB, GB, TB (powers of 1000) \
+                     or KiB, MiB, GiB, TiB (powers of 1024), such as 10MB or 512KiB";
+
+/// Parses a size: bytes (`1000`), or a number and a unit, in any case: `KB`, `MB`, `GB`, `TB`
+/// (or `K`, `M`, `G`, `T`) are powers of 1000, `KiB`, `MiB`, `GiB`, `TiB` powers of 1024. The
+/// number may have a fraction (`1.5GiB`).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size such as 10MB"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {s:?}: use KB, MB or GB"
-            ))
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
+    match s.trim().parse::<bytesize::ByteSize>() {
+        // bytesize saturates instead of overflowing.
+        Ok(size) if size.as_u64() == u64::MAX => Err(format!("{s:?} is too large")),
+        Ok(size) => Ok(size.as_u64()),
+        Err(_) => Err(format!("{s:?} is not a size: {SIZES}")),
+    }
 }
 
-/// Parses a duration such as `120d`, `12h`, `30m` or `90s`.
+/// Parses a duration: a number and a unit, such as `120d`, `12h`, `30m` or `90s`, or several
+/// (`1h 30m`). Units: `s`, `m` (minutes), `h`, `d`, `w`, `M` (months of 30.44 days), `y`
+/// (years of 365.25 days), also spelt out (`2days`), and `ms`, `us`, `ns`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as 120d, 12h or 90s"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{s:?}: give a unit, s, m, h or d (e.g. 120d)")),
-    };
-    n.checked_mul(secs)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is too long"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration such as 120d, 12h, 30m or 90s: {e}"))
 }
 
 #[cfg(test)]
@@ -85,19 +66,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_times_parse() {
-        assert_eq!(parse_size("10MB").unwrap(), 10 << 20);
-        assert_eq!(parse_size("512KiB").unwrap(), 512 << 10);
-        assert_eq!(parse_size("1000").unwrap(), 1000);
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("5TB").is_err());
+    fn rfc3339_times_parse_with_an_offset_and_print_in_utc() {
         let t = parse_rfc3339("2026-12-01T00:00:00Z").unwrap();
         assert_eq!(handin_core::pki::unix_secs(t), 1_796_083_200);
         assert_eq!(rfc3339(t), "2026-12-01T00:00:00Z");
+        let t = parse_rfc3339("2026-12-01T23:59:00+08:00").unwrap();
+        assert_eq!(rfc3339(t), "2026-12-01T15:59:00Z");
         assert!(parse_rfc3339("tomorrow").is_err());
-        assert_eq!(parse_duration("120d").unwrap().as_secs(), 120 * 86_400);
-        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
-        assert!(parse_duration("90").is_err());
-        assert!(parse_duration("1y").is_err());
+    }
+
+    #[test]
+    fn sizes_are_bytes_or_a_number_and_a_decimal_or_binary_unit() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("10mb"), Ok(10_000_000));
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("100KB"), Ok(100_000));
+        assert_eq!(parse_size("1G"), Ok(1_000_000_000));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("5TB"), Ok(5_000_000_000_000));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size(" 20 MB "), Ok(20_000_000));
+        assert_eq!(parse_size("100B"), Ok(100));
+    }
+
+    #[test]
+    fn a_bad_size_is_one_line_saying_what_is_accepted() {
+        for bad in ["ten", "", "MB", "-1", "5XB", "1e3", "10 MB extra"] {
+            let e = parse_size(bad).unwrap_err();
+            assert_eq!(e, format!("{bad:?} is not a size: {SIZES}"), "{bad:?}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        assert_eq!(
+            parse_size("20000000000GB").unwrap_err(),
+            "\"20000000000GB\" is too large"
+        );
+    }
+
+    #[test]
+    fn durations_are_numbers_with_units() {
+        let secs = |s| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(secs("120d"), Ok(120 * 86_400));
+        assert_eq!(secs("12h"), Ok(12 * 3600));
+        assert_eq!(secs("30m"), Ok(30 * 60));
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("1h 30m"), Ok(5400));
+        assert_eq!(secs("2weeks"), Ok(14 * 86_400));
+        assert_eq!(secs("1y"), Ok(31_557_600));
+        assert_eq!(secs(" 1h "), Ok(3600));
+    }
+
+    #[test]
+    fn a_bad_duration_is_one_line_saying_what_is_accepted() {
+        for bad in ["90", "1x", "", "h", "-5s", "99999999999999999999d"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(
+                e.starts_with(&format!(
+                    "{bad:?} is not a duration such as 120d, 12h, 30m or 90s: "
+                )),
+                "{e}"
+            );
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 }

@@ -56,7 +56,7 @@ enum Command {
         /// Enroll with a CSR made elsewhere (e.g. by `openssl req`) instead of a new key...
         #[arg(long, requires = "key")]
         csr: Option<PathBuf>,
-        /// ...and its private key (PKCS#8 PEM).
+        /// ...and its private key (PEM: PKCS#8, PKCS#1 or SEC1).
         #[arg(long, requires = "csr")]
         key: Option<PathBuf>,
         #[command(flatten)]

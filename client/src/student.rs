@@ -27,16 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// A student-facing error: one line, what went wrong and what to do.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct StudentError(pub String);
-
-impl std::fmt::Display for StudentError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StudentError {}
 
 fn fail<T>(m: impl Into<String>) -> Result<T, StudentError> {
     Err(StudentError(m.into()))
@@ -428,7 +421,7 @@ fn nothing_more<C, T>(_: &mut C, _: Progress) -> Option<Result<T, StudentError>>
 pub struct ExternalKey {
     /// The CSR file (PEM or DER).
     pub csr: PathBuf,
-    /// The private key file (PKCS#8 PEM).
+    /// The private key file (PEM: PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
 }
 

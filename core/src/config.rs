@@ -4,6 +4,7 @@
 use crate::pki::{student_id_of, Revocations};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
@@ -11,7 +12,6 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, KeyLog, RootCertStore,
     SignatureScheme,
 };
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -101,16 +101,9 @@ impl Timeouts {
 }
 
 /// A configuration could not be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 fn cfg_err(context: &str) -> impl Fn(rustls::Error) -> ConfigError + '_ {
     move |e| ConfigError(format!("{context}: {e}"))
@@ -126,19 +119,26 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Reads a chain and key from PEM text.
+    /// Reads a chain and key from PEM text (or DER). The key may be PKCS#8 (`PRIVATE KEY`),
+    /// PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`).
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, ConfigError> {
         let chain = crate::pki::from_pem_or_der(chain_pem, "CERTIFICATE")
             .map_err(|e| ConfigError(format!("certificate: {e}")))?
             .into_iter()
             .map(CertificateDer::from)
             .collect();
-        let key = PrivateKeyDer::try_from(
-            crate::pki::from_pem_or_der(key_pem, "PRIVATE KEY")
-                .map_err(|e| ConfigError(format!("private key (PKCS#8 expected): {e}")))?
-                .remove(0),
-        )
-        .map_err(|e| ConfigError(format!("private key: {e}")))?;
+        let key = if key_pem.first() == Some(&0x30) {
+            PrivateKeyDer::try_from(key_pem.to_vec())
+                .map_err(|e| ConfigError(format!("private key: {e}")))?
+        } else {
+            PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+                ConfigError(format!(
+                    "private key (a PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY PEM block \
+                     expected): {}",
+                    crate::pki::pem_error(&e)
+                ))
+            })?
+        };
         Ok(Self { chain, key })
     }
 }

@@ -150,36 +150,27 @@ impl fmt::Display for Refusal {
 /// A fatal connection error. Sticky: once a connection reports one, every later call reports the
 /// same error.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     /// TLS failed (handshake, certificate verification, a bad record, an alert from the peer).
+    #[error("tls: {0}")]
     Tls(rustls::Error),
     /// The peer broke the wire protocol (bad frame, unknown type, message in the wrong state).
+    #[error("protocol violation: {0}")]
     Protocol(String),
     /// The peer closed the connection with a fatal `Error` frame.
+    #[error("closed by peer: {}", .0.reason)]
     Remote(Refusal),
     /// We closed the connection after refusing the peer (its certificate, say) with this refusal.
+    #[error("refused: {}", .0.reason)]
     Refused(Refusal),
     /// A handshake or idle deadline passed.
+    #[error("timed out: {0}")]
     Timeout(&'static str),
     /// The connection was closed (by either side) before the exchange completed.
+    #[error("connection closed")]
     Closed,
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Tls(e) => write!(f, "tls: {e}"),
-            Self::Protocol(m) => write!(f, "protocol violation: {m}"),
-            Self::Remote(r) => write!(f, "closed by peer: {}", r.reason),
-            Self::Refused(r) => write!(f, "refused: {}", r.reason),
-            Self::Timeout(what) => write!(f, "timed out: {what}"),
-            Self::Closed => f.write_str("connection closed"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 impl From<rustls::Error> for Error {
     fn from(e: rustls::Error) -> Self {
@@ -189,13 +180,6 @@ impl From<rustls::Error> for Error {
 
 /// A call on a connection that does not fit its current state (a programming error of the
 /// caller, not of the peer). The connection is left as it was.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("call out of order: {0}")]
 pub struct UsageError(pub &'static str);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "call out of order: {}", self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}

@@ -4,7 +4,6 @@
 //! an oversized frame as soon as its header arrives.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use std::fmt;
 
 /// Bytes in a frame header: one type byte and a four-byte length.
 pub const HEADER_LEN: usize = 5;
@@ -15,37 +14,21 @@ pub const CHUNK: usize = 16 * 1024;
 
 /// A framing error: fatal for the connection.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// A frame header announced more than [`MAX_PAYLOAD`] bytes.
+    #[error("frame of {len} bytes exceeds the limit of {MAX_PAYLOAD}")]
     Oversized {
         /// The announced payload length.
         len: u32,
     },
     /// The stream ended in the middle of a frame.
+    #[error("stream ended inside a frame ({have} bytes of it received)")]
     Truncated {
         /// Bytes of the unfinished frame that did arrive.
         have: usize,
     },
 }
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Oversized { len } => {
-                write!(f, "frame of {len} bytes exceeds the limit of {MAX_PAYLOAD}")
-            }
-            Self::Truncated { have } => {
-                write!(
-                    f,
-                    "stream ended inside a frame ({have} bytes of it received)"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for FrameError {}
 
 /// One frame: its type tag and payload.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,6 @@
 use crate::error::{Refusal, RefusalCode};
 use crate::frame::{encode_frame, Frame, MAX_PAYLOAD};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use std::fmt;
 
 /// Message type tags, as on the wire.
 pub mod tag {
@@ -50,16 +49,9 @@ pub mod tag {
 }
 
 /// An error decoding a message payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct DecodeError(pub String);
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 fn err<T>(m: impl Into<String>) -> Result<T, DecodeError> {
     Err(DecodeError(m.into()))
@@ -363,16 +355,9 @@ pub const MAX_STR: usize = u16::MAX as usize;
 pub const MAX_REASON: usize = 1024;
 
 /// A message that cannot be encoded (a field or the whole payload is too long).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode: {0}")]
 pub struct EncodeError(pub String);
-
-impl fmt::Display for EncodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot encode: {}", self.0)
-    }
-}
-
-impl std::error::Error for EncodeError {}
 
 fn put_str(p: &mut BytesMut, s: &str) -> Result<(), EncodeError> {
     let n = u16::try_from(s.len())

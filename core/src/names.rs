@@ -6,8 +6,6 @@
 //! Submission ids are assigned by the server, and a client names files after them (its saved
 //! receipts), so a client checks them too before using one.
 
-use std::fmt;
-
 /// Longest file name accepted, in bytes.
 pub const MAX_FILE_NAME: usize = 255;
 /// Longest course code or assignment name accepted, in bytes.
@@ -16,16 +14,9 @@ pub const MAX_LABEL: usize = 64;
 pub const MAX_SUBMISSION_ID: usize = 64;
 
 /// A name that is not acceptable, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BadName(pub String);
-
-impl fmt::Display for BadName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadName {}
 
 /// Checks a submitted file name.
 pub fn check_file_name(name: &str) -> Result<(), BadName> {

@@ -130,16 +130,9 @@ impl ReceiptBody {
 }
 
 /// A receipt could not be made, read or verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ReceiptError(pub String);
-
-impl fmt::Display for ReceiptError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ReceiptError {}
 
 /// A signed receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +182,7 @@ impl Receipt {
 
     /// Reads a receipt from a PEM file's text.
     pub fn from_pem(text: &[u8]) -> Result<Self, ReceiptError> {
+        // The pem crate, not rustls-pki-types: that one reads only the PKI's labels.
         let p = ::pem::parse(text).map_err(|e| ReceiptError(format!("receipt file: {e}")))?;
         if p.tag() != PEM_LABEL {
             return Err(ReceiptError(format!(

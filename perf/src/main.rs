@@ -36,8 +36,8 @@ enum Command {
     Upload {
         #[arg(long, default_value = "mio")]
         transport: String,
-        /// Bytes to upload (e.g. 1GB).
-        #[arg(long, default_value = "100MB")]
+        /// Bytes to upload (e.g. 1GiB).
+        #[arg(long, default_value = "100MiB")]
         size: String,
     },
     /// Enrollments per second: students on the roster, each enrolling over its own connection.
@@ -59,10 +59,10 @@ enum Command {
         /// Students submitting at once.
         #[arg(long, default_value_t = 200)]
         students: usize,
-        /// Bytes each student submits (e.g. 100KB).
-        #[arg(long, default_value = "100KB")]
+        /// Bytes each student submits (e.g. 100KiB).
+        #[arg(long, default_value = "100KiB")]
         size: String,
-        /// Spread the sizes between --size and this (e.g. 16KB to 100KB).
+        /// Spread the sizes between --size and this (e.g. 16KiB to 100KiB).
         #[arg(long)]
         size_max: Option<String>,
     },

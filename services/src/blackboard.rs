@@ -14,7 +14,7 @@ use crate::board::{Board, BoardError, Committed, Ready, Upload};
 use crate::contain::Promise;
 use crate::pool::{Batcher, Budget, Inbox, Pool, Strand, Waiter};
 use crate::sessions::{Limits, Sessions};
-use crate::swap::Swap;
+use arc_swap::ArcSwap;
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{unix_secs, StudentId};
@@ -64,7 +64,7 @@ struct Pending {
 /// configuration in force at that moment (it changes when the CRL is reloaded).
 #[derive(Debug)]
 pub struct Blackboard {
-    config: Arc<Swap<ServerConfig>>,
+    config: Arc<ArcSwap<ServerConfig>>,
     shared: Arc<Shared>,
     committer: Batcher<Pending>,
     budget: Arc<Budget>,
@@ -117,7 +117,7 @@ impl Blackboard {
             })
         };
         Self {
-            config: Arc::new(Swap::new(config)),
+            config: Arc::new(ArcSwap::from_pointee(config)),
             shared,
             committer,
             budget: Arc::new(Budget::new(DEFAULT_UPLOAD_BUFFER)),
@@ -157,7 +157,7 @@ impl Blackboard {
 
     /// The configuration new connections get.
     pub fn config(&self) -> Arc<ServerConfig> {
-        self.config.get()
+        self.config.load_full()
     }
 
     /// Replaces the configuration (a new CRL): connections accepted from now on get it, and
@@ -165,7 +165,7 @@ impl Blackboard {
     /// (a revoked one is closed with an `Error` frame saying so); requests are checked against
     /// it from now on.
     pub fn set_config(&self, config: ServerConfig) {
-        self.config.set(config);
+        self.config.store(Arc::new(config));
         let woken = self.sessions.wake_all();
         tracing::debug!(woken, "open connections told of the new configuration");
     }
@@ -233,7 +233,7 @@ struct Fetch {
 pub struct BbConn {
     core: SubmitServer,
     /// The configuration in force, replaced when the CRL changes.
-    configs: Arc<Swap<ServerConfig>>,
+    configs: Arc<ArcSwap<ServerConfig>>,
     /// The configuration the core enforces now.
     config: Arc<ServerConfig>,
     sessions: Arc<Sessions>,
@@ -443,7 +443,7 @@ impl BbConn {
                     };
                     // The CRL may have changed while the file was made durable: the revoked
                     // set in force now decides, before anything is committed.
-                    if configs.get().revocations().is_revoked(&serial) {
+                    if configs.load().revocations().is_revoked(&serial) {
                         return answer.keep(Done::Stored(Err(Refusal::new(
                             RefusalCode::Revoked,
                             format!("certificate of student {student} was revoked: nothing was stored"),
@@ -734,7 +734,7 @@ impl BbConn {
     /// Hands the core the configuration in force if it changed (a new CRL): a student whose
     /// certificate is now revoked is disconnected before any more input is handled.
     fn refresh_config(&mut self, now: SystemTime) {
-        let current = self.configs.get();
+        let current = self.configs.load_full();
         if !Arc::ptr_eq(&current, &self.config) {
             self.config = current.clone();
             if self.core.student().is_some() {

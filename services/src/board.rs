@@ -18,6 +18,7 @@ use crate::quota::{Quota, Usage};
 use crate::sqlite::{self, SqliteOpenError};
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use data_encoding::BASE32_NOPAD;
 use handin_core::msg::{SubmissionEntry, UploadOffer};
 use handin_core::names::{check_file_name, check_label, BadName};
 use handin_core::pki::{unix_secs, StudentId};
@@ -60,21 +61,26 @@ CREATE INDEX submissions_by_student ON submissions (student_id, course);
 ";
 const ENTRY_COLUMNS: &str = "id, student_id, course, assignment, file_name, size, sha256, \
                              received_at, late, version";
-/// RFC 4648 base32: submission ids and upload names use only these characters.
-const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const TOKEN_LEN: usize = 20;
 const DISK_FULL: &str = "the server's disk is full; try again later";
 
 /// What went wrong in the submission store.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BoardError {
     /// The request is refused; send this to the peer.
+    #[error("refused: {}", .0.reason)]
     Refused(Refusal),
     /// A course or assignment name is not acceptable.
-    InvalidName(BadName),
+    #[error("{0}")]
+    InvalidName(#[source] BadName),
     /// An argument is out of range.
+    #[error("{0}")]
     Invalid(String),
     /// A file or directory of the store could not be used.
+    #[error(
+        "submission store: {what}: {source}; check that the data directory exists, is writable \
+         and has free space"
+    )]
     Io {
         /// What was being done.
         what: String,
@@ -82,6 +88,10 @@ pub enum BoardError {
         source: io::Error,
     },
     /// The database could not be read or written.
+    #[error(
+        "submission database: {what}: {source}; check that blackboard.db is a handin database \
+         on a writable disk"
+    )]
     Database {
         /// What was being done.
         what: String,
@@ -89,17 +99,22 @@ pub enum BoardError {
         source: rusqlite::Error,
     },
     /// The database holds something this version does not understand.
+    #[error("submission database: {0}; restore it from a backup or use a newer handin")]
     BadDatabase(String),
     /// The system random number generator failed.
+    #[error("the system random number generator failed; check the operating system")]
     Random,
     /// Another server holds the data directory (or its lock could not be taken).
-    Locked(DirLockError),
+    #[error("{0}")]
+    Locked(#[source] DirLockError),
     /// The shared commit of a batch of submissions failed (the database, or the directory
     /// fsync): none of them was stored.
+    #[error("the shared commit of {size} submission(s) failed, none was stored: {cause}")]
     Batch {
         /// How many submissions the batch held.
         size: usize,
         /// What failed.
+        #[source]
         cause: Arc<BoardError>,
     },
 }
@@ -118,51 +133,6 @@ impl BoardError {
                 RefusalCode::Internal,
                 "the server could not handle the request; try again later",
             ),
-        }
-    }
-}
-
-impl fmt::Display for BoardError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Refused(r) => write!(f, "refused: {}", r.reason),
-            Self::InvalidName(e) => write!(f, "{e}"),
-            Self::Invalid(m) => f.write_str(m),
-            Self::Io { what, source } => write!(
-                f,
-                "submission store: {what}: {source}; check that the data directory exists, is \
-                 writable and has free space"
-            ),
-            Self::Database { what, source } => write!(
-                f,
-                "submission database: {what}: {source}; check that blackboard.db is a handin \
-                 database on a writable disk"
-            ),
-            Self::BadDatabase(m) => write!(
-                f,
-                "submission database: {m}; restore it from a backup or use a newer handin"
-            ),
-            Self::Random => {
-                f.write_str("the system random number generator failed; check the operating system")
-            }
-            Self::Batch { size, cause } => write!(
-                f,
-                "the shared commit of {size} submission(s) failed, none was stored: {cause}"
-            ),
-            Self::Locked(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for BoardError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::InvalidName(e) => Some(e),
-            Self::Io { source, .. } => Some(source),
-            Self::Database { source, .. } => Some(source),
-            Self::Batch { cause, .. } => Some(&**cause),
-            Self::Locked(e) => Some(e),
-            _ => None,
         }
     }
 }
@@ -933,22 +903,22 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// 20 random base32 characters (100 bits).
+/// 20 random characters of RFC 4648 base32 (upper case, no padding), 100 bits: the first 20 of
+/// the 21 that encode 13 random bytes. Submission ids and upload names use them.
 fn token() -> Result<String, BoardError> {
-    let mut bytes = [0u8; TOKEN_LEN];
+    let mut bytes = [0u8; (TOKEN_LEN * 5).div_ceil(8)];
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| BoardError::Random)?;
-    Ok(bytes
-        .iter()
-        .map(|b| char::from(BASE32[usize::from(b & 31)]))
-        .collect())
+    let mut token = BASE32_NOPAD.encode(&bytes);
+    token.truncate(TOKEN_LEN);
+    Ok(token)
 }
 
 fn is_submission_id(id: &str) -> bool {
-    id.len() == 1 + TOKEN_LEN
-        && id.starts_with('S')
-        && id.bytes().skip(1).all(|b| BASE32.contains(&b))
+    let symbols = BASE32_NOPAD.specification().symbols;
+    id.strip_prefix('S')
+        .is_some_and(|t| t.len() == TOKEN_LEN && t.chars().all(|c| symbols.contains(c)))
 }
 
 fn secs(t: SystemTime) -> i64 {
@@ -1248,6 +1218,44 @@ mod tests {
             &e.id.to_lowercase(),
         ] {
             assert!(board.find(&alice(), bad).unwrap().is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_twenty_random_upper_case_base32_characters() {
+        let tokens: Vec<String> = (0..64).map(|_| token().unwrap()).collect();
+        for t in &tokens {
+            assert_eq!(t.len(), TOKEN_LEN, "{t}");
+            assert!(
+                t.bytes()
+                    .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)),
+                "{t}"
+            );
+            assert!(is_submission_id(&format!("S{t}")), "{t}");
+        }
+        // Every position is random, the last one too (all 5 of its bits).
+        let last: std::collections::HashSet<u8> =
+            tokens.iter().map(|t| t.as_bytes()[TOKEN_LEN - 1]).collect();
+        assert!(last.len() > 4, "{last:?}");
+    }
+
+    #[test]
+    fn a_submission_id_is_s_and_twenty_base32_characters() {
+        assert!(is_submission_id("SABCDEFGHIJKLMNOPQR27"));
+        for bad in [
+            "",
+            "S",
+            "SABCDEFGHIJKLMNOPQR2",
+            "SABCDEFGHIJKLMNOPQR277",
+            "TABCDEFGHIJKLMNOPQR27",
+            "sABCDEFGHIJKLMNOPQR27",
+            "SABCDEFGHIJKLMNOPQR28",
+            "SABCDEFGHIJKLMNOPQR21",
+            "SABCDEFGHIJKLMNOPQR2=",
+            "Sabcdefghijklmnopqr27",
+            "SABCDEFGHIJKLMNOPQR2\u{e9}",
+        ] {
+            assert!(!is_submission_id(bad), "{bad:?}");
         }
     }
 

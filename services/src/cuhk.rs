@@ -7,7 +7,7 @@ pub use commit::CommitStats;
 
 use crate::pool::{Inbox, Pool};
 use crate::registrar::{Application, Registrar, Request};
-use crate::swap::{self, Swap};
+use arc_swap::ArcSwap;
 use commit::{Answer, GroupCommit};
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::pki::{to_pem, Ca, CheckedCsr, Revocations, ServerName, StudentId};
@@ -18,7 +18,7 @@ use handin_files::dirlock::DirLock;
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 use throttle::AddressThrottle;
 
@@ -30,16 +30,9 @@ pub const SERVER_LIFETIME: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
 pub const CRL_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// An operator-facing error: one line that says what went wrong and what to do.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct CuhkError(pub String);
-
-impl std::fmt::Display for CuhkError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CuhkError {}
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> CuhkError {
     move |e| CuhkError(format!("{what}: {e}"))
@@ -257,15 +250,14 @@ pub struct CuhkShared {
     pub pool: Pool,
     /// Lifetime of issued student certificates.
     pub lifetime: Duration,
-    /// The CRL served to clients (PEM), refreshed when `crl.pem` changes: read it with
-    /// [`swap::load`], replace it with [`swap::store`].
-    pub crl: RwLock<Arc<Vec<u8>>>,
+    /// The CRL served to clients (PEM), replaced whole when `crl.pem` changes.
+    pub crl: ArcSwap<Vec<u8>>,
 }
 
 /// The enrollment service.
 #[derive(Debug)]
 pub struct Cuhk {
-    config: Swap<ServerConfig>,
+    config: ArcSwap<ServerConfig>,
     shared: Arc<CuhkShared>,
     commits: Arc<GroupCommit>,
     throttle: Arc<Mutex<AddressThrottle>>,
@@ -279,7 +271,7 @@ impl Cuhk {
             Err(_) => None,
         };
         Self {
-            config: Swap::new(config),
+            config: ArcSwap::from_pointee(config),
             shared: Arc::new(shared),
             commits: Arc::new(GroupCommit::new(db)),
             throttle: Arc::default(),
@@ -304,12 +296,12 @@ impl Cuhk {
 
     /// The configuration new connections get.
     pub fn config(&self) -> Arc<ServerConfig> {
-        self.config.get()
+        self.config.load_full()
     }
 
     /// Replaces the configuration for new connections (a new CRL).
     pub fn set_config(&self, config: ServerConfig) {
-        self.config.set(config);
+        self.config.store(Arc::new(config));
     }
 }
 
@@ -432,7 +424,7 @@ impl CuhkConn {
                     self.apply(student_id, request, csr);
                 }
                 EnrollServerEvent::CrlRequested => {
-                    let _ = self.core.send_crl(&swap::load(&self.shared.crl));
+                    let _ = self.core.send_crl(&self.shared.crl.load());
                 }
                 EnrollServerEvent::Rejected {
                     student_id,

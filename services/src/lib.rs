@@ -12,4 +12,3 @@ pub mod quota;
 pub mod registrar;
 pub mod sessions;
 pub mod sqlite;
-pub mod swap;

@@ -17,7 +17,6 @@ use handin_core::pki::{serial_hex, student_id_of, unix_secs, PkiError, RevokedSe
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Refusal, RefusalCode};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -62,13 +61,19 @@ CREATE TABLE counters (
 ";
 
 /// What went wrong in the registrar.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RegistrarError {
     /// The request is refused; send this to the peer.
+    #[error("refused: {}", .0.reason)]
     Refused(Refusal),
     /// An operator named a student who is not on the roster.
+    #[error("student {0} is not on the roster; add them first with `cuhk roster add`")]
     NotOnRoster(StudentId),
     /// The database could not be read or written.
+    #[error(
+        "registrar database: {what}: {source}; check that the file is a handin registrar \
+         database on a writable disk"
+    )]
     Database {
         /// What was being done.
         what: String,
@@ -76,8 +81,10 @@ pub enum RegistrarError {
         source: rusqlite::Error,
     },
     /// The database holds something this version does not understand.
+    #[error("registrar database: {0}; restore it from a backup or use a newer handin")]
     BadDatabase(String),
     /// The system random number generator failed.
+    #[error("the system random number generator failed; check the operating system")]
     Random,
 }
 
@@ -94,39 +101,6 @@ impl RegistrarError {
                 RefusalCode::Internal,
                 "CUHK could not update its records; try again later",
             ),
-        }
-    }
-}
-
-impl fmt::Display for RegistrarError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Refused(r) => write!(f, "refused: {}", r.reason),
-            Self::NotOnRoster(id) => write!(
-                f,
-                "student {id} is not on the roster; add them first with `cuhk roster add`"
-            ),
-            Self::Database { what, source } => write!(
-                f,
-                "registrar database: {what}: {source}; check that the file is a handin registrar \
-                 database on a writable disk"
-            ),
-            Self::BadDatabase(m) => write!(
-                f,
-                "registrar database: {m}; restore it from a backup or use a newer handin"
-            ),
-            Self::Random => {
-                f.write_str("the system random number generator failed; check the operating system")
-            }
-        }
-    }
-}
-
-impl std::error::Error for RegistrarError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Database { source, .. } => Some(source),
-            _ => None,
         }
     }
 }
@@ -703,14 +677,9 @@ fn time(secs: i64) -> SystemTime {
 }
 
 fn decode_hex(s: &str) -> Result<Vec<u8>, RegistrarError> {
-    let bad = || RegistrarError::BadDatabase(format!("the serial {s:?} is not hex"));
-    if s.len() % 2 != 0 || !s.is_ascii() {
-        return Err(bad());
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| bad()))
-        .collect()
+    data_encoding::HEXUPPER_PERMISSIVE
+        .decode(s.as_bytes())
+        .map_err(|_| RegistrarError::BadDatabase(format!("the serial {s:?} is not hex")))
 }
 
 #[cfg(test)]
@@ -768,7 +737,7 @@ mod tests {
         Err(PkiError("the CA key is unavailable".into()))
     }
 
-    fn refusal<T: fmt::Debug>(r: Result<T, RegistrarError>) -> Refusal {
+    fn refusal<T: std::fmt::Debug>(r: Result<T, RegistrarError>) -> Refusal {
         match r {
             Err(RegistrarError::Refused(r)) => r,
             other => panic!("expected a refusal, got {other:?}"),
@@ -1274,6 +1243,28 @@ mod tests {
         let r = refusal(reg.renew(&a, &a2, now, signer(&f.ca, &a, now)));
         assert_eq!(r.code, RefusalCode::Revoked);
         assert_eq!(reg.issued(&a).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_stored_serial_is_read_back_from_hex_of_either_case() {
+        assert_eq!(decode_hex("0ABCDE").unwrap(), [0x0a, 0xbc, 0xde]);
+        assert_eq!(decode_hex("0abcde").unwrap(), [0x0a, 0xbc, 0xde]);
+        assert_eq!(
+            decode_hex(&serial_hex(&[0x7f, 0x01])).unwrap(),
+            [0x7f, 0x01]
+        );
+        for bad in ["ABC", "0G", "é0"] {
+            match decode_hex(bad) {
+                Err(e @ RegistrarError::BadDatabase(_)) => assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "registrar database: the serial {bad:?} is not hex; restore it from a \
+                         backup or use a newer handin"
+                    )
+                ),
+                other => panic!("{bad:?}: expected BadDatabase, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! recorded in `PRAGMA user_version`.
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,9 +10,10 @@ use std::time::Duration;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why [`open`] failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SqliteOpenError {
     /// SQLite failed.
+    #[error("{what}: {source}")]
     Database {
         /// What was being done.
         what: String,
@@ -21,25 +21,8 @@ pub enum SqliteOpenError {
         source: rusqlite::Error,
     },
     /// The database holds something this version does not understand.
+    #[error("{0}")]
     BadDatabase(String),
-}
-
-impl fmt::Display for SqliteOpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Database { what, source } => write!(f, "{what}: {source}"),
-            Self::BadDatabase(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for SqliteOpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Database { source, .. } => Some(source),
-            Self::BadDatabase(_) => None,
-        }
-    }
 }
 
 fn db(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> SqliteOpenError {

@@ -228,7 +228,7 @@ impl Campus {
             .arg("--out-key")
             .arg(c.path("bb.key"));
         ok(issue);
-        c.add_assignment("CSCI3180", "hw1", "2099-01-01T00:00:00Z", "2GB");
+        c.add_assignment("CSCI3180", "hw1", "2099-01-01T00:00:00Z", "2GiB");
         c
     }
 

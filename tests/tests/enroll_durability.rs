@@ -3,6 +3,7 @@
 //! refuses only its student, a crash loses no certificate that was handed out, and a commit that
 //! fails (a full disk) hands out none.
 
+use arc_swap::ArcSwap;
 use handin::net::{self, Transport};
 use handin_client::student::{self, Enrolled, Profile, Remote};
 use handin_core::driver::{ServeOptions, Shutdown};
@@ -14,7 +15,7 @@ use handin_tests::{bin_dir, Campus, Server};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -97,7 +98,7 @@ impl InProcess {
                 registrar: Mutex::new(pki.registrar().expect("registrar")),
                 pool: Pool::new(2, "test-cuhk").expect("pool"),
                 lifetime: Duration::from_secs(30 * 24 * 3600),
-                crl: RwLock::new(Arc::new(std::fs::read(pki.crl()).expect("crl"))),
+                crl: ArcSwap::from_pointee(std::fs::read(pki.crl()).expect("crl")),
             },
         ));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

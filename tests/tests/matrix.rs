@@ -2,6 +2,7 @@
 //! enrollment and the submission server, in one process with real loopback sockets. Each
 //! pairing runs the whole scenario and the refusals that travel over the wire.
 
+use arc_swap::ArcSwap;
 use handin::net::{self, AnyLink, Transport};
 use handin_client::student::{self, Profile, Remote};
 use handin_core::driver::{Link, ServeOptions, Shutdown, Step};
@@ -18,7 +19,7 @@ use handin_services::board::Board;
 use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
 use handin_services::pool::Pool;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -88,7 +89,7 @@ fn world(server: Transport, client: Transport) -> World {
             registrar: Mutex::new(pki.registrar().expect("registrar")),
             pool: Pool::new(2, "test-cuhk").expect("pool"),
             lifetime: Duration::from_secs(30 * 24 * 3600),
-            crl: RwLock::new(Arc::new(std::fs::read(pki.crl()).expect("crl"))),
+            crl: ArcSwap::from_pointee(std::fs::read(pki.crl()).expect("crl")),
         },
     );
     let ca = ca_der(&pki);

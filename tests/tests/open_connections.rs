@@ -199,7 +199,7 @@ fn storage_per_student_is_bounded(transport: &str) {
             "--max-versions-per-student",
             "2",
             "--max-bytes-per-student",
-            "1MB",
+            "1MiB",
         ],
     );
     let small = campus.path("small.bin");

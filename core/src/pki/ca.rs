@@ -60,16 +60,9 @@ impl std::fmt::Debug for Ca {
 }
 
 /// A PKI operation failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct PkiError(pub String);
-
-impl std::fmt::Display for PkiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for PkiError {}
 
 fn pki(context: &str) -> impl Fn(rcgen::Error) -> PkiError + '_ {
     move |e| PkiError(format!("{context}: {e}"))

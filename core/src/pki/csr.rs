@@ -48,21 +48,28 @@ impl fmt::Display for KeyKind {
 
 /// Why a CSR was refused.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CsrError {
     /// Not a CSR, or trailing garbage.
+    #[error("the CSR is malformed: {0}")]
     Malformed(String),
     /// The CSR's signature does not verify with its own key (no proof of possession).
+    #[error("the CSR's signature does not verify with its own key (no proof of possession)")]
     BadSignature,
     /// The key type or size is not allowed.
+    #[error("key not allowed: {0}; use ECDSA P-256 (the default), P-384 or RSA of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits")]
     WeakKey(String),
     /// The RSA key has this many bits, more than [`MAX_RSA_BITS`].
+    #[error("the CSR's RSA key is {0} bits: at most {MAX_RSA_BITS} are accepted; use ECDSA P-256 (the default), P-384 or RSA of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits")]
     RsaKeyTooLarge(usize),
     /// The signature algorithm is not allowed (SHA-1, MD5, unknown).
+    #[error("signature algorithm not allowed: {0}; sign the CSR with SHA-256 or better")]
     WeakAlgorithm(String),
     /// The subject has no usable common name.
+    #[error("the CSR's subject is not usable: {0}")]
     BadSubject(String),
     /// The CSR's common name is a different student ID than the one enrolling.
+    #[error("the CSR is for student {csr}, but you are enrolling as {expected}")]
     IdMismatch {
         /// The ID in the CSR.
         csr: String,
@@ -85,38 +92,6 @@ impl CsrError {
         }
     }
 }
-
-impl fmt::Display for CsrError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed(m) => write!(f, "the CSR is malformed: {m}"),
-            Self::BadSignature => f.write_str(
-                "the CSR's signature does not verify with its own key (no proof of possession)",
-            ),
-            Self::WeakKey(m) => write!(
-                f,
-                "key not allowed: {m}; use ECDSA P-256 (the default), P-384 or RSA of \
-                 {MIN_RSA_BITS} to {MAX_RSA_BITS} bits"
-            ),
-            Self::RsaKeyTooLarge(bits) => write!(
-                f,
-                "the CSR's RSA key is {bits} bits: at most {MAX_RSA_BITS} are accepted; use \
-                 ECDSA P-256 (the default), P-384 or RSA of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits"
-            ),
-            Self::WeakAlgorithm(m) => write!(
-                f,
-                "signature algorithm not allowed: {m}; sign the CSR with SHA-256 or better"
-            ),
-            Self::BadSubject(m) => write!(f, "the CSR's subject is not usable: {m}"),
-            Self::IdMismatch { csr, expected } => write!(
-                f,
-                "the CSR is for student {csr}, but you are enrolling as {expected}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for CsrError {}
 
 /// A CSR that passed the policy: its key, and the student ID it asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,21 +1,13 @@
 //! Reading an identity out of a certificate that TLS already verified.
 
 use super::{normalize_serial, StudentId};
-use std::fmt;
 use std::time::{Duration, SystemTime};
 use x509_parser::prelude::*;
 
 /// Why a certificate is not a student identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct IdentityError(pub String);
-
-impl fmt::Display for IdentityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for IdentityError {}
 
 /// What a log line or a user needs to know about a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]

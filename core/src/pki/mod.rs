@@ -15,6 +15,7 @@ pub use identity::{certificate_info, student_id_of, CertificateInfo, IdentityErr
 pub use revocation::{RevocationError, Revocations};
 pub use server_cert::{check_server_certificate, fingerprint, ServerCertError, ServerCertificate};
 
+use rustls::pki_types::pem::{Error as PemError, PemObject, SectionKind};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -51,16 +52,9 @@ impl fmt::Display for StudentId {
 }
 
 /// A student ID that is not ten digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a student ID is exactly 10 digits")]
 pub struct InvalidStudentId;
-
-impl fmt::Display for InvalidStudentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a student ID is exactly 10 digits")
-    }
-}
-
-impl std::error::Error for InvalidStudentId {}
 
 /// Seconds since the Unix epoch (0 for times before it).
 pub fn unix_secs(t: SystemTime) -> u64 {
@@ -80,27 +74,50 @@ pub fn rfc3339(t: SystemTime) -> String {
 
 /// Encodes DER as PEM with the given label.
 pub fn to_pem(label: &str, der: &[u8]) -> String {
+    // rustls-pki-types reads PEM but does not write it.
     pem::encode_config(
         &pem::Pem::new(label, der.to_vec()),
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
 }
 
-/// Reads every PEM block with `label` from text; DER input is returned as one item.
+/// Reads every PEM block with `label` from text, skipping blocks of other kinds; DER input is
+/// returned as one item. `label` is one of the PKI's: `CERTIFICATE`, `X509 CRL`, `CERTIFICATE
+/// REQUEST`, `PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY`, `PUBLIC KEY`.
 pub fn from_pem_or_der(input: &[u8], label: &str) -> Result<Vec<Vec<u8>>, String> {
     if input.first() == Some(&0x30) {
         return Ok(vec![input.to_vec()]);
     }
-    let blocks = pem::parse_many(input).map_err(|e| format!("not PEM or DER: {e}"))?;
-    let found: Vec<Vec<u8>> = blocks
-        .into_iter()
-        .filter(|b| b.tag() == label)
-        .map(|b| b.into_contents())
-        .collect();
+    let kind = SectionKind::try_from(label.as_bytes())
+        .map_err(|()| format!("{label} is not a kind of PEM block this program reads"))?;
+    let mut found = Vec::new();
+    for block in <(SectionKind, Vec<u8>)>::pem_slice_iter(input) {
+        let (k, der) = block.map_err(|e| format!("not PEM or DER: {}", pem_error(&e)))?;
+        if k == kind {
+            found.push(der);
+        }
+    }
     if found.is_empty() {
         return Err(format!("no PEM block labelled {label}"));
     }
     Ok(found)
+}
+
+/// A PEM reading error in words (rustls-pki-types prints the bytes of a bad line as numbers).
+pub(crate) fn pem_error(e: &PemError) -> String {
+    match e {
+        PemError::MissingSectionEnd { end_marker } => format!(
+            "the {:?} block has no END line",
+            String::from_utf8_lossy(end_marker)
+                .chars()
+                .take(40)
+                .collect::<String>()
+        ),
+        PemError::IllegalSectionStart { .. } => "a BEGIN line is malformed".into(),
+        PemError::Base64Decode(_) => "a block's base64 is damaged".into(),
+        PemError::NoItemsFound => "none found".into(),
+        other => other.to_string(),
+    }
 }
 
 pub(crate) fn random_serial() -> [u8; 16] {
@@ -124,8 +141,5 @@ pub(crate) fn normalize_serial(raw: &[u8]) -> Vec<u8> {
 
 /// Formats a serial as colon-separated hex, as `openssl x509 -serial` shows it (without colons).
 pub fn serial_hex(raw: &[u8]) -> String {
-    normalize_serial(raw)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect()
+    data_encoding::HEXUPPER.encode(&normalize_serial(raw))
 }

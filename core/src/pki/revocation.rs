@@ -5,20 +5,12 @@
 
 use super::{normalize_serial, serial_hex};
 use std::collections::HashSet;
-use std::fmt;
 use x509_parser::prelude::*;
 
 /// Why a CRL was not loaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct RevocationError(pub String);
-
-impl fmt::Display for RevocationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RevocationError {}
 
 /// A set of revoked serials from one CA.
 #[derive(Debug, Clone, Default)]

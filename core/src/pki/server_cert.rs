@@ -12,7 +12,6 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, RootCertStore};
-use std::fmt;
 use std::time::SystemTime;
 use x509_parser::prelude::*;
 
@@ -32,31 +31,22 @@ pub struct ServerCertificate {
 }
 
 /// Why a certificate is not a server certificate of the CUHK root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServerCertError {
     /// It does not parse.
+    #[error("the certificate does not parse: {0}")]
     Malformed(String),
     /// It is not a server's certificate: a CA, a student's (clientAuth), or without serverAuth
     /// or without names.
+    #[error("not a server certificate: {0}")]
     NotAServer(String),
     /// It does not chain to the given root.
+    #[error("not issued by the CUHK root: {0}")]
     NotFromRoot(String),
     /// It chains to the root but was not valid at the time asked about.
+    #[error("the certificate was not valid at that time")]
     OutsideValidity,
 }
-
-impl fmt::Display for ServerCertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed(m) => write!(f, "the certificate does not parse: {m}"),
-            Self::NotAServer(m) => write!(f, "not a server certificate: {m}"),
-            Self::NotFromRoot(m) => write!(f, "not issued by the CUHK root: {m}"),
-            Self::OutsideValidity => f.write_str("the certificate was not valid at that time"),
-        }
-    }
-}
-
-impl std::error::Error for ServerCertError {}
 
 /// The SHA-256 fingerprint of a certificate (DER): 32 colon-separated upper-case hex bytes.
 pub fn fingerprint(der: &[u8]) -> String {

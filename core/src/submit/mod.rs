@@ -73,5 +73,5 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 
 /// Lower-case hex of a SHA-256.
 pub fn hex(hash: &[u8]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    data_encoding::HEXLOWER.encode(hash)
 }

@@ -1,5 +1,6 @@
-//! Tests on the in-memory harness.
+//! Tests on the in-memory harness, and of the text encodings the core writes and reads.
 
+mod encoding;
 mod model;
 mod props;
 mod refusals;
