@@ -134,6 +134,10 @@ impl Lab {
                 transport,
                 "--max-connections",
                 "100000",
+                // The idle measurement spreads its connections over 100 students: the limit
+                // per student (4 by default) would turn most of them away.
+                "--max-connections-per-student",
+                "100000",
             ]);
         Server::start(c, "blackboard")
     }
