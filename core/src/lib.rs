@@ -34,26 +34,31 @@
 #![warn(missing_docs)]
 
 pub mod config;
-mod conn;
+mod connection;
 pub mod driver;
+mod engine;
 pub mod enroll;
 pub mod error;
 pub mod frame;
 pub mod harness;
 pub mod msg;
 pub mod names;
+mod peer;
 pub mod pki;
 pub mod receipt;
 pub mod submit;
+mod time;
 
 pub use config::{ClientConfig, ConfigError, Identity, Role, ServerConfig, Timeouts};
-pub use conn::HandshakeInfo;
+pub use connection::{Connection, Protocol};
+pub use engine::HandshakeInfo;
 pub use enroll::{EnrollClient, EnrollClientEvent, EnrollServer, EnrollServerEvent};
 pub use error::{Error, Refusal, RefusalCode, UsageError};
 pub use msg::{SubmissionEntry, UploadOffer};
 pub use pki::StudentId;
 pub use receipt::{Receipt, ReceiptBody, ReceiptSigner};
 pub use submit::{SubmitClient, SubmitClientEvent, SubmitServer, SubmitServerEvent};
+pub use time::Now;
 
 /// Re-exported so users name the same types the core does.
 pub use rustls;

@@ -1,6 +1,6 @@
 //! The smol server: an accept loop and one task per connection on a shared executor.
 
-use crate::timer_at;
+use crate::{clock, timer_at};
 use event_listener::Event;
 use handin_core::driver::{Accept, Driven, Notify, Pump, ServeOptions, Shutdown};
 use smol::future::FutureExt;
@@ -11,7 +11,7 @@ use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Serves `listener` until `shutdown` is requested and every connection has finished (or the
 /// grace period passed), with `opts.loops` executor threads (one per core when 0).
@@ -241,7 +241,7 @@ impl Task {
                 wake.flag.store(true, Ordering::SeqCst);
                 wake.event.notify(1);
             });
-            accept.accept(SystemTime::now(), peer, notify)
+            accept.accept(clock(), peer, notify)
         });
         match conn {
             Some(conn) => self.run(conn, permit).await,
@@ -259,7 +259,7 @@ impl Task {
             // Listen before looking, so no wake-up falls between the look and the wait.
             let woken = self.wake.event.listen();
             let stop = self.stopping.listen();
-            let now = SystemTime::now();
+            let now = clock();
             if !shutting && self.shutdown.is_requested() {
                 shutting = true;
                 conn.shutdown(now);
@@ -272,6 +272,9 @@ impl Task {
                 pump.service(&mut conn, &mut io, buf, now)
             });
             if wait.done {
+                if let Some(error) = conn.error() {
+                    tracing::debug!(%error, "connection ended");
+                }
                 break;
             }
             if permit.is_some() && !conn.is_handshaking() {
@@ -310,7 +313,7 @@ impl Task {
                 Ready::Other
             };
             let ready = readable.or(writable).or(other).await;
-            let now = SystemTime::now();
+            let now = clock();
             let mut io = self.stream.get_ref();
             match ready {
                 Ready::Read => with_buf(self.read_chunk, |buf| {
