@@ -1,6 +1,6 @@
-//! Embedding handin in someone else's program: the embedding example (a submission client over
-//! blocking std::net sockets) builds and submits to a real Blackboard, and the smol server runs
-//! on an executor the caller already has.
+//! Embedding handin in someone else's program: the examples (a submission client over blocking
+//! std::net sockets, and one on tokio) build and submit to a real Blackboard, and the smol
+//! server runs on an executor the caller already has.
 
 use handin_core::driver::{ServeOptions, Shutdown, Step};
 use handin_core::pki::{from_pem_or_der, new_student_key, StudentId};
@@ -14,15 +14,16 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-#[test]
-fn the_blocking_socket_example_submits_and_gets_a_verified_receipt() {
+/// Builds the examples, then runs the example `bin` against a real Blackboard and checks that it
+/// prints a verified receipt for what Blackboard stored.
+fn example_submits_and_gets_a_verified_receipt(bin: &str) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let status = Command::new(env!("CARGO"))
         .args(["build", "-q", "-p", "handin-examples"])
         .current_dir(&root)
         .status()
         .expect("cargo build runs");
-    assert!(status.success(), "the example builds");
+    assert!(status.success(), "the examples build");
 
     let campus = Campus::new();
     let cuhk = campus.start_cuhk();
@@ -32,7 +33,7 @@ fn the_blocking_socket_example_submits_and_gets_a_verified_receipt() {
     let file = campus.path("essay.txt");
     write_pattern(&file, 150_000, 3);
     let profile = campus.profile(id);
-    let mut c = Command::new(bin_dir().join("blocking-client"));
+    let mut c = Command::new(bin_dir().join(bin));
     c.arg(campus.pki().join("ca.crt"))
         .arg(profile.join("cert.pem"))
         .arg(profile.join("key.pem"))
@@ -49,6 +50,16 @@ fn the_blocking_socket_example_submits_and_gets_a_verified_receipt() {
         out.contains(listed[0]["sha256"].as_str().expect("sha")),
         "{out}"
     );
+}
+
+#[test]
+fn the_blocking_socket_example_submits_and_gets_a_verified_receipt() {
+    example_submits_and_gets_a_verified_receipt("blocking-client");
+}
+
+#[test]
+fn the_tokio_example_submits_and_gets_a_verified_receipt() {
+    example_submits_and_gets_a_verified_receipt("tokio-client");
 }
 
 /// CUHK's enrollment service over `dir`, with one student on the roster; returns it, the
