@@ -9,7 +9,7 @@
 //!                     |                                 ^
 //!                     v                                 |
 //!   now --> receive(now, &[u8])                 poll_transmit(&mut Vec<u8>)
-//!           handle_timeout(now)                  poll_timeout() -> deadline
+//!           handle_timeout(now)                  poll_timeout() -> Instant
 //!                     |                                 ^
 //!                     v                                 |
 //!               +----------------------------------------------+
@@ -21,12 +21,17 @@
 //!                     \_________ the application _______/
 //! ```
 //!
-//! Four connection types drive the two protocols: [`EnrollClient`] / [`EnrollServer`]
-//! (`handin-enroll/1`) and [`SubmitClient`] / [`SubmitServer`] (`handin-submit/1`). Each
-//! documents its call protocol. The rule common to all: after every input (`receive`,
-//! `handle_timeout`, `handle_eof`, or an application call), drain `poll_event()` until `None`,
-//! then `poll_transmit()` and send what it returns, then wait until `poll_timeout()` or until
-//! more bytes arrive.
+//! One connection type, [`Connection`], drives both protocols, over a parameter naming the
+//! side: [`EnrollClient`] / [`EnrollServer`] (`handin-enroll/1`) and [`SubmitClient`] /
+//! [`SubmitServer`] (`handin-submit/1`) are its four instances. [`Connection`] documents the call
+//! protocol common to all: after every input (`receive`, `handle_timeout`, `handle_eof`, or an
+//! application call), drain `poll_event()` until `None`, then `poll_transmit()` and send what it
+//! returns, then wait until `poll_timeout()` or until more bytes arrive. Each side documents its
+//! own requests and answers.
+//!
+//! `now` is a [`Now`]: the caller's monotonic clock, on which every deadline runs, and its wall
+//! clock, by which certificates are judged and receipts stamped. A step of the wall clock moves
+//! no deadline.
 //!
 //! [`harness`] pumps a client and a server through byte buffers on a virtual clock; the crate's
 //! tests, the fuzz targets and the benchmarks use it, and so can yours.
