@@ -13,12 +13,18 @@
 use handin_core::config::server_name;
 use handin_core::msg::UploadOffer;
 use handin_core::submit::{hex, sha256};
-use handin_core::{ClientConfig, Identity, Role, SubmitClient, SubmitClientEvent};
+use handin_core::{ClientConfig, Identity, Now, Role, SubmitClient, SubmitClientEvent};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 type Result<T> = std::result::Result<T, String>;
+
+/// The two clocks the core takes: the monotonic one for its deadlines, the wall one for
+/// certificates.
+fn clock() -> Now {
+    Now::new(Instant::now(), SystemTime::now())
+}
 
 /// Moves bytes until `want` accepts an event; returns that event.
 fn exchange(
@@ -48,20 +54,20 @@ fn exchange(
             return Err("the server closed the connection".into());
         }
         // 3. Wait for input, but no longer than the core's next deadline.
-        let now = SystemTime::now();
         let wait = conn
             .poll_timeout()
-            .map(|at| at.duration_since(now).unwrap_or_default())
+            .map(|at| at.saturating_duration_since(Instant::now()))
             .unwrap_or(Duration::from_secs(60))
             .max(Duration::from_millis(1));
         sock.set_read_timeout(Some(wait))
             .map_err(|e| e.to_string())?;
-        let now = SystemTime::now();
-        let _ = match sock.read(&mut buf) {
+        let read = sock.read(&mut buf);
+        let now = clock();
+        let _ = match read {
             Ok(0) => conn.handle_eof(now),
             Ok(n) => conn.receive(now, &buf[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                conn.handle_timeout(SystemTime::now())
+                conn.handle_timeout(now)
             }
             Err(e) => return Err(format!("read: {e}")),
         };
@@ -96,8 +102,7 @@ fn run(args: &[String]) -> Result<()> {
     };
 
     let mut sock = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    let mut conn =
-        SubmitClient::new(&config, name, SystemTime::now()).map_err(|e| e.to_string())?;
+    let mut conn = SubmitClient::new(&config, name, clock()).map_err(|e| e.to_string())?;
 
     // Connected only once the server's Welcome arrives (not when our TLS handshake ends).
     exchange(&mut conn, &mut sock, |e| {

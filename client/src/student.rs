@@ -9,22 +9,24 @@ pub use verify::{verify_receipt, Verified};
 
 use crate::net::{self, Transport};
 use crate::printable;
-use handin_core::driver::{Driven, Link, Progress, Step};
+use handin_core::driver::{Link, Progress, Step};
+use handin_core::enroll::EnrollClientProtocol;
 use handin_core::msg::{SubmissionEntry, UploadOffer};
 use handin_core::pki::{from_pem_or_der, new_student_key, to_pem, StudentId};
 use handin_core::rustls::pki_types::{CertificateDer, ServerName};
 use handin_core::rustls::{AlertDescription, KeyLogFile};
-use handin_core::submit::Sha256;
+use handin_core::submit::{Sha256, SubmitClientProtocol};
 use handin_core::{
-    ClientConfig, ConfigError, EnrollClient, EnrollClientEvent, Error, HandshakeInfo, Identity,
-    ReceiptBody, RefusalCode, Role, SubmitClient, SubmitClientEvent, UsageError,
+    ClientConfig, ConfigError, Connection, EnrollClient, EnrollClientEvent, Error, HandshakeInfo,
+    Identity, Now, Protocol, ReceiptBody, RefusalCode, Role, SubmitClient, SubmitClientEvent,
+    UsageError,
 };
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::fs::File;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A student-facing error: one line, what went wrong and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -239,79 +241,78 @@ fn log_connected(what: &str, handshake: &HandshakeInfo, peer: Option<&[u8]>) {
     );
 }
 
-/// A client connection that a student command drives to one answer: a [`SubmitClient`] to
-/// Blackboard or an [`EnrollClient`] to CUHK.
-trait Client: Driven + Sized {
-    /// What the connection reports.
-    type Event;
-    /// A connection to `server`, starting now.
-    fn start(config: &ClientConfig, server: ServerName<'static>) -> Result<Self, ConfigError>;
-    /// The next event, if any.
-    fn next_event(&mut self) -> Option<Self::Event>;
+/// What a student command needs of a client protocol beyond the surface every [`Connection`]
+/// shares (events, transmit, errors, close, and [`Driven`] for the transport): how to start
+/// one, which event is the server's Welcome, and when the request may go out.
+trait ClientSide: Protocol {
+    /// A connection to `server`, starting `now`.
+    fn start(
+        config: &ClientConfig,
+        server: ServerName<'static>,
+        now: Now,
+    ) -> Result<Connection<Self>, ConfigError>;
     /// The TLS facts of a `Connected` event (the server's Welcome); `None` for other events.
     fn welcome(event: &Self::Event) -> Option<&HandshakeInfo>;
     /// Whether the request goes out, now that the Welcome is in.
-    fn may_request(&self) -> bool;
-    /// The server's certificate (DER).
-    fn peer_certificate(&self) -> Option<&[u8]>;
-    /// The fatal error, if one happened.
-    fn error(&self) -> Option<&Error>;
-    /// Closes gracefully.
-    fn close(&mut self);
+    fn may_request(conn: &Connection<Self>) -> bool;
 }
 
-macro_rules! client {
-    ($client:ident, $event:ident, may_request: $may_request:expr) => {
-        impl Client for $client {
-            type Event = $event;
-            fn start(
-                config: &ClientConfig,
-                server: ServerName<'static>,
-            ) -> Result<Self, ConfigError> {
-                $client::new(config, server, SystemTime::now())
-            }
-            fn next_event(&mut self) -> Option<$event> {
-                self.poll_event()
-            }
-            fn welcome(event: &$event) -> Option<&HandshakeInfo> {
-                match event {
-                    $event::Connected { handshake, .. } => Some(handshake),
-                    _ => None,
-                }
-            }
-            fn may_request(&self) -> bool {
-                let may_request: fn(&Self) -> bool = $may_request;
-                may_request(self)
-            }
-            fn peer_certificate(&self) -> Option<&[u8]> {
-                $client::peer_certificate(self)
-            }
-            fn error(&self) -> Option<&Error> {
-                $client::error(self)
-            }
-            fn close(&mut self) {
-                $client::close(self)
-            }
+impl ClientSide for SubmitClientProtocol {
+    fn start(
+        config: &ClientConfig,
+        server: ServerName<'static>,
+        now: Now,
+    ) -> Result<SubmitClient, ConfigError> {
+        SubmitClient::new(config, server, now)
+    }
+
+    fn welcome(event: &SubmitClientEvent) -> Option<&HandshakeInfo> {
+        match event {
+            SubmitClientEvent::Connected { handshake, .. } => Some(handshake),
+            _ => None,
         }
-    };
+    }
+
+    /// Blackboard is asked only while the connection is still up.
+    fn may_request(conn: &SubmitClient) -> bool {
+        conn.is_connected()
+    }
 }
 
-// Blackboard is asked only while the connection is still up. CUHK is asked as soon as its
-// Welcome is in: if the connection failed meanwhile, the request itself says so.
-client!(SubmitClient, SubmitClientEvent, may_request: SubmitClient::is_connected);
-client!(EnrollClient, EnrollClientEvent, may_request: |_| true);
+impl ClientSide for EnrollClientProtocol {
+    fn start(
+        config: &ClientConfig,
+        server: ServerName<'static>,
+        now: Now,
+    ) -> Result<EnrollClient, ConfigError> {
+        EnrollClient::new(config, server, now)
+    }
+
+    fn welcome(event: &EnrollClientEvent) -> Option<&HandshakeInfo> {
+        match event {
+            EnrollClientEvent::Connected { handshake, .. } => Some(handshake),
+            _ => None,
+        }
+    }
+
+    /// CUHK is asked as soon as its Welcome is in: if the connection failed meanwhile, the
+    /// request itself says so.
+    fn may_request(_: &EnrollClient) -> bool {
+        true
+    }
+}
 
 /// A connection to one server, for one request.
-struct Session<C> {
+struct Session<P: Protocol> {
     link: net::AnyLink,
-    conn: C,
+    conn: Connection<P>,
     /// The server, as messages name it.
     what: &'static str,
     /// Whether the server's Welcome came in: it accepted us, and TLS verified its certificate.
     welcomed: bool,
 }
 
-impl<C: Client> Session<C> {
+impl<P: ClientSide> Session<P> {
     /// Connects to `what` at `remote` and starts a client connection over the link.
     fn open(
         remote: &Remote,
@@ -319,8 +320,9 @@ impl<C: Client> Session<C> {
         what: &'static str,
     ) -> Result<Self, StudentError> {
         let link = connect(remote, what)?;
+        let now = Now::new(Instant::now(), SystemTime::now());
         let conn =
-            C::start(config, server_name(remote)?).map_err(|e| StudentError(e.to_string()))?;
+            P::start(config, server_name(remote)?, now).map_err(|e| StudentError(e.to_string()))?;
         Ok(Self {
             link,
             conn,
@@ -338,17 +340,17 @@ impl<C: Client> Session<C> {
     /// [`ended`].
     fn exchange<T>(
         &mut self,
-        request: impl FnOnce(&mut C) -> Result<(), UsageError>,
-        mut on_event: impl FnMut(C::Event) -> Option<Result<T, StudentError>>,
-        mut on_round: impl FnMut(&mut C, Progress) -> Option<Result<T, StudentError>>,
+        request: impl FnOnce(&mut Connection<P>) -> Result<(), UsageError>,
+        mut on_event: impl FnMut(P::Event) -> Option<Result<T, StudentError>>,
+        mut on_round: impl FnMut(&mut Connection<P>, Progress) -> Option<Result<T, StudentError>>,
     ) -> Result<T, StudentError> {
         let what = self.what;
         let mut request = Some(request);
         let welcomed = &mut self.welcomed;
         let mut outcome: Option<Result<T, StudentError>> = None;
         let r = self.link.run(&mut self.conn, |c, progress| {
-            while let Some(ev) = c.next_event() {
-                if let Some(handshake) = C::welcome(&ev) {
+            while let Some(ev) = c.poll_event() {
+                if let Some(handshake) = P::welcome(&ev) {
                     log_connected(what, handshake, c.peer_certificate());
                     *welcomed = true;
                 } else if let Some(o) = on_event(ev) {
@@ -356,7 +358,7 @@ impl<C: Client> Session<C> {
                     outcome.get_or_insert(o);
                 }
             }
-            if outcome.is_none() && *welcomed && c.may_request() {
+            if outcome.is_none() && *welcomed && P::may_request(c) {
                 if let Some(req) = request.take() {
                     if let Err(e) = req(c) {
                         outcome = Some(fail(e.to_string()));
@@ -385,12 +387,15 @@ impl<C: Client> Session<C> {
 }
 
 /// Connects to Blackboard with the profile's identity.
-fn blackboard(remote: &Remote, profile: &Profile) -> Result<Session<SubmitClient>, StudentError> {
+fn blackboard(
+    remote: &Remote,
+    profile: &Profile,
+) -> Result<Session<SubmitClientProtocol>, StudentError> {
     let config = client_config(Role::Submit, profile.ca_der()?, Some(profile.identity()?))?;
     Session::open(remote, &config, "Blackboard")
 }
 
-impl Session<SubmitClient> {
+impl Session<SubmitClientProtocol> {
     /// After an exchange: checks the certificate Blackboard presented against the profile's
     /// pinned one (pinning it if there is none).
     fn check_pin(&self, profile: &Profile) {
@@ -535,7 +540,7 @@ fn run_enroll(
     config: &ClientConfig,
     request: impl FnOnce(&mut EnrollClient) -> Result<(), UsageError>,
 ) -> Result<Vec<CertificateDer<'static>>, StudentError> {
-    Session::<EnrollClient>::open(remote, config, "CUHK")?.exchange(
+    Session::<EnrollClientProtocol>::open(remote, config, "CUHK")?.exchange(
         request,
         |ev| match ev {
             EnrollClientEvent::Issued { chain } => Some(Ok(chain)),

@@ -14,7 +14,7 @@ use handin_core::harness::{t0, Campus, StudentKey};
 use handin_core::msg::Message;
 use handin_core::pki::{check_csr, Ca, ServerName, StudentId, DEFAULT_STUDENT_LIFETIME};
 use handin_core::{
-    ClientConfig, Identity, Receipt, ReceiptBody, ReceiptSigner, Role, SubmitClientEvent,
+    ClientConfig, Identity, Now, Receipt, ReceiptBody, ReceiptSigner, Role, SubmitClientEvent,
     UploadOffer,
 };
 use std::hint::black_box;
@@ -117,7 +117,7 @@ fn codec(c: &mut Criterion) {
 
 /// A campus with one enrolled student, and that student's identity.
 fn campus_with_student() -> (Campus, Identity) {
-    let mut campus = Campus::new(t0());
+    let mut campus = Campus::new(Now::new(Instant::now(), t0()));
     let identity = campus.new_student(STUDENT);
     (campus, identity)
 }

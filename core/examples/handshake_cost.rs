@@ -6,13 +6,14 @@
 //! Run with `cargo run --release -p handin-core --example handshake_cost -- full 200`.
 
 use handin_core::harness::{t0, Campus};
-use handin_core::{ClientConfig, Role, SubmitClientEvent};
+use handin_core::{ClientConfig, Now, Role, SubmitClientEvent};
+use std::time::Instant;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "full".into());
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(200);
-    let mut campus = Campus::new(t0());
+    let mut campus = Campus::new(Now::new(Instant::now(), t0()));
     let identity = campus.new_student("1155000001");
     let fresh = || {
         ClientConfig::new(

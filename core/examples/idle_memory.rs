@@ -6,8 +6,10 @@
 //! Run with `cargo run --release -p handin-core --example idle_memory -- 10000`.
 
 use handin_core::harness::{t0, Campus};
+use handin_core::Now;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
+use std::time::Instant;
 
 #[global_allocator]
 static ALLOC: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -17,7 +19,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
-    let mut campus = Campus::new(t0());
+    let mut campus = Campus::new(Now::new(Instant::now(), t0()));
     let identity = campus.new_student("1155000001");
     let config = campus.client_config(handin_core::Role::Submit, Some(identity));
     let mut servers = Vec::with_capacity(n);

@@ -14,16 +14,17 @@
 //! ```
 
 use crate::config::{ClientConfig, ConfigError, ServerConfig};
-use crate::conn::{authenticate_peer, connection_io, Engine, HandshakeInfo};
+use crate::connection::{sealed::Machine, Connection, Protocol};
+use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, RefusalCode, UsageError};
 use crate::frame::CHUNK;
 use crate::msg::Message;
+use crate::peer::authenticate_peer;
 use crate::pki::{check_csr, CertificateInfo, CheckedCsr, StudentId};
+use crate::time::Now;
 use bytes::Bytes;
 use rustls::pki_types::CertificateDer;
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// Longest one-time code accepted on the wire.
 pub const MAX_CODE_LEN: usize = 128;
@@ -80,36 +81,46 @@ enum ServerState {
     PendingCrl,
 }
 
-/// The server side of enrollment, one per connection.
+/// The server side of enrollment, one per connection: a [`Connection`] over
+/// [`EnrollServerProtocol`].
+pub type EnrollServer = Connection<EnrollServerProtocol>;
+
+/// The server side of enrollment: the parameter of [`EnrollServer`].
 ///
-/// Call protocol: `new`, then loop: feed `receive(now, bytes)` (or `handle_eof`,
-/// `handle_timeout(now)` when `poll_timeout()` passes); drain `poll_event()`; answer each
-/// request event with exactly one of `issue`, `refuse` or `send_crl`; drain `poll_transmit()`
-/// and send it. Close the socket once `is_closed()` and nothing is left to send.
+/// Call protocol (besides [`Connection`]'s): `new`, then answer each request event with exactly
+/// one of `issue`, `refuse` or `send_crl`.
 #[derive(Debug)]
-pub struct EnrollServer {
-    engine: Engine,
+pub struct EnrollServerProtocol {
     config: Arc<ServerConfig>,
-    events: VecDeque<EnrollServerEvent>,
     state: ServerState,
     student: Option<(StudentId, CertificateInfo)>,
 }
 
-impl EnrollServer {
+impl Protocol for EnrollServerProtocol {
+    type Event = EnrollServerEvent;
+}
+
+impl Machine for EnrollServerProtocol {
+    fn process(conn: &mut EnrollServer) -> Result<(), Error> {
+        conn.on_input()
+    }
+}
+
+impl Connection<EnrollServerProtocol> {
     /// A connection accepted at `now`.
-    pub fn new(config: Arc<ServerConfig>, now: SystemTime) -> Result<Self, ConfigError> {
+    pub fn new(config: Arc<ServerConfig>, now: Now) -> Result<Self, ConfigError> {
         let tls = rustls::ServerConnection::new(config.tls.clone())
             .map_err(|e| ConfigError(format!("TLS server: {e}")))?;
-        Ok(Self {
-            engine: Engine::new(tls.into(), config.clock.clone(), config.timeouts, now),
-            config,
-            events: VecDeque::new(),
-            state: ServerState::Handshaking,
-            student: None,
-        })
+        let engine = Engine::new(tls.into(), config.clock.clone(), config.timeouts, now);
+        Ok(Self::from_parts(
+            engine,
+            EnrollServerProtocol {
+                config,
+                state: ServerState::Handshaking,
+                student: None,
+            },
+        ))
     }
-
-    connection_io!(EnrollServerEvent);
 
     /// Answers the pending enroll or renew request with the issued chain (student certificate
     /// first, then the CA).
@@ -126,7 +137,7 @@ impl EnrollServer {
 
     /// Refuses the pending request; the connection stays open.
     pub fn refuse(&mut self, refusal: Refusal) -> Result<(), UsageError> {
-        if self.state != ServerState::Pending && self.state != ServerState::PendingCrl {
+        if self.proto.state != ServerState::Pending && self.proto.state != ServerState::PendingCrl {
             return Err(UsageError("no request is waiting for an answer"));
         }
         self.engine
@@ -154,26 +165,26 @@ impl EnrollServer {
 
     /// The authenticated student, if a certificate was presented.
     pub fn student(&self) -> Option<&StudentId> {
-        self.student.as_ref().map(|(id, _)| id)
+        self.proto.student.as_ref().map(|(id, _)| id)
     }
 
     fn ready_for(&self, state: ServerState) -> Result<(), UsageError> {
         self.engine
             .check()
             .map_err(|_| UsageError("the connection is closed"))?;
-        if self.state != state {
+        if self.proto.state != state {
             return Err(UsageError("no such request is waiting for an answer"));
         }
         Ok(())
     }
 
     fn idle(&mut self) {
-        self.state = ServerState::Idle;
+        self.proto.state = ServerState::Idle;
         self.engine.pause_idle(false);
     }
 
     fn pending(&mut self, state: ServerState) {
-        self.state = state;
+        self.proto.state = state;
         self.engine.pause_idle(true);
     }
 
@@ -185,18 +196,18 @@ impl EnrollServer {
         });
     }
 
-    fn process(&mut self) -> Result<(), Error> {
-        if self.state == ServerState::Handshaking {
+    fn on_input(&mut self) -> Result<(), Error> {
+        if self.proto.state == ServerState::Handshaking {
             if self.engine.is_handshaking() {
                 return Ok(());
             }
-            self.student = authenticate_peer(&mut self.engine, &self.config)?;
+            self.proto.student = authenticate_peer(&mut self.engine, &self.proto.config)?;
             self.engine.handshake_done();
             self.engine.send_fixed(&Message::Welcome {
                 student_id: self.student().map(|s| s.to_string()),
-                server_time: crate::pki::unix_secs(self.engine.now()),
+                server_time: crate::pki::unix_secs(self.engine.wall()),
             });
-            self.state = ServerState::Idle;
+            self.proto.state = ServerState::Idle;
             self.events.push_back(EnrollServerEvent::Connected {
                 student: self.student().cloned(),
                 handshake: self.engine.handshake_info(),
@@ -206,7 +217,7 @@ impl EnrollServer {
             if let Message::Error(r) = msg {
                 return Err(self.engine.fail(Error::Remote(r)));
             }
-            if self.state != ServerState::Idle {
+            if self.proto.state != ServerState::Idle {
                 return Err(self.engine.fail(Error::Protocol(format!(
                     "{} while a request is in flight",
                     msg.name()
@@ -267,7 +278,7 @@ impl EnrollServer {
     }
 
     fn on_renew(&mut self, csr: &[u8]) {
-        let Some((id, current)) = self.student.clone() else {
+        let Some((id, current)) = self.proto.student.clone() else {
             return self.reject(
                 None,
                 Refusal::new(
@@ -288,8 +299,6 @@ impl EnrollServer {
             Err(e) => self.reject(Some(id), Refusal::new(e.code(), e.to_string())),
         }
     }
-
-    fn on_fatal(&mut self) {}
 }
 
 /// What an [`EnrollClient`] tells the application.
@@ -337,37 +346,47 @@ impl std::fmt::Debug for ClientState {
     }
 }
 
-/// The client side of enrollment.
+/// The client side of enrollment: a [`Connection`] over [`EnrollClientProtocol`].
+pub type EnrollClient = Connection<EnrollClientProtocol>;
+
+/// The client side of enrollment: the parameter of [`EnrollClient`].
 ///
-/// Call protocol: `new`, then pump bytes both ways (`poll_transmit` / `receive`) until
+/// Call protocol (besides [`Connection`]'s): `new`, then pump bytes both ways until
 /// `poll_event` yields `Connected`; then call one of `enroll`, `renew` or `request_crl` and
 /// pump until its answer (`Issued`, `Refused` or `Crl`) arrives. `close` when done.
 #[derive(Debug)]
-pub struct EnrollClient {
-    engine: Engine,
-    events: VecDeque<EnrollClientEvent>,
+pub struct EnrollClientProtocol {
     state: ClientState,
 }
 
-impl EnrollClient {
+impl Protocol for EnrollClientProtocol {
+    type Event = EnrollClientEvent;
+}
+
+impl Machine for EnrollClientProtocol {
+    fn process(conn: &mut EnrollClient) -> Result<(), Error> {
+        conn.on_input()
+    }
+}
+
+impl Connection<EnrollClientProtocol> {
     /// A connection to `server` (its DNS name or IP, as in its certificate) starting at `now`.
     pub fn new(
         config: &ClientConfig,
         server: rustls::pki_types::ServerName<'static>,
-        now: SystemTime,
+        now: Now,
     ) -> Result<Self, ConfigError> {
         let tls = rustls::ClientConnection::new(config.tls.clone(), server)
             .map_err(|e| ConfigError(format!("TLS client: {e}")))?;
         let mut engine = Engine::new(tls.into(), config.clock.clone(), config.timeouts, now);
         engine.set_touch_on_send();
-        Ok(Self {
+        Ok(Self::from_parts(
             engine,
-            events: VecDeque::new(),
-            state: ClientState::Handshaking,
-        })
+            EnrollClientProtocol {
+                state: ClientState::Handshaking,
+            },
+        ))
     }
-
-    connection_io!(EnrollClientEvent);
 
     /// Asks for a certificate: student ID, one-time code, and a CSR (DER) for that ID.
     pub fn enroll(&mut self, id: &StudentId, code: &str, csr_der: &[u8]) -> Result<(), UsageError> {
@@ -378,7 +397,7 @@ impl EnrollClient {
             code: code.to_owned(),
             csr: Bytes::copy_from_slice(csr_der),
         })?;
-        self.state = ClientState::AwaitIssued {
+        self.proto.state = ClientState::AwaitIssued {
             spki,
             id: Some(id.to_string()),
         };
@@ -392,7 +411,7 @@ impl EnrollClient {
         self.engine.send(&Message::Renew {
             csr: Bytes::copy_from_slice(csr_der),
         })?;
-        self.state = ClientState::AwaitIssued { spki, id: None };
+        self.proto.state = ClientState::AwaitIssued { spki, id: None };
         Ok(())
     }
 
@@ -400,13 +419,13 @@ impl EnrollClient {
     pub fn request_crl(&mut self) -> Result<(), UsageError> {
         self.request()?;
         self.engine.send_fixed(&Message::GetCrl);
-        self.state = ClientState::AwaitCrl;
+        self.proto.state = ClientState::AwaitCrl;
         Ok(())
     }
 
     /// Whether the server's Welcome arrived (requests may be made once no other is in flight).
     pub fn is_connected(&self) -> bool {
-        !matches!(self.state, ClientState::Handshaking) && self.engine.check().is_ok()
+        !matches!(self.proto.state, ClientState::Handshaking) && self.engine.check().is_ok()
     }
 
     fn spki_of(csr_der: &[u8]) -> Result<Vec<u8>, UsageError> {
@@ -421,19 +440,19 @@ impl EnrollClient {
         if self.engine.is_closed() {
             return Err(UsageError("the connection is closed"));
         }
-        match self.state {
+        match self.proto.state {
             ClientState::Idle => Ok(()),
             ClientState::Handshaking => Err(UsageError("wait for Connected before a request")),
             _ => Err(UsageError("one request at a time")),
         }
     }
 
-    fn process(&mut self) -> Result<(), Error> {
+    fn on_input(&mut self) -> Result<(), Error> {
         while let Some(msg) = self.engine.next_message()? {
             self.on_message(msg)?;
         }
         if self.engine.peer_closed() {
-            if matches!(self.state, ClientState::Idle) {
+            if matches!(self.proto.state, ClientState::Idle) {
                 self.engine.close();
             } else {
                 return Err(self.engine.fail(Error::Closed));
@@ -443,7 +462,7 @@ impl EnrollClient {
     }
 
     fn on_message(&mut self, msg: Message) -> Result<(), Error> {
-        let state = std::mem::replace(&mut self.state, ClientState::Idle);
+        let state = std::mem::replace(&mut self.proto.state, ClientState::Idle);
         match (state, msg) {
             (_, Message::Error(r)) => Err(self.engine.fail(Error::Remote(r))),
             (
@@ -506,7 +525,7 @@ impl EnrollClient {
                         "CRL of {size} bytes is larger than {MAX_CRL}"
                     ))));
                 }
-                self.state = ClientState::Crl {
+                self.proto.state = ClientState::Crl {
                     size,
                     buf: Vec::with_capacity(size.min(1 << 20) as usize),
                 };
@@ -519,7 +538,7 @@ impl EnrollClient {
                         .fail(Error::Protocol("CRL longer than announced".into())));
                 }
                 buf.extend_from_slice(&d);
-                self.state = ClientState::Crl { size, buf };
+                self.proto.state = ClientState::Crl { size, buf };
                 Ok(())
             }
             (ClientState::Crl { size, buf }, Message::DataEnd) => {
@@ -537,6 +556,4 @@ impl EnrollClient {
             }
         }
     }
-
-    fn on_fatal(&mut self) {}
 }

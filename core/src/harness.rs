@@ -3,75 +3,30 @@
 //! a board for Blackboard) that keeps everything in memory.
 //!
 //! Used by this crate's tests, the fuzz targets and the benchmarks; no sockets, no threads, no
-//! clock: time moves only when [`Pair::advance`] says so.
+//! clock: time moves only when [`Pair::advance`] says so. The virtual clock is a [`Now`]: its
+//! wall time starts at a fixed date ([`t0`]), and its monotonic origin is whatever `Instant` the
+//! caller passes (an `Instant` cannot be made without reading the clock; only the distances from
+//! it matter).
 
 use crate::config::{server_name, ClientConfig, Identity, Role, ServerConfig, Timeouts};
+use crate::connection::{Connection, Protocol};
 use crate::enroll::{EnrollClient, EnrollClientEvent, EnrollServer, EnrollServerEvent};
 use crate::error::{Error, Refusal, RefusalCode};
 use crate::msg::{SubmissionEntry, UploadOffer};
 use crate::pki::{unix_secs, Ca, IssuedServer, Revocations, RevokedSerial, ServerName, StudentId};
 use crate::receipt::{Receipt, ReceiptBody, ReceiptSigner};
 use crate::submit::{sha256, SubmitClient, SubmitClientEvent, SubmitServer, SubmitServerEvent};
+use crate::time::Now;
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// A fixed starting time for tests: 2026-09-01T00:00:00Z.
+/// A fixed starting wall time for tests: 2026-09-01T00:00:00Z.
 pub fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_788_220_800)
 }
-
-/// The I/O surface shared by the four connection types, so one pump drives them all.
-pub trait Endpoint {
-    /// See the connection types' `receive`.
-    fn receive(&mut self, now: SystemTime, data: &[u8]) -> Result<(), Error>;
-    /// See the connection types' `handle_eof`.
-    fn handle_eof(&mut self, now: SystemTime) -> Result<(), Error>;
-    /// See the connection types' `handle_timeout`.
-    fn handle_timeout(&mut self, now: SystemTime) -> Result<(), Error>;
-    /// See the connection types' `poll_timeout`.
-    fn poll_timeout(&self) -> Option<SystemTime>;
-    /// See the connection types' `poll_transmit`.
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize;
-    /// See the connection types' `is_closed`.
-    fn is_closed(&self) -> bool;
-    /// See the connection types' `error`.
-    fn error(&self) -> Option<&Error>;
-}
-
-macro_rules! endpoint {
-    ($t:ty) => {
-        impl Endpoint for $t {
-            fn receive(&mut self, now: SystemTime, data: &[u8]) -> Result<(), Error> {
-                <$t>::receive(self, now, data)
-            }
-            fn handle_eof(&mut self, now: SystemTime) -> Result<(), Error> {
-                <$t>::handle_eof(self, now)
-            }
-            fn handle_timeout(&mut self, now: SystemTime) -> Result<(), Error> {
-                <$t>::handle_timeout(self, now)
-            }
-            fn poll_timeout(&self) -> Option<SystemTime> {
-                <$t>::poll_timeout(self)
-            }
-            fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-                <$t>::poll_transmit(self, out)
-            }
-            fn is_closed(&self) -> bool {
-                <$t>::is_closed(self)
-            }
-            fn error(&self) -> Option<&Error> {
-                <$t>::error(self)
-            }
-        }
-    };
-}
-endpoint!(EnrollClient);
-endpoint!(EnrollServer);
-endpoint!(SubmitClient);
-endpoint!(SubmitServer);
 
 /// How the pump cuts the byte streams before delivering them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +44,13 @@ impl Split {
     }
 }
 
-fn deliver(to: &mut dyn Endpoint, now: SystemTime, data: &[u8], split: &Split, turn: &mut usize) {
+fn deliver<P: Protocol>(
+    to: &mut Connection<P>,
+    now: Now,
+    data: &[u8],
+    split: &Split,
+    turn: &mut usize,
+) {
     match split {
         Split::Whole => {
             let _ = to.receive(now, data);
@@ -119,7 +80,7 @@ pub struct Pair<C, S> {
     /// The server connection.
     pub server: S,
     /// The virtual clock.
-    pub now: SystemTime,
+    pub now: Now,
     /// How streams are cut.
     pub split: Split,
     turn: usize,
@@ -129,9 +90,9 @@ pub struct Pair<C, S> {
     pub server_wire: Vec<u8>,
 }
 
-impl<C: Endpoint, S: Endpoint> Pair<C, S> {
+impl<P: Protocol, Q: Protocol> Pair<Connection<P>, Connection<Q>> {
     /// A pair at `now`.
-    pub fn new(client: C, server: S, now: SystemTime) -> Self {
+    pub fn new(client: Connection<P>, server: Connection<Q>, now: Now) -> Self {
         Self {
             client,
             server,
@@ -182,13 +143,27 @@ impl<C: Endpoint, S: Endpoint> Pair<C, S> {
         panic!("the pair never went quiet");
     }
 
-    /// Moves the clock forward and fires both sides' deadlines.
+    /// Moves both clocks forward and fires both sides' deadlines.
     pub fn advance(&mut self, by: Duration) {
         self.now += by;
-        if self.client.poll_timeout().is_some_and(|t| t <= self.now) {
+        self.fire();
+    }
+
+    /// Fires both sides' deadlines that have passed by the monotonic time of [`Pair::now`] (set
+    /// it first, to move the two clocks independently).
+    pub fn fire(&mut self) {
+        if self
+            .client
+            .poll_timeout()
+            .is_some_and(|t| t <= self.now.mono)
+        {
             let _ = self.client.handle_timeout(self.now);
         }
-        if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
+        if self
+            .server
+            .poll_timeout()
+            .is_some_and(|t| t <= self.now.mono)
+        {
             let _ = self.server.handle_timeout(self.now);
         }
     }
@@ -260,25 +235,25 @@ pub struct Campus {
     /// The board (assignments, submissions).
     pub board: Board,
     /// The virtual clock for new pairs.
-    pub now: SystemTime,
+    pub now: Now,
     /// Timeouts for new connections.
     pub timeouts: Timeouts,
 }
 
 impl Campus {
-    /// A campus at `now`, with the assignment CSCI3180/hw1 due in a week.
-    pub fn new(now: SystemTime) -> Self {
+    /// A campus at `now`, with the assignment CSCI3180/hw1 due in a week (of wall time).
+    pub fn new(now: Now) -> Self {
         let year = Duration::from_secs(365 * 24 * 3600);
-        let ca = Ca::generate("CUHK Root CA", now, 10 * year).expect("CA");
+        let ca = Ca::generate("CUHK Root CA", now.wall, 10 * year).expect("CA");
         let names = [
             ServerName::Dns("localhost".into()),
             ServerName::parse("127.0.0.1"),
         ];
         let cuhk = ca
-            .issue_server("CUHK", &names, now, year)
+            .issue_server("CUHK", &names, now.wall, year)
             .expect("cuhk cert");
         let bb = ca
-            .issue_server("Blackboard", &names, now, year)
+            .issue_server("Blackboard", &names, now.wall, year)
             .expect("bb cert");
         let cuhk_cfg = ServerConfig::new(
             Role::Enroll,
@@ -299,7 +274,12 @@ impl Campus {
         .expect("bb config");
         let ca = Arc::new(ca);
         let mut board = Board::new(signer);
-        board.add_assignment("CSCI3180", "hw1", unix_secs(now) + 7 * 24 * 3600, 1 << 30);
+        board.add_assignment(
+            "CSCI3180",
+            "hw1",
+            unix_secs(now.wall) + 7 * 24 * 3600,
+            1 << 30,
+        );
         Self {
             registrar: Registrar::new(ca.clone()),
             ca,
@@ -415,7 +395,7 @@ impl Campus {
     pub fn pump_enroll(&mut self, pair: &mut Pair<EnrollClient, EnrollServer>) {
         loop {
             pair.drive();
-            if !self.registrar.serve(&mut pair.server, pair.now) {
+            if !self.registrar.serve(&mut pair.server, pair.now.wall) {
                 return;
             }
         }
@@ -566,8 +546,8 @@ impl Campus {
 
     /// Revokes every certificate of `id` and installs the new revoked set on Blackboard and CUHK.
     pub fn revoke(&mut self, id: &str) {
-        self.registrar.revoke(id, self.now);
-        let crl = self.registrar.crl(self.now);
+        self.registrar.revoke(id, self.now.wall);
+        let crl = self.registrar.crl(self.now.wall);
         let revs = Revocations::from_crl(&crl, self.ca.cert()).expect("own CRL");
         self.blackboard = Arc::new(self.blackboard.with_revocations(revs.clone()).expect("cfg"));
         self.cuhk = Arc::new(self.cuhk.with_revocations(revs).expect("cfg"));

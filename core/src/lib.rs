@@ -9,7 +9,7 @@
 //!                     |                                 ^
 //!                     v                                 |
 //!   now --> receive(now, &[u8])                 poll_transmit(&mut Vec<u8>)
-//!           handle_timeout(now)                  poll_timeout() -> deadline
+//!           handle_timeout(now)                  poll_timeout() -> Instant
 //!                     |                                 ^
 //!                     v                                 |
 //!               +----------------------------------------------+
@@ -21,12 +21,17 @@
 //!                     \_________ the application _______/
 //! ```
 //!
-//! Four connection types drive the two protocols: [`EnrollClient`] / [`EnrollServer`]
-//! (`handin-enroll/1`) and [`SubmitClient`] / [`SubmitServer`] (`handin-submit/1`). Each
-//! documents its call protocol. The rule common to all: after every input (`receive`,
-//! `handle_timeout`, `handle_eof`, or an application call), drain `poll_event()` until `None`,
-//! then `poll_transmit()` and send what it returns, then wait until `poll_timeout()` or until
-//! more bytes arrive.
+//! One connection type, [`Connection`], drives both protocols, over a parameter naming the
+//! side: [`EnrollClient`] / [`EnrollServer`] (`handin-enroll/1`) and [`SubmitClient`] /
+//! [`SubmitServer`] (`handin-submit/1`) are its four instances. [`Connection`] documents the call
+//! protocol common to all: after every input (`receive`, `handle_timeout`, `handle_eof`, or an
+//! application call), drain `poll_event()` until `None`, then `poll_transmit()` and send what it
+//! returns, then wait until `poll_timeout()` or until more bytes arrive. Each side documents its
+//! own requests and answers.
+//!
+//! `now` is a [`Now`]: the caller's monotonic clock, on which every deadline runs, and its wall
+//! clock, by which certificates are judged and receipts stamped. A step of the wall clock moves
+//! no deadline.
 //!
 //! [`harness`] pumps a client and a server through byte buffers on a virtual clock; the crate's
 //! tests, the fuzz targets and the benchmarks use it, and so can yours.
@@ -34,26 +39,31 @@
 #![warn(missing_docs)]
 
 pub mod config;
-mod conn;
+mod connection;
 pub mod driver;
+mod engine;
 pub mod enroll;
 pub mod error;
 pub mod frame;
 pub mod harness;
 pub mod msg;
 pub mod names;
+mod peer;
 pub mod pki;
 pub mod receipt;
 pub mod submit;
+mod time;
 
 pub use config::{ClientConfig, ConfigError, Identity, Role, ServerConfig, Timeouts};
-pub use conn::HandshakeInfo;
+pub use connection::{Connection, Protocol};
+pub use engine::HandshakeInfo;
 pub use enroll::{EnrollClient, EnrollClientEvent, EnrollServer, EnrollServerEvent};
 pub use error::{Error, Refusal, RefusalCode, UsageError};
 pub use msg::{SubmissionEntry, UploadOffer};
 pub use pki::StudentId;
 pub use receipt::{Receipt, ReceiptBody, ReceiptSigner};
 pub use submit::{SubmitClient, SubmitClientEvent, SubmitServer, SubmitServerEvent};
+pub use time::Now;
 
 /// Re-exported so users name the same types the core does.
 pub use rustls;

@@ -959,7 +959,7 @@ fn an_openssl_genpkey_key_and_its_certificate_load_as_an_identity_for_a_client_c
 fn a_student_with_an_openssl_key_and_csr_enrolls_and_connects_to_blackboard() {
     let dir = tempdir();
     let dir = dir.path();
-    let mut campus = Campus::new(now());
+    let mut campus = Campus::new(handin_core::Now::new(std::time::Instant::now(), now()));
     write_ca(dir, &campus.ca);
     let code = campus.add_student(ALICE);
     openssl_csr(dir, "alice", P256, ALICE, &[]);

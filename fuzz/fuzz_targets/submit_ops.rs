@@ -8,8 +8,10 @@ use handin_core::harness::{t0, BoardSession, Campus};
 use handin_core::msg::UploadOffer;
 use handin_core::submit::sha256;
 use handin_core::{ClientConfig, Role, SubmitClientEvent};
+use handin_core::Now;
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
+use std::time::Instant;
 use std::time::Duration;
 
 #[derive(Arbitrary, Debug)]
@@ -28,7 +30,7 @@ thread_local! {
     // One client configuration for every run: its session cache makes later handshakes
     // resumptions (cheaper, and they exercise the post-handshake identity checks).
     static CAMPUS: RefCell<(Campus, ClientConfig)> = RefCell::new({
-        let mut c = Campus::new(t0());
+        let mut c = Campus::new(Now::new(Instant::now(), t0()));
         let id = c.new_student("1155000001");
         let config = c.client_config(Role::Submit, Some(id));
         (c, config)

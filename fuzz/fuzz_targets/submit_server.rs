@@ -6,14 +6,16 @@
 use handin_core::harness::{t0, Campus};
 use handin_core::submit::sha256;
 use handin_core::{ClientConfig, Role};
+use handin_core::Now;
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
+use std::time::Instant;
 
 thread_local! {
     // One client configuration for every run: its session cache makes later handshakes
     // resumptions (cheaper, and they exercise the post-handshake identity checks).
     static CAMPUS: RefCell<(Campus, ClientConfig)> = RefCell::new({
-        let mut c = Campus::new(t0());
+        let mut c = Campus::new(Now::new(Instant::now(), t0()));
         let id = c.new_student("1155000001");
         let config = c.client_config(Role::Submit, Some(id));
         (c, config)

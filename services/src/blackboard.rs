@@ -19,7 +19,7 @@ use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{unix_secs, StudentId};
 use handin_core::{
-    Receipt, ReceiptBody, ReceiptSigner, Refusal, RefusalCode, ServerConfig, SubmitServer,
+    Now, Receipt, ReceiptBody, ReceiptSigner, Refusal, RefusalCode, ServerConfig, SubmitServer,
     SubmitServerEvent,
 };
 use std::collections::VecDeque;
@@ -28,7 +28,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::Instant;
 
 /// Stop reading from a student while this many uploaded bytes wait for the disk.
 const DISK_HIGH_WATER: usize = 4 * 1024 * 1024;
@@ -174,7 +174,7 @@ impl Blackboard {
 impl Accept for Blackboard {
     type Conn = BbConn;
 
-    fn accept(&self, now: SystemTime, peer: SocketAddr, notify: Notify) -> Option<BbConn> {
+    fn accept(&self, now: Now, peer: SocketAddr, notify: Notify) -> Option<BbConn> {
         let config = self.config();
         let max_age = self.sessions.limits().max_age;
         match SubmitServer::new(config.clone(), now) {
@@ -184,7 +184,7 @@ impl Accept for Blackboard {
                 config,
                 sessions: self.sessions.clone(),
                 session: None,
-                retire_at: now.checked_add(max_age),
+                retire_at: now.mono.checked_add(max_age),
                 shared: self.shared.clone(),
                 committer: self.committer.clone(),
                 budget: self.budget.clone(),
@@ -239,8 +239,8 @@ pub struct BbConn {
     sessions: Arc<Sessions>,
     /// The key in `sessions`, once the student is authenticated and admitted.
     session: Option<u64>,
-    /// When the connection has been open for `Limits::max_age`.
-    retire_at: Option<SystemTime>,
+    /// When the connection has been open for `Limits::max_age` (monotonic clock).
+    retire_at: Option<Instant>,
     shared: Arc<Shared>,
     committer: Batcher<Pending>,
     budget: Arc<Budget>,
@@ -733,7 +733,7 @@ impl BbConn {
     /// out the idle deadline.
     /// Hands the core the configuration in force if it changed (a new CRL): a student whose
     /// certificate is now revoked is disconnected before any more input is handled.
-    fn refresh_config(&mut self, now: SystemTime) {
+    fn refresh_config(&mut self, now: Now) {
         let current = self.configs.load_full();
         if !Arc::ptr_eq(&current, &self.config) {
             self.config = current.clone();
@@ -744,15 +744,15 @@ impl BbConn {
     }
 
     /// Past `Limits::max_age`, the connection closes once its request in flight is answered.
-    fn retire_if_old(&mut self, now: SystemTime) {
-        if self.retire_at.is_some_and(|at| now >= at) && !self.closing {
+    fn retire_if_old(&mut self, now: Now) {
+        if self.retire_at.is_some_and(|at| now.mono >= at) && !self.closing {
             tracing::debug!(peer = %self.peer, "connection reached its maximum age: closing after its request");
             self.closing = true;
             self.retire_at = None;
         }
     }
 
-    fn sync_hold(&mut self, now: SystemTime) {
+    fn sync_hold(&mut self, now: Now) {
         let held = !self.wants_read();
         if held != self.held {
             self.held = held;
@@ -761,20 +761,22 @@ impl BbConn {
     }
 }
 
+/// The core's inputs fail only by ending the connection; the error stays in `core.error()`,
+/// which `process` logs once and `error` hands to the transport.
 impl Driven for BbConn {
-    fn receive(&mut self, now: SystemTime, data: &[u8]) {
+    fn receive(&mut self, now: Now, data: &[u8]) {
         self.refresh_config(now);
         let _ = self.core.receive(now, data);
         self.process();
         self.sync_hold(now);
     }
 
-    fn handle_eof(&mut self, now: SystemTime) {
+    fn handle_eof(&mut self, now: Now) {
         let _ = self.core.handle_eof(now);
         self.process();
     }
 
-    fn handle_timeout(&mut self, now: SystemTime) {
+    fn handle_timeout(&mut self, now: Now) {
         self.refresh_config(now);
         self.retire_if_old(now);
         let _ = self.core.handle_timeout(now);
@@ -782,7 +784,7 @@ impl Driven for BbConn {
         self.sync_hold(now);
     }
 
-    fn wake(&mut self, now: SystemTime) {
+    fn wake(&mut self, now: Now) {
         self.refresh_config(now);
         for done in self.inbox.take() {
             self.on_done(done);
@@ -799,7 +801,7 @@ impl Driven for BbConn {
         out.len() - before
     }
 
-    fn poll_timeout(&self) -> Option<SystemTime> {
+    fn poll_timeout(&self) -> Option<Instant> {
         let core = self.core.poll_timeout();
         match (core, self.retire_at) {
             (Some(a), Some(b)) if !self.core.is_closed() => Some(a.min(b)),
@@ -824,7 +826,11 @@ impl Driven for BbConn {
         self.core.is_handshaking()
     }
 
-    fn shutdown(&mut self, _now: SystemTime) {
+    fn error(&self) -> Option<&handin_core::Error> {
+        self.core.error()
+    }
+
+    fn shutdown(&mut self, _now: Now) {
         self.closing = true;
         self.process();
     }

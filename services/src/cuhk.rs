@@ -12,14 +12,14 @@ use commit::{Answer, GroupCommit};
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::pki::{to_pem, Ca, CheckedCsr, Revocations, ServerName, StudentId};
 use handin_core::{
-    EnrollServer, EnrollServerEvent, Identity, Refusal, RefusalCode, Role, ServerConfig,
+    EnrollServer, EnrollServerEvent, Identity, Now, Refusal, RefusalCode, Role, ServerConfig,
 };
 use handin_files::dirlock::DirLock;
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use throttle::AddressThrottle;
 
 /// Lifetime of the root CA.
@@ -308,7 +308,7 @@ impl Cuhk {
 impl Accept for Cuhk {
     type Conn = CuhkConn;
 
-    fn accept(&self, now: SystemTime, peer: SocketAddr, notify: Notify) -> Option<CuhkConn> {
+    fn accept(&self, now: Now, peer: SocketAddr, notify: Notify) -> Option<CuhkConn> {
         match EnrollServer::new(self.config(), now) {
             Ok(core) => Some(CuhkConn {
                 core,
@@ -448,23 +448,25 @@ impl CuhkConn {
     }
 }
 
+/// The core's inputs fail only by ending the connection; the error stays in `core.error()`,
+/// which `process` logs once and `error` hands to the transport.
 impl Driven for CuhkConn {
-    fn receive(&mut self, now: SystemTime, data: &[u8]) {
+    fn receive(&mut self, now: Now, data: &[u8]) {
         let _ = self.core.receive(now, data);
-        self.process(now);
+        self.process(now.wall);
     }
 
-    fn handle_eof(&mut self, now: SystemTime) {
+    fn handle_eof(&mut self, now: Now) {
         let _ = self.core.handle_eof(now);
-        self.process(now);
+        self.process(now.wall);
     }
 
-    fn handle_timeout(&mut self, now: SystemTime) {
+    fn handle_timeout(&mut self, now: Now) {
         let _ = self.core.handle_timeout(now);
-        self.process(now);
+        self.process(now.wall);
     }
 
-    fn wake(&mut self, now: SystemTime) {
+    fn wake(&mut self, now: Now) {
         for result in self.inbox.take() {
             self.busy = false;
             let _ = match result {
@@ -473,21 +475,21 @@ impl Driven for CuhkConn {
                     // A committed wrong code (or unknown ID) counts against the address and
                     // the connection, never against the student ID.
                     if r.code == RefusalCode::BadCode {
-                        lock(&self.throttle).wrong_code(self.peer.ip(), now);
+                        lock(&self.throttle).wrong_code(self.peer.ip(), now.wall);
                         self.failed_attempt();
                     }
                     self.core.refuse(r)
                 }
             };
         }
-        self.process(now);
+        self.process(now.wall);
     }
 
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         self.core.poll_transmit(out)
     }
 
-    fn poll_timeout(&self) -> Option<SystemTime> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.core.poll_timeout()
     }
 
@@ -499,9 +501,13 @@ impl Driven for CuhkConn {
         self.core.is_handshaking()
     }
 
-    fn shutdown(&mut self, now: SystemTime) {
+    fn error(&self) -> Option<&handin_core::Error> {
+        self.core.error()
+    }
+
+    fn shutdown(&mut self, now: Now) {
         self.closing = true;
-        self.process(now);
+        self.process(now.wall);
     }
 }
 

@@ -5,11 +5,18 @@
 
 use handin_core::config::server_name;
 use handin_core::msg::UploadOffer;
-use handin_core::{ClientConfig, Error, Identity, Refusal, Role, SubmitClient, SubmitClientEvent};
+use handin_core::{
+    ClientConfig, Error, Identity, Now, Refusal, Role, SubmitClient, SubmitClientEvent,
+};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
+
+/// Both clocks, for the core.
+fn clock() -> Now {
+    Now::new(Instant::now(), SystemTime::now())
+}
 
 /// One open connection. See the [module documentation](self).
 #[derive(Debug)]
@@ -52,7 +59,7 @@ impl Held {
         let config = ClientConfig::new(Role::Submit, ca.into(), Some(identity)).expect("config");
         let name = server_name("localhost").expect("name");
         let sock = TcpStream::connect(addr).expect("connects");
-        let conn = SubmitClient::new(&config, name, SystemTime::now()).expect("client");
+        let conn = SubmitClient::new(&config, name, clock()).expect("client");
         let mut held = Self { conn, sock };
         held.until(|e| matches!(e, SubmitClientEvent::Connected { .. }))?;
         Ok(held)
@@ -153,7 +160,7 @@ impl Held {
             .set_read_timeout(Some(wait))
             .map_err(|e| Outcome::Closed(e.to_string()))?;
         let mut buf = vec![0u8; 64 * 1024];
-        let now = SystemTime::now();
+        let now = clock();
         let _ = match self.sock.read(&mut buf) {
             Ok(0) => self.conn.handle_eof(now),
             Ok(n) => self.conn.receive(now, &buf[..n]),

@@ -7,11 +7,12 @@
 
 use handin::net::{self, Transport};
 use handin_core::driver::{Accept, Driven, Notify, ServeOptions, Shutdown};
+use handin_core::Now;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct Counts {
@@ -24,7 +25,7 @@ struct Gate(Arc<Counts>);
 
 impl Accept for Gate {
     type Conn = Conn;
-    fn accept(&self, _now: SystemTime, _peer: SocketAddr, _notify: Notify) -> Option<Conn> {
+    fn accept(&self, _now: Now, _peer: SocketAddr, _notify: Notify) -> Option<Conn> {
         self.0.made.fetch_add(1, Ordering::SeqCst);
         let n = self.0.in_handshake.fetch_add(1, Ordering::SeqCst) + 1;
         self.0.most_in_handshake.fetch_max(n, Ordering::SeqCst);
@@ -54,7 +55,7 @@ impl Conn {
 }
 
 impl Driven for Conn {
-    fn receive(&mut self, _now: SystemTime, data: &[u8]) {
+    fn receive(&mut self, _now: Now, data: &[u8]) {
         for &b in data {
             match b {
                 b'H' if self.handshaking => {
@@ -69,12 +70,12 @@ impl Driven for Conn {
             }
         }
     }
-    fn handle_eof(&mut self, _now: SystemTime) {
+    fn handle_eof(&mut self, _now: Now) {
         self.leave_handshake();
         self.closed = true;
     }
-    fn handle_timeout(&mut self, _now: SystemTime) {}
-    fn shutdown(&mut self, _now: SystemTime) {
+    fn handle_timeout(&mut self, _now: Now) {}
+    fn shutdown(&mut self, _now: Now) {
         // Like the real servers: a connection with no request in flight closes at once.
         if self.handshaking {
             self.closed = true;
@@ -85,7 +86,7 @@ impl Driven for Conn {
         out.append(&mut self.out);
         n
     }
-    fn poll_timeout(&self) -> Option<SystemTime> {
+    fn poll_timeout(&self) -> Option<Instant> {
         None
     }
     fn is_handshaking(&self) -> bool {

@@ -8,6 +8,7 @@
 //! 127.0.0.3...) while the real student, the `student` binary, comes from 127.0.0.1.
 
 use handin_core::pki::{from_pem_or_der, new_student_key, StudentId};
+use handin_core::Now;
 use handin_core::{ClientConfig, EnrollClient, EnrollClientEvent, Refusal, RefusalCode, Role};
 use handin_services::cuhk::throttle::{ADDRESS_BURST, ADDRESS_INTERVAL, CONNECTION_LIMIT};
 use handin_services::cuhk::PkiDir;
@@ -16,7 +17,12 @@ use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Both clocks, for the core.
+fn clock() -> Now {
+    Now::new(Instant::now(), SystemTime::now())
+}
 
 const WRONG: &str = "AAAA-BBBB-CCCC-DDDD";
 
@@ -53,7 +59,7 @@ impl Guesser {
             .expect("bind to the guesser's address");
         sock.connect(&server.into()).expect("connect to cuhk");
         let name = handin_core::config::server_name("127.0.0.1").expect("server name");
-        let conn = EnrollClient::new(&config, name, SystemTime::now()).expect("client");
+        let conn = EnrollClient::new(&config, name, clock()).expect("client");
         let mut g = Self {
             conn,
             sock: sock.into(),
@@ -106,20 +112,19 @@ impl Guesser {
             if self.conn.is_closed() {
                 return None;
             }
-            let now = SystemTime::now();
             let wait = self
                 .conn
                 .poll_timeout()
-                .map(|at| at.duration_since(now).unwrap_or_default())
+                .map(|at| at.saturating_duration_since(Instant::now()))
                 .unwrap_or(Duration::from_secs(30))
                 .clamp(Duration::from_millis(1), Duration::from_secs(30));
             self.sock.set_read_timeout(Some(wait)).expect("timeout");
-            let now = SystemTime::now();
+            let now = clock();
             let _ = match self.sock.read(&mut buf) {
                 Ok(0) => self.conn.handle_eof(now),
                 Ok(n) => self.conn.receive(now, &buf[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    self.conn.handle_timeout(SystemTime::now())
+                    self.conn.handle_timeout(clock())
                 }
                 Err(_) => return None,
             };

@@ -10,6 +10,7 @@ use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{from_pem_or_der, Revocations};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::submit::sha256;
+use handin_core::Now;
 use handin_core::{
     Identity, ReceiptBody, ReceiptSigner, Refusal, RefusalCode, Role, ServerConfig, SubmitServer,
     SubmitServerEvent,
@@ -18,7 +19,7 @@ use handin_tests::*;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::Instant;
 
 /// The id the hostile server gives every upload: from `receipts/`, two levels up is the
 /// directory that holds the profile.
@@ -40,7 +41,7 @@ struct Hostile {
 
 impl Accept for Hostile {
     type Conn = HostileConn;
-    fn accept(&self, now: SystemTime, _peer: SocketAddr, _notify: Notify) -> Option<HostileConn> {
+    fn accept(&self, now: Now, _peer: SocketAddr, _notify: Notify) -> Option<HostileConn> {
         Some(HostileConn {
             server: SubmitServer::new(self.config.clone(), now).ok()?,
             signer: self.signer.clone(),
@@ -124,20 +125,20 @@ impl HostileConn {
 }
 
 impl Driven for HostileConn {
-    fn receive(&mut self, now: SystemTime, data: &[u8]) {
+    fn receive(&mut self, now: Now, data: &[u8]) {
         let _ = self.server.receive(now, data);
         self.answer();
     }
-    fn handle_eof(&mut self, now: SystemTime) {
+    fn handle_eof(&mut self, now: Now) {
         let _ = self.server.handle_eof(now);
     }
-    fn handle_timeout(&mut self, now: SystemTime) {
+    fn handle_timeout(&mut self, now: Now) {
         let _ = self.server.handle_timeout(now);
     }
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         self.server.poll_transmit(out)
     }
-    fn poll_timeout(&self) -> Option<SystemTime> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.server.poll_timeout()
     }
     fn is_handshaking(&self) -> bool {

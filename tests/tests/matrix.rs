@@ -21,7 +21,7 @@ use handin_services::pool::Pool;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 struct Running {
     addr: String,
@@ -194,7 +194,8 @@ impl World {
     ) -> (Vec<SubmitClientEvent>, Option<Error>) {
         let config = ClientConfig::new(Role::Submit, ca_der(&self.pki), identity).expect("config");
         let name = handin_core::config::server_name("127.0.0.1").expect("name");
-        let mut conn = SubmitClient::new(&config, name, SystemTime::now()).expect("client");
+        let now = handin_core::Now::new(Instant::now(), SystemTime::now());
+        let mut conn = SubmitClient::new(&config, name, now).expect("client");
         let mut acted = false;
         let mut events = Vec::new();
         let mut finished = false;

@@ -1,11 +1,12 @@
 //! The mio client link: one connection, driven until the caller's step function is done.
 
+use crate::clock;
 use handin_core::driver::{Driven, Link, Progress, Pump, Round, Step, LINGER};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const STREAM: Token = Token(0);
 
@@ -38,7 +39,7 @@ impl MioLink {
         &mut self,
         read: bool,
         write: bool,
-        until: Option<SystemTime>,
+        until: Option<Instant>,
     ) -> io::Result<(bool, bool)> {
         let interest = match (read, write) {
             (_, false) => Interest::READABLE,
@@ -48,10 +49,7 @@ impl MioLink {
         self.poll
             .registry()
             .reregister(&mut self.stream, STREAM, interest)?;
-        let timeout = until.map(|at| {
-            at.duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO)
-        });
+        let timeout = until.map(|at| at.saturating_duration_since(Instant::now()));
         let mut events = Events::with_capacity(4);
         match self.poll.poll(&mut events, timeout) {
             Ok(()) => {}
@@ -76,13 +74,13 @@ impl Link for MioLink {
     ) -> io::Result<()> {
         let mut pump = Pump::new(usize::MAX);
         loop {
-            let now = SystemTime::now();
+            let now = clock();
             match pump.client_round(conn, &mut self.stream, &mut self.buf, now, &mut step) {
                 Round::Again => continue,
                 Round::Finished => break,
                 Round::Wait(w) => {
                     let (readable, writable) = self.wait(w.read, w.write, w.until)?;
-                    let now = SystemTime::now();
+                    let now = clock();
                     if readable {
                         pump.read(conn, &mut self.stream, &mut self.buf, now);
                     }
@@ -95,8 +93,8 @@ impl Link for MioLink {
         // Send what is left (a close_notify, say), briefly.
         let give_up = Instant::now() + LINGER;
         while pump.unsent() > 0 && !pump.eof() && Instant::now() < give_up {
-            self.wait(false, true, Some(SystemTime::now() + LINGER))?;
-            pump.flush(conn, &mut self.stream, SystemTime::now());
+            self.wait(false, true, Some(give_up))?;
+            pump.flush(conn, &mut self.stream, clock());
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! The mio server: N event loops sharing one listening socket.
 
+use crate::clock;
 use handin_core::driver::{Accept, Driven, Notify, Pump, ServeOptions, Shutdown};
+use handin_core::Now;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
@@ -10,7 +12,7 @@ use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -77,12 +79,12 @@ struct Entry<C> {
     /// Holds one of this loop's handshake slots.
     handshaking: bool,
     interest: Option<Interest>,
-    /// When the connection next needs the loop without any socket event.
-    until: Option<SystemTime>,
+    /// When the connection next needs the loop without any socket event (monotonic).
+    until: Option<Instant>,
     /// The earliest time this connection has in the timer heap, if any. Later times are not
     /// pushed: when this one fires early, the current time is pushed then. So each connection
     /// holds about one heap entry however often its idle deadline moves.
-    scheduled: Option<SystemTime>,
+    scheduled: Option<Instant>,
 }
 
 type Woken = Arc<Mutex<Vec<(usize, u64)>>>;
@@ -101,7 +103,8 @@ struct EventLoop<A: Accept> {
     /// This loop's connections in their handshake, and its share of `max_handshakes`.
     in_handshake: usize,
     handshake_cap: usize,
-    timers: BinaryHeap<Reverse<(SystemTime, usize, u64)>>,
+    /// Deadlines on the monotonic clock: a step of the wall clock moves none of them.
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     woken: Woken,
     waker: Arc<Waker>,
     opts: ServeOptions,
@@ -163,7 +166,7 @@ impl<A: Accept> EventLoop<A> {
                 }
                 return Err(e);
             }
-            let now = SystemTime::now();
+            let now = clock();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
@@ -182,11 +185,12 @@ impl<A: Accept> EventLoop<A> {
                     }
                 }
             }
-            self.fire_timers(SystemTime::now());
-            self.close_silent(Instant::now());
-            self.admit(SystemTime::now());
+            let now = clock();
+            self.fire_timers(now);
+            self.close_silent(now.mono);
+            self.admit(now);
             if self.shutdown.is_requested() && self.listening {
-                self.begin_drain(SystemTime::now());
+                self.begin_drain(now);
             }
             if let Some(since) = self.draining_since {
                 if self.conns.is_empty() || since.elapsed() >= self.opts.shutdown_grace {
@@ -206,13 +210,13 @@ impl<A: Accept> EventLoop<A> {
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
-        let now = SystemTime::now();
+        let now = Instant::now();
         let mut timeout = self
             .timers
             .peek()
-            .map(|Reverse((at, _, _))| at.duration_since(now).unwrap_or(Duration::ZERO));
+            .map(|Reverse((at, _, _))| at.saturating_duration_since(now));
         if let Some((at, _, _)) = self.hello_deadlines.front() {
-            let wait = at.saturating_duration_since(Instant::now());
+            let wait = at.saturating_duration_since(now);
             timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
         }
         if self.draining_since.is_some() {
@@ -271,7 +275,7 @@ impl<A: Accept> EventLoop<A> {
 
     /// A pending socket became readable (its ClientHello, or its end): start it now if a
     /// handshake slot is free, else it waits its turn.
-    fn first_bytes(&mut self, key: usize, now: SystemTime) {
+    fn first_bytes(&mut self, key: usize, now: Now) {
         let Some(p) = self.pending.get_mut(key) else {
             return;
         };
@@ -284,7 +288,7 @@ impl<A: Accept> EventLoop<A> {
     }
 
     /// Starts ready sockets, oldest first, while handshake slots are free.
-    fn admit(&mut self, now: SystemTime) {
+    fn admit(&mut self, now: Now) {
         while self.in_handshake < self.handshake_cap && self.listening {
             let Some((key, generation)) = self.ready.pop_front() else {
                 return;
@@ -320,7 +324,7 @@ impl<A: Accept> EventLoop<A> {
     }
 
     /// Makes the connection for a pending socket (counted in `open`), taking a handshake slot.
-    fn start(&mut self, pending: Pending, now: SystemTime) {
+    fn start(&mut self, pending: Pending, now: Now) {
         let Pending {
             mut stream,
             peer,
@@ -367,7 +371,7 @@ impl<A: Accept> EventLoop<A> {
         self.service(key, now);
     }
 
-    fn wake_all(&mut self, now: SystemTime) {
+    fn wake_all(&mut self, now: Now) {
         let woken = match self.woken.lock() {
             Ok(mut w) => std::mem::take(&mut *w),
             Err(_) => return,
@@ -381,9 +385,9 @@ impl<A: Accept> EventLoop<A> {
         }
     }
 
-    fn fire_timers(&mut self, now: SystemTime) {
+    fn fire_timers(&mut self, now: Now) {
         while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
-            if at > now {
+            if at > now.mono {
                 return;
             }
             self.timers.pop();
@@ -395,7 +399,7 @@ impl<A: Accept> EventLoop<A> {
             }
             e.scheduled = None;
             match e.until {
-                Some(until) if until <= now => self.service(key, now),
+                Some(until) if until <= now.mono => self.service(key, now),
                 Some(later) => {
                     e.scheduled = Some(later);
                     self.timers.push(Reverse((later, key, generation)));
@@ -405,7 +409,7 @@ impl<A: Accept> EventLoop<A> {
         }
     }
 
-    fn begin_drain(&mut self, now: SystemTime) {
+    fn begin_drain(&mut self, now: Now) {
         self.listening = false;
         // Sockets that never got a connection have no request in flight.
         for mut p in self.pending.drain() {
@@ -415,7 +419,7 @@ impl<A: Accept> EventLoop<A> {
         self.ready.clear();
         self.hello_deadlines.clear();
         let _ = self.poll.registry().deregister(&mut self.listener);
-        self.draining_since = Some(Instant::now());
+        self.draining_since = Some(now.mono);
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(e) = self.conns.get_mut(key) {
@@ -427,7 +431,7 @@ impl<A: Accept> EventLoop<A> {
 
     /// After any input: let the pump move bytes, then close the connection or bring its
     /// interest and timer up to date.
-    fn service(&mut self, key: usize, now: SystemTime) {
+    fn service(&mut self, key: usize, now: Now) {
         let registry = self.poll.registry();
         let Some(e) = self.conns.get_mut(key) else {
             return;
@@ -437,6 +441,9 @@ impl<A: Accept> EventLoop<A> {
             .service(&mut e.conn, &mut e.stream, &mut self.buf, now);
         if wait.done {
             let mut e = self.conns.remove(key);
+            if let Some(error) = e.conn.error() {
+                tracing::debug!(%error, "connection ended");
+            }
             let _ = registry.deregister(&mut e.stream);
             self.open.fetch_sub(1, Ordering::SeqCst);
             if e.handshaking {

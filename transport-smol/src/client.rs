@@ -3,13 +3,13 @@
 //! [`SmolLink`] blocks the calling thread; [`connect_async`] and [`run_async`] are the same
 //! client as futures, so that many connections can run as tasks on one executor.
 
-use crate::timer_at;
+use crate::{clock, timer_at};
 use handin_core::driver::{Driven, Link, Progress, Pump, Round, Step, LINGER};
 use smol::future::FutureExt;
 use smol::Async;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Bytes read from the socket per read call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -51,12 +51,7 @@ pub async fn connect_async(addr: SocketAddr, timeout: Duration) -> io::Result<As
 }
 
 /// Waits until the stream is readable (if `read`), writable (if `write`), or `until` passes.
-async fn wait(
-    stream: &Async<TcpStream>,
-    read: bool,
-    write: bool,
-    until: Option<SystemTime>,
-) -> Ready {
+async fn wait(stream: &Async<TcpStream>, read: bool, write: bool, until: Option<Instant>) -> Ready {
     let readable = async {
         if read {
             let _ = stream.readable().await;
@@ -94,14 +89,14 @@ pub async fn run_async<C: Driven>(
     let mut buf = vec![0; READ_CHUNK];
     let mut pump = Pump::new(usize::MAX);
     loop {
-        let now = SystemTime::now();
+        let now = clock();
         let mut io = stream.get_ref();
         match pump.client_round(conn, &mut io, &mut buf, now, &mut step) {
             Round::Again => continue,
             Round::Finished => break,
             Round::Wait(w) => {
                 let ready = wait(stream, w.read, w.write, w.until).await;
-                let now = SystemTime::now();
+                let now = clock();
                 let mut io = stream.get_ref();
                 match ready {
                     Ready::Read => pump.read(conn, &mut io, &mut buf, now),
@@ -114,9 +109,9 @@ pub async fn run_async<C: Driven>(
     // Send what is left (a close_notify, say), briefly.
     let give_up = Instant::now() + LINGER;
     while pump.unsent() > 0 && !pump.eof() && Instant::now() < give_up {
-        wait(stream, false, true, Some(SystemTime::now() + LINGER)).await;
+        wait(stream, false, true, Some(give_up)).await;
         let mut io = stream.get_ref();
-        pump.flush(conn, &mut io, SystemTime::now());
+        pump.flush(conn, &mut io, clock());
     }
     Ok(())
 }

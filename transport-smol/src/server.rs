@@ -1,6 +1,6 @@
 //! The smol server: an accept loop and one task per connection on a shared executor.
 
-use crate::timer_at;
+use crate::{clock, timer_at};
 use event_listener::Event;
 use handin_core::driver::{Accept, Driven, Notify, Pump, ServeOptions, Shutdown};
 use smol::future::FutureExt;
@@ -11,10 +11,12 @@ use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Serves `listener` until `shutdown` is requested and every connection has finished (or the
 /// grace period passed), with `opts.loops` executor threads (one per core when 0).
+///
+/// To serve on an executor you already run, use [`serve_async`] instead.
 pub fn serve<A: Accept>(
     listener: TcpListener,
     accept: Arc<A>,
@@ -27,13 +29,6 @@ pub fn serve<A: Accept>(
     };
     let ex = Arc::new(Executor::new());
     let stopped = Arc::new(Event::new());
-    let stopping = Arc::new(Event::new());
-    {
-        let stopping = stopping.clone();
-        shutdown.register(Arc::new(move || {
-            stopping.notify(usize::MAX);
-        }));
-    }
     let done = Arc::new(AtomicBool::new(false));
     let mut helpers = Vec::new();
     for i in 1..threads {
@@ -54,18 +49,9 @@ pub fn serve<A: Accept>(
                 })?,
         );
     }
-    let opts_max_handshakes = opts.max_handshakes.max(1);
-    let server = Server {
-        ex: ex.clone(),
-        accept,
-        opts,
-        shutdown,
-        stopping,
-        open: Arc::new(AtomicUsize::new(0)),
-        closed: Arc::new(Event::new()),
-        admission: Arc::new(Semaphore::new(opts_max_handshakes)),
-    };
-    let result = smol::block_on(ex.run(server.accept_loop(Async::new(listener)?)));
+    let result = Async::new(listener).and_then(|listener| {
+        smol::block_on(ex.run(serve_async(&ex, listener, accept, opts, shutdown)))
+    });
     done.store(true, Ordering::SeqCst);
     stopped.notify(usize::MAX);
     for h in helpers {
@@ -74,8 +60,61 @@ pub fn serve<A: Accept>(
     result
 }
 
-struct Server<A: Accept> {
-    ex: Arc<Executor<'static>>,
+/// Serves `listener` on an executor the caller already runs: each accepted connection becomes
+/// a task spawned on `ex`, and the returned future is the accept loop. It resolves once
+/// `shutdown` is requested and every connection has finished (or `opts.shutdown_grace`
+/// passed). It starts no thread of its own (`opts.loops` is not used): the connections run on
+/// whichever threads run `ex`, so poll the future inside `ex.run(...)`, or on a thread that
+/// also runs `ex`.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # fn demo<A: handin_core::driver::Accept>(accept: Arc<A>) -> std::io::Result<()> {
+/// use handin_core::driver::{ServeOptions, Shutdown};
+/// use handin_smol::smol::{self, Async, Executor};
+///
+/// let ex = Executor::new();
+/// let listener = Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 3141))?;
+/// let shutdown = Shutdown::new();
+/// smol::block_on(ex.run(handin_smol::serve_async(
+///     &ex,
+///     listener,
+///     accept,
+///     ServeOptions::default(),
+///     shutdown,
+/// )))
+/// # }
+/// ```
+pub async fn serve_async<A: Accept>(
+    ex: &Executor<'_>,
+    listener: Async<TcpListener>,
+    accept: Arc<A>,
+    opts: ServeOptions,
+    shutdown: Arc<Shutdown>,
+) -> io::Result<()> {
+    let stopping = Arc::new(Event::new());
+    {
+        let stopping = stopping.clone();
+        shutdown.register(Arc::new(move || {
+            stopping.notify(usize::MAX);
+        }));
+    }
+    let admission = Arc::new(Semaphore::new(opts.max_handshakes.max(1)));
+    let server = Server {
+        ex,
+        accept,
+        opts,
+        shutdown,
+        stopping,
+        open: Arc::new(AtomicUsize::new(0)),
+        closed: Arc::new(Event::new()),
+        admission,
+    };
+    server.accept_loop(listener).await
+}
+
+struct Server<'x, 'e, A: Accept> {
+    ex: &'x Executor<'e>,
     accept: Arc<A>,
     opts: ServeOptions,
     shutdown: Arc<Shutdown>,
@@ -91,7 +130,7 @@ enum Woke {
     Stop,
 }
 
-impl<A: Accept> Server<A> {
+impl<A: Accept> Server<'_, '_, A> {
     async fn accept_loop(&self, listener: Async<TcpListener>) -> io::Result<()> {
         loop {
             let stop = self.stopping.listen();
@@ -241,7 +280,7 @@ impl Task {
                 wake.flag.store(true, Ordering::SeqCst);
                 wake.event.notify(1);
             });
-            accept.accept(SystemTime::now(), peer, notify)
+            accept.accept(clock(), peer, notify)
         });
         match conn {
             Some(conn) => self.run(conn, permit).await,
@@ -259,7 +298,7 @@ impl Task {
             // Listen before looking, so no wake-up falls between the look and the wait.
             let woken = self.wake.event.listen();
             let stop = self.stopping.listen();
-            let now = SystemTime::now();
+            let now = clock();
             if !shutting && self.shutdown.is_requested() {
                 shutting = true;
                 conn.shutdown(now);
@@ -272,6 +311,9 @@ impl Task {
                 pump.service(&mut conn, &mut io, buf, now)
             });
             if wait.done {
+                if let Some(error) = conn.error() {
+                    tracing::debug!(%error, "connection ended");
+                }
                 break;
             }
             if permit.is_some() && !conn.is_handshaking() {
@@ -310,7 +352,7 @@ impl Task {
                 Ready::Other
             };
             let ready = readable.or(writable).or(other).await;
-            let now = SystemTime::now();
+            let now = clock();
             let mut io = self.stream.get_ref();
             match ready {
                 Ready::Read => with_buf(self.read_chunk, |buf| {

@@ -11,9 +11,12 @@ mod pump;
 
 pub use pump::{Pump, Round, Wait, LINGER};
 
+use crate::connection::{Connection, Protocol};
+use crate::error::Error;
+use crate::time::Now;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Wakes one connection from any thread: the transport then calls [`Driven::wake`] on its loop.
 pub type Notify = Arc<dyn Fn() + Send + Sync>;
@@ -23,19 +26,23 @@ pub type Notify = Arc<dyn Fn() + Send + Sync>;
 /// After every call the transport drains [`poll_transmit`](Self::poll_transmit) to the socket,
 /// re-reads [`poll_timeout`](Self::poll_timeout), and closes the socket once
 /// [`is_closed`](Self::is_closed) and everything was written.
+///
+/// Inputs return nothing: a failure is the connection's own business, and ends it. A
+/// [`Connection`] keeps the error that ended it (its sticky [`Connection::error`], the same
+/// error its inputs return), and [`error`](Self::error) hands it to the transport.
 pub trait Driven {
     /// Bytes read from the socket.
-    fn receive(&mut self, now: SystemTime, data: &[u8]);
+    fn receive(&mut self, now: Now, data: &[u8]);
     /// The socket read returned end of stream (or failed).
-    fn handle_eof(&mut self, now: SystemTime);
+    fn handle_eof(&mut self, now: Now);
     /// The deadline from `poll_timeout` passed.
-    fn handle_timeout(&mut self, now: SystemTime);
+    fn handle_timeout(&mut self, now: Now);
     /// The connection's [`Notify`] fired.
-    fn wake(&mut self, _now: SystemTime) {}
+    fn wake(&mut self, _now: Now) {}
     /// Appends bytes to send; returns how many.
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize;
-    /// The next deadline.
-    fn poll_timeout(&self) -> Option<SystemTime>;
+    /// The next deadline, an instant of the monotonic clock.
+    fn poll_timeout(&self) -> Option<Instant>;
     /// Whether the transport should read more now (false: the application is behind, e.g. disk).
     fn wants_read(&self) -> bool {
         true
@@ -48,8 +55,12 @@ pub trait Driven {
     }
     /// Whether the connection is finished.
     fn is_closed(&self) -> bool;
+    /// Why the connection failed, if it did (a wrapper should forward its connection's).
+    fn error(&self) -> Option<&Error> {
+        None
+    }
     /// The server is shutting down: finish the request in flight, then close.
-    fn shutdown(&mut self, _now: SystemTime) {}
+    fn shutdown(&mut self, _now: Now) {}
 }
 
 /// Makes the [`Driven`] connection for each accepted socket.
@@ -57,12 +68,7 @@ pub trait Accept: Send + Sync + 'static {
     /// The connection type.
     type Conn: Driven + Send + 'static;
     /// A new connection from `peer`; `None` refuses it (the socket is closed at once).
-    fn accept(
-        &self,
-        now: SystemTime,
-        peer: core::net::SocketAddr,
-        notify: Notify,
-    ) -> Option<Self::Conn>;
+    fn accept(&self, now: Now, peer: core::net::SocketAddr, notify: Notify) -> Option<Self::Conn>;
 }
 
 /// Limits a server transport enforces.
@@ -186,34 +192,36 @@ pub trait Link {
     ) -> Result<(), Self::Error>;
 }
 
-macro_rules! driven {
-    ($t:ty) => {
-        impl Driven for $t {
-            fn receive(&mut self, now: SystemTime, data: &[u8]) {
-                let _ = <$t>::receive(self, now, data);
-            }
-            fn handle_eof(&mut self, now: SystemTime) {
-                let _ = <$t>::handle_eof(self, now);
-            }
-            fn handle_timeout(&mut self, now: SystemTime) {
-                let _ = <$t>::handle_timeout(self, now);
-            }
-            fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-                <$t>::poll_transmit(self, out)
-            }
-            fn poll_timeout(&self) -> Option<SystemTime> {
-                <$t>::poll_timeout(self)
-            }
-            fn is_closed(&self) -> bool {
-                <$t>::is_closed(self)
-            }
-            fn is_handshaking(&self) -> bool {
-                <$t>::is_handshaking(self)
-            }
-        }
-    };
+/// Every connection is driven as it is: a client directly, a server through the application's
+/// wrapper (which handles its events) or directly.
+///
+/// The inputs' `Result`s are not lost here: every error an input of a [`Connection`] returns is
+/// also its sticky error, which [`Driven::error`] (and [`Connection::error`]) report, and which
+/// ends the connection ([`Driven::is_closed`]).
+impl<P: Protocol> Driven for Connection<P> {
+    fn receive(&mut self, now: Now, data: &[u8]) {
+        // The error, if any, stays in `self.error()`.
+        let _ = Connection::receive(self, now, data);
+    }
+    fn handle_eof(&mut self, now: Now) {
+        let _ = Connection::handle_eof(self, now);
+    }
+    fn handle_timeout(&mut self, now: Now) {
+        let _ = Connection::handle_timeout(self, now);
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        Connection::poll_transmit(self, out)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Connection::poll_timeout(self)
+    }
+    fn is_closed(&self) -> bool {
+        Connection::is_closed(self)
+    }
+    fn is_handshaking(&self) -> bool {
+        Connection::is_handshaking(self)
+    }
+    fn error(&self) -> Option<&Error> {
+        Connection::error(self)
+    }
 }
-driven!(crate::EnrollClient);
-driven!(crate::EnrollServer);
-driven!(crate::SubmitClient);
-driven!(crate::SubmitServer);

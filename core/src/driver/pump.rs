@@ -7,8 +7,9 @@
 //! ready (mio streams, `async_io::Async::get_ref()`, or a standard TCP stream set non-blocking).
 
 use super::Driven;
+use crate::time::Now;
 use std::io::{ErrorKind, Read, Write};
-use std::time::SystemTime;
+use std::time::Instant;
 
 /// What to wait for after [`Pump::service`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,8 +20,8 @@ pub struct Wait {
     pub read: bool,
     /// Wait for the socket to become writable.
     pub write: bool,
-    /// Wake up at this time (the connection's next deadline).
-    pub until: Option<SystemTime>,
+    /// Wake up at this instant of the monotonic clock (the connection's next deadline).
+    pub until: Option<Instant>,
 }
 
 /// Per-connection transport state: the bytes waiting for the socket, and what the socket said.
@@ -33,7 +34,7 @@ pub struct Pump {
     /// event will come for those bytes, so resume by ourselves.
     unread: bool,
     high_water: usize,
-    closed_at: Option<SystemTime>,
+    closed_at: Option<Instant>,
     pulled: u64,
 }
 
@@ -90,7 +91,7 @@ impl Pump {
         conn: &mut C,
         io: &mut S,
         buf: &mut [u8],
-        now: SystemTime,
+        now: Now,
     ) {
         loop {
             if !self.can_read(conn) {
@@ -120,7 +121,7 @@ impl Pump {
         }
     }
 
-    fn end<C: Driven>(&mut self, conn: &mut C, now: SystemTime) {
+    fn end<C: Driven>(&mut self, conn: &mut C, now: Now) {
         if !self.eof {
             self.eof = true;
             self.unread = false;
@@ -129,7 +130,7 @@ impl Pump {
     }
 
     /// Writes what is queued until the socket would block.
-    pub fn flush<C: Driven, S: Write>(&mut self, conn: &mut C, io: &mut S, now: SystemTime) {
+    pub fn flush<C: Driven, S: Write>(&mut self, conn: &mut C, io: &mut S, now: Now) {
         while self.sent < self.out.len() {
             match io.write(&self.out[self.sent..]) {
                 Ok(0) => break,
@@ -161,9 +162,9 @@ impl Pump {
         conn: &mut C,
         io: &mut S,
         buf: &mut [u8],
-        now: SystemTime,
+        now: Now,
     ) -> Wait {
-        if conn.poll_timeout().is_some_and(|at| at <= now) {
+        if conn.poll_timeout().is_some_and(|at| at <= now.mono) {
             conn.handle_timeout(now);
         }
         // Whether the last round left work that only another round would do.
@@ -196,15 +197,15 @@ impl Pump {
         if more {
             // Out of rounds with work left (a fast peer taking everything): come back at once,
             // through the transport's timer, after its other connections had their turn.
-            until = Some(now);
+            until = Some(now.mono);
         }
         let mut done = false;
         if conn.is_closed() {
             // Give the last bytes (an alert, an Error frame) a little time to leave, but never
             // let a peer that stopped reading hold the connection open.
-            let since = *self.closed_at.get_or_insert(now);
+            let since = *self.closed_at.get_or_insert(now.mono);
             let give_up = since + LINGER;
-            done = self.unsent() == 0 || now >= give_up;
+            done = self.unsent() == 0 || now.mono >= give_up;
             until = Some(give_up);
         }
         Wait {
@@ -224,7 +225,7 @@ impl Pump {
         conn: &mut C,
         io: &mut S,
         buf: &mut [u8],
-        now: SystemTime,
+        now: Now,
         step: &mut impl FnMut(&mut C, super::Progress) -> super::Step,
     ) -> Round {
         self.service(conn, io, buf, now);

@@ -2,14 +2,14 @@
 
 use super::Sha256;
 use crate::config::{ClientConfig, ConfigError};
-use crate::conn::{connection_io, Engine, HandshakeInfo};
+use crate::connection::{sealed::Machine, Connection, Protocol};
+use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, UsageError};
 use crate::frame::CHUNK;
 use crate::msg::{Message, SubmissionEntry, UploadOffer};
 use crate::receipt::{Receipt, ReceiptBody};
+use crate::time::Now;
 use bytes::Bytes;
-use std::collections::VecDeque;
-use std::time::SystemTime;
 
 /// What a [`SubmitClient`] tells the application.
 #[non_exhaustive]
@@ -79,9 +79,9 @@ impl State {
     }
 }
 
-/// The client side of submission.
+/// The client side of submission: the parameter of [`SubmitClient`].
 ///
-/// Call protocol: `new`, then pump bytes both ways (`poll_transmit` / `receive`) until
+/// Call protocol (besides [`Connection`]'s): `new`, then pump bytes both ways until
 /// `poll_event` yields `Connected`. Do not treat the TLS handshake's end as success: with TLS
 /// 1.3 the server judges our certificate after our side finishes, and only the Welcome proves
 /// it accepted us. Then:
@@ -92,53 +92,63 @@ impl State {
 ///
 /// One request at a time; `close` when done.
 #[derive(Debug)]
-pub struct SubmitClient {
-    engine: Engine,
-    events: VecDeque<SubmitClientEvent>,
+pub struct SubmitClientProtocol {
     state: State,
     student: Option<String>,
     fetching: Option<String>,
+}
+
+/// The client side of submission: a [`Connection`] over [`SubmitClientProtocol`].
+pub type SubmitClient = Connection<SubmitClientProtocol>;
+
+impl Protocol for SubmitClientProtocol {
+    type Event = SubmitClientEvent;
+}
+
+impl Machine for SubmitClientProtocol {
+    fn process(conn: &mut SubmitClient) -> Result<(), Error> {
+        conn.on_input()
+    }
 }
 
 /// How many idle timeouts the client waits for a receipt: the server may be storing a large
 /// file (fsync) before it answers.
 const RECEIPT_PATIENCE: u32 = 5;
 
-impl SubmitClient {
+impl Connection<SubmitClientProtocol> {
     /// A connection to `server` (its DNS name or IP, as in its certificate) starting at `now`.
     /// `config` must carry the student's identity.
     pub fn new(
         config: &ClientConfig,
         server: rustls::pki_types::ServerName<'static>,
-        now: SystemTime,
+        now: Now,
     ) -> Result<Self, ConfigError> {
         let tls = rustls::ClientConnection::new(config.tls.clone(), server)
             .map_err(|e| ConfigError(format!("TLS client: {e}")))?;
         let mut engine = Engine::new(tls.into(), config.clock.clone(), config.timeouts, now);
         engine.set_touch_on_send();
-        Ok(Self {
+        Ok(Self::from_parts(
             engine,
-            events: VecDeque::new(),
-            state: State::Handshaking,
-            student: None,
-            fetching: None,
-        })
+            SubmitClientProtocol {
+                state: State::Handshaking,
+                student: None,
+                fetching: None,
+            },
+        ))
     }
-
-    connection_io!(SubmitClientEvent);
 
     /// Offers a file. Wait for `UploadReady` (or `Refused`).
     pub fn submit(&mut self, offer: UploadOffer) -> Result<(), UsageError> {
         self.idle()?;
         self.engine.send(&Message::Submit(offer.clone()))?;
-        self.state = State::AwaitReady(offer);
+        self.proto.state = State::AwaitReady(offer);
         Ok(())
     }
 
     /// Sends the next bytes of the accepted upload.
     pub fn send_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
         self.live()?;
-        if !matches!(self.state, State::Uploading(_)) {
+        if !matches!(self.proto.state, State::Uploading(_)) {
             return Err(UsageError("no accepted upload is in progress"));
         }
         for chunk in data.chunks(CHUNK) {
@@ -151,12 +161,12 @@ impl SubmitClient {
     /// Ends the upload; wait for `Receipt` (or `Refused`).
     pub fn finish_upload(&mut self) -> Result<(), UsageError> {
         self.live()?;
-        let State::Uploading(offer) = std::mem::replace(&mut self.state, State::Idle) else {
+        let State::Uploading(offer) = std::mem::replace(&mut self.proto.state, State::Idle) else {
             return Err(UsageError("no accepted upload is in progress"));
         };
         self.engine.send_fixed(&Message::DataEnd);
         self.engine.expect_slow_answer(RECEIPT_PATIENCE);
-        self.state = State::AwaitReceipt(offer);
+        self.proto.state = State::AwaitReceipt(offer);
         Ok(())
     }
 
@@ -166,7 +176,7 @@ impl SubmitClient {
         self.engine.send(&Message::List {
             course: course.map(str::to_owned),
         })?;
-        self.state = State::Listing;
+        self.proto.state = State::Listing;
         Ok(())
     }
 
@@ -174,24 +184,24 @@ impl SubmitClient {
     pub fn fetch(&mut self, id: &str) -> Result<(), UsageError> {
         self.idle()?;
         self.engine.send(&Message::Fetch { id: id.to_owned() })?;
-        self.fetching = Some(id.to_owned());
-        self.state = State::AwaitFetch;
+        self.proto.fetching = Some(id.to_owned());
+        self.proto.state = State::AwaitFetch;
         Ok(())
     }
 
     /// The student ID Blackboard authenticated (after `Connected`).
     pub fn student(&self) -> Option<&str> {
-        self.student.as_deref()
+        self.proto.student.as_deref()
     }
 
     /// Whether Blackboard's Welcome arrived (requests may be made once no other is in flight).
     pub fn is_connected(&self) -> bool {
-        !matches!(self.state, State::Handshaking) && self.engine.check().is_ok()
+        !matches!(self.proto.state, State::Handshaking) && self.engine.check().is_ok()
     }
 
     /// Whether an upload is accepted and in progress (`send_data` may be called).
     pub fn is_uploading(&self) -> bool {
-        matches!(self.state, State::Uploading(_)) && self.engine.check().is_ok()
+        matches!(self.proto.state, State::Uploading(_)) && self.engine.check().is_ok()
     }
 
     fn live(&self) -> Result<(), UsageError> {
@@ -203,19 +213,19 @@ impl SubmitClient {
 
     fn idle(&self) -> Result<(), UsageError> {
         self.live()?;
-        match self.state {
+        match self.proto.state {
             State::Idle => Ok(()),
             State::Handshaking => Err(UsageError("wait for Connected before a request")),
             _ => Err(UsageError("one request at a time")),
         }
     }
 
-    fn process(&mut self) -> Result<(), Error> {
+    fn on_input(&mut self) -> Result<(), Error> {
         while let Some(msg) = self.engine.next_message()? {
             self.on_message(msg)?;
         }
         if self.engine.peer_closed() {
-            if matches!(self.state, State::Idle) {
+            if matches!(self.proto.state, State::Idle) {
                 self.engine.close();
             } else {
                 return Err(self.engine.fail(Error::Closed));
@@ -225,7 +235,7 @@ impl SubmitClient {
     }
 
     fn on_message(&mut self, msg: Message) -> Result<(), Error> {
-        let state = std::mem::replace(&mut self.state, State::Idle);
+        let state = std::mem::replace(&mut self.proto.state, State::Idle);
         match (state, msg) {
             (_, Message::Error(r)) => return Err(self.engine.fail(Error::Remote(r))),
             (
@@ -246,7 +256,7 @@ impl SubmitClient {
                     )));
                 }
                 self.engine.handshake_done();
-                self.student = Some(student.clone());
+                self.proto.student = Some(student.clone());
                 self.events.push_back(SubmitClientEvent::Connected {
                     student,
                     server_time,
@@ -254,7 +264,7 @@ impl SubmitClient {
                 });
             }
             (State::AwaitReady(offer), Message::Ready) => {
-                self.state = State::Uploading(offer);
+                self.proto.state = State::Uploading(offer);
                 self.events.push_back(SubmitClientEvent::UploadReady);
             }
             (State::Uploading(_), Message::Refused(r)) => {
@@ -280,18 +290,18 @@ impl SubmitClient {
                 }
             }
             (State::Listing, Message::ListEntry(e)) => {
-                if Some(e.student_id.as_str()) != self.student.as_deref() {
+                if Some(e.student_id.as_str()) != self.proto.student.as_deref() {
                     return Err(self.engine.fail(Error::Protocol(
                         "the listing holds another student's submission".into(),
                     )));
                 }
-                self.state = State::Listing;
+                self.proto.state = State::Listing;
                 self.events.push_back(SubmitClientEvent::ListEntry(e));
             }
             (State::Listing, Message::ListEnd) => self.events.push_back(SubmitClientEvent::ListEnd),
             (State::AwaitFetch, Message::FetchBegin(entry)) => {
-                if Some(&entry.id) != self.fetching.as_ref()
-                    || Some(entry.student_id.as_str()) != self.student.as_deref()
+                if Some(&entry.id) != self.proto.fetching.as_ref()
+                    || Some(entry.student_id.as_str()) != self.proto.student.as_deref()
                 {
                     return Err(self.engine.fail(Error::Protocol(
                         "the server sent a different submission than the one asked for".into(),
@@ -299,7 +309,7 @@ impl SubmitClient {
                 }
                 self.events
                     .push_back(SubmitClientEvent::FetchBegin(entry.clone()));
-                self.state = State::Fetching {
+                self.proto.state = State::Fetching {
                     entry,
                     received: 0,
                     hash: Sha256::new(),
@@ -320,7 +330,7 @@ impl SubmitClient {
                     )));
                 }
                 hash.update(&d);
-                self.state = State::Fetching {
+                self.proto.state = State::Fetching {
                     entry,
                     received,
                     hash,
@@ -344,7 +354,7 @@ impl SubmitClient {
             }
             (state, msg) => {
                 let why = format!("{} is not expected while {}", msg.name(), state.name());
-                self.state = state;
+                self.proto.state = state;
                 return Err(self.engine.fail(Error::Protocol(why)));
             }
         }
@@ -364,7 +374,7 @@ impl SubmitClient {
             .and_then(|c| c.first())
             .ok_or("no server certificate")?;
         let body = receipt.verify(cert).map_err(|e| e.0)?;
-        let ours = Some(body.student_id.as_str()) == self.student.as_deref()
+        let ours = Some(body.student_id.as_str()) == self.proto.student.as_deref()
             && body.course == offer.course
             && body.assignment == offer.assignment
             && body.file_name == offer.file_name
@@ -375,6 +385,4 @@ impl SubmitClient {
         }
         Ok((receipt, body))
     }
-
-    fn on_fatal(&mut self) {}
 }

@@ -19,8 +19,8 @@
 mod client;
 mod server;
 
-pub use client::{SubmitClient, SubmitClientEvent};
-pub use server::{SubmitServer, SubmitServerEvent};
+pub use client::{SubmitClient, SubmitClientEvent, SubmitClientProtocol};
+pub use server::{SubmitServer, SubmitServerEvent, SubmitServerProtocol};
 
 use aws_lc_rs::digest;
 

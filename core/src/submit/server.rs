@@ -2,15 +2,17 @@
 
 use super::Sha256;
 use crate::config::{ConfigError, ServerConfig};
-use crate::conn::{authenticate_peer, check_standing, connection_io, Engine, HandshakeInfo};
+use crate::connection::{sealed::Machine, Connection, Protocol};
+use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, RefusalCode, UsageError};
 use crate::frame::CHUNK;
 use crate::msg::{Message, SubmissionEntry, UploadOffer};
 use crate::names::{check_file_name, check_label};
+use crate::peer::{authenticate_peer, check_standing};
 use crate::pki::{CertificateInfo, StudentId};
 use crate::receipt::Receipt;
+use crate::time::Now;
 use bytes::Bytes;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -37,7 +39,7 @@ pub enum SubmitServerEvent {
     UploadComplete {
         /// The offer that was fulfilled.
         offer: UploadOffer,
-        /// When the last byte arrived.
+        /// When the last byte arrived, on the wall clock.
         received_at: SystemTime,
     },
     /// The upload will not complete (mismatch, disconnect, refusal): discard what was written.
@@ -96,48 +98,67 @@ impl State {
     }
 }
 
-/// The server side of submission, one per connection.
+/// The server side of submission, one per connection: a [`Connection`] over
+/// [`SubmitServerProtocol`].
+pub type SubmitServer = Connection<SubmitServerProtocol>;
+
+/// The server side of submission: the parameter of [`SubmitServer`].
 ///
-/// Call protocol: `new`, then loop: feed `receive(now, bytes)` (or `handle_eof`, or
-/// `handle_timeout(now)` once `poll_timeout()` passes); drain `poll_event()`, answering each
-/// request event with the calls its documentation names; drain `poll_transmit()` and send it.
-/// While the application works on an answer (storage, signing), the idle deadline is paused.
-/// Close the socket once `is_closed()` and nothing is left to send.
+/// Call protocol (besides [`Connection`]'s): `new`, then answer each request event with the
+/// calls its documentation names. While the application works on an answer (storage,
+/// signing), the idle deadline is paused.
 #[derive(Debug)]
-pub struct SubmitServer {
-    engine: Engine,
+pub struct SubmitServerProtocol {
     config: Arc<ServerConfig>,
-    events: VecDeque<SubmitServerEvent>,
     state: State,
     student: Option<StudentId>,
     certificate: Option<CertificateInfo>,
 }
 
-impl SubmitServer {
-    /// A connection accepted at `now`.
-    pub fn new(config: Arc<ServerConfig>, now: SystemTime) -> Result<Self, ConfigError> {
-        let tls = rustls::ServerConnection::new(config.tls.clone())
-            .map_err(|e| ConfigError(format!("TLS server: {e}")))?;
-        Ok(Self {
-            engine: Engine::new(tls.into(), config.clock.clone(), config.timeouts, now),
-            config,
-            events: VecDeque::new(),
-            state: State::Handshaking,
-            student: None,
-            certificate: None,
-        })
+impl Protocol for SubmitServerProtocol {
+    type Event = SubmitServerEvent;
+}
+
+impl Machine for SubmitServerProtocol {
+    fn process(conn: &mut SubmitServer) -> Result<(), Error> {
+        conn.on_input()
     }
 
-    connection_io!(SubmitServerEvent);
+    fn on_fatal(conn: &mut SubmitServer) {
+        if matches!(conn.proto.state, State::Uploading { .. }) {
+            conn.proto.state = State::Idle;
+            conn.events.push_back(SubmitServerEvent::UploadAborted {
+                reason: "the connection ended before the upload finished".into(),
+            });
+        }
+    }
+}
+
+impl Connection<SubmitServerProtocol> {
+    /// A connection accepted at `now`.
+    pub fn new(config: Arc<ServerConfig>, now: Now) -> Result<Self, ConfigError> {
+        let tls = rustls::ServerConnection::new(config.tls.clone())
+            .map_err(|e| ConfigError(format!("TLS server: {e}")))?;
+        let engine = Engine::new(tls.into(), config.clock.clone(), config.timeouts, now);
+        Ok(Self::from_parts(
+            engine,
+            SubmitServerProtocol {
+                config,
+                state: State::Handshaking,
+                student: None,
+                certificate: None,
+            },
+        ))
+    }
 
     /// The authenticated student (after `Connected`).
     pub fn student(&self) -> Option<&StudentId> {
-        self.student.as_ref()
+        self.proto.student.as_ref()
     }
 
     /// The authenticated student's certificate: subject, serial, validity (after `Connected`).
     pub fn certificate(&self) -> Option<&CertificateInfo> {
-        self.certificate.as_ref()
+        self.proto.certificate.as_ref()
     }
 
     /// Replaces the configuration whose revoked set this connection enforces (the server
@@ -145,15 +166,12 @@ impl SubmitServer {
     /// certificate that is now revoked (or expired) ends the connection at once, with an
     /// `Error` frame saying so, and an upload in progress is aborted. Requests are checked
     /// against the configuration in force, so call this before feeding more bytes.
-    pub fn set_config(&mut self, now: SystemTime, config: Arc<ServerConfig>) -> Result<(), Error> {
+    pub fn set_config(&mut self, now: Now, config: Arc<ServerConfig>) -> Result<(), Error> {
         self.engine.check()?;
         self.engine.set_now(now);
-        self.config = config;
+        self.proto.config = config;
         let r = self.recheck();
-        if r.is_err() {
-            self.on_fatal();
-        }
-        r
+        self.settle(r)
     }
 
     /// Ends the connection with `refusal` (an `Error` frame, then close): for the
@@ -161,23 +179,23 @@ impl SubmitServer {
     /// say). An upload in progress is aborted.
     pub fn disconnect(&mut self, refusal: Refusal) {
         if self.engine.check().is_ok() {
-            let _ = self.engine.fail(Error::Refused(refusal));
-            self.on_fatal();
+            let _ = self.settle(Err(Error::Refused(refusal)));
         }
     }
 
     /// Accepts the pending upload offer: the client starts streaming.
     pub fn accept_upload(&mut self) -> Result<(), UsageError> {
         self.live()?;
-        if !matches!(self.state, State::OfferPending(_)) {
+        if !matches!(self.proto.state, State::OfferPending(_)) {
             return Err(UsageError("no upload offer is waiting"));
         }
-        let State::OfferPending(offer) = std::mem::replace(&mut self.state, State::Idle) else {
+        let State::OfferPending(offer) = std::mem::replace(&mut self.proto.state, State::Idle)
+        else {
             unreachable!("checked just above");
         };
         self.engine.send_fixed(&Message::Ready);
         self.engine.pause_idle(false);
-        self.state = State::Uploading {
+        self.proto.state = State::Uploading {
             offer,
             received: 0,
             hash: Sha256::new(),
@@ -189,7 +207,7 @@ impl SubmitServer {
     /// list or a fetch not yet started). The connection stays open.
     pub fn refuse(&mut self, refusal: Refusal) -> Result<(), UsageError> {
         self.live()?;
-        let state = std::mem::replace(&mut self.state, State::Idle);
+        let state = std::mem::replace(&mut self.proto.state, State::Idle);
         match state {
             State::OfferPending(_)
             | State::Persisting(_)
@@ -205,11 +223,11 @@ impl SubmitServer {
                     reason: refusal.reason,
                 });
                 // The client answers a refusal mid-upload with DataEnd; skip its data until then.
-                self.state = State::Discarding;
+                self.proto.state = State::Discarding;
                 Ok(())
             }
             other => {
-                self.state = other;
+                self.proto.state = other;
                 Err(UsageError("no request is waiting for an answer"))
             }
         }
@@ -219,13 +237,14 @@ impl SubmitServer {
     /// student, the offer's course, assignment, file name, size and SHA-256.
     pub fn send_receipt(&mut self, receipt: &Receipt) -> Result<(), UsageError> {
         self.live()?;
-        let State::Persisting(offer) = &self.state else {
+        let State::Persisting(offer) = &self.proto.state else {
             return Err(UsageError("no completed upload is waiting for a receipt"));
         };
         let body = receipt
             .body_unverified()
             .map_err(|_| UsageError("the receipt does not decode"))?;
         let student = self
+            .proto
             .student
             .as_ref()
             .map(|s| s.as_str())
@@ -250,10 +269,10 @@ impl SubmitServer {
     /// Sends one listed submission. Entries of other students are refused (never sent).
     pub fn send_list_entry(&mut self, entry: &SubmissionEntry) -> Result<(), UsageError> {
         self.live()?;
-        if !matches!(self.state, State::Listing) {
+        if !matches!(self.proto.state, State::Listing) {
             return Err(UsageError("no list request is being answered"));
         }
-        if Some(entry.student_id.as_str()) != self.student.as_ref().map(|s| s.as_str()) {
+        if Some(entry.student_id.as_str()) != self.proto.student.as_ref().map(|s| s.as_str()) {
             return Err(UsageError("that submission belongs to another student"));
         }
         self.engine.send(&Message::ListEntry(entry.clone()))?;
@@ -263,7 +282,7 @@ impl SubmitServer {
     /// Ends the listing.
     pub fn finish_list(&mut self) -> Result<(), UsageError> {
         self.live()?;
-        if !matches!(self.state, State::Listing) {
+        if !matches!(self.proto.state, State::Listing) {
             return Err(UsageError("no list request is being answered"));
         }
         self.engine.send_fixed(&Message::ListEnd);
@@ -275,16 +294,16 @@ impl SubmitServer {
     /// client gets the same "not found" as for a missing one, and this returns an error.
     pub fn start_fetch(&mut self, entry: &SubmissionEntry) -> Result<(), UsageError> {
         self.live()?;
-        if !matches!(self.state, State::FetchPending) {
+        if !matches!(self.proto.state, State::FetchPending) {
             return Err(UsageError("no fetch request is waiting"));
         }
-        if Some(entry.student_id.as_str()) != self.student.as_ref().map(|s| s.as_str()) {
+        if Some(entry.student_id.as_str()) != self.proto.student.as_ref().map(|s| s.as_str()) {
             self.engine.send_fixed(&Message::Refused(not_found()));
             self.go_idle();
             return Err(UsageError("that submission belongs to another student"));
         }
         self.engine.send(&Message::FetchBegin(entry.clone()))?;
-        self.state = State::Fetching {
+        self.proto.state = State::Fetching {
             size: entry.size,
             sent: 0,
         };
@@ -295,7 +314,7 @@ impl SubmitServer {
     /// buffer between two `poll_transmit` calls.
     pub fn send_fetch_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
         self.live()?;
-        let State::Fetching { size, sent } = &mut self.state else {
+        let State::Fetching { size, sent } = &mut self.proto.state else {
             return Err(UsageError("no fetch is in progress"));
         };
         if *sent + data.len() as u64 > *size {
@@ -312,7 +331,7 @@ impl SubmitServer {
     /// Ends the fetch; every byte of the submission must have been sent.
     pub fn finish_fetch(&mut self) -> Result<(), UsageError> {
         self.live()?;
-        let State::Fetching { size, sent } = &self.state else {
+        let State::Fetching { size, sent } = &self.proto.state else {
             return Err(UsageError("no fetch is in progress"));
         };
         if size != sent {
@@ -331,12 +350,12 @@ impl SubmitServer {
     }
 
     fn go_idle(&mut self) {
-        self.state = State::Idle;
+        self.proto.state = State::Idle;
         self.engine.pause_idle(false);
     }
 
     fn wait_for_app(&mut self, state: State) {
-        self.state = state;
+        self.proto.state = state;
         self.engine.pause_idle(true);
     }
 
@@ -345,12 +364,13 @@ impl SubmitServer {
         self.events.push_back(SubmitServerEvent::Rejected(refusal));
     }
 
-    fn process(&mut self) -> Result<(), Error> {
-        if matches!(self.state, State::Handshaking) {
+    fn on_input(&mut self) -> Result<(), Error> {
+        if matches!(self.proto.state, State::Handshaking) {
             if self.engine.is_handshaking() {
                 return Ok(());
             }
-            let Some((student, certificate)) = authenticate_peer(&mut self.engine, &self.config)?
+            let Some((student, certificate)) =
+                authenticate_peer(&mut self.engine, &self.proto.config)?
             else {
                 // authenticate_peer refuses a submit connection without a certificate.
                 return Err(self.engine.fail(Error::Closed));
@@ -358,12 +378,12 @@ impl SubmitServer {
             self.engine.handshake_done();
             self.engine.send_fixed(&Message::Welcome {
                 student_id: Some(student.to_string()),
-                server_time: crate::pki::unix_secs(self.engine.now()),
+                server_time: crate::pki::unix_secs(self.engine.wall()),
             });
-            self.student = Some(student.clone());
+            self.proto.student = Some(student.clone());
             self.engine.set_expiry(certificate.not_after);
-            self.certificate = Some(certificate.clone());
-            self.state = State::Idle;
+            self.proto.certificate = Some(certificate.clone());
+            self.proto.state = State::Idle;
             self.events.push_back(SubmitServerEvent::Connected {
                 student,
                 certificate,
@@ -374,7 +394,7 @@ impl SubmitServer {
             self.on_message(msg)?;
         }
         if self.engine.peer_closed() {
-            match self.state {
+            match self.proto.state {
                 State::Idle => self.engine.close(),
                 _ => return Err(self.engine.fail(Error::Closed)),
             }
@@ -391,7 +411,7 @@ impl SubmitServer {
             // set in force now, not only the one at the handshake.
             self.recheck()?;
         }
-        let state = std::mem::replace(&mut self.state, State::Idle);
+        let state = std::mem::replace(&mut self.proto.state, State::Idle);
         match (state, msg) {
             (State::Idle, Message::Submit(offer)) => {
                 if let Err(e) = check_label("course", &offer.course)
@@ -426,10 +446,10 @@ impl SubmitServer {
                     self.events.push_back(SubmitServerEvent::UploadAborted {
                         reason: "more bytes than declared".into(),
                     });
-                    self.state = State::Discarding;
+                    self.proto.state = State::Discarding;
                 } else {
                     hash.update(&d);
-                    self.state = State::Uploading {
+                    self.proto.state = State::Uploading {
                         offer,
                         received,
                         hash,
@@ -465,11 +485,11 @@ impl SubmitServer {
                     self.wait_for_app(State::Persisting(offer.clone()));
                     self.events.push_back(SubmitServerEvent::UploadComplete {
                         offer,
-                        received_at: self.engine.now(),
+                        received_at: self.engine.wall(),
                     });
                 }
             }
-            (State::Discarding, Message::Data(_)) => self.state = State::Discarding,
+            (State::Discarding, Message::Data(_)) => self.proto.state = State::Discarding,
             (State::Discarding, Message::DataEnd) => self.go_idle(),
             (State::Idle, Message::List { course }) => {
                 self.wait_for_app(State::Listing);
@@ -483,7 +503,7 @@ impl SubmitServer {
             }
             (state, msg) => {
                 let why = format!("{} is not expected while {}", msg.name(), state.name());
-                self.state = state;
+                self.proto.state = state;
                 return Err(self.engine.fail(Error::Protocol(why)));
             }
         }
@@ -493,10 +513,10 @@ impl SubmitServer {
     /// Whether the student's certificate still stands (not revoked, not expired); if not,
     /// the connection fails with the refusal saying why.
     fn recheck(&mut self) -> Result<(), Error> {
-        let (Some(id), Some(info)) = (&self.student, &self.certificate) else {
+        let (Some(id), Some(info)) = (&self.proto.student, &self.proto.certificate) else {
             return Ok(());
         };
-        match check_standing(id, info, &self.config, self.engine.now()) {
+        match check_standing(id, info, &self.proto.config, self.engine.wall()) {
             Ok(()) => Ok(()),
             Err(r) => Err(self.engine.fail(Error::Refused(r))),
         }
@@ -508,15 +528,6 @@ impl SubmitServer {
         });
         self.reject(Refusal::new(code, reason));
         self.go_idle();
-    }
-
-    fn on_fatal(&mut self) {
-        if matches!(self.state, State::Uploading { .. }) {
-            self.state = State::Idle;
-            self.events.push_back(SubmitServerEvent::UploadAborted {
-                reason: "the connection ended before the upload finished".into(),
-            });
-        }
     }
 }
 

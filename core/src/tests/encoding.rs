@@ -1,7 +1,8 @@
 //! The text forms the core writes and reads: hex of hashes and serials, PEM blocks.
 
+use super::t0;
 use crate::config::Identity;
-use crate::harness::{t0, Campus};
+use crate::harness::Campus;
 use crate::pki::{from_pem_or_der, serial_hex, to_pem};
 use crate::submit::{hex, sha256};
 use crate::Receipt;

@@ -3,7 +3,8 @@
 //! state machines on the in-memory harness, and against a plain model of what Blackboard should
 //! hold. After every step the two must agree.
 
-use crate::harness::{t0, Campus, Pair};
+use super::t0;
+use crate::harness::{Campus, Pair};
 use crate::msg::UploadOffer;
 use crate::submit::sha256;
 use crate::{Identity, RefusalCode, SubmitClient, SubmitServer};

@@ -1,8 +1,9 @@
 //! Property tests: codec round trips, any-split invariance, and no panics on hostile bytes.
 
+use super::t0;
 use crate::error::{Refusal, RefusalCode};
 use crate::frame::{FrameDecoder, MAX_PAYLOAD};
-use crate::harness::{t0, Campus, Split};
+use crate::harness::{Campus, Split};
 use crate::msg::{Message, SubmissionEntry, UploadOffer};
 use crate::SubmitClientEvent;
 use bytes::{Bytes, BytesMut};

@@ -1,8 +1,9 @@
 //! Every refusal the issue lists, each on the in-memory harness.
 
+use super::t0;
 use crate::error::{Error, RefusalCode};
 use crate::frame::MAX_PAYLOAD;
-use crate::harness::{t0, Campus, Pair, StudentKey};
+use crate::harness::{Campus, Pair, StudentKey};
 use crate::msg::{tag, UploadOffer};
 use crate::submit::{sha256, SubmitClientEvent};
 use crate::{Role, SubmitClient, SubmitServer};
@@ -441,7 +442,7 @@ fn a_peer_that_never_finishes_the_handshake_is_closed_at_its_deadline() {
     let mut hello = Vec::new();
     pair.client.poll_transmit(&mut hello);
     let deadline = pair.server.poll_timeout().expect("a handshake deadline");
-    assert_eq!(deadline, t0() + campus.timeouts.handshake);
+    assert_eq!(deadline, t0().mono + campus.timeouts.handshake);
     pair.advance(campus.timeouts.handshake);
     assert!(matches!(pair.server.error(), Some(Error::Timeout(_))));
     assert!(pair.server.is_closed());
@@ -468,7 +469,7 @@ fn an_idle_connection_is_closed_and_told_why() {
     let mut campus = Campus::new(t0());
     let mut pair = patient_pair(&mut campus);
     let deadline = pair.server.poll_timeout().expect("an idle deadline");
-    assert_eq!(deadline, t0() + campus.timeouts.idle);
+    assert_eq!(deadline, t0().mono + campus.timeouts.idle);
     pair.advance(campus.timeouts.idle - Duration::from_secs(1));
     assert!(pair.server.error().is_none());
     pair.advance(Duration::from_secs(1));
@@ -488,7 +489,10 @@ fn the_idle_deadline_pauses_while_the_application_decides() {
     pair.drive();
     // The server has a ListRequested event nobody answered yet: no idle deadline runs (only
     // the certificate's end remains).
-    assert_eq!(pair.server.poll_timeout(), certificate_end(&pair.server));
+    assert_eq!(
+        pair.server.poll_timeout(),
+        certificate_end(&pair.server, t0())
+    );
     pair.advance(Duration::from_secs(3600));
     assert!(pair.server.error().is_none());
 }
@@ -499,13 +503,16 @@ fn the_idle_deadline_does_not_run_while_the_server_holds_the_input() {
     let mut pair = patient_pair(&mut campus);
     // Blackboard's disk is behind: it stops reading, so the student's bytes wait in TCP.
     pair.server.hold_input(pair.now, true);
-    assert_eq!(pair.server.poll_timeout(), certificate_end(&pair.server));
+    assert_eq!(
+        pair.server.poll_timeout(),
+        certificate_end(&pair.server, t0())
+    );
     pair.advance(campus.timeouts.idle * 5);
     assert!(pair.server.error().is_none(), "held input is not idleness");
     // Reading again: the idle deadline runs again, from now.
     pair.server.hold_input(pair.now, false);
     let deadline = pair.server.poll_timeout().expect("an idle deadline again");
-    assert_eq!(deadline, pair.now + campus.timeouts.idle);
+    assert_eq!(deadline, pair.now.mono + campus.timeouts.idle);
     pair.advance(campus.timeouts.idle - Duration::from_secs(1));
     assert!(pair.server.error().is_none());
     pair.advance(Duration::from_secs(1));
@@ -711,7 +718,10 @@ fn bytes_after_close_notify_are_ignored_and_a_closed_client_takes_no_requests() 
     assert!(pair.server.is_closed());
 }
 
-/// The notAfter of the student's certificate: the one deadline that runs whatever else pauses.
-fn certificate_end(server: &SubmitServer) -> Option<std::time::SystemTime> {
-    server.certificate().map(|c| c.not_after)
+/// The notAfter of the student's certificate, on the monotonic clock of a connection
+/// authenticated at `at`: the one deadline that runs whatever else pauses.
+fn certificate_end(server: &SubmitServer, at: crate::Now) -> Option<std::time::Instant> {
+    server
+        .certificate()
+        .map(|c| at.mono + c.not_after.duration_since(at.wall).unwrap_or_default())
 }

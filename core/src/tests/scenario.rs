@@ -1,6 +1,7 @@
 //! Scenario tests on the in-memory harness: the whole flow and every refusal.
 
-use crate::harness::{t0, Campus};
+use super::t0;
+use crate::harness::Campus;
 use std::time::Duration;
 
 const ALICE: &str = "1155000001";

@@ -68,7 +68,7 @@ fn enroll_one(student: &Student, addr: std::net::SocketAddr) -> Result<()> {
         .map_err(|e| format!("connect: {e}"))?;
     let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
     let mut conn =
-        EnrollClient::new(&student.config, name, SystemTime::now()).map_err(|e| e.to_string())?;
+        EnrollClient::new(&student.config, name, super::clock()).map_err(|e| e.to_string())?;
     let mut outcome: Option<Result<()>> = None;
     let mut asked = false;
     let r = link.run(&mut conn, |c, _| {

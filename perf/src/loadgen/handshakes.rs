@@ -8,7 +8,7 @@ use handin_core::harness::{t0, Campus};
 use handin_core::{ClientConfig, Identity, Role, SubmitClient, SubmitServer};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Options.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ fn handshake(config: &ClientConfig, addr: &str) -> Result<bool> {
     let mut link =
         handin_mio::MioLink::connect(sock, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
-    let mut conn = SubmitClient::new(config, name, SystemTime::now()).map_err(|e| e.to_string())?;
+    let mut conn = SubmitClient::new(config, name, super::clock()).map_err(|e| e.to_string())?;
     let mut ok = false;
     link.run(&mut conn, |c, _| {
         while c.poll_event().is_some() {}
@@ -85,7 +85,8 @@ fn hammer(
 /// The server's share of one full handshake, in memory: only the time spent in the server's
 /// calls is counted.
 fn in_memory_server_cost(rounds: u32, resumed: bool) -> Result<Duration> {
-    let mut campus = Campus::new(t0());
+    let start = handin_core::Now::new(Instant::now(), t0());
+    let mut campus = Campus::new(start);
     let identity = campus.new_student("1155000001");
     let shared = campus.client_config(Role::Submit, Some(identity.clone()));
     if resumed {
@@ -101,10 +102,10 @@ fn in_memory_server_cost(rounds: u32, resumed: bool) -> Result<Duration> {
             campus.client_config(Role::Submit, Some(identity.clone()))
         };
         let name = handin_core::config::server_name("localhost").map_err(|e| e.to_string())?;
-        let mut client = SubmitClient::new(&config, name, t0()).map_err(|e| e.to_string())?;
+        let mut client = SubmitClient::new(&config, name, start).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let mut server =
-            SubmitServer::new(campus.blackboard.clone(), t0()).map_err(|e| e.to_string())?;
+            SubmitServer::new(campus.blackboard.clone(), start).map_err(|e| e.to_string())?;
         spent += started.elapsed();
         let (mut c2s, mut s2c) = (Vec::new(), Vec::new());
         for _ in 0..20 {
@@ -113,13 +114,13 @@ fn in_memory_server_cost(rounds: u32, resumed: bool) -> Result<Duration> {
             s2c.clear();
             let started = Instant::now();
             if !c2s.is_empty() {
-                let _ = server.receive(t0(), &c2s);
+                let _ = server.receive(start, &c2s);
             }
             while server.poll_event().is_some() {}
             server.poll_transmit(&mut s2c);
             spent += started.elapsed();
             if !s2c.is_empty() {
-                let _ = client.receive(t0(), &s2c);
+                let _ = client.receive(start, &s2c);
             }
             if client.is_connected() {
                 break;

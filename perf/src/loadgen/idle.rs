@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Options.
 #[derive(Debug, Clone)]
@@ -120,7 +120,7 @@ async fn open(addr: SocketAddr, config: &ClientConfig) -> Result<(Async<TcpStrea
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
-    let mut conn = SubmitClient::new(config, name, SystemTime::now()).map_err(|e| e.to_string())?;
+    let mut conn = SubmitClient::new(config, name, super::clock()).map_err(|e| e.to_string())?;
     handin_smol::run_async(&stream, &mut conn, |c, _| {
         while c.poll_event().is_some() {}
         if c.is_connected() || c.is_closed() {
@@ -178,7 +178,7 @@ async fn hold(
             }
         }
         let mut buf = vec![0u8; 16 * 1024];
-        let now = SystemTime::now();
+        let now = super::clock();
         let ended = loop {
             match stream.get_ref().read(&mut buf) {
                 Ok(0) => break Some(conn.handle_eof(now).err()),

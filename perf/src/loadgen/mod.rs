@@ -12,16 +12,22 @@ pub mod upload;
 
 use handin_core::pki::{from_pem_or_der, new_student_key, StudentId};
 use handin_core::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use handin_core::Identity;
+use handin_core::{Identity, Now};
 use handin_services::cuhk::PkiDir;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A failure of the load generator, as one line.
 pub type Result<T> = std::result::Result<T, String>;
+
+/// Reads both clocks for a core connection: its timers run on the monotonic one, certificates
+/// on the wall one.
+pub fn clock() -> Now {
+    Now::new(Instant::now(), SystemTime::now())
+}
 
 /// A campus in a temporary directory, removed on drop.
 #[derive(Debug)]

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Options.
 #[derive(Debug, Clone)]
@@ -173,7 +173,7 @@ async fn submit(
     let stream = connect(addr, counters).await?;
     let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
     let mut conn =
-        SubmitClient::new(&client.config, name, SystemTime::now()).map_err(|e| e.to_string())?;
+        SubmitClient::new(&client.config, name, super::clock()).map_err(|e| e.to_string())?;
     let size = client.offer.size;
     let mut buf = vec![0u8; BLOCK];
     let (mut sent, mut block) = (0u64, 0u64);

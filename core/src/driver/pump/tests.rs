@@ -3,16 +3,21 @@
 
 use super::{Pump, Round, ROUNDS};
 use crate::driver::{Driven, Progress, Step};
+use crate::time::Now;
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::rc::Rc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 const PIECE: usize = 100;
 
-/// The time the tests run at: any fixed time (the core reads no clock).
-fn now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+/// The time the tests run at: a fixed wall time (the core reads no clock), and the test
+/// clock's origin.
+fn now() -> Now {
+    Now::new(
+        crate::tests::origin(),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    )
 }
 
 /// A socket that takes `room` more bytes before it would block, and has nothing to read.
@@ -54,9 +59,9 @@ struct Streaming {
 }
 
 impl Driven for Streaming {
-    fn receive(&mut self, _: SystemTime, _: &[u8]) {}
-    fn handle_eof(&mut self, _: SystemTime) {}
-    fn handle_timeout(&mut self, _: SystemTime) {}
+    fn receive(&mut self, _: Now, _: &[u8]) {}
+    fn handle_eof(&mut self, _: Now) {}
+    fn handle_timeout(&mut self, _: Now) {}
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let mut n = std::mem::take(&mut self.queued);
         if self.ready > 0 && out.len() < 2 * PIECE {
@@ -66,7 +71,7 @@ impl Driven for Streaming {
         out.resize(out.len() + n, 0);
         n
     }
-    fn poll_timeout(&self) -> Option<SystemTime> {
+    fn poll_timeout(&self) -> Option<Instant> {
         None
     }
     fn is_closed(&self) -> bool {
@@ -122,7 +127,7 @@ fn a_connection_with_more_output_after_the_last_round_is_called_again_at_once() 
         let wait = pump.service(&mut conn, &mut socket, buf, now);
         calls += 1;
         assert!(
-            conn.ready == 0 || wait.write || wait.until.is_some_and(|at| at <= now),
+            conn.ready == 0 || wait.write || wait.until.is_some_and(|at| at <= now.mono),
             "{} pieces left after call {calls}, and the pump waits for {wait:?}",
             conn.ready
         );

@@ -1,14 +1,15 @@
-//! The engine under every connection type: rustls fed through slices, frame decoding, deadlines,
+//! The engine under every connection: rustls fed through slices, frame decoding, deadlines,
 //! sticky errors and the last gasp (an `Error` frame and close_notify) before closing.
 
 use crate::config::{Clock, Timeouts};
 use crate::error::{Error, Refusal, RefusalCode};
 use crate::frame::FrameDecoder;
 use crate::msg::Message;
+use crate::time::Now;
 use bytes::BytesMut;
 use std::io::{BufRead, ErrorKind, Write};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 #[derive(Debug)]
 pub(crate) struct Engine {
@@ -17,14 +18,15 @@ pub(crate) struct Engine {
     scratch: BytesMut,
     clock: Arc<Clock>,
     timeouts: Timeouts,
-    handshake_deadline: Option<SystemTime>,
-    idle_deadline: Option<SystemTime>,
-    /// When the peer's certificate stops being valid: the connection ends then.
-    expiry: Option<SystemTime>,
+    handshake_deadline: Option<Instant>,
+    idle_deadline: Option<Instant>,
+    /// When the peer's certificate stops being valid, on the monotonic clock: the connection
+    /// ends then.
+    expiry: Option<Instant>,
     idle_paused: bool,
     /// The application stopped reading from the peer (its own backpressure).
     input_held: bool,
-    now: SystemTime,
+    now: Now,
     error: Option<Error>,
     peer_closed: bool,
     we_closed: bool,
@@ -37,19 +39,19 @@ impl Engine {
         mut tls: rustls::Connection,
         clock: Arc<Clock>,
         timeouts: Timeouts,
-        now: SystemTime,
+        now: Now,
     ) -> Self {
         // Backpressure is the caller's: everything queued here is handed out by the next
         // `poll_transmit`, so the queue is bounded by what the caller sends between two drains.
         tls.set_buffer_limit(None);
-        clock.set(now);
+        clock.set(now.wall);
         Self {
             tls,
             decoder: FrameDecoder::new(),
             scratch: BytesMut::new(),
             clock,
             timeouts,
-            handshake_deadline: Some(now + timeouts.handshake),
+            handshake_deadline: Some(now.mono + timeouts.handshake),
             idle_deadline: None,
             expiry: None,
             idle_paused: false,
@@ -70,17 +72,20 @@ impl Engine {
         }
     }
 
-    pub(crate) fn set_now(&mut self, now: SystemTime) {
+    /// Takes the caller's time: the monotonic instant for deadlines, the wall time for what
+    /// rustls checks (certificate validity) and what the protocols stamp.
+    pub(crate) fn set_now(&mut self, now: Now) {
         self.now = now;
-        self.clock.set(now);
+        self.clock.set(now.wall);
     }
 
-    pub(crate) fn now(&self) -> SystemTime {
-        self.now
+    /// The wall time of the latest input.
+    pub(crate) fn wall(&self) -> SystemTime {
+        self.now.wall
     }
 
     /// Feeds TLS bytes from the peer. Decoded plaintext lands in the frame decoder.
-    pub(crate) fn receive(&mut self, now: SystemTime, mut data: &[u8]) -> Result<(), Error> {
+    pub(crate) fn receive(&mut self, now: Now, mut data: &[u8]) -> Result<(), Error> {
         self.check()?;
         self.set_now(now);
         if data.is_empty() {
@@ -104,7 +109,7 @@ impl Engine {
     }
 
     /// The transport saw the end of the byte stream.
-    pub(crate) fn eof(&mut self, now: SystemTime) -> Result<(), Error> {
+    pub(crate) fn eof(&mut self, now: Now) -> Result<(), Error> {
         self.check()?;
         self.set_now(now);
         // An empty read is how rustls learns of the end of the stream.
@@ -249,7 +254,7 @@ impl Engine {
             && self.handshake_deadline.is_none()
             && !self.we_closed
         {
-            self.idle_deadline = Some(self.now + self.timeouts.idle);
+            self.idle_deadline = Some(self.now.mono + self.timeouts.idle);
         }
     }
 
@@ -262,7 +267,7 @@ impl Engine {
     /// `factor` times the idle timeout from now.
     pub(crate) fn expect_slow_answer(&mut self, factor: u32) {
         if self.handshake_deadline.is_none() && !self.we_closed {
-            self.idle_deadline = Some(self.now + self.timeouts.idle * factor);
+            self.idle_deadline = Some(self.now.mono + self.timeouts.idle * factor);
         }
     }
 
@@ -278,7 +283,7 @@ impl Engine {
 
     /// The application stopped (or resumed) reading from the peer: while it holds the input,
     /// the peer's silence is not the peer's doing, so the idle deadline does not run.
-    pub(crate) fn hold_input(&mut self, now: SystemTime, held: bool) {
+    pub(crate) fn hold_input(&mut self, now: Now, held: bool) {
         if held == self.input_held {
             return;
         }
@@ -291,13 +296,17 @@ impl Engine {
         }
     }
 
-    /// Ends the connection when `at` passes (the peer certificate's notAfter): a certificate
-    /// that expires while connected stops working then, not at the next handshake.
-    pub(crate) fn set_expiry(&mut self, at: SystemTime) {
-        self.expiry = Some(at);
+    /// Ends the connection when the wall clock reaches `not_after` (the peer certificate's end),
+    /// as seen now: a certificate that expires while connected stops working then, not at the
+    /// next handshake. The wall time is converted to a monotonic instant once, here, so a later
+    /// step of the wall clock neither ends the connection early nor keeps it open past its
+    /// time; the standing checks before each request still follow the wall clock.
+    pub(crate) fn set_expiry(&mut self, not_after: SystemTime) {
+        let left = not_after.duration_since(self.now.wall).unwrap_or_default();
+        self.expiry = Some(self.now.mono + left);
     }
 
-    pub(crate) fn poll_timeout(&self) -> Option<SystemTime> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         if self.error.is_some() || self.we_closed {
             return None;
         }
@@ -307,15 +316,16 @@ impl Engine {
             .min()
     }
 
-    pub(crate) fn handle_timeout(&mut self, now: SystemTime) -> Result<(), Error> {
+    pub(crate) fn handle_timeout(&mut self, now: Now) -> Result<(), Error> {
         self.check()?;
         self.set_now(now);
+        let now = now.mono;
         if let Some(d) = self.handshake_deadline {
             if now >= d {
                 return Err(self.fail(Error::Timeout("the handshake did not complete in time")));
             }
         }
-        if self.expiry.is_some_and(|at| now > at) {
+        if self.expiry.is_some_and(|at| now >= at) {
             return Err(self.fail(Error::Refused(expired())));
         }
         if let Some(d) = self.idle_deadline {
@@ -388,193 +398,9 @@ impl Engine {
     }
 }
 
-/// The checks a server makes once the TLS handshake is done, on every connection, resumed or
-/// not: the ALPN protocol, the peer certificate as a student identity, the revoked set and the
-/// validity period (a resumed session skips the TLS library's own checks).
-pub(crate) fn authenticate_peer(
-    engine: &mut Engine,
-    config: &crate::config::ServerConfig,
-) -> Result<Option<(crate::pki::StudentId, crate::pki::CertificateInfo)>, Error> {
-    let role = config.role;
-    if engine.tls.alpn_protocol() != Some(role.alpn()) {
-        let want = String::from_utf8_lossy(role.alpn()).into_owned();
-        return Err(engine.fail(Error::Refused(Refusal::new(
-            RefusalCode::BadRequest,
-            format!("negotiate the ALPN protocol {want} to talk to this server"),
-        ))));
-    }
-    let cert = engine
-        .tls
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| c.as_ref().to_vec());
-    let Some(cert) = cert else {
-        if role == crate::config::Role::Submit {
-            return Err(engine.fail(Error::Refused(Refusal::new(
-                RefusalCode::NotAuthenticated,
-                "no student certificate presented: enroll at CUHK first",
-            ))));
-        }
-        return Ok(None);
-    };
-    let (id, info) = match crate::pki::student_id_of(&cert) {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(engine.fail(Error::Refused(Refusal::new(
-                RefusalCode::BadCertificate,
-                format!("not a student certificate: {e}"),
-            ))))
-        }
-    };
-    if let Err(r) = check_standing(&id, &info, config, engine.now()) {
-        return Err(engine.fail(Error::Refused(r)));
-    }
-    Ok(Some((id, info)))
-}
-
-/// Whether an authenticated peer's certificate still stands at `now`: not in the configuration's
-/// revoked set, and within its validity. Checked at the handshake, again before every request,
-/// and whenever the revoked set changes, so that revocation and expiry reach open connections.
-pub(crate) fn check_standing(
-    id: &crate::pki::StudentId,
-    info: &crate::pki::CertificateInfo,
-    config: &crate::config::ServerConfig,
-    now: SystemTime,
-) -> Result<(), Refusal> {
-    if config.revocations.is_revoked(&info.serial) {
-        return Err(Refusal::new(
-            RefusalCode::Revoked,
-            format!("certificate of student {id} was revoked: ask CUHK to re-enroll"),
-        ));
-    }
-    if now > info.not_after || now < info.not_before {
-        return Err(Refusal::new(
-            RefusalCode::Expired,
-            format!("certificate of student {id} expired (or is not yet valid): renew it"),
-        ));
-    }
-    Ok(())
-}
-
 fn expired() -> Refusal {
     Refusal::new(
         RefusalCode::Expired,
         "your certificate expired while connected: renew it",
     )
 }
-
-/// The input/output methods every connection type shares. The type provides `engine`,
-/// `events`, `process()` (handle decoded messages) and `on_fatal()` (clean up after an error).
-macro_rules! connection_io {
-    ($event:ty) => {
-        /// Feeds bytes read from the network (any split). Then drain `poll_event` and
-        /// `poll_transmit`. An error is fatal and sticky; `poll_transmit` still yields the
-        /// farewell (an `Error` frame or alert, and close_notify) to send before closing.
-        pub fn receive(
-            &mut self,
-            now: std::time::SystemTime,
-            data: &[u8],
-        ) -> Result<(), $crate::error::Error> {
-            let r = self.engine.receive(now, data).and_then(|()| self.process());
-            if r.is_err() {
-                self.on_fatal();
-            }
-            r
-        }
-
-        /// Tells the connection the byte stream ended (the socket read returned 0).
-        pub fn handle_eof(
-            &mut self,
-            now: std::time::SystemTime,
-        ) -> Result<(), $crate::error::Error> {
-            let r = self.engine.eof(now).and_then(|()| self.process());
-            if r.is_err() {
-                self.on_fatal();
-            }
-            r
-        }
-
-        /// Fires any deadline that has passed by `now`. A passed deadline is fatal.
-        pub fn handle_timeout(
-            &mut self,
-            now: std::time::SystemTime,
-        ) -> Result<(), $crate::error::Error> {
-            let r = self.engine.handle_timeout(now);
-            if r.is_err() {
-                self.on_fatal();
-            }
-            r
-        }
-
-        /// The next deadline, if any: call `handle_timeout` when it passes.
-        pub fn poll_timeout(&self) -> Option<std::time::SystemTime> {
-            self.engine.poll_timeout()
-        }
-
-        /// Appends the TLS bytes to send to `out`; returns how many were appended.
-        pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-            self.engine.poll_transmit(out)
-        }
-
-        /// The next protocol event, if any.
-        pub fn poll_event(&mut self) -> Option<$event> {
-            self.events.pop_front()
-        }
-
-        /// Whether the connection is finished (closed or failed): flush `poll_transmit`, then
-        /// close the socket.
-        pub fn is_closed(&self) -> bool {
-            self.engine.is_closed()
-        }
-
-        /// The fatal error, if one happened.
-        pub fn error(&self) -> Option<&$crate::error::Error> {
-            self.engine.error()
-        }
-
-        /// Closes gracefully (close_notify after anything queued).
-        pub fn close(&mut self) {
-            self.engine.close();
-        }
-
-        /// Tells the connection that the application has stopped reading from the peer
-        /// (`held`: its own backpressure, say a disk that is behind) or reads again. While
-        /// the input is held the idle deadline does not run: the silence is the
-        /// application's, not the peer's. Releasing it restarts the idle deadline from `now`.
-        pub fn hold_input(&mut self, now: std::time::SystemTime, held: bool) {
-            self.engine.hold_input(now, held);
-        }
-
-        /// Whether the TLS handshake is still in progress.
-        pub fn is_handshaking(&self) -> bool {
-            self.engine.is_handshaking()
-        }
-
-        /// TLS facts for logs: version, cipher suite, key exchange, resumed or not.
-        pub fn handshake_info(&self) -> $crate::conn::HandshakeInfo {
-            self.engine.handshake_info()
-        }
-
-        /// Writes raw application bytes into the TLS stream, bypassing the protocol. For tests
-        /// and fuzzing of the peer only: it can break the framing on purpose.
-        #[doc(hidden)]
-        pub fn danger_send_raw(&mut self, bytes: &[u8]) {
-            self.engine.send_raw(bytes);
-        }
-
-        /// The peer's end-entity certificate (DER), once the handshake has produced one.
-        pub fn peer_certificate(&self) -> Option<&[u8]> {
-            self.engine
-                .tls
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| c.as_ref())
-        }
-
-        /// Bytes received but not yet forming a whole frame.
-        pub fn buffered_input(&self) -> usize {
-            self.engine.buffered_input()
-        }
-    };
-}
-pub(crate) use connection_io;
