@@ -44,6 +44,7 @@ pub mod msg;
 pub mod names;
 pub mod pki;
 pub mod receipt;
+pub mod rules;
 pub mod submit;
 
 pub use config::{ClientConfig, ConfigError, Identity, Role, ServerConfig, Timeouts};
