@@ -5,8 +5,8 @@ pub mod throttle;
 
 pub use commit::CommitStats;
 
-use crate::pool::{Inbox, Pool};
 use crate::registrar::{Application, Registrar, Request};
+use crate::runtime::{Inbox, Pool};
 use arc_swap::ArcSwap;
 use commit::{Answer, GroupCommit};
 use handin_core::driver::{Accept, Driven, Notify};
@@ -244,7 +244,8 @@ pub struct CuhkShared {
     /// The CA that signs.
     pub ca: Ca,
     /// The records. Enrollments and renewals are decided in batches, one transaction each,
-    /// by whichever worker holds this lock (group commit); holding it pauses them.
+    /// by the committing thread while it holds this lock (group commit); holding it pauses
+    /// them.
     pub registrar: Mutex<Registrar>,
     /// Disk and signing work.
     pub pool: Pool,
@@ -266,14 +267,15 @@ pub struct Cuhk {
 impl Cuhk {
     /// A service over `shared` starting with `config`.
     pub fn new(config: ServerConfig, shared: CuhkShared) -> Self {
-        let db = match shared.registrar.lock() {
-            Ok(r) => r.path(),
+        let views = match shared.registrar.lock() {
+            Ok(r) => r.views(),
             Err(_) => None,
         };
+        let shared = Arc::new(shared);
         Self {
             config: ArcSwap::from_pointee(config),
-            shared: Arc::new(shared),
-            commits: Arc::new(GroupCommit::new(db)),
+            commits: Arc::new(GroupCommit::new(shared.clone(), views)),
+            shared,
             throttle: Arc::default(),
         }
     }
@@ -366,7 +368,7 @@ impl CuhkConn {
                 // A failure here is tried again, and reported, by the committer.
                 application.signed = shared.ca.issue_student(&csr, now, shared.lifetime).ok();
             }
-            commits.submit(&shared, application, csr, answer, peer);
+            commits.submit(application, csr, answer, peer);
         });
     }
 
