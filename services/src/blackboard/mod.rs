@@ -37,7 +37,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
-use upload::Uploads;
+use upload::{Finished, Uploads};
 
 /// The default cap on uploaded bytes held in memory across all connections.
 pub const DEFAULT_UPLOAD_BUFFER: usize = 256 * 1024 * 1024;
@@ -142,8 +142,7 @@ impl Accept for Blackboard {
                 session: None,
                 retire_at: now.checked_add(max_age),
                 shared: self.shared.clone(),
-                committer: self.committer.clone(),
-                uploads: Uploads::new(self.budget.clone(), notify.clone()),
+                uploads: Uploads::new(self.committer.clone(), self.budget.clone(), notify.clone()),
                 inbox: Inbox::new(notify.clone()),
                 notify,
                 held: false,
@@ -184,7 +183,6 @@ pub struct BbConn {
     /// When the connection has been open for `Limits::max_age`.
     retire_at: Option<SystemTime>,
     shared: Arc<Shared>,
-    committer: Batcher<Pending>,
     /// The upload in progress and its way to the disk.
     uploads: Uploads,
     notify: Notify,
@@ -298,16 +296,14 @@ impl BbConn {
                     .certificate()
                     .map(|c| c.serial.clone())
                     .unwrap_or_default();
-                self.uploads.complete(
-                    &self.shared,
-                    &self.inbox,
-                    &self.committer,
-                    &self.configs,
+                let finished = Finished {
                     student,
                     serial,
                     offer,
                     received_at,
-                );
+                };
+                self.uploads
+                    .complete(&self.shared, &self.inbox, &self.configs, finished);
             }
             SubmitServerEvent::UploadAborted { reason } => {
                 tracing::info!(peer = %self.peer, %reason, "upload aborted");

@@ -28,10 +28,24 @@ use std::time::SystemTime;
 /// Stop reading from a student while this many uploaded bytes wait for the disk.
 const DISK_HIGH_WATER: usize = 4 * 1024 * 1024;
 
+/// An upload whose last byte arrived, as the core reported it.
+pub(super) struct Finished {
+    /// Who uploaded it (from their certificate).
+    pub(super) student: StudentId,
+    /// The serial of that certificate, checked against the CRL in force before the commit.
+    pub(super) serial: Vec<u8>,
+    /// What was offered.
+    pub(super) offer: UploadOffer,
+    /// When the last byte arrived.
+    pub(super) received_at: SystemTime,
+}
+
 /// A connection's upload state.
 pub(super) struct Uploads {
     /// Runs the connection's upload jobs in order, and owns the upload in progress.
     strand: Strand<Option<Upload>>,
+    /// The group commit the finished uploads go to.
+    committer: Batcher<Pending>,
     budget: Arc<Budget>,
     waiter: Waiter,
     notify: Notify,
@@ -50,9 +64,10 @@ pub(super) struct Uploads {
 }
 
 impl Uploads {
-    pub(super) fn new(budget: Arc<Budget>, notify: Notify) -> Self {
+    pub(super) fn new(committer: Batcher<Pending>, budget: Arc<Budget>, notify: Notify) -> Self {
         Self {
             strand: Strand::default(),
+            committer,
             waiter: Waiter::new(notify.clone()),
             budget,
             notify,
@@ -146,20 +161,22 @@ impl Uploads {
 
     /// The last byte arrived: on the strand, the upload is checked and made durable, then
     /// handed to the group commit; the receipt (or refusal) comes back as [`Done::Stored`].
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn complete(
         &mut self,
         shared: &Arc<Shared>,
         inbox: &Inbox<Done>,
-        committer: &Batcher<Pending>,
         configs: &Arc<ArcSwap<ServerConfig>>,
-        student: StudentId,
-        serial: Vec<u8>,
-        offer: UploadOffer,
-        received_at: SystemTime,
+        finished: Finished,
     ) {
         self.uploading = false;
-        let (shared, committer, configs) = (shared.clone(), committer.clone(), configs.clone());
+        let Finished {
+            student,
+            serial,
+            offer,
+            received_at,
+        } = finished;
+        let (shared, committer) = (shared.clone(), self.committer.clone());
+        let configs = configs.clone();
         let answer = Promise::new(inbox.clone(), commit::broken);
         self.strand.run(&shared.pool.clone(), move |slot| {
             let ready = slot
