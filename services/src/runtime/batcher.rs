@@ -341,4 +341,36 @@ mod tests {
         assert_eq!(seen, want);
         assert!(largest > 1, "items that waited were batched");
     }
+
+    #[test]
+    fn what_arrives_before_the_handler_takes_joins_the_batch() {
+        // The handler waits for a gate before it takes, as CUHK's committer waits for the
+        // registrar: everything submitted meanwhile is one batch.
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let (batches_tx, batches_rx) = mpsc::channel::<Vec<u32>>();
+        let batches_tx = Mutex::new(batches_tx);
+        let in_handler = gate.clone();
+        let b = Batcher::taking("test-batcher", 100, move |take: Take<'_, u32>| {
+            let _open = in_handler.lock().unwrap();
+            batches_tx.lock().unwrap().send(take.batch()).unwrap();
+        });
+        for i in 0..5 {
+            b.submit(i);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while b.waiting() < 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "items were taken early"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(held);
+        let first = batches_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(first, [0, 1, 2, 3, 4]);
+        assert_eq!(b.waiting(), 0);
+    }
 }

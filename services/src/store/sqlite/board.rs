@@ -333,3 +333,70 @@ fn row_to_submission(r: &Row<'_>) -> rusqlite::Result<StoredSubmission> {
         version: r.get(9)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn submission(id: &str, version: u32) -> StoredSubmission {
+        StoredSubmission {
+            id: id.into(),
+            student: StudentId::parse("1155000001").unwrap(),
+            course: "CSCI3180".into(),
+            assignment: "hw1".into(),
+            file_name: "a.txt".into(),
+            size: 3,
+            sha256: [7; 32],
+            received_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
+            late: false,
+            version,
+        }
+    }
+
+    fn records() -> (tempfile::TempDir, SqliteBoard) {
+        let dir = tempfile::tempdir().unwrap();
+        let records = SqliteBoard::open(&dir.path().join("blackboard.db")).unwrap();
+        records
+            .put_assignment(&Assignment {
+                course: "CSCI3180".into(),
+                assignment: "hw1".into(),
+                due: SystemTime::UNIX_EPOCH + Duration::from_secs(2_000),
+                max_size: 10,
+            })
+            .unwrap();
+        (dir, records)
+    }
+
+    #[test]
+    fn a_transaction_sees_its_own_records_and_commits_them_whole() {
+        let (_dir, records) = records();
+        let alice = StudentId::parse("1155000001").unwrap();
+        let mut tx = records.begin().unwrap();
+        tx.insert(&submission("S1", 1)).unwrap();
+        tx.insert(&submission("S2", 2)).unwrap();
+        assert_eq!(tx.usage(&alice, "CSCI3180", "hw1").unwrap().submissions, 2);
+        assert_eq!(tx.versions(&alice, "CSCI3180", "hw1", "a.txt").unwrap(), 2);
+        tx.commit().unwrap();
+        let ids: Vec<String> = records.all().unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, ["S1", "S2"]);
+        assert!(records.is_recorded("S2").unwrap());
+        assert_eq!(records.find("S1").unwrap(), Some(submission("S1", 1)));
+    }
+
+    #[test]
+    fn a_transaction_dropped_without_commit_records_nothing() {
+        let (_dir, records) = records();
+        {
+            let mut tx = records.begin().unwrap();
+            tx.insert(&submission("S1", 1)).unwrap();
+        }
+        assert!(records.all().unwrap().is_empty());
+        assert!(!records.is_recorded("S1").unwrap());
+        // The connection is usable again at once.
+        let mut tx = records.begin().unwrap();
+        tx.insert(&submission("S3", 1)).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(records.all().unwrap().len(), 1);
+    }
+}
