@@ -16,9 +16,7 @@ mod tests;
 pub use handin_core::rules::enrollment::WRONG_CODE;
 
 use crate::store::sqlite::{SqliteRegistrar, SqliteRegistrarView};
-use crate::store::{
-    IssuedRecord as Record, RegistrarRecords, RegistrarTx, RegistrarView, StoreError, ViewOpener,
-};
+use crate::store::{RegistrarRecords, RegistrarTx, RegistrarView, StoreError, ViewOpener};
 use codes::{code_hash, new_code, SALT_LEN};
 use handin_core::pki::{serial_hex, student_id_of, unix_secs, PkiError, RevokedSerial, StudentId};
 use handin_core::rules::enrollment::{self, normalize_code, CodeStanding};
@@ -417,7 +415,7 @@ fn record(
             "the signed certificate names student {cert_id}, not {id}"
         )));
     }
-    let record = Record {
+    let record = IssuedRecord {
         serial_hex: serial_hex(&info.serial),
         not_before: to_second(info.not_before),
         not_after: to_second(info.not_after),

@@ -7,6 +7,7 @@
 //! next batch.
 
 use super::contain;
+use std::cell::Cell;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 struct BatchState<T> {
@@ -41,9 +42,18 @@ impl<T> BatcherInner<T> {
     }
 
     /// Hands the waiting items to the handler, containing a panic: a batch whose handler
-    /// panics is dropped (its items answer for themselves).
+    /// panics is dropped (its items answer for themselves). A handler that ends, or panics,
+    /// without taking the batch has it dropped too, rather than handed to it again and again.
     fn handle(&self) {
-        contain::run(|| (self.run)(Take { inner: self }));
+        let taken = Cell::new(false);
+        let take = Take {
+            inner: self,
+            taken: &taken,
+        };
+        contain::run(|| (self.run)(take));
+        if !taken.get() {
+            drop(self.take());
+        }
     }
 
     /// The batching thread: waits for items and handles them, a batch at a time.
@@ -83,6 +93,7 @@ impl<T> BatcherInner<T> {
 /// joins the batch.
 pub struct Take<'a, T> {
     inner: &'a BatcherInner<T>,
+    taken: &'a Cell<bool>,
 }
 
 impl<T> std::fmt::Debug for Take<'_, T> {
@@ -95,8 +106,9 @@ impl<T> std::fmt::Debug for Take<'_, T> {
 
 impl<T> Take<'_, T> {
     /// The batch: at most the batcher's `max` of the items waiting now, in submission order.
-    /// Empty only if the handler already took them.
+    /// A handler must take it: if it does not, the batch is dropped once the handler ends.
     pub fn batch(self) -> Vec<T> {
+        self.taken.set(true);
         self.inner.take()
     }
 }
@@ -372,5 +384,39 @@ mod tests {
             .unwrap();
         assert_eq!(first, [0, 1, 2, 3, 4]);
         assert_eq!(b.waiting(), 0);
+    }
+
+    #[test]
+    fn a_handler_that_panics_before_taking_costs_its_batch_only() {
+        let inbox = Inbox::new(Arc::new(|| {}));
+        let (tx, rx) = mpsc::channel::<Vec<u32>>();
+        let tx = Mutex::new(tx);
+        let b = Batcher::taking(
+            "test-batcher",
+            8,
+            move |take: Take<'_, (u32, Promise<u32>)>| {
+                let mut batch = Vec::new();
+                let first = take.inner.state().queue.first().map(|(i, _)| *i);
+                if first == Some(0) {
+                    panic!("a bug before taking");
+                }
+                for (i, promise) in take.batch() {
+                    promise.keep(i);
+                    batch.push(i);
+                }
+                tx.lock().unwrap().send(batch).unwrap();
+            },
+        );
+        b.submit((0, Promise::new(inbox.clone(), || u32::MAX)));
+        // The first batch is dropped, not handed to the handler again and again.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while inbox.take().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never answered");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        b.submit((1, Promise::new(inbox.clone(), || u32::MAX)));
+        let next = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(next, [1]);
+        assert_eq!(inbox.take(), [1]);
     }
 }
