@@ -5,13 +5,13 @@ use handin::cli::{die, init_logging, parse_duration, parse_rfc3339, parse_size, 
 use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::{from_pem_or_der, Revocations};
+use handin_core::rules::quota::{Quota, DEFAULT_MAX_SUBMISSIONS};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Identity, ReceiptSigner, Role, ServerConfig};
+use handin_services::blackboard::sessions::{Limits, DEFAULT_PER_STUDENT};
 use handin_services::blackboard::{Blackboard, Shared, MIN_UPLOAD_BUFFER};
 use handin_services::board::Board;
-use handin_services::pool::Pool;
-use handin_services::quota::{Quota, DEFAULT_MAX_SUBMISSIONS};
-use handin_services::sessions::{Limits, DEFAULT_PER_STUDENT};
+use handin_services::runtime::Pool;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@ use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::StudentId;
 use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
-use handin_services::pool::Pool;
+use handin_services::runtime::Pool;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

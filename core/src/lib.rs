@@ -51,6 +51,7 @@ pub mod names;
 mod peer;
 pub mod pki;
 pub mod receipt;
+pub mod rules;
 pub mod submit;
 mod time;
 

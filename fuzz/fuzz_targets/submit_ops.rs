@@ -1,11 +1,13 @@
 //! Arbitrary sequences of client operations (honest, lying, raw, timed) against the submission
 //! server and the in-memory board: never panics; what the board holds always matches its
-//! hashes; a receipt is only ever given for bytes that were stored.
+//! hashes; a receipt is only ever given for bytes that were stored; versions follow the rule
+//! Blackboard applies.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use handin_core::harness::{t0, BoardSession, Campus};
 use handin_core::msg::UploadOffer;
+use handin_core::rules;
 use handin_core::submit::sha256;
 use handin_core::{ClientConfig, Role, SubmitClientEvent};
 use handin_core::Now;
@@ -96,6 +98,20 @@ fuzz_target!(|ops: Vec<Op>| {
         }
         for (entry, bytes) in &campus.board.stored {
             assert_eq!(entry.sha256, sha256(bytes));
+        }
+        // Each version is the one the production rule gives, counting the same student's
+        // earlier submissions of the same file name to the same assignment.
+        for (i, (entry, _)) in campus.board.stored.iter().enumerate() {
+            let earlier = campus.board.stored[..i]
+                .iter()
+                .filter(|(e, _)| {
+                    e.student_id == entry.student_id
+                        && e.course == entry.course
+                        && e.assignment == entry.assignment
+                        && e.file_name == entry.file_name
+                })
+                .count();
+            assert_eq!(entry.version, rules::submission::next_version(earlier as u32));
         }
         for r in &receipts {
             assert!(campus.board.stored.iter().any(|(e, _)| e.id == r.id && e.sha256 == r.sha256));

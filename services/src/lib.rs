@@ -1,14 +1,20 @@
 //! The applications behind handin's connections: CUHK's registrar records and enrollment
-//! service, Blackboard's durable submission store and submission service, and the worker pool
-//! that keeps disk work off the network event loops.
+//! service, Blackboard's durable submission store and submission service, the storage they sit
+//! on, and the runtime that keeps disk work off the network event loops.
+//!
+//! - [`blackboard`]: the submission service (one [`blackboard::BbConn`] per connection);
+//! - [`board`]: Blackboard's store, applying the core's rules in the durability order;
+//! - [`cuhk`]: the enrollment service and the PKI directory;
+//! - [`registrar`]: CUHK's records and decisions;
+//! - [`store`]: the storage traits and their SQLite implementation, and the blob directory;
+//! - [`runtime`]: the worker pool, the group-commit engine, the upload budget, panic
+//!   containment;
+//! - [`crl_watch`]: reloading a rewritten CRL.
 
 pub mod blackboard;
 pub mod board;
-pub mod contain;
 pub mod crl_watch;
 pub mod cuhk;
-pub mod pool;
-pub mod quota;
 pub mod registrar;
-pub mod sessions;
-pub mod sqlite;
+pub mod runtime;
+pub mod store;

@@ -7,7 +7,7 @@ use handin_core::driver::{ServeOptions, Shutdown, Step};
 use handin_core::pki::{from_pem_or_der, new_student_key, StudentId};
 use handin_core::{ClientConfig, EnrollClient, EnrollClientEvent, Now, Role};
 use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
-use handin_services::pool::Pool;
+use handin_services::runtime::Pool;
 use handin_smol::smol::{self, Async, Executor};
 use handin_tests::*;
 use std::net::TcpListener;

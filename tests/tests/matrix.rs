@@ -17,7 +17,7 @@ use handin_core::{
 use handin_services::blackboard::{Blackboard, Shared};
 use handin_services::board::Board;
 use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
-use handin_services::pool::Pool;
+use handin_services::runtime::Pool;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;

@@ -18,7 +18,7 @@ use handin_core::{Identity, ReceiptSigner, Role, ServerConfig};
 use handin_perf::loadgen::Lab;
 use handin_services::blackboard::{Blackboard, Shared};
 use handin_services::board::Board;
-use handin_services::pool::Pool;
+use handin_services::runtime::Pool;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -158,7 +158,7 @@ fn store(board: &Board, bytes: &[u8]) -> String {
         .prepare(upload, &student, &offer, SystemTime::now())
         .expect("prepared");
     let mut committed = board.commit_batch(vec![ready]);
-    committed.remove(0).expect("committed").entry.id
+    committed.remove(0).expect("committed").record.id
 }
 
 /// The student's profile: a certificate issued straight by the CA, its key, the CA.

@@ -35,7 +35,8 @@ fn a_student_not_on_the_roster_is_refused() {
     let mut campus = Campus::new(t0());
     let key = StudentKey::new(BOB);
     let err = enroll_code(&mut campus, BOB, "anything", &key.csr_der).unwrap_err();
-    assert!(err.contains("UnknownStudent"), "{err}");
+    // The same refusal as a wrong code: the answer does not tell who is on the roster.
+    assert!(err.contains("BadCode"), "{err}");
 }
 
 #[test]
@@ -432,6 +433,28 @@ fn unknown_assignments_and_oversized_files_are_refused() {
         .submit(&mut pair, "../x", "hw1", "a.txt", b"x")
         .unwrap_err();
     assert_eq!(r.code, RefusalCode::NoSuchAssignment);
+}
+
+#[test]
+fn a_students_storage_is_bounded_by_the_same_rule_as_on_blackboard() {
+    let mut campus = Campus::new(t0());
+    campus.board.quota = crate::rules::quota::Quota {
+        max_submissions: 2,
+        max_bytes: 1 << 20,
+    };
+    let mut pair = connected(&mut campus);
+    for n in 1..=2u32 {
+        let (_, body) = campus
+            .submit(&mut pair, "CSCI3180", "hw1", "a.txt", b"again")
+            .expect("within the bound");
+        assert_eq!(body.version, n);
+    }
+    let r = campus
+        .submit(&mut pair, "CSCI3180", "hw1", "b.txt", b"one more")
+        .unwrap_err();
+    assert_eq!(r.code, RefusalCode::Quota);
+    assert!(r.reason.contains("2 submissions"), "{}", r.reason);
+    assert_eq!(campus.board.stored.len(), 2);
 }
 
 #[test]

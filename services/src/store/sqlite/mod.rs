@@ -1,7 +1,15 @@
 //! Opening the SQLite databases of the services the same way: write-ahead logging, full
 //! synchronous writes, foreign keys on, a busy timeout, and a schema created on first use and
-//! recorded in `PRAGMA user_version`.
+//! recorded in `PRAGMA user_version`; and the SQLite implementations of the storage traits:
+//! [`SqliteBoard`] (`DATA/blackboard.db`) and [`SqliteRegistrar`] (`PKI/cuhk.db`).
 
+pub mod board;
+pub mod registrar;
+
+pub use board::SqliteBoard;
+pub use registrar::{SqliteRegistrar, SqliteRegistrarView};
+
+use super::StoreError;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
@@ -23,6 +31,44 @@ pub enum SqliteOpenError {
     /// The database holds something this version does not understand.
     #[error("{0}")]
     BadDatabase(String),
+}
+
+impl From<SqliteOpenError> for StoreError {
+    fn from(e: SqliteOpenError) -> Self {
+        match e {
+            SqliteOpenError::Database { what, source } => StoreError::Database {
+                what,
+                source: Box::new(source),
+            },
+            SqliteOpenError::BadDatabase(m) => StoreError::BadDatabase(m),
+        }
+    }
+}
+
+/// Wraps a SQLite error with what was being done (made into a `String` only on error).
+fn failed(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Database {
+        what: what.into(),
+        source: Box::new(source),
+    }
+}
+
+/// Seconds since the Unix epoch, as the databases keep times.
+fn secs(t: std::time::SystemTime) -> i64 {
+    i64::try_from(handin_core::pki::unix_secs(t)).unwrap_or(i64::MAX)
+}
+
+/// A time kept as seconds since the Unix epoch.
+fn time(secs: i64) -> std::time::SystemTime {
+    std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+/// Column `idx` as an unsigned number.
+fn get_u64(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let v: i64 = r.get(idx)?;
+    u64::try_from(v).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Integer, e.into())
+    })
 }
 
 fn db(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> SqliteOpenError {

@@ -2,7 +2,7 @@
 //! the thread that ran the job logs the panic and goes on with the next one, and the
 //! connection waiting for the job's answer gets a refusal instead of waiting forever.
 
-use crate::pool::Inbox;
+use super::Inbox;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

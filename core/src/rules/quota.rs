@@ -3,7 +3,7 @@
 //! cannot fill Blackboard's disk with versions of the largest allowed file. Blackboard checks it
 //! when an upload is offered and again inside the transaction that records the submission.
 
-use handin_core::{Refusal, RefusalCode};
+use crate::{Refusal, RefusalCode};
 
 /// The bound per student and assignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

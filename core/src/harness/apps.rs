@@ -1,0 +1,370 @@
+//! The reference applications of the harness, kept in memory: CUHK's registrar and
+//! Blackboard's board. Their decisions are the production ones ([`crate::rules`]); only the
+//! records are kept in memory, so the core's tests and the fuzz targets exercise the rules
+//! that serve students.
+
+use crate::enroll::{EnrollServer, EnrollServerEvent};
+use crate::error::{Refusal, RefusalCode};
+use crate::msg::{SubmissionEntry, UploadOffer};
+use crate::pki::{unix_secs, Ca, CertificateInfo, RevokedSerial, StudentId};
+use crate::receipt::{ReceiptBody, ReceiptSigner};
+use crate::rules::{
+    self,
+    enrollment::{CertStanding, CodeStanding},
+    lateness::Deadline,
+    quota::{Quota, Usage},
+};
+use crate::submit::{sha256, SubmitServer, SubmitServerEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// CUHK's application in memory: roster with one-time codes, issued and revoked certificates.
+/// Its decisions are the production ones ([`rules::enrollment`]); only the records are kept in
+/// memory.
+#[derive(Debug)]
+pub struct Registrar {
+    ca: Arc<Ca>,
+    /// By student: the code (as compared, normalized) and whether it was used.
+    roster: HashMap<StudentId, (String, bool)>,
+    issued: Vec<(StudentId, CertificateInfo)>,
+    revoked: Vec<RevokedSerial>,
+    /// Lifetime of issued student certificates.
+    pub lifetime: Duration,
+    next_code: u64,
+}
+
+impl Registrar {
+    /// A registrar signing with `ca`.
+    pub fn new(ca: Arc<Ca>) -> Self {
+        Self {
+            ca,
+            roster: HashMap::new(),
+            issued: Vec::new(),
+            revoked: Vec::new(),
+            lifetime: crate::pki::DEFAULT_STUDENT_LIFETIME,
+            next_code: 0,
+        }
+    }
+
+    /// Adds `id` with a fresh code (deterministic here: tests need no randomness).
+    pub fn add(&mut self, id: &str) -> String {
+        self.next_code += 1;
+        let code = format!("code-{:04}-{id}", self.next_code);
+        let id = StudentId::parse(id).expect("test student IDs are 10 digits");
+        self.roster
+            .insert(id, (rules::enrollment::normalize_code(&code), false));
+        code
+    }
+
+    /// Revokes every certificate issued to `id`.
+    pub fn revoke(&mut self, id: &str, now: SystemTime) {
+        for (who, info) in &self.issued {
+            if who.as_str() == id {
+                self.revoked.push(RevokedSerial {
+                    serial: info.serial.clone(),
+                    revoked_at: now,
+                });
+            }
+        }
+    }
+
+    /// The current CRL, DER.
+    pub fn crl(&self, now: SystemTime) -> Vec<u8> {
+        self.ca
+            .crl(
+                &self.revoked,
+                self.revoked.len() as u64 + 1,
+                now,
+                Duration::from_secs(86_400),
+            )
+            .expect("CRL")
+            .to_vec()
+    }
+
+    /// What the records say of `id`'s certificate with `serial`.
+    fn standing(&self, id: &StudentId, serial: &[u8]) -> Option<CertStanding> {
+        let (_, info) = self
+            .issued
+            .iter()
+            .find(|(who, info)| who == id && info.serial == serial)?;
+        Some(CertStanding {
+            not_before: unix_secs(info.not_before),
+            not_after: unix_secs(info.not_after),
+            revoked: self.revoked.iter().any(|r| r.serial == serial),
+        })
+    }
+
+    /// Answers every pending event of `server`; returns whether it answered anything.
+    pub fn serve(&mut self, server: &mut EnrollServer, now: SystemTime) -> bool {
+        let mut acted = false;
+        while let Some(ev) = server.poll_event() {
+            acted = true;
+            match ev {
+                EnrollServerEvent::EnrollRequested {
+                    student_id,
+                    code,
+                    csr,
+                } => {
+                    let given = rules::enrollment::normalize_code(&code);
+                    let standing = match self.roster.get(&student_id) {
+                        Some((want, used)) => CodeStanding {
+                            matches: *want == given,
+                            used: *used,
+                        },
+                        None => CodeStanding {
+                            matches: false,
+                            used: false,
+                        },
+                    };
+                    match rules::enrollment::judge_code(standing) {
+                        Ok(()) => {
+                            if self.sign(server, &student_id, &csr, now) {
+                                if let Some((_, used)) = self.roster.get_mut(&student_id) {
+                                    *used = true;
+                                }
+                            }
+                        }
+                        Err(r) => {
+                            let _ = server.refuse(r);
+                        }
+                    }
+                }
+                EnrollServerEvent::RenewRequested {
+                    student_id,
+                    current,
+                    csr,
+                } => {
+                    let standing = self.standing(&student_id, &current.serial);
+                    let serial = crate::pki::serial_hex(&current.serial);
+                    match rules::enrollment::judge_renewal(
+                        student_id.as_str(),
+                        &serial,
+                        standing,
+                        unix_secs(now),
+                    ) {
+                        Ok(()) => {
+                            self.sign(server, &student_id, &csr, now);
+                        }
+                        Err(r) => {
+                            let _ = server.refuse(r);
+                        }
+                    }
+                }
+                EnrollServerEvent::CrlRequested => {
+                    let crl = self.crl(now);
+                    let _ = server.send_crl(&crl);
+                }
+                _ => acted = false,
+            }
+        }
+        acted
+    }
+
+    /// Signs and records a certificate; returns whether one was issued.
+    fn sign(
+        &mut self,
+        server: &mut EnrollServer,
+        id: &StudentId,
+        csr: &crate::pki::CheckedCsr,
+        now: SystemTime,
+    ) -> bool {
+        match self.ca.issue_student(csr, now, self.lifetime) {
+            Ok(cert) => {
+                if let Ok(info) = crate::pki::certificate_info(&cert) {
+                    self.issued.push((id.clone(), info));
+                }
+                server.issue(&[cert, self.ca.cert().clone()]).is_ok()
+            }
+            Err(e) => {
+                let _ = server.refuse(Refusal::new(RefusalCode::Internal, e.0));
+                false
+            }
+        }
+    }
+}
+
+/// An assignment of the in-memory board.
+#[derive(Debug, Clone, Copy)]
+struct Terms {
+    due: u64,
+    max_size: u64,
+}
+
+/// Blackboard's application in memory. Its decisions are the production ones
+/// ([`rules::submission`], [`rules::lateness`], [`rules::quota`], [`rules::visibility`]); only
+/// the records are kept in memory.
+#[derive(Debug)]
+pub struct Board {
+    signer: ReceiptSigner,
+    assignments: HashMap<(String, String), Terms>,
+    /// The bound per student and assignment.
+    pub quota: Quota,
+    /// Every stored submission with its bytes.
+    pub stored: Vec<(SubmissionEntry, Vec<u8>)>,
+}
+
+/// Per-connection state of the board: the upload being received.
+#[derive(Debug, Default)]
+pub struct BoardSession {
+    upload: Option<Vec<u8>>,
+}
+
+impl Board {
+    /// A board signing receipts with `signer`.
+    pub fn new(signer: ReceiptSigner) -> Self {
+        Self {
+            signer,
+            assignments: HashMap::new(),
+            quota: Quota::default(),
+            stored: Vec::new(),
+        }
+    }
+
+    /// Adds an assignment due at `due` (Unix seconds) accepting files up to `max_size`.
+    pub fn add_assignment(&mut self, course: &str, assignment: &str, due: u64, max_size: u64) {
+        self.assignments
+            .insert((course.into(), assignment.into()), Terms { due, max_size });
+    }
+
+    fn terms(&self, offer: &UploadOffer) -> Option<Terms> {
+        self.assignments
+            .get(&(offer.course.clone(), offer.assignment.clone()))
+            .copied()
+    }
+
+    /// What `student` stores for the offer's assignment.
+    fn usage(&self, student: &str, offer: &UploadOffer) -> Usage {
+        let mine = self.stored.iter().filter(|(e, _)| {
+            e.student_id == student && e.course == offer.course && e.assignment == offer.assignment
+        });
+        mine.fold(Usage::default(), |u, (e, _)| Usage {
+            submissions: u.submissions + 1,
+            bytes: u.bytes.saturating_add(e.size),
+        })
+    }
+
+    /// Whether `offer` from `student` may be taken as the records stand now.
+    fn admit(&self, student: &str, offer: &UploadOffer) -> Result<Terms, Refusal> {
+        let terms = self.terms(offer);
+        rules::submission::admit(offer, terms.map(|t| t.max_size))?;
+        self.quota.check(self.usage(student, offer), offer.size)?;
+        terms.ok_or_else(|| Refusal::new(RefusalCode::Internal, "the assignment went missing"))
+    }
+
+    /// Records a finished upload (checked again against the assignment and the quota, as
+    /// Blackboard does when it commits) and returns its receipt body.
+    fn record(
+        &mut self,
+        student: &str,
+        offer: UploadOffer,
+        received_at: SystemTime,
+        bytes: Vec<u8>,
+    ) -> Result<ReceiptBody, Refusal> {
+        let terms = self.admit(student, &offer)?;
+        let earlier = self
+            .stored
+            .iter()
+            .filter(|(e, _)| {
+                e.student_id == student
+                    && e.course == offer.course
+                    && e.assignment == offer.assignment
+                    && e.file_name == offer.file_name
+            })
+            .count();
+        let received = unix_secs(received_at);
+        let entry = SubmissionEntry {
+            id: format!("s{}", self.stored.len() + 1),
+            student_id: student.to_owned(),
+            course: offer.course,
+            assignment: offer.assignment,
+            file_name: offer.file_name,
+            size: offer.size,
+            sha256: sha256(&bytes),
+            received_at: received,
+            late: Deadline::new(terms.due).is_late(received),
+            version: rules::submission::next_version(u32::try_from(earlier).unwrap_or(u32::MAX)),
+        };
+        let body = ReceiptBody::for_entry(&entry, terms.due);
+        self.stored.push((entry, bytes));
+        Ok(body)
+    }
+
+    /// Answers every pending event of `server`; returns whether it answered a request.
+    pub fn serve(&mut self, server: &mut SubmitServer, session: &mut BoardSession) -> bool {
+        let mut acted = false;
+        while let Some(ev) = server.poll_event() {
+            let me = server.student().cloned();
+            let student = me.as_ref().map(|s| s.to_string()).unwrap_or_default();
+            match ev {
+                SubmitServerEvent::UploadRequested(offer) => {
+                    acted = true;
+                    match self.admit(&student, &offer) {
+                        Err(r) => {
+                            let _ = server.refuse(r);
+                        }
+                        Ok(_) => {
+                            session.upload = Some(Vec::new());
+                            let _ = server.accept_upload();
+                        }
+                    }
+                }
+                SubmitServerEvent::UploadData(d) => {
+                    if let Some(buf) = session.upload.as_mut() {
+                        buf.extend_from_slice(&d);
+                    }
+                }
+                SubmitServerEvent::UploadAborted { .. } => session.upload = None,
+                SubmitServerEvent::UploadComplete { offer, received_at } => {
+                    acted = true;
+                    let bytes = session.upload.take().unwrap_or_default();
+                    match self.record(&student, offer, received_at, bytes) {
+                        Ok(body) => {
+                            let receipt = self.signer.sign(&body).expect("signing");
+                            let _ = server.send_receipt(&receipt);
+                        }
+                        Err(r) => {
+                            let _ = server.refuse(r);
+                        }
+                    }
+                }
+                SubmitServerEvent::ListRequested { course } => {
+                    acted = true;
+                    if let Some(me) = &me {
+                        for (e, _) in &self.stored {
+                            if rules::visibility::listed(
+                                me,
+                                course.as_deref(),
+                                &e.student_id,
+                                &e.course,
+                            ) {
+                                let _ = server.send_list_entry(e);
+                            }
+                        }
+                    }
+                    let _ = server.finish_list();
+                }
+                SubmitServerEvent::FetchRequested { id } => {
+                    acted = true;
+                    // Deliberately looked up by id alone, without `rules::visibility`: the core
+                    // must refuse another student's submission even when the application
+                    // finds it.
+                    match self.stored.iter().find(|(e, _)| e.id == id) {
+                        None => {
+                            let _ = server
+                                .refuse(Refusal::new(RefusalCode::NotFound, "no such submission"));
+                        }
+                        Some((e, bytes)) => {
+                            if server.start_fetch(e).is_ok() {
+                                let _ = server.send_fetch_data(bytes);
+                                let _ = server.finish_fetch();
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        acted
+    }
+}

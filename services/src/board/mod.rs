@@ -1,0 +1,343 @@
+//! Blackboard's durable submission store: records behind [`BoardRecords`] (SQLite by default)
+//! and bytes in a [`BlobDir`].
+//!
+//! ```text
+//! DATA/blackboard.db   SQLite: assignments and submission records
+//! DATA/files/<id>      the bytes of each submission, named by its id
+//! DATA/tmp/            uploads in progress
+//! ```
+//!
+//! A submission exists only once its bytes are on disk, verified, fsync'd and renamed into
+//! `files/`, the directory fsync'd, and its record committed. Submissions ready at the same
+//! time share the directory fsync and the transaction ([`Board::prepare`], then
+//! [`Board::commit_batch`]); [`Board::commit`] does both for one. A crash before the commit
+//! leaves no record, so no receipt was sent; [`Board::open`] removes whatever was left in
+//! `tmp/`, only once it holds the directory's lock (`DATA/server.lock`, see
+//! [`handin_files::dirlock`]), so that it never removes another running server's uploads.
+//! Times are kept to the second.
+//!
+//! The rules (offer admission, versions, lateness, the quota, who sees what) are the core's
+//! ([`handin_core::rules`]); this module applies them in the durability order above.
+
+mod commit;
+#[cfg(test)]
+mod tests;
+
+pub use commit::{Committed, Ready};
+
+use crate::store::blobs::is_submission_id;
+use crate::store::sqlite::SqliteBoard;
+use crate::store::{Assignment, BlobDir, BoardRecords, StoreError, StoredSubmission, Upload};
+use handin_core::msg::UploadOffer;
+use handin_core::names::{check_label, BadName};
+use handin_core::pki::StudentId;
+use handin_core::rules::quota::Quota;
+use handin_core::rules::visibility;
+use handin_core::{Refusal, RefusalCode};
+use handin_files::dirlock::{DirLock, DirLockError};
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+const DISK_FULL: &str = "the server's disk is full; try again later";
+
+/// What went wrong in the submission store.
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    /// The request is refused; send this to the peer.
+    #[error("refused: {}", .0.reason)]
+    Refused(Refusal),
+    /// A course or assignment name is not acceptable.
+    #[error("{0}")]
+    InvalidName(#[source] BadName),
+    /// An argument is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// A file or directory of the store could not be used.
+    #[error(
+        "submission store: {what}: {source}; check that the data directory exists, is writable \
+         and has free space"
+    )]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The database could not be read or written.
+    #[error(
+        "submission database: {what}: {source}; check that blackboard.db is a handin database \
+         on a writable disk"
+    )]
+    Database {
+        /// What was being done.
+        what: String,
+        /// The database's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database holds something this version does not understand.
+    #[error("submission database: {0}; restore it from a backup or use a newer handin")]
+    BadDatabase(String),
+    /// Another server holds the data directory (or its lock could not be taken).
+    #[error("{0}")]
+    Locked(#[source] DirLockError),
+    /// The shared commit of a batch of submissions failed (the database, or the directory
+    /// fsync): none of them was stored.
+    #[error("the shared commit of {size} submission(s) failed, none was stored: {cause}")]
+    Batch {
+        /// How many submissions the batch held.
+        size: usize,
+        /// What failed.
+        #[source]
+        cause: Arc<BoardError>,
+    },
+}
+
+impl BoardError {
+    /// The refusal to send to a peer for this error: the refusal itself, or `Storage` /
+    /// `Internal`.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            Self::Refused(r) => r.clone(),
+            Self::Io { .. } | Self::Database { .. } | Self::Batch { .. } => Refusal::new(
+                RefusalCode::Storage,
+                "the server could not use its storage right now; try again later",
+            ),
+            _ => Refusal::new(
+                RefusalCode::Internal,
+                "the server could not handle the request; try again later",
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for BoardError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Database { what, source } => Self::Database { what, source },
+            StoreError::BadDatabase(m) => Self::BadDatabase(m),
+        }
+    }
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> BoardError {
+    let what = what.into();
+    move |source| BoardError::Io { what, source }
+}
+
+fn refused(code: RefusalCode, reason: impl Into<String>) -> BoardError {
+    BoardError::Refused(Refusal::new(code, reason))
+}
+
+/// An I/O error while storing an upload, as the refusal the student sees.
+pub fn io_refusal(e: io::Error) -> BoardError {
+    use io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+    if matches!(e.kind(), StorageFull | QuotaExceeded | FileTooLarge) {
+        refused(RefusalCode::Storage, DISK_FULL)
+    } else {
+        refused(
+            RefusalCode::Storage,
+            format!("the server could not write your file to disk ({e}); try again later"),
+        )
+    }
+}
+
+/// Blackboard's submission store. `&Board` may be shared by several worker threads.
+#[derive(Debug)]
+pub struct Board {
+    records: Box<dyn BoardRecords>,
+    blobs: BlobDir,
+    leftovers_removed: usize,
+    quota: Quota,
+    lock: Option<DirLock>,
+}
+
+impl Board {
+    /// Opens (creating) the store in `dir` for a server: takes the directory's lock for as long
+    /// as the store lives, then deletes every leftover file in `tmp/` (an upload without a
+    /// receipt never survives a restart; see [`Board::leftovers_removed`]).
+    ///
+    /// If another process holds the lock (another server on the same directory), nothing is
+    /// touched and [`BoardError::Locked`] names the holder.
+    pub fn open(dir: &Path) -> Result<Self, BoardError> {
+        Self::open_with(dir, true)
+    }
+
+    /// Opens (creating) the store in `dir` for reading and changing its records (assignments,
+    /// listings) while a server may be serving the same directory: unlike [`Board::open`], it
+    /// leaves `tmp/` alone, so uploads in progress survive. Do not store submissions through
+    /// it.
+    pub fn open_records(dir: &Path) -> Result<Self, BoardError> {
+        Self::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, clean: bool) -> Result<Self, BoardError> {
+        let blobs = BlobDir::open(dir)
+            .map_err(|(at, e)| io_err(format!("creating {}", at.display()))(e))?;
+        let lock = match clean {
+            true => Some(DirLock::acquire(dir, SystemTime::now()).map_err(BoardError::Locked)?),
+            false => None,
+        };
+        let leftovers_removed = if clean {
+            blobs.clean_tmp().map_err(|(at, e)| {
+                io_err(format!("removing leftover upload {}", at.display()))(e)
+            })?
+        } else {
+            0
+        };
+        let records = SqliteBoard::open(&dir.join("blackboard.db"))?;
+        Ok(Self::with_parts(
+            Box::new(records),
+            blobs,
+            lock,
+            leftovers_removed,
+        ))
+    }
+
+    /// A store over any records and blob directory (the caller holds whatever lock they need).
+    pub fn with_parts(
+        records: Box<dyn BoardRecords>,
+        blobs: BlobDir,
+        lock: Option<DirLock>,
+        leftovers_removed: usize,
+    ) -> Self {
+        Self {
+            records,
+            blobs,
+            leftovers_removed,
+            lock,
+            quota: Quota::default(),
+        }
+    }
+
+    /// Bounds what one student may store per assignment (see [`Quota`]); the default is
+    /// [`Quota::default`].
+    pub fn with_quota(mut self, quota: Quota) -> Self {
+        self.quota = quota;
+        self
+    }
+
+    /// The bound per student and assignment in force.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// The records.
+    pub fn records(&self) -> &dyn BoardRecords {
+        self.records.as_ref()
+    }
+
+    /// The blob directory.
+    pub fn blobs(&self) -> &BlobDir {
+        &self.blobs
+    }
+
+    /// Whether `student` may store one more submission of `offer.size` bytes for the offer's
+    /// assignment, as the records stand now (checked again when it is recorded).
+    pub fn check_quota(&self, student: &StudentId, offer: &UploadOffer) -> Result<(), BoardError> {
+        let used = self
+            .records
+            .usage(student, &offer.course, &offer.assignment)?;
+        self.quota
+            .check(used, offer.size)
+            .map_err(BoardError::Refused)
+    }
+
+    /// Whether `offer` from `student` may be taken now: its assignment exists and accepts its
+    /// size, and the student's quota has room. Checked again when it is recorded.
+    pub fn admit(&self, student: &StudentId, offer: &UploadOffer) -> Result<(), BoardError> {
+        let assignment = self.records.assignment(&offer.course, &offer.assignment)?;
+        handin_core::rules::submission::admit(offer, assignment.map(|a| a.max_size))
+            .map_err(BoardError::Refused)?;
+        self.check_quota(student, offer)
+    }
+
+    /// The directory's lock, held by a store opened with [`Board::open`].
+    pub fn dir_lock(&self) -> Option<&DirLock> {
+        self.lock.as_ref()
+    }
+
+    /// How many leftover uploads [`Board::open`] removed from `tmp/`.
+    pub fn leftovers_removed(&self) -> usize {
+        self.leftovers_removed
+    }
+
+    /// Adds an assignment, or updates the due time and size limit of an existing one.
+    pub fn add_assignment(
+        &self,
+        course: &str,
+        assignment: &str,
+        due: SystemTime,
+        max_size: u64,
+    ) -> Result<(), BoardError> {
+        check_label("course", course).map_err(BoardError::InvalidName)?;
+        check_label("assignment", assignment).map_err(BoardError::InvalidName)?;
+        if max_size == 0 || i64::try_from(max_size).is_err() {
+            return Err(BoardError::Invalid(format!(
+                "the maximum size {max_size} is out of range; give at least 1 byte"
+            )));
+        }
+        self.records.put_assignment(&Assignment {
+            course: course.to_owned(),
+            assignment: assignment.to_owned(),
+            due,
+            max_size,
+        })?;
+        Ok(())
+    }
+
+    /// One assignment, if it exists.
+    pub fn assignment(
+        &self,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Option<Assignment>, BoardError> {
+        Ok(self.records.assignment(course, assignment)?)
+    }
+
+    /// Every assignment, by course and name.
+    pub fn assignments(&self) -> Result<Vec<Assignment>, BoardError> {
+        Ok(self.records.assignments()?)
+    }
+
+    /// Starts an upload into a new temporary file in `tmp/`.
+    pub fn begin_upload(&self) -> Result<Upload, BoardError> {
+        self.blobs.begin_upload().map_err(io_refusal)
+    }
+
+    /// This student's submissions, optionally of one course only, oldest first.
+    pub fn list(
+        &self,
+        student: &StudentId,
+        course: Option<&str>,
+    ) -> Result<Vec<StoredSubmission>, BoardError> {
+        let mut listed = self.records.list(student, course)?;
+        listed.retain(|s| visibility::listed(student, course, s.student.as_str(), &s.course));
+        Ok(listed)
+    }
+
+    /// One submission that `student` may see ([`visibility::may_see`]: their own). `None` if
+    /// there is no such submission or it is another student's: the caller cannot tell which.
+    pub fn find(
+        &self,
+        student: &StudentId,
+        id: &str,
+    ) -> Result<Option<StoredSubmission>, BoardError> {
+        if !is_submission_id(id) {
+            return Ok(None);
+        }
+        let found = self.records.find(id)?;
+        Ok(found.filter(|s| visibility::may_see(student, s.student.as_str())))
+    }
+
+    /// Opens the bytes of a submission found with [`Board::find`].
+    pub fn open_blob(&self, submission: &StoredSubmission) -> io::Result<std::fs::File> {
+        self.blobs.open_blob(&submission.id)
+    }
+
+    /// Every stored submission, oldest first (for operators and tests).
+    pub fn all(&self) -> Result<Vec<StoredSubmission>, BoardError> {
+        Ok(self.records.all()?)
+    }
+}

@@ -1,0 +1,240 @@
+//! A PKI directory and the operator's commands on it: `cuhk init`, `issue-server`, `revoke`,
+//! `crl`, and the files `cuhk serve` reads.
+
+use super::{io_err, CuhkError, CA_LIFETIME, CRL_VALIDITY, SERVER_LIFETIME};
+use crate::registrar::Registrar;
+use handin_core::pki::{to_pem, Ca, Revocations, ServerName, StudentId};
+use handin_core::{Identity, Role, ServerConfig};
+use handin_files::dirlock::DirLock;
+use handin_files::{self as fsio, PRIVATE, PUBLIC};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The files of a PKI directory.
+#[derive(Debug, Clone)]
+pub struct PkiDir {
+    root: PathBuf,
+}
+
+impl PkiDir {
+    /// The directory at `root`.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// `ca.crt`: the root certificate, to hand to students and Blackboard.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.root.join("ca.crt")
+    }
+    /// `ca.key` (0600).
+    pub fn ca_key(&self) -> PathBuf {
+        self.root.join("ca.key")
+    }
+    /// `cuhk.crt`: the enrollment server's certificate.
+    pub fn cuhk_cert(&self) -> PathBuf {
+        self.root.join("cuhk.crt")
+    }
+    /// `cuhk.key` (0600).
+    pub fn cuhk_key(&self) -> PathBuf {
+        self.root.join("cuhk.key")
+    }
+    /// `crl.pem`: the current CRL.
+    pub fn crl(&self) -> PathBuf {
+        self.root.join("crl.pem")
+    }
+    /// `cuhk.db`: roster, codes, issued certificates.
+    pub fn db(&self) -> PathBuf {
+        self.root.join("cuhk.db")
+    }
+
+    fn read(&self, path: &Path) -> Result<Vec<u8>, CuhkError> {
+        std::fs::read(path).map_err(|e| {
+            CuhkError(format!(
+                "cannot read {}: {e}; run `cuhk init --dir {}` first",
+                path.display(),
+                self.root.display()
+            ))
+        })
+    }
+
+    /// Creates the directory (mode 0700, also if it already existed with a wider mode), the CA,
+    /// CUHK's own server certificate for `sans`, an empty CRL and the database.
+    pub fn init(&self, sans: &[String], now: SystemTime) -> Result<(), CuhkError> {
+        if self.ca_key().exists() {
+            return Err(CuhkError(format!(
+                "{} already holds a CA; refusing to overwrite it (use another --dir)",
+                self.root.display()
+            )));
+        }
+        let before = fsio::create_private_dir(&self.root).map_err(io_err(format!(
+            "creating {} (mode 0700)",
+            self.root.display()
+        )))?;
+        if let Some(mode) = before.filter(|m| m & 0o077 != 0) {
+            tracing::warn!(
+                "{} was mode {mode:04o}; made it 0700, as it will hold the CA's private key",
+                self.root.display()
+            );
+        }
+        let ca = Ca::generate("CUHK Root CA", now, CA_LIFETIME).map_err(|e| CuhkError(e.0))?;
+        fsio::write_new(&self.ca_key(), ca.key_pem().as_bytes(), PRIVATE)
+            .map_err(io_err(format!("writing {}", self.ca_key().display())))?;
+        fsio::write_atomic(&self.ca_cert(), ca.cert_pem().as_bytes(), PUBLIC)
+            .map_err(io_err(format!("writing {}", self.ca_cert().display())))?;
+        let names: Vec<ServerName> = sans.iter().map(|s| ServerName::parse(s)).collect();
+        let cuhk = ca
+            .issue_server("CUHK enrollment", &names, now, SERVER_LIFETIME)
+            .map_err(|e| CuhkError(e.0))?;
+        fsio::write_atomic(&self.cuhk_key(), cuhk.key_pem.as_bytes(), PRIVATE)
+            .map_err(io_err(format!("writing {}", self.cuhk_key().display())))?;
+        fsio::write_atomic(
+            &self.cuhk_cert(),
+            format!("{}{}", cuhk.cert_pem, ca.cert_pem()).as_bytes(),
+            PUBLIC,
+        )
+        .map_err(io_err(format!("writing {}", self.cuhk_cert().display())))?;
+        let mut registrar = self.registrar()?;
+        self.publish_crl(&ca, &mut registrar, now)?;
+        Ok(())
+    }
+
+    /// The CA, loaded from `ca.crt` and `ca.key`.
+    pub fn ca(&self) -> Result<Ca, CuhkError> {
+        let cert = self.read(&self.ca_cert())?;
+        let key = self.read(&self.ca_key())?;
+        let text = |b: Vec<u8>, what: &str| {
+            String::from_utf8(b).map_err(|_| CuhkError(format!("{what} is not PEM text")))
+        };
+        Ca::from_pem(&text(cert, "ca.crt")?, &text(key, "ca.key")?)
+            .map_err(|e| CuhkError(format!("loading the CA: {e}")))
+    }
+
+    /// Locks the directory for a server (`cuhk serve`) for as long as the lock lives; refuses,
+    /// naming the holder, if another server holds it. The operator's commands (`roster add`,
+    /// `revoke`, `crl`) do not take it: they work alongside the server.
+    pub fn lock_for_serving(&self, now: SystemTime) -> Result<DirLock, CuhkError> {
+        DirLock::acquire(&self.root, now).map_err(|e| CuhkError(e.to_string()))
+    }
+
+    /// The registrar database.
+    pub fn registrar(&self) -> Result<Registrar, CuhkError> {
+        Registrar::open(&self.db()).map_err(|e| CuhkError(e.to_string()))
+    }
+
+    /// Issues a server certificate and key for `names` into the given files.
+    pub fn issue_server(
+        &self,
+        name: &str,
+        sans: &[String],
+        out_cert: &Path,
+        out_key: &Path,
+        now: SystemTime,
+    ) -> Result<(), CuhkError> {
+        if sans.is_empty() {
+            return Err(CuhkError(
+                "give at least one --san (a DNS name or an IP address)".into(),
+            ));
+        }
+        let ca = self.ca()?;
+        let names: Vec<ServerName> = sans.iter().map(|s| ServerName::parse(s)).collect();
+        let issued = ca
+            .issue_server(name, &names, now, SERVER_LIFETIME)
+            .map_err(|e| CuhkError(e.0))?;
+        fsio::write_atomic(out_key, issued.key_pem.as_bytes(), PRIVATE)
+            .map_err(io_err(format!("writing {}", out_key.display())))?;
+        fsio::write_atomic(
+            out_cert,
+            format!("{}{}", issued.cert_pem, ca.cert_pem()).as_bytes(),
+            PUBLIC,
+        )
+        .map_err(io_err(format!("writing {}", out_cert.display())))?;
+        Ok(())
+    }
+
+    /// Builds a CRL of every revoked certificate, signed by the CA, and writes it atomically
+    /// to `crl.pem`. Returns the PEM.
+    pub fn publish_crl(
+        &self,
+        ca: &Ca,
+        registrar: &mut Registrar,
+        now: SystemTime,
+    ) -> Result<String, CuhkError> {
+        let pem = self.current_crl(ca, registrar, now)?;
+        fsio::write_atomic(&self.crl(), pem.as_bytes(), PUBLIC)
+            .map_err(io_err(format!("writing {}", self.crl().display())))?;
+        Ok(pem)
+    }
+
+    /// A freshly signed CRL of every revoked certificate (not written anywhere).
+    pub fn current_crl(
+        &self,
+        ca: &Ca,
+        registrar: &mut Registrar,
+        now: SystemTime,
+    ) -> Result<String, CuhkError> {
+        let revoked = registrar.revoked().map_err(|e| CuhkError(e.to_string()))?;
+        let number = registrar
+            .next_crl_number()
+            .map_err(|e| CuhkError(e.to_string()))?;
+        let crl = ca
+            .crl(&revoked, number, now, CRL_VALIDITY)
+            .map_err(|e| CuhkError(e.0))?;
+        Ok(to_pem("X509 CRL", &crl))
+    }
+
+    /// Revokes every certificate of `id` and republishes the CRL. Returns how many.
+    pub fn revoke(&self, id: &StudentId, now: SystemTime) -> Result<usize, CuhkError> {
+        let ca = self.ca()?;
+        let mut registrar = self.registrar()?;
+        let n = registrar
+            .revoke_student(id, now)
+            .map_err(|e| CuhkError(e.to_string()))?;
+        self.publish_crl(&ca, &mut registrar, now)?;
+        Ok(n)
+    }
+
+    /// The enrollment server's TLS configuration (CUHK's certificate, the current CRL).
+    pub fn server_config(&self) -> Result<ServerConfig, CuhkError> {
+        let ca = self.ca()?;
+        let identity = Identity::from_pem(
+            &self.read(&self.cuhk_cert())?,
+            &self.read(&self.cuhk_key())?,
+        )
+        .map_err(|e| CuhkError(format!("loading CUHK's certificate: {e}")))?;
+        let revocations = Revocations::from_crl(&self.read(&self.crl())?, ca.cert())
+            .map_err(|e| CuhkError(format!("loading {}: {e}", self.crl().display())))?;
+        ServerConfig::new(Role::Enroll, ca.cert().clone(), identity, revocations)
+            .map_err(|e| CuhkError(format!("TLS configuration: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn init_makes_an_existing_directory_private_as_it_does_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().join("pki");
+        std::fs::create_dir(&existing).unwrap();
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).unwrap();
+        PkiDir::new(&existing)
+            .init(&["localhost".into()], SystemTime::now())
+            .unwrap();
+        assert_eq!(mode(&existing), 0o700);
+        assert_eq!(mode(&existing.join("ca.key")), 0o600);
+
+        let new = dir.path().join("new");
+        PkiDir::new(&new)
+            .init(&["localhost".into()], SystemTime::now())
+            .unwrap();
+        assert_eq!(mode(&new), 0o700);
+    }
+}

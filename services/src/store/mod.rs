@@ -1,0 +1,260 @@
+//! Storage behind traits: what Blackboard and CUHK keep, and the operations they need on it,
+//! so that another database can sit beside the embedded SQLite one ([`sqlite`]).
+//!
+//! - Blackboard: [`BoardRecords`] (assignments and submission records) with [`BoardTx`], the
+//!   transaction in which a batch of submissions is recorded; the bytes live in a [`BlobDir`]
+//!   (a directory that several servers could share).
+//! - CUHK: [`RegistrarRecords`] (roster and codes, issued certificates, revocations, the CRL
+//!   number) with [`RegistrarTx`], the transaction in which a batch of applications is decided,
+//!   and [`RegistrarView`], what a decision reads (also from a read-only connection).
+//!
+//! The traits hold no rules: what to check, and in what order, is the services' (see
+//! [`crate::board`] and [`crate::registrar`]), and the rules themselves are the core's
+//! ([`handin_core::rules`]).
+
+pub mod blobs;
+pub mod sqlite;
+
+pub use blobs::{BlobDir, Upload};
+
+use handin_core::msg::SubmissionEntry;
+use handin_core::pki::{unix_secs, RevokedSerial, StudentId};
+use handin_core::rules::enrollment::CertStanding;
+use handin_core::rules::quota::Usage;
+use handin_core::ReceiptBody;
+use std::fmt;
+use std::time::SystemTime;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be read or written.
+    #[error("{what}: {source}")]
+    Database {
+        /// What was being done.
+        what: String,
+        /// The database's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database holds something this version does not understand.
+    #[error("{0}")]
+    BadDatabase(String),
+}
+
+/// An assignment students can submit to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// Course code.
+    pub course: String,
+    /// Assignment name.
+    pub assignment: String,
+    /// Due time (to the second); a submission received after it is late.
+    pub due: SystemTime,
+    /// Largest file accepted, in bytes.
+    pub max_size: u64,
+}
+
+/// A submission as Blackboard keeps it: its record in the database (its bytes are the blob
+/// named by `id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSubmission {
+    /// Unique id, also the name of its blob.
+    pub id: String,
+    /// Who submitted it (from their certificate).
+    pub student: StudentId,
+    /// Course code.
+    pub course: String,
+    /// Assignment name.
+    pub assignment: String,
+    /// File name as submitted.
+    pub file_name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes.
+    pub sha256: [u8; 32],
+    /// When Blackboard received its last byte (to the second).
+    pub received_at: SystemTime,
+    /// Received after the due time in force for the student.
+    pub late: bool,
+    /// 1 for the first submission of this file name to this assignment by this student, then
+    /// 2, 3, ...
+    pub version: u32,
+}
+
+impl StoredSubmission {
+    /// What a receipt attests for it, with the due time (seconds) in force when it was stored.
+    pub fn receipt_body(&self, due_at: u64) -> ReceiptBody {
+        ReceiptBody::for_entry(&SubmissionEntry::from(self), due_at)
+    }
+}
+
+impl From<&StoredSubmission> for SubmissionEntry {
+    /// The record as the wire protocol lists it.
+    fn from(s: &StoredSubmission) -> Self {
+        SubmissionEntry {
+            id: s.id.clone(),
+            student_id: s.student.as_str().to_owned(),
+            course: s.course.clone(),
+            assignment: s.assignment.clone(),
+            file_name: s.file_name.clone(),
+            size: s.size,
+            sha256: s.sha256,
+            received_at: unix_secs(s.received_at),
+            late: s.late,
+            version: s.version,
+        }
+    }
+}
+
+/// Blackboard's records: assignments and submissions. Shared by worker threads.
+pub trait BoardRecords: Send + Sync + fmt::Debug {
+    /// Adds an assignment, or updates the due time and size limit of an existing one.
+    fn put_assignment(&self, assignment: &Assignment) -> Result<(), StoreError>;
+    /// One assignment, if it exists.
+    fn assignment(&self, course: &str, assignment: &str) -> Result<Option<Assignment>, StoreError>;
+    /// Every assignment, by course and name.
+    fn assignments(&self) -> Result<Vec<Assignment>, StoreError>;
+    /// What `student` stores for `course`/`assignment` now.
+    fn usage(
+        &self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Usage, StoreError>;
+    /// Starts the transaction in which a batch of submissions is recorded. Only one is open
+    /// at a time: the next waits for it.
+    fn begin(&self) -> Result<Box<dyn BoardTx + '_>, StoreError>;
+    /// This student's submissions, optionally of one course only, oldest first.
+    fn list(
+        &self,
+        student: &StudentId,
+        course: Option<&str>,
+    ) -> Result<Vec<StoredSubmission>, StoreError>;
+    /// The submission with this id, whoever's it is.
+    fn find(&self, id: &str) -> Result<Option<StoredSubmission>, StoreError>;
+    /// Every stored submission, oldest first.
+    fn all(&self) -> Result<Vec<StoredSubmission>, StoreError>;
+    /// Whether a submission with this id is recorded (after a failed commit: whether it took
+    /// effect all the same).
+    fn is_recorded(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// The transaction recording a batch of submissions: reads see what it wrote so far. Dropped
+/// without [`commit`](BoardTx::commit), it is rolled back.
+pub trait BoardTx {
+    /// One assignment, as it is now.
+    fn assignment(
+        &mut self,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Option<Assignment>, StoreError>;
+    /// What `student` stores for `course`/`assignment`, this transaction's records included.
+    fn usage(
+        &mut self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Usage, StoreError>;
+    /// How many submissions of `file_name` `student` stores for `course`/`assignment`.
+    fn versions(
+        &mut self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+        file_name: &str,
+    ) -> Result<u32, StoreError>;
+    /// Records a submission.
+    fn insert(&mut self, submission: &StoredSubmission) -> Result<(), StoreError>;
+    /// Commits everything recorded.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A student's enrollment code as the roster keeps it: only a salted hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    /// The salt.
+    pub salt: Vec<u8>,
+    /// SHA-256 of the salt and the normalized code.
+    pub hash: Vec<u8>,
+    /// It was redeemed.
+    pub used: bool,
+}
+
+/// One certificate CUHK issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedRecord {
+    /// The serial, upper-case hex without leading zeros (as `openssl x509 -serial` shows it).
+    pub serial_hex: String,
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity.
+    pub not_after: SystemTime,
+    /// When CUHK issued it.
+    pub issued_at: SystemTime,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<SystemTime>,
+}
+
+/// What a decision on an application reads.
+pub trait RegistrarView {
+    /// The student's code, if the student is on the roster.
+    fn code(&mut self, student: &StudentId) -> Result<Option<CodeRecord>, StoreError>;
+    /// The standing of the student's certificate with this serial, if it is on record.
+    fn certificate(
+        &mut self,
+        student: &StudentId,
+        serial_hex: &str,
+    ) -> Result<Option<CertStanding>, StoreError>;
+}
+
+/// The transaction deciding a batch of applications. Dropped without
+/// [`commit`](RegistrarTx::commit), it is rolled back.
+pub trait RegistrarTx: RegistrarView {
+    /// Records a certificate issued to `student`.
+    fn record_certificate(
+        &mut self,
+        student: &StudentId,
+        record: &IssuedRecord,
+    ) -> Result<(), StoreError>;
+    /// Marks the student's code used at `now`.
+    fn mark_code_used(&mut self, student: &StudentId, now: SystemTime) -> Result<(), StoreError>;
+    /// Commits every decision.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Opens read-only views of the registrar's last committed records, for checking applications
+/// without waiting for the writer.
+pub type ViewOpener =
+    std::sync::Arc<dyn Fn() -> Result<Box<dyn RegistrarView + Send>, StoreError> + Send + Sync>;
+
+/// CUHK's records: roster and codes, issued certificates, revocations, the CRL number.
+pub trait RegistrarRecords: Send + fmt::Debug {
+    /// Puts the student on the roster with a new code (its salt and hash), replacing any
+    /// earlier code.
+    fn put_student(
+        &mut self,
+        student: &StudentId,
+        salt: &[u8],
+        hash: &[u8],
+        now: SystemTime,
+    ) -> Result<(), StoreError>;
+    /// Starts the transaction in which a batch of applications is decided.
+    fn begin(&mut self) -> Result<Box<dyn RegistrarTx + '_>, StoreError>;
+    /// Marks every unrevoked certificate of the student revoked at `now`, in one transaction;
+    /// `None` if the student is not on the roster.
+    fn revoke_student(
+        &mut self,
+        student: &StudentId,
+        now: SystemTime,
+    ) -> Result<Option<usize>, StoreError>;
+    /// Every revoked certificate, oldest revocation first.
+    fn revoked(&self) -> Result<Vec<RevokedSerial>, StoreError>;
+    /// Increments and returns the CRL number (1 the first time).
+    fn next_crl_number(&mut self) -> Result<u64, StoreError>;
+    /// The certificates issued to a student, oldest first.
+    fn issued(&self, student: &StudentId) -> Result<Vec<IssuedRecord>, StoreError>;
+    /// Whether the student is on the roster.
+    fn on_roster(&self, student: &StudentId) -> Result<bool, StoreError>;
+    /// How to open read-only views of the committed records, if the store has them.
+    fn views(&self) -> Option<ViewOpener>;
+}

@@ -1,0 +1,402 @@
+//! Blackboard's records in SQLite (`DATA/blackboard.db`).
+
+use super::{failed, get_u64, open, secs, time};
+use crate::store::{Assignment, BoardRecords, BoardTx, StoreError, StoredSubmission};
+use handin_core::pki::StudentId;
+use handin_core::rules::quota::Usage;
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = "
+CREATE TABLE assignments (
+    course     TEXT NOT NULL,
+    assignment TEXT NOT NULL,
+    due        INTEGER NOT NULL,
+    max_size   INTEGER NOT NULL,
+    PRIMARY KEY (course, assignment)
+) STRICT;
+CREATE TABLE submissions (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    student_id  TEXT NOT NULL,
+    course      TEXT NOT NULL,
+    assignment  TEXT NOT NULL,
+    file_name   TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    sha256      BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    late        INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    UNIQUE (student_id, course, assignment, file_name, version),
+    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
+) STRICT;
+CREATE INDEX submissions_by_student ON submissions (student_id, course);
+";
+const COLUMNS: &str = "id, student_id, course, assignment, file_name, size, sha256, \
+                       received_at, late, version";
+
+/// Blackboard's records in one SQLite database, on one connection shared by the workers.
+#[derive(Debug)]
+pub struct SqliteBoard {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteBoard {
+    /// Opens (creating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = open(path, SCHEMA, SCHEMA_VERSION)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no open transaction (it rolls back on drop),
+        // so the connection is still good.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn submissions(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<StoredSubmission>, StoreError> {
+        let conn = self.lock();
+        let sql = format!("SELECT {COLUMNS} FROM submissions {filter} ORDER BY seq");
+        let mut stmt = conn.prepare(&sql).map_err(failed("listing submissions"))?;
+        let rows = stmt
+            .query_map(args, row_to_submission)
+            .map_err(failed("listing submissions"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(failed("listing submissions"))
+    }
+}
+
+impl BoardRecords for SqliteBoard {
+    fn put_assignment(&self, a: &Assignment) -> Result<(), StoreError> {
+        let max = i64::try_from(a.max_size).unwrap_or(i64::MAX);
+        self.lock()
+            .execute(
+                "INSERT INTO assignments (course, assignment, due, max_size) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (course, assignment) DO UPDATE SET
+                     due = excluded.due, max_size = excluded.max_size",
+                params![a.course, a.assignment, secs(a.due), max],
+            )
+            .map_err(failed(format!(
+                "adding assignment {}/{}",
+                a.course, a.assignment
+            )))?;
+        Ok(())
+    }
+
+    fn assignment(&self, course: &str, assignment: &str) -> Result<Option<Assignment>, StoreError> {
+        assignment_in(&self.lock(), course, assignment)
+    }
+
+    fn assignments(&self) -> Result<Vec<Assignment>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT course, assignment, due, max_size FROM assignments
+                 ORDER BY course, assignment",
+            )
+            .map_err(failed("listing assignments"))?;
+        let rows = stmt
+            .query_map([], row_to_assignment)
+            .map_err(failed("listing assignments"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(failed("listing assignments"))
+    }
+
+    fn usage(
+        &self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Usage, StoreError> {
+        usage_in(&self.lock(), student, course, assignment)
+    }
+
+    fn begin(&self) -> Result<Box<dyn BoardTx + '_>, StoreError> {
+        let conn = self.lock();
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(failed("starting a transaction"))?;
+        Ok(Box::new(SqliteBoardTx {
+            conn,
+            open: true,
+            inserted: 0,
+        }))
+    }
+
+    fn list(
+        &self,
+        student: &StudentId,
+        course: Option<&str>,
+    ) -> Result<Vec<StoredSubmission>, StoreError> {
+        self.submissions(
+            "WHERE student_id = ?1 AND (?2 IS NULL OR course = ?2)",
+            params![student.as_str(), course],
+        )
+    }
+
+    fn find(&self, id: &str) -> Result<Option<StoredSubmission>, StoreError> {
+        Ok(self
+            .submissions("WHERE id = ?1", params![id])?
+            .into_iter()
+            .next())
+    }
+
+    fn all(&self) -> Result<Vec<StoredSubmission>, StoreError> {
+        self.submissions("", params![])
+    }
+
+    fn is_recorded(&self, id: &str) -> Result<bool, StoreError> {
+        self.lock()
+            .query_row("SELECT 1 FROM submissions WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(failed("looking a submission up"))
+    }
+}
+
+/// The transaction of a batch, on the connection it holds locked for its whole life.
+struct SqliteBoardTx<'a> {
+    conn: MutexGuard<'a, Connection>,
+    /// Not committed nor rolled back yet.
+    open: bool,
+    inserted: usize,
+}
+
+impl BoardTx for SqliteBoardTx<'_> {
+    fn assignment(
+        &mut self,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Option<Assignment>, StoreError> {
+        assignment_in(&self.conn, course, assignment)
+    }
+
+    fn usage(
+        &mut self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Usage, StoreError> {
+        usage_in(&self.conn, student, course, assignment)
+    }
+
+    fn versions(
+        &mut self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+        file_name: &str,
+    ) -> Result<u32, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM submissions
+                 WHERE student_id = ?1 AND course = ?2 AND assignment = ?3 AND file_name = ?4",
+            )
+            .and_then(|mut st| {
+                st.query_row(
+                    params![student.as_str(), course, assignment, file_name],
+                    |r| r.get(0),
+                )
+            })
+            .map_err(failed("counting earlier versions"))
+    }
+
+    fn insert(&mut self, s: &StoredSubmission) -> Result<(), StoreError> {
+        let size = i64::try_from(s.size).map_err(|_| {
+            StoreError::BadDatabase(format!("the size {} does not fit the database", s.size))
+        })?;
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO submissions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))
+            .and_then(|mut st| {
+                st.execute(params![
+                    s.id,
+                    s.student.as_str(),
+                    s.course,
+                    s.assignment,
+                    s.file_name,
+                    size,
+                    &s.sha256[..],
+                    secs(s.received_at),
+                    s.late,
+                    s.version
+                ])
+            })
+            .map_err(failed("recording a submission"))?;
+        self.inserted += 1;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        let result = self.conn.execute_batch("COMMIT");
+        match result {
+            Ok(()) => {
+                self.open = false;
+                Ok(())
+            }
+            // Still open (the drop rolls it back) if the commit did not end it.
+            Err(e) => {
+                self.open = !self.conn.is_autocommit();
+                Err(failed(format!(
+                    "committing {} submission(s)",
+                    self.inserted
+                ))(e))
+            }
+        }
+    }
+}
+
+impl Drop for SqliteBoardTx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "rolling back a batch of submissions");
+            }
+        }
+    }
+}
+
+fn assignment_in(
+    conn: &Connection,
+    course: &str,
+    assignment: &str,
+) -> Result<Option<Assignment>, StoreError> {
+    conn.prepare_cached(
+        "SELECT course, assignment, due, max_size FROM assignments
+         WHERE course = ?1 AND assignment = ?2",
+    )
+    .and_then(|mut st| {
+        st.query_row([course, assignment], row_to_assignment)
+            .optional()
+    })
+    .map_err(failed("reading an assignment"))
+}
+
+fn usage_in(
+    conn: &Connection,
+    student: &StudentId,
+    course: &str,
+    assignment: &str,
+) -> Result<Usage, StoreError> {
+    let (count, bytes): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM submissions
+             WHERE student_id = ?1 AND course = ?2 AND assignment = ?3",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![student.as_str(), course, assignment], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .map_err(failed("reading a student's storage for an assignment"))?;
+    Ok(Usage {
+        submissions: u64::try_from(count).unwrap_or(0),
+        bytes: u64::try_from(bytes).unwrap_or(0),
+    })
+}
+
+fn row_to_assignment(r: &Row<'_>) -> rusqlite::Result<Assignment> {
+    Ok(Assignment {
+        course: r.get(0)?,
+        assignment: r.get(1)?,
+        due: time(r.get(2)?),
+        max_size: get_u64(r, 3)?,
+    })
+}
+
+fn row_to_submission(r: &Row<'_>) -> rusqlite::Result<StoredSubmission> {
+    let sha: Vec<u8> = r.get(6)?;
+    let sha256 = <[u8; 32]>::try_from(sha.as_slice())
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, Type::Blob, e.into()))?;
+    let student: String = r.get(1)?;
+    let student = StudentId::parse(&student)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, Type::Text, e.into()))?;
+    Ok(StoredSubmission {
+        id: r.get(0)?,
+        student,
+        course: r.get(2)?,
+        assignment: r.get(3)?,
+        file_name: r.get(4)?,
+        size: get_u64(r, 5)?,
+        sha256,
+        received_at: time(r.get(7)?),
+        late: r.get(8)?,
+        version: r.get(9)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn submission(id: &str, version: u32) -> StoredSubmission {
+        StoredSubmission {
+            id: id.into(),
+            student: StudentId::parse("1155000001").unwrap(),
+            course: "CSCI3180".into(),
+            assignment: "hw1".into(),
+            file_name: "a.txt".into(),
+            size: 3,
+            sha256: [7; 32],
+            received_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
+            late: false,
+            version,
+        }
+    }
+
+    fn records() -> (tempfile::TempDir, SqliteBoard) {
+        let dir = tempfile::tempdir().unwrap();
+        let records = SqliteBoard::open(&dir.path().join("blackboard.db")).unwrap();
+        records
+            .put_assignment(&Assignment {
+                course: "CSCI3180".into(),
+                assignment: "hw1".into(),
+                due: SystemTime::UNIX_EPOCH + Duration::from_secs(2_000),
+                max_size: 10,
+            })
+            .unwrap();
+        (dir, records)
+    }
+
+    #[test]
+    fn a_transaction_sees_its_own_records_and_commits_them_whole() {
+        let (_dir, records) = records();
+        let alice = StudentId::parse("1155000001").unwrap();
+        let mut tx = records.begin().unwrap();
+        tx.insert(&submission("S1", 1)).unwrap();
+        tx.insert(&submission("S2", 2)).unwrap();
+        assert_eq!(tx.usage(&alice, "CSCI3180", "hw1").unwrap().submissions, 2);
+        assert_eq!(tx.versions(&alice, "CSCI3180", "hw1", "a.txt").unwrap(), 2);
+        tx.commit().unwrap();
+        let ids: Vec<String> = records.all().unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, ["S1", "S2"]);
+        assert!(records.is_recorded("S2").unwrap());
+        assert_eq!(records.find("S1").unwrap(), Some(submission("S1", 1)));
+    }
+
+    #[test]
+    fn a_transaction_dropped_without_commit_records_nothing() {
+        let (_dir, records) = records();
+        {
+            let mut tx = records.begin().unwrap();
+            tx.insert(&submission("S1", 1)).unwrap();
+        }
+        assert!(records.all().unwrap().is_empty());
+        assert!(!records.is_recorded("S1").unwrap());
+        // The connection is usable again at once.
+        let mut tx = records.begin().unwrap();
+        tx.insert(&submission("S3", 1)).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(records.all().unwrap().len(), 1);
+    }
+}
