@@ -1,0 +1,148 @@
+//! Enrollment and renewal at CUHK: the key and CSR (made here, or given from `openssl req`),
+//! the exchange, and the identity saved in the profile only once it is known to go together.
+
+use super::{
+    client_config, fail, first_cert, nothing_more, Profile, Remote, Session, StudentError,
+};
+use crate::printable;
+use handin_core::enroll::EnrollClientProtocol;
+use handin_core::pki::{from_pem_or_der, new_student_key, to_pem, StudentId};
+use handin_core::rustls::pki_types::CertificateDer;
+use handin_core::{ClientConfig, EnrollClient, EnrollClientEvent, Identity, Role, UsageError};
+use handin_files::{self as fsio, PRIVATE, PUBLIC};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Where a CSR and key made elsewhere (`openssl req`) come from.
+#[derive(Debug)]
+pub struct ExternalKey {
+    /// The CSR file (PEM or DER).
+    pub csr: PathBuf,
+    /// The private key file (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// What enrollment produced.
+#[derive(Debug)]
+pub struct Enrolled {
+    /// The certificate's subject.
+    pub subject: String,
+    /// Serial in hex.
+    pub serial: String,
+    /// End of validity.
+    pub not_after: SystemTime,
+}
+
+/// Enrolls `id` at CUHK with a one-time `code`, trusting the CA certificate in `ca_file`.
+pub fn enroll(
+    remote: &Remote,
+    profile: &Profile,
+    id: &StudentId,
+    code: &str,
+    ca_file: &Path,
+    external: Option<&ExternalKey>,
+) -> Result<Enrolled, StudentError> {
+    let ca_pem = std::fs::read(ca_file).map_err(|e| {
+        StudentError(format!(
+            "cannot read the CA certificate {}: {e}",
+            ca_file.display()
+        ))
+    })?;
+    let ca = first_cert(&ca_pem, ca_file)?;
+    let (csr_der, key_pem) = match external {
+        Some(x) => {
+            let csr = std::fs::read(&x.csr)
+                .map_err(|e| StudentError(format!("cannot read {}: {e}", x.csr.display())))?;
+            let csr = from_pem_or_der(&csr, "CERTIFICATE REQUEST")
+                .map_err(|e| StudentError(format!("{} is not a CSR: {e}", x.csr.display())))?
+                .remove(0);
+            let key = std::fs::read(&x.key)
+                .map_err(|e| StudentError(format!("cannot read {}: {e}", x.key.display())))?;
+            (csr, key)
+        }
+        None => {
+            let k =
+                new_student_key(id).map_err(|e| StudentError(format!("making your key: {e}")))?;
+            (k.csr_der, k.key_pem.into_bytes())
+        }
+    };
+    // Fail early, before using the one-time code, if the CSR is not acceptable.
+    handin_core::pki::check_csr(&csr_der, Some(id))
+        .map_err(|e| StudentError(format!("your CSR would be refused: {e}")))?;
+    let config = client_config(Role::Enroll, ca.clone(), None)?;
+    let chain = run_enroll(remote, &config, |c| c.enroll(id, code, &csr_der))?;
+    // The key must go with the certificate: refuse to save a pair that does not match.
+    Identity::from_pem(chain_pem(&chain).as_bytes(), &key_pem)
+        .and_then(|i| ClientConfig::new(Role::Submit, ca.clone(), Some(i)))
+        .map_err(|e| {
+            StudentError(format!(
+                "the issued certificate does not go with your key: {e}"
+            ))
+        })?;
+    save_identity(profile, &ca, &chain, &key_pem)?;
+    describe(&chain)
+}
+
+/// Renews the certificate in the profile over mutual TLS, with a new key.
+pub fn renew(remote: &Remote, profile: &Profile) -> Result<Enrolled, StudentError> {
+    let ca = profile.ca_der()?;
+    let identity = profile.identity()?;
+    let (id, _) = handin_core::pki::student_id_of(&identity.chain[0])
+        .map_err(|e| StudentError(e.to_string()))?;
+    let key = new_student_key(&id).map_err(|e| StudentError(format!("making your key: {e}")))?;
+    let config = client_config(Role::Enroll, ca.clone(), Some(identity))?;
+    let chain = run_enroll(remote, &config, |c| c.renew(&key.csr_der))?;
+    save_identity(profile, &ca, &chain, key.key_pem.as_bytes())?;
+    describe(&chain)
+}
+
+fn describe(chain: &[CertificateDer<'static>]) -> Result<Enrolled, StudentError> {
+    let info =
+        handin_core::pki::certificate_info(&chain[0]).map_err(|e| StudentError(e.to_string()))?;
+    Ok(Enrolled {
+        subject: info.subject,
+        serial: handin_core::pki::serial_hex(&info.serial),
+        not_after: info.not_after,
+    })
+}
+
+fn chain_pem(chain: &[CertificateDer<'static>]) -> String {
+    chain.iter().map(|c| to_pem("CERTIFICATE", c)).collect()
+}
+
+fn save_identity(
+    profile: &Profile,
+    ca: &CertificateDer<'static>,
+    chain: &[CertificateDer<'static>],
+    key_pem: &[u8],
+) -> Result<(), StudentError> {
+    let w = |path: PathBuf, bytes: &[u8], mode| {
+        fsio::write_atomic(&path, bytes, mode)
+            .map_err(|e| StudentError(format!("cannot write {}: {e}", path.display())))
+    };
+    fsio::create_dir(profile.dir(), 0o700)
+        .map_err(|e| StudentError(format!("cannot create {}: {e}", profile.dir().display())))?;
+    w(profile.key(), key_pem, PRIVATE)?;
+    w(profile.cert(), chain_pem(chain).as_bytes(), PUBLIC)?;
+    w(profile.ca(), to_pem("CERTIFICATE", ca).as_bytes(), PUBLIC)
+}
+
+fn run_enroll(
+    remote: &Remote,
+    config: &ClientConfig,
+    request: impl FnOnce(&mut EnrollClient) -> Result<(), UsageError>,
+) -> Result<Vec<CertificateDer<'static>>, StudentError> {
+    Session::<EnrollClientProtocol>::open(remote, config, "CUHK")?.exchange(
+        request,
+        |ev| match ev {
+            EnrollClientEvent::Issued { chain } => Some(Ok(chain)),
+            EnrollClientEvent::Refused(r) => Some(fail(enroll_refusal(&r))),
+            _ => None,
+        },
+        nothing_more,
+    )
+}
+
+fn enroll_refusal(r: &handin_core::Refusal) -> String {
+    format!("enrollment refused: {}", printable::text(&r.reason))
+}
