@@ -11,7 +11,7 @@ pub use verify::{verify_receipt, Verified};
 
 use crate::net::{self, Transport};
 use crate::printable;
-use handin_core::driver::{Link, Progress, Step};
+use handin_core::driver::{Link, Progress};
 use handin_core::enroll::EnrollClientProtocol;
 use handin_core::msg::{SubmissionEntry, UploadOffer};
 use handin_core::pki::from_pem_or_der;
@@ -349,8 +349,8 @@ impl<P: ClientSide> Session<P> {
         let what = self.what;
         let mut request = Some(request);
         let welcomed = &mut self.welcomed;
-        let mut outcome: Option<Result<T, StudentError>> = None;
-        let r = self.link.run(&mut self.conn, |c, progress| {
+        let r = self.link.run_until(&mut self.conn, |c, progress| {
+            let mut outcome: Option<Result<T, StudentError>> = None;
             while let Some(ev) = c.poll_event() {
                 if let Some(handshake) = P::welcome(&ev) {
                     log_connected(what, handshake, c.peer_certificate());
@@ -367,23 +367,14 @@ impl<P: ClientSide> Session<P> {
                     }
                 }
             }
-            if outcome.is_none() {
-                outcome = on_round(c, progress);
-            }
-            if outcome.is_none() && c.is_closed() {
-                outcome = Some(Err(ended(c, c.error(), what)));
-            }
-            if outcome.is_some() {
-                c.close();
-                Step::Done
-            } else {
-                Step::Continue
-            }
+            outcome.or_else(|| on_round(c, progress))
         });
-        match (outcome, r) {
-            (Some(o), _) => o,
-            (None, Err(e)) => fail(format!("connection to {what} failed: {e}")),
-            (None, Ok(())) => Err(ended(&self.conn, self.conn.error(), what)),
+        match r {
+            Ok(Some(o)) => o,
+            // A connection that closed explains itself better than the socket error after it.
+            Ok(None) => Err(ended(&self.conn, self.conn.error(), what)),
+            Err(_) if self.conn.is_closed() => Err(ended(&self.conn, self.conn.error(), what)),
+            Err(e) => fail(format!("connection to {what} failed: {e}")),
         }
     }
 }

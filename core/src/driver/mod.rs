@@ -190,6 +190,35 @@ pub trait Link {
         conn: &mut C,
         step: impl FnMut(&mut C, Progress) -> Step,
     ) -> Result<(), Self::Error>;
+
+    /// Drives `conn` until `step` returns an outcome, then closes the connection (what is
+    /// queued is still flushed) and returns that outcome: a client's request and its answer.
+    ///
+    /// `Ok(None)`: the connection closed first ([`Connection::error`] says why, if it failed);
+    /// `Err`: the transport failed first.
+    fn run_until<P: Protocol, T>(
+        &mut self,
+        conn: &mut Connection<P>,
+        mut step: impl FnMut(&mut Connection<P>, Progress) -> Option<T>,
+    ) -> Result<Option<T>, Self::Error> {
+        let mut outcome = None;
+        let ran = self.run(conn, |c, progress| {
+            if outcome.is_none() {
+                outcome = step(c, progress);
+            }
+            if outcome.is_some() {
+                c.close();
+                Step::Done
+            } else {
+                Step::Continue
+            }
+        });
+        match (outcome, ran) {
+            (Some(o), _) => Ok(Some(o)),
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(None),
+        }
+    }
 }
 
 /// Every connection is driven as it is: a client directly, a server through the application's

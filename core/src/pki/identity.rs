@@ -1,6 +1,6 @@
 //! Reading an identity out of a certificate that TLS already verified.
 
-use super::{normalize_serial, StudentId};
+use super::{normalize_serial, PersonId, StudentId};
 use std::time::{Duration, SystemTime};
 use x509_parser::prelude::*;
 
@@ -51,13 +51,23 @@ pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, IdentityError> {
     })
 }
 
-/// The student ID of a student certificate.
+/// The student ID of a student certificate: [`person_of`], refusing a staff login.
+pub fn student_id_of(der: &[u8]) -> Result<(StudentId, CertificateInfo), IdentityError> {
+    match person_of(der)? {
+        (PersonId::Student(id), info) => Ok((id, info)),
+        (PersonId::Staff(login), _) => Err(IdentityError(format!(
+            "the certificate of staff login {login} is not a student identity"
+        ))),
+    }
+}
+
+/// The person a certificate names: a student ID or a staff login.
 ///
 /// Call this only on a certificate TLS verified against the CUHK root. It refuses anything that
-/// is not a student certificate as CUHK issues them: a CA, a certificate without the clientAuth
-/// purpose or with the serverAuth purpose (a server's certificate), or one whose CN is not a
-/// 10-digit student ID.
-pub fn student_id_of(der: &[u8]) -> Result<(StudentId, CertificateInfo), IdentityError> {
+/// is not a personal certificate as CUHK issues them: a CA, a certificate without the clientAuth
+/// purpose or with the serverAuth purpose (a server's certificate), or one whose CN is neither a
+/// 10-digit student ID nor a staff login.
+pub fn person_of(der: &[u8]) -> Result<(PersonId, CertificateInfo), IdentityError> {
     let cert = parse(der)?;
     if cert.is_ca() {
         return Err(IdentityError(
@@ -88,8 +98,11 @@ pub fn student_id_of(der: &[u8]) -> Result<(StudentId, CertificateInfo), Identit
             "certificate has more than one common name".into(),
         ));
     }
-    let id = StudentId::parse(cn)
-        .map_err(|_| IdentityError(format!("common name {cn:?} is not a student ID")))?;
+    let id = PersonId::parse(cn).map_err(|_| {
+        IdentityError(format!(
+            "common name {cn:?} is neither a student ID nor a staff login"
+        ))
+    })?;
     let org = cert
         .subject()
         .iter_organization()

@@ -6,12 +6,14 @@
 mod ca;
 mod csr;
 mod identity;
+mod person;
 mod revocation;
 mod server_cert;
 
 pub use ca::{new_student_key, Ca, IssuedServer, NewKey, PkiError, RevokedSerial, ServerName};
 pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MAX_RSA_BITS, MIN_RSA_BITS};
-pub use identity::{certificate_info, student_id_of, CertificateInfo, IdentityError};
+pub use identity::{certificate_info, person_of, student_id_of, CertificateInfo, IdentityError};
+pub use person::{InvalidPersonId, InvalidStaffLogin, PersonId, StaffLogin};
 pub use revocation::{RevocationError, Revocations};
 pub use server_cert::{check_server_certificate, fingerprint, ServerCertError, ServerCertificate};
 

@@ -5,7 +5,7 @@
 //! again to check that it recorded every certificate.
 
 use super::{cpu_time, peak_rss_kib, percentile, Lab, Result};
-use handin_core::driver::{Link, Step};
+use handin_core::driver::Link;
 use handin_core::pki::{new_student_key, StudentId};
 use handin_core::{ClientConfig, EnrollClient, EnrollClientEvent, Role};
 use std::collections::BTreeMap;
@@ -69,9 +69,9 @@ fn enroll_one(student: &Student, addr: std::net::SocketAddr) -> Result<()> {
     let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
     let mut conn =
         EnrollClient::new(&student.config, name, super::clock()).map_err(|e| e.to_string())?;
-    let mut outcome: Option<Result<()>> = None;
     let mut asked = false;
-    let r = link.run(&mut conn, |c, _| {
+    let r = link.run_until(&mut conn, |c, _| {
+        let mut outcome: Option<Result<()>> = None;
         while let Some(ev) = c.poll_event() {
             match ev {
                 EnrollClientEvent::Connected { .. } => {
@@ -89,28 +89,23 @@ fn enroll_one(student: &Student, addr: std::net::SocketAddr) -> Result<()> {
                 _ => {}
             }
         }
-        if outcome.is_none() && c.is_closed() {
-            let why = c.error().map_or_else(
+        outcome
+    });
+    match r {
+        Ok(Some(o)) => o,
+        Ok(None) | Err(_) if conn.is_closed() => {
+            let why = conn.error().map_or_else(
                 || "closed before an answer".to_owned(),
                 |e| format!("closed: {e}"),
             );
-            outcome = Some(Err(if asked {
+            Err(if asked {
                 why
             } else {
                 format!("{why} (before the Welcome)")
-            }));
+            })
         }
-        if outcome.is_some() {
-            c.close();
-            Step::Done
-        } else {
-            Step::Continue
-        }
-    });
-    match (outcome, r) {
-        (Some(o), _) => o,
-        (None, Err(e)) => Err(format!("connection: {e}")),
-        (None, Ok(())) => Err("the connection ended without an answer".into()),
+        Ok(None) => Err("the connection ended without an answer".into()),
+        Err(e) => Err(format!("connection: {e}")),
     }
 }
 

@@ -3,7 +3,7 @@
 //! same handshake measured in this process.
 
 use super::{cpu_time, thread_cpu_time, Lab, Result};
-use handin_core::driver::{Link, Step};
+use handin_core::driver::Link;
 use handin_core::harness::{t0, Campus};
 use handin_core::{ClientConfig, Identity, Role, SubmitClient, SubmitServer};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,22 +27,13 @@ fn handshake(config: &ClientConfig, addr: &str) -> Result<bool> {
         handin_mio::MioLink::connect(sock, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
     let mut conn = SubmitClient::new(config, name, super::clock()).map_err(|e| e.to_string())?;
-    let mut ok = false;
-    link.run(&mut conn, |c, _| {
-        while c.poll_event().is_some() {}
-        if c.is_connected() {
-            ok = true;
-            c.close();
-            return Step::Done;
-        }
-        if c.is_closed() {
-            Step::Done
-        } else {
-            Step::Continue
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    Ok(ok)
+    let connected = link
+        .run_until(&mut conn, |c, _| {
+            while c.poll_event().is_some() {}
+            c.is_connected().then_some(())
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(connected.is_some())
 }
 
 /// Runs `per_thread` on `threads` threads for `seconds`; returns connections made and the time.
