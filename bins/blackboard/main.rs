@@ -1,7 +1,10 @@
 //! `blackboard`: the course submission server.
 
+mod admin;
+
+use admin::{AssignmentCommand, CourseCommand};
 use clap::{Parser, Subcommand};
-use handin::cli::{die, init_logging, parse_duration, parse_rfc3339, parse_size, rfc3339};
+use handin::cli::{die, init_logging, parse_duration, parse_size};
 use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::{from_pem_or_der, Revocations};
@@ -38,6 +41,11 @@ enum Command {
     Assignment {
         #[command(subcommand)]
         command: AssignmentCommand,
+    },
+    /// Manage courses: their staff lists and class lists.
+    Course {
+        #[command(subcommand)]
+        command: CourseCommand,
     },
     /// Run the submission server.
     Serve {
@@ -93,70 +101,12 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum AssignmentCommand {
-    /// Add an assignment (or change its due time and size limit).
-    Add {
-        #[arg(long)]
-        data: PathBuf,
-        /// Course code, e.g. CSCI3180.
-        course: String,
-        /// Assignment name, e.g. hw1.
-        assignment: String,
-        /// Due time, RFC 3339 (e.g. 2026-12-01T23:59:00+08:00); later submissions are marked late.
-        #[arg(long)]
-        due: String,
-        /// Largest file accepted (e.g. 20MB = 20,000,000 bytes, 20MiB = 20 x 2^20).
-        #[arg(long, default_value = "100MiB")]
-        max_size: String,
-    },
-    /// List assignments.
-    List {
-        #[arg(long)]
-        data: PathBuf,
-    },
-}
-
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match cli.command {
-        Command::Assignment {
-            command:
-                AssignmentCommand::Add {
-                    data,
-                    course,
-                    assignment,
-                    due,
-                    max_size,
-                },
-        } => {
-            let due = parse_rfc3339(&due).unwrap_or_else(|e| die("blackboard", e));
-            let max = parse_size(&max_size).unwrap_or_else(|e| die("blackboard", e));
-            // A running server may be using the directory: leave its uploads alone.
-            let board = Board::open_records(&data).unwrap_or_else(|e| die("blackboard", e));
-            board
-                .add_assignment(&course, &assignment, due, max)
-                .unwrap_or_else(|e| die("blackboard", e));
-            println!(
-                "{course}/{assignment}: due {}, at most {max} bytes",
-                rfc3339(due)
-            );
-        }
-        Command::Assignment {
-            command: AssignmentCommand::List { data },
-        } => {
-            let board = Board::open_records(&data).unwrap_or_else(|e| die("blackboard", e));
-            for a in board.assignments().unwrap_or_else(|e| die("blackboard", e)) {
-                println!(
-                    "{}/{}\tdue {}\tmax {} bytes",
-                    a.course,
-                    a.assignment,
-                    rfc3339(a.due),
-                    a.max_size
-                );
-            }
-        }
+        Command::Assignment { command } => admin::assignment(command),
+        Command::Course { command } => admin::course(command),
         Command::Serve {
             data,
             ca,

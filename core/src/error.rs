@@ -56,6 +56,13 @@ pub enum RefusalCode {
     Internal,
     /// The student's storage bound for this assignment (submissions or bytes) is reached.
     Quota,
+    /// The caller is not on the course's staff list (also the answer for a course that does
+    /// not exist, so that an outsider learns nothing about the course).
+    NotStaff,
+    /// The course has a class list and the student is not on it.
+    NotOnClassList,
+    /// The assignment is closed, or its cut-off time has passed.
+    Closed,
     /// A code this version does not know.
     Other(u16),
 }
@@ -87,6 +94,9 @@ impl RefusalCode {
             Self::Unavailable => 21,
             Self::Internal => 22,
             Self::Quota => 23,
+            Self::NotStaff => 24,
+            Self::NotOnClassList => 25,
+            Self::Closed => 26,
             Self::Other(v) => v,
         }
     }
@@ -117,6 +127,9 @@ impl RefusalCode {
             21 => Self::Unavailable,
             22 => Self::Internal,
             23 => Self::Quota,
+            24 => Self::NotStaff,
+            25 => Self::NotOnClassList,
+            26 => Self::Closed,
             v => Self::Other(v),
         }
     }

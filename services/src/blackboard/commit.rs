@@ -5,7 +5,6 @@
 use super::{failed, refusal, Done, Shared};
 use crate::board::{BoardError, Committed, Ready};
 use crate::runtime::{Batcher, Promise};
-use handin_core::pki::unix_secs;
 use handin_core::{Refusal, RefusalCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -69,8 +68,8 @@ fn reply(shared: &Arc<Shared>, result: Result<Committed, BoardError>, answer: Pr
     };
     let signer = shared.clone();
     shared.pool.spawn(move || {
-        let Committed { record, due } = committed;
-        let body = record.receipt_body(unix_secs(due));
+        let Committed { record, .. } = committed;
+        let body = record.receipt_body();
         tracing::info!(id = %record.id, student = %record.student, course = %record.course,
             assignment = %record.assignment, size = record.size, late = record.late,
             version = record.version, "stored");

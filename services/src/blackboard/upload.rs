@@ -108,7 +108,10 @@ impl Uploads {
         let answer = Promise::new(inbox.clone(), || Done::Offer(Err(failed())));
         self.strand.run(&shared.pool.clone(), move |slot| {
             let verdict = (|| {
-                shared.board.admit(&student, &offer).map_err(refusal)?;
+                shared
+                    .board
+                    .admit(&student, &offer, SystemTime::now())
+                    .map_err(refusal)?;
                 let upload = shared.board.begin_upload().map_err(refusal)?;
                 *slot = Some(upload);
                 Ok(())

@@ -8,7 +8,6 @@ use crate::store::{BoardTx, StoredSubmission, Upload};
 use handin_core::msg::UploadOffer;
 use handin_core::names::check_file_name;
 use handin_core::pki::{unix_secs, StudentId};
-use handin_core::rules::lateness::Deadline;
 use handin_core::rules::submission;
 use handin_core::RefusalCode;
 use std::sync::Arc;
@@ -126,7 +125,8 @@ impl Board {
     /// as it is now (`NoSuchAssignment`, `TooLarge`) and the quota (`Quota`, counting those
     /// earlier in the batch): that one alone is refused. It is given its version
     /// ([`submission::next_version`], counting those earlier in the batch) and late flag
-    /// ([`Deadline::is_late`]), renamed to `files/<id>` (if that fails, that one alone is
+    /// (against the due time in force for its student: the assignment's, or the student's
+    /// extension), renamed to `files/<id>` (if that fails, that one alone is
     /// refused) and recorded; then `files/` is fsync'd once and the transaction committed. If
     /// the database or the fsync fails, the whole batch fails with [`BoardError::Batch`] and
     /// the renamed files are removed again: no file without a record, no record without a
@@ -230,7 +230,9 @@ impl Board {
         }
         placed.push((i, id.clone()));
         let received = unix_secs(item.received_at);
-        let deadline = Deadline::new(unix_secs(assignment.due));
+        let extension = tx.extension(&offer.course, &offer.assignment, &item.student)?;
+        let deadline = assignment.window().deadline(extension.map(unix_secs));
+        let due = SystemTime::UNIX_EPOCH + Duration::from_secs(deadline.due());
         let record = StoredSubmission {
             id,
             student: item.student.clone(),
@@ -242,12 +244,10 @@ impl Board {
             received_at: SystemTime::UNIX_EPOCH + Duration::from_secs(received),
             late: deadline.is_late(received),
             version: submission::next_version(earlier),
+            due,
         };
         tx.insert(&record)?;
-        Ok(Some(Ok(Committed {
-            record,
-            due: SystemTime::UNIX_EPOCH + Duration::from_secs(deadline.due()),
-        })))
+        Ok(Some(Ok(Committed { record, due })))
     }
 
     /// After a failed batch: removes the placed files whose records are not in the database,

@@ -19,18 +19,23 @@
 //! The rules (offer admission, versions, lateness, the quota, who sees what) are the core's
 //! ([`handin_core::rules`]); this module applies them in the durability order above.
 
+mod class_list;
 mod commit;
+mod course;
 #[cfg(test)]
 mod tests;
 
+pub use class_list::parse_class_list;
 pub use commit::{Committed, Ready};
+pub use course::{Actor, AssignmentSpec, StudentStatus};
 
 use crate::store::blobs::is_submission_id;
 use crate::store::sqlite::SqliteBoard;
 use crate::store::{Assignment, BlobDir, BoardRecords, StoreError, StoredSubmission, Upload};
 use handin_core::msg::UploadOffer;
-use handin_core::names::{check_label, BadName};
-use handin_core::pki::StudentId;
+use handin_core::names::BadName;
+use handin_core::pki::{unix_secs, StudentId};
+use handin_core::rules::course::check_may_submit;
 use handin_core::rules::quota::Quota;
 use handin_core::rules::visibility;
 use handin_core::{Refusal, RefusalCode};
@@ -244,11 +249,32 @@ impl Board {
             .map_err(BoardError::Refused)
     }
 
-    /// Whether `offer` from `student` may be taken now: its assignment exists and accepts its
-    /// size, and the student's quota has room. Checked again when it is recorded.
-    pub fn admit(&self, student: &StudentId, offer: &UploadOffer) -> Result<(), BoardError> {
+    /// Whether `offer` from `student`, arriving at `now`, may be taken: its assignment exists
+    /// and accepts its size, the student may submit to the course (its class list, if it has
+    /// one), the assignment is open and its cut-off (moved by the student's extension) has not
+    /// passed, and the student's quota has room. The assignment and the quota are checked
+    /// again when it is recorded.
+    pub fn admit(
+        &self,
+        student: &StudentId,
+        offer: &UploadOffer,
+        now: SystemTime,
+    ) -> Result<(), BoardError> {
         let assignment = self.records.assignment(&offer.course, &offer.assignment)?;
-        handin_core::rules::submission::admit(offer, assignment.map(|a| a.max_size))
+        handin_core::rules::submission::admit(offer, assignment.as_ref().map(|a| a.max_size))
+            .map_err(BoardError::Refused)?;
+        let Some(assignment) = assignment else {
+            return Err(refused(RefusalCode::Internal, "no assignment"));
+        };
+        let person = handin_core::pki::PersonId::Student(student.clone());
+        let m = self.records.membership(&person, &offer.course)?;
+        check_may_submit(student, &offer.course, m).map_err(BoardError::Refused)?;
+        let extension = self
+            .records
+            .extension(&offer.course, &offer.assignment, student)?;
+        assignment
+            .window()
+            .admit(unix_secs(now), extension.map(unix_secs))
             .map_err(BoardError::Refused)?;
         self.check_quota(student, offer)
     }
@@ -263,7 +289,8 @@ impl Board {
         self.leftovers_removed
     }
 
-    /// Adds an assignment, or updates the due time and size limit of an existing one.
+    /// Adds an assignment, or updates the due time and size limit of an existing one (as the
+    /// operator, a due time in the past allowed, no cut-off): [`Board::put_assignment`].
     pub fn add_assignment(
         &self,
         course: &str,
@@ -271,20 +298,15 @@ impl Board {
         due: SystemTime,
         max_size: u64,
     ) -> Result<(), BoardError> {
-        check_label("course", course).map_err(BoardError::InvalidName)?;
-        check_label("assignment", assignment).map_err(BoardError::InvalidName)?;
-        if max_size == 0 || i64::try_from(max_size).is_err() {
-            return Err(BoardError::Invalid(format!(
-                "the maximum size {max_size} is out of range; give at least 1 byte"
-            )));
-        }
-        self.records.put_assignment(&Assignment {
+        let spec = AssignmentSpec {
             course: course.to_owned(),
             assignment: assignment.to_owned(),
             due,
             max_size,
-        })?;
-        Ok(())
+            cutoff: None,
+            grace: std::time::Duration::ZERO,
+        };
+        self.put_assignment(&spec, true, &Actor::Operator, SystemTime::now())
     }
 
     /// One assignment, if it exists.

@@ -469,12 +469,7 @@ fn assignments_are_checked_added_and_updated() {
     assert_eq!(all[0].course, "CSCI3150");
     assert_eq!(
         board.assignment("CSCI3180", "hw2").unwrap(),
-        Some(Assignment {
-            course: "CSCI3180".into(),
-            assignment: "hw2".into(),
-            due: later,
-            max_size: 30,
-        })
+        Some(Assignment::new("CSCI3180", "hw2", later, 30))
     );
     assert_eq!(board.assignment("CSCI3180", "hw3").unwrap(), None);
     for (c, a) in [("CSCI 3180", "hw1"), ("CSCI3180", "../hw1"), ("", "hw1")] {

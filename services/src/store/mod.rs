@@ -13,17 +13,22 @@
 //! ([`handin_core::rules`]).
 
 pub mod blobs;
+pub mod course;
 pub mod sqlite;
 
 pub use blobs::{BlobDir, Upload};
+pub use course::{
+    Change, Course, CourseRecords, Extension, FeedbackFile, Grade, LogEntry, ReleasedGrade,
+};
 
 use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{unix_secs, RevokedSerial, StudentId};
 use handin_core::rules::enrollment::CertStanding;
 use handin_core::rules::quota::Usage;
+use handin_core::rules::window::Window;
 use handin_core::ReceiptBody;
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,36 @@ pub struct Assignment {
     pub due: SystemTime,
     /// Largest file accepted, in bytes.
     pub max_size: u64,
+    /// Cut-off time: an offer after it is refused (`None`: late work is taken without limit).
+    pub cutoff: Option<SystemTime>,
+    /// Grace after the due time for a submission committed to before it (whole seconds).
+    pub grace: Duration,
+    /// Open to submissions (staff may close it).
+    pub open: bool,
+}
+
+impl Assignment {
+    /// An open assignment without cut-off or grace.
+    pub fn new(course: &str, assignment: &str, due: SystemTime, max_size: u64) -> Self {
+        Self {
+            course: course.to_owned(),
+            assignment: assignment.to_owned(),
+            due,
+            max_size,
+            cutoff: None,
+            grace: Duration::ZERO,
+            open: true,
+        }
+    }
+
+    /// Its timing, as the rules read it.
+    pub fn window(&self) -> Window {
+        Window {
+            due: unix_secs(self.due),
+            cutoff: self.cutoff.map(unix_secs),
+            open: self.open,
+        }
+    }
 }
 
 /// A submission as Blackboard keeps it: its record in the database (its bytes are the blob
@@ -79,12 +114,26 @@ pub struct StoredSubmission {
     /// 1 for the first submission of this file name to this assignment by this student, then
     /// 2, 3, ...
     pub version: u32,
+    /// The due time in force for its student when it was stored (what its receipt says).
+    pub due: SystemTime,
 }
 
 impl StoredSubmission {
-    /// What a receipt attests for it, with the due time (seconds) in force when it was stored.
-    pub fn receipt_body(&self, due_at: u64) -> ReceiptBody {
-        ReceiptBody::for_entry(&SubmissionEntry::from(self), due_at)
+    /// What its receipt attests.
+    pub fn receipt_body(&self) -> ReceiptBody {
+        ReceiptBody::for_entry(&SubmissionEntry::from(self), unix_secs(self.due))
+    }
+}
+
+impl handin_core::rules::current::Version for StoredSubmission {
+    fn file_name(&self) -> &str {
+        &self.file_name
+    }
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn received_at(&self) -> u64 {
+        unix_secs(self.received_at)
     }
 }
 
@@ -106,8 +155,9 @@ impl From<&StoredSubmission> for SubmissionEntry {
     }
 }
 
-/// Blackboard's records: assignments and submissions. Shared by worker threads.
-pub trait BoardRecords: Send + Sync + fmt::Debug {
+/// Blackboard's records: assignments and submissions, and the courses ([`CourseRecords`]).
+/// Shared by worker threads.
+pub trait BoardRecords: CourseRecords + Send + Sync + fmt::Debug {
     /// Adds an assignment, or updates the due time and size limit of an existing one.
     fn put_assignment(&self, assignment: &Assignment) -> Result<(), StoreError>;
     /// One assignment, if it exists.
@@ -155,6 +205,13 @@ pub trait BoardTx {
         course: &str,
         assignment: &str,
     ) -> Result<Usage, StoreError>;
+    /// The student's extension on `course`/`assignment`, if one was granted.
+    fn extension(
+        &mut self,
+        course: &str,
+        assignment: &str,
+        student: &StudentId,
+    ) -> Result<Option<SystemTime>, StoreError>;
     /// How many submissions of `file_name` `student` stores for `course`/`assignment`.
     fn versions(
         &mut self,

@@ -1,5 +1,6 @@
 //! Blackboard's records in SQLite (`DATA/blackboard.db`).
 
+use super::course::UPGRADE_COURSES;
 use super::{failed, get_u64, open, secs, time};
 use crate::store::{Assignment, BoardRecords, BoardTx, StoreError, StoredSubmission};
 use handin_core::pki::StudentId;
@@ -8,9 +9,10 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
 
-const SCHEMA_VERSION: i64 = 1;
-const SCHEMA: &str = "
+/// The first schema: assignments and submissions.
+pub(super) const SCHEMA: &str = "
 CREATE TABLE assignments (
     course     TEXT NOT NULL,
     assignment TEXT NOT NULL,
@@ -35,8 +37,11 @@ CREATE TABLE submissions (
 ) STRICT;
 CREATE INDEX submissions_by_student ON submissions (student_id, course);
 ";
+/// The schema's steps (see [`open`]): a database of an older version is brought up to date.
+const MIGRATIONS: &[&str] = &[SCHEMA, UPGRADE_COURSES];
 const COLUMNS: &str = "id, student_id, course, assignment, file_name, size, sha256, \
-                       received_at, late, version";
+                       received_at, late, version, due_at";
+const ASSIGNMENT_COLUMNS: &str = "course, assignment, due, max_size, cutoff, grace, open";
 
 /// Blackboard's records in one SQLite database, on one connection shared by the workers.
 #[derive(Debug)]
@@ -47,19 +52,19 @@ pub struct SqliteBoard {
 impl SqliteBoard {
     /// Opens (creating) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = open(path, SCHEMA, SCHEMA_VERSION)?;
+        let conn = open(path, MIGRATIONS)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no open transaction (it rolls back on drop),
         // so the connection is still good.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn submissions(
+    pub(super) fn submissions(
         &self,
         filter: &str,
         args: &[&dyn rusqlite::ToSql],
@@ -77,18 +82,10 @@ impl SqliteBoard {
 
 impl BoardRecords for SqliteBoard {
     fn put_assignment(&self, a: &Assignment) -> Result<(), StoreError> {
-        let max = i64::try_from(a.max_size).unwrap_or(i64::MAX);
-        self.lock()
-            .execute(
-                "INSERT INTO assignments (course, assignment, due, max_size) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (course, assignment) DO UPDATE SET
-                     due = excluded.due, max_size = excluded.max_size",
-                params![a.course, a.assignment, secs(a.due), max],
-            )
-            .map_err(failed(format!(
-                "adding assignment {}/{}",
-                a.course, a.assignment
-            )))?;
+        put_assignment_in(&self.lock(), a).map_err(failed(format!(
+            "adding assignment {}/{}",
+            a.course, a.assignment
+        )))?;
         Ok(())
     }
 
@@ -99,10 +96,9 @@ impl BoardRecords for SqliteBoard {
     fn assignments(&self) -> Result<Vec<Assignment>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(
-                "SELECT course, assignment, due, max_size FROM assignments
-                 ORDER BY course, assignment",
-            )
+            .prepare(&format!(
+                "SELECT {ASSIGNMENT_COLUMNS} FROM assignments ORDER BY course, assignment"
+            ))
             .map_err(failed("listing assignments"))?;
         let rows = stmt
             .query_map([], row_to_assignment)
@@ -188,6 +184,15 @@ impl BoardTx for SqliteBoardTx<'_> {
         usage_in(&self.conn, student, course, assignment)
     }
 
+    fn extension(
+        &mut self,
+        course: &str,
+        assignment: &str,
+        student: &StudentId,
+    ) -> Result<Option<SystemTime>, StoreError> {
+        super::course::extension_in(&self.conn, course, assignment, student)
+    }
+
     fn versions(
         &mut self,
         student: &StudentId,
@@ -215,7 +220,7 @@ impl BoardTx for SqliteBoardTx<'_> {
         })?;
         self.conn
             .prepare_cached(&format!(
-                "INSERT INTO submissions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO submissions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ))
             .and_then(|mut st| {
                 st.execute(params![
@@ -228,7 +233,8 @@ impl BoardTx for SqliteBoardTx<'_> {
                     &s.sha256[..],
                     secs(s.received_at),
                     s.late,
-                    s.version
+                    s.version,
+                    secs(s.due)
                 ])
             })
             .map_err(failed("recording a submission"))?;
@@ -270,10 +276,9 @@ fn assignment_in(
     course: &str,
     assignment: &str,
 ) -> Result<Option<Assignment>, StoreError> {
-    conn.prepare_cached(
-        "SELECT course, assignment, due, max_size FROM assignments
-         WHERE course = ?1 AND assignment = ?2",
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE course = ?1 AND assignment = ?2"
+    ))
     .and_then(|mut st| {
         st.query_row([course, assignment], row_to_assignment)
             .optional()
@@ -304,16 +309,44 @@ fn usage_in(
     })
 }
 
+/// Adds or changes an assignment on `conn` (inside a transaction or not).
+pub(super) fn put_assignment_in(conn: &Connection, a: &Assignment) -> rusqlite::Result<()> {
+    let max = i64::try_from(a.max_size).unwrap_or(i64::MAX);
+    let grace = i64::try_from(a.grace.as_secs()).unwrap_or(i64::MAX);
+    conn.execute(
+        &format!(
+            "INSERT INTO assignments ({ASSIGNMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (course, assignment) DO UPDATE SET
+                 due = excluded.due, max_size = excluded.max_size, cutoff = excluded.cutoff,
+                 grace = excluded.grace, open = excluded.open"
+        ),
+        params![
+            a.course,
+            a.assignment,
+            secs(a.due),
+            max,
+            a.cutoff.map(secs),
+            grace,
+            a.open
+        ],
+    )?;
+    Ok(())
+}
+
 fn row_to_assignment(r: &Row<'_>) -> rusqlite::Result<Assignment> {
+    let cutoff: Option<i64> = r.get(4)?;
     Ok(Assignment {
         course: r.get(0)?,
         assignment: r.get(1)?,
         due: time(r.get(2)?),
         max_size: get_u64(r, 3)?,
+        cutoff: cutoff.map(time),
+        grace: Duration::from_secs(get_u64(r, 5)?),
+        open: r.get(6)?,
     })
 }
 
-fn row_to_submission(r: &Row<'_>) -> rusqlite::Result<StoredSubmission> {
+pub(super) fn row_to_submission(r: &Row<'_>) -> rusqlite::Result<StoredSubmission> {
     let sha: Vec<u8> = r.get(6)?;
     let sha256 = <[u8; 32]>::try_from(sha.as_slice())
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, Type::Blob, e.into()))?;
@@ -331,13 +364,13 @@ fn row_to_submission(r: &Row<'_>) -> rusqlite::Result<StoredSubmission> {
         received_at: time(r.get(7)?),
         late: r.get(8)?,
         version: r.get(9)?,
+        due: time(r.get(10)?),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, SystemTime};
 
     fn submission(id: &str, version: u32) -> StoredSubmission {
         StoredSubmission {
@@ -351,6 +384,7 @@ mod tests {
             received_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
             late: false,
             version,
+            due: SystemTime::UNIX_EPOCH + Duration::from_secs(2_000),
         }
     }
 
@@ -358,12 +392,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let records = SqliteBoard::open(&dir.path().join("blackboard.db")).unwrap();
         records
-            .put_assignment(&Assignment {
-                course: "CSCI3180".into(),
-                assignment: "hw1".into(),
-                due: SystemTime::UNIX_EPOCH + Duration::from_secs(2_000),
-                max_size: 10,
-            })
+            .put_assignment(&Assignment::new(
+                "CSCI3180",
+                "hw1",
+                SystemTime::UNIX_EPOCH + Duration::from_secs(2_000),
+                10,
+            ))
             .unwrap();
         (dir, records)
     }

@@ -4,6 +4,7 @@
 //! [`SqliteBoard`] (`DATA/blackboard.db`) and [`SqliteRegistrar`] (`PKI/cuhk.db`).
 
 pub mod board;
+mod course;
 pub mod registrar;
 
 pub use board::SqliteBoard;
@@ -76,12 +77,16 @@ fn db(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> SqliteOpenErro
     move |source| SqliteOpenError::Database { what, source }
 }
 
-/// Opens the database at `path`, creating it if missing, and configures the connection.
+/// Opens the database at `path`, creating it if missing, configures the connection, and
+/// brings its schema up to date.
 ///
-/// A new database (`user_version` 0) gets `schema` and `version` in one transaction; a database
-/// already at `version` is used as it is; any other version is refused as
-/// [`SqliteOpenError::BadDatabase`], as is a database that cannot use write-ahead logging.
-pub fn open(path: &Path, schema: &str, version: i64) -> Result<Connection, SqliteOpenError> {
+/// `migrations[i]` takes the schema from version `i` to `i + 1` (version 0 is an empty
+/// database), so the current version is `migrations.len()`. The missing steps are applied in
+/// one transaction, so an upgrade happens whole or not at all; a database from a newer program
+/// (a higher `user_version`) is refused as [`SqliteOpenError::BadDatabase`], as is one that
+/// cannot use write-ahead logging.
+pub fn open(path: &Path, migrations: &[&str]) -> Result<Connection, SqliteOpenError> {
+    let version = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
     let mut conn = Connection::open(path).map_err(db(format!("opening {}", path.display())))?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -101,15 +106,23 @@ pub fn open(path: &Path, schema: &str, version: i64) -> Result<Connection, Sqlit
     let found: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db("reading the schema version"))?;
-    if found == 0 {
-        tx.execute_batch(schema)
-            .map_err(db("creating the schema"))?;
-        tx.pragma_update(None, "user_version", version)
-            .map_err(db("recording the schema version"))?;
-    } else if found != version {
+    let Some(missing) = usize::try_from(found)
+        .ok()
+        .and_then(|found| migrations.get(found..))
+    else {
         return Err(SqliteOpenError::BadDatabase(format!(
             "schema version {found} is not the version {version} this program knows"
         )));
+    };
+    for (step, sql) in missing.iter().enumerate() {
+        tx.execute_batch(sql).map_err(db(format!(
+            "upgrading the schema to version {}",
+            found + 1 + step as i64
+        )))?;
+    }
+    if !missing.is_empty() {
+        tx.pragma_update(None, "user_version", version)
+            .map_err(db("recording the schema version"))?;
     }
     tx.commit().map_err(db("creating the schema"))?;
     Ok(conn)
@@ -147,14 +160,14 @@ mod tests {
     fn a_new_database_gets_the_schema_and_version() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let conn = open(&path, SCHEMA, 3).unwrap();
+        let conn = open(&path, &[SCHEMA, "", ""]).unwrap();
         let v: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, 3);
         conn.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
         drop(conn);
-        let again = open(&path, SCHEMA, 3).unwrap();
+        let again = open(&path, &[SCHEMA, "", ""]).unwrap();
         let n: i64 = again
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
@@ -165,7 +178,7 @@ mod tests {
     fn a_reader_sees_committed_rows_and_cannot_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let writer = open(&path, SCHEMA, 3).unwrap();
+        let writer = open(&path, &[SCHEMA, "", ""]).unwrap();
         let reader = open_read_only(&path, 3).unwrap();
         writer.execute("INSERT INTO t (x) VALUES (7)", []).unwrap();
         let x: i64 = reader
@@ -181,11 +194,34 @@ mod tests {
     }
 
     #[test]
+    fn an_old_database_is_upgraded_step_by_step_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let v1 = open(&path, &[SCHEMA]).unwrap();
+        v1.execute("INSERT INTO t (x) VALUES (5)", []).unwrap();
+        drop(v1);
+        let add = "ALTER TABLE t ADD COLUMN y INTEGER NOT NULL DEFAULT 9;";
+        let v2 = open(&path, &[SCHEMA, add]).unwrap();
+        let (x, y): (i64, i64) = v2
+            .query_row("SELECT x, y FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((x, y), (5, 9));
+        drop(v2);
+        // A step that fails leaves the database at the version it had.
+        assert!(open(&path, &[SCHEMA, add, "NOT SQL"]).is_err());
+        let v: i64 = open(&path, &[SCHEMA, add])
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
+    }
+
+    #[test]
     fn another_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        drop(open(&path, SCHEMA, 2).unwrap());
-        match open(&path, SCHEMA, 1) {
+        drop(open(&path, &[SCHEMA, ""]).unwrap());
+        match open(&path, &[SCHEMA]) {
             Err(SqliteOpenError::BadDatabase(m)) => {
                 assert_eq!(
                     m,

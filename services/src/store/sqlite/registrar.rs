@@ -50,7 +50,7 @@ impl SqliteRegistrar {
     /// Opens the database at `path`, creating it and its schema if missing.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: open(path, SCHEMA, SCHEMA_VERSION)?,
+            conn: open(path, &[SCHEMA])?,
         })
     }
 

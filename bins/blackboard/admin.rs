@@ -1,0 +1,239 @@
+//! The operator's commands on a data directory: assignments and courses (the staff and class
+//! lists). They work while a server runs on the same directory.
+
+use clap::Subcommand;
+use handin::cli::{die, parse_duration, parse_rfc3339, parse_size, rfc3339};
+use handin_core::pki::{PersonId, StudentId};
+use handin_services::board::{parse_class_list, Actor, AssignmentSpec, Board};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+#[derive(Subcommand)]
+pub(crate) enum AssignmentCommand {
+    /// Add an assignment (or change its times and size limit).
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        /// Course code, e.g. CSCI3180.
+        course: String,
+        /// Assignment name, e.g. hw1.
+        assignment: String,
+        /// Due time, RFC 3339 (e.g. 2026-12-01T23:59:00+08:00); later submissions are marked late.
+        #[arg(long)]
+        due: String,
+        /// Largest file accepted (e.g. 20MB = 20,000,000 bytes, 20MiB = 20 x 2^20).
+        #[arg(long, default_value = "100MiB")]
+        max_size: String,
+        /// Cut-off time, RFC 3339: submissions offered after it are refused (default: none,
+        /// late work is taken and marked late).
+        #[arg(long)]
+        cutoff: Option<String>,
+        /// Grace after the due time for work committed to before it (e.g. 10m).
+        #[arg(long, default_value = "0s")]
+        grace: String,
+    },
+    /// List assignments.
+    List {
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CourseCommand {
+    /// Add a course (or change its title).
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        /// Course code, e.g. CSCI3180.
+        course: String,
+        /// The course's title.
+        #[arg(long, default_value = "")]
+        title: String,
+    },
+    /// Add teachers (staff logins) and TAs (student IDs) to a course's staff list.
+    Staff {
+        #[arg(long)]
+        data: PathBuf,
+        course: String,
+        /// A staff login or a TA's student ID (repeat for more).
+        #[arg(long = "add", required = true)]
+        add: Vec<String>,
+    },
+    /// Add students to a course's class list. Once a course has one, only listed students may
+    /// submit to it.
+    Students {
+        #[arg(long)]
+        data: PathBuf,
+        course: String,
+        /// A student ID (repeat for more).
+        #[arg(
+            long = "add",
+            required_unless_present = "import",
+            conflicts_with = "import"
+        )]
+        add: Vec<String>,
+        /// A CSV file: the column headed student_id (or id, sid), or else the first one.
+        #[arg(long)]
+        import: Option<PathBuf>,
+    },
+    /// Show a course's staff list and class list.
+    Show {
+        #[arg(long)]
+        data: PathBuf,
+        course: String,
+    },
+    /// List the courses.
+    List {
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+fn fail(e: impl std::fmt::Display) -> ! {
+    die("blackboard", e)
+}
+
+/// The store for an operator's command: a running server may be using the directory, so its
+/// uploads are left alone.
+fn records(data: &Path) -> Board {
+    Board::open_records(data).unwrap_or_else(|e| fail(e))
+}
+
+pub(crate) fn assignment(command: AssignmentCommand) {
+    match command {
+        AssignmentCommand::Add {
+            data,
+            course,
+            assignment,
+            due,
+            max_size,
+            cutoff,
+            grace,
+        } => {
+            let due = parse_rfc3339(&due).unwrap_or_else(|e| fail(e));
+            let max_size = parse_size(&max_size).unwrap_or_else(|e| fail(e));
+            let cutoff = cutoff.map(|c| {
+                parse_rfc3339(&c)
+                    .map_err(|e| format!("--cutoff: {e}"))
+                    .unwrap_or_else(|e| fail(e))
+            });
+            let grace = parse_duration(&grace)
+                .map_err(|e| format!("--grace: {e}"))
+                .unwrap_or_else(|e| fail(e));
+            let spec = AssignmentSpec {
+                course: course.clone(),
+                assignment: assignment.clone(),
+                due,
+                max_size,
+                cutoff,
+                grace,
+            };
+            // The operator may set any due time (an old assignment, a test).
+            records(&data)
+                .put_assignment(&spec, true, &Actor::Operator, SystemTime::now())
+                .unwrap_or_else(|e| fail(e));
+            println!(
+                "{course}/{assignment}: due {}, at most {max_size} bytes{}",
+                rfc3339(due),
+                cutoff.map_or_else(String::new, |c| format!(", cut-off {}", rfc3339(c)))
+            );
+        }
+        AssignmentCommand::List { data } => {
+            for a in records(&data).assignments().unwrap_or_else(|e| fail(e)) {
+                println!(
+                    "{}/{}\tdue {}\tmax {} bytes\tcut-off {}\t{}",
+                    a.course,
+                    a.assignment,
+                    rfc3339(a.due),
+                    a.max_size,
+                    a.cutoff.map_or_else(|| "none".to_owned(), rfc3339),
+                    if a.open { "open" } else { "closed" }
+                );
+            }
+        }
+    }
+}
+
+fn people(ids: &[String]) -> Vec<PersonId> {
+    ids.iter()
+        .map(|s| {
+            PersonId::parse(s)
+                .map_err(|e| format!("--add {s:?}: {e}"))
+                .unwrap_or_else(|e| fail(e))
+        })
+        .collect()
+}
+
+fn students(ids: &[String]) -> Vec<StudentId> {
+    ids.iter()
+        .map(|s| {
+            StudentId::parse(s)
+                .map_err(|e| format!("--add {s:?}: {e}"))
+                .unwrap_or_else(|e| fail(e))
+        })
+        .collect()
+}
+
+pub(crate) fn course(command: CourseCommand) {
+    let now = SystemTime::now();
+    match command {
+        CourseCommand::Add {
+            data,
+            course,
+            title,
+        } => {
+            records(&data)
+                .add_course(&course, &title, now)
+                .unwrap_or_else(|e| fail(e));
+            println!("course {course} added");
+        }
+        CourseCommand::Staff { data, course, add } => {
+            let people = people(&add);
+            records(&data)
+                .add_staff(&course, &people, now)
+                .unwrap_or_else(|e| fail(e));
+            println!("{course}: {} on the staff list", people.len());
+        }
+        CourseCommand::Students {
+            data,
+            course,
+            add,
+            import,
+        } => {
+            let ids = match import {
+                Some(file) => {
+                    let text = std::fs::read(&file)
+                        .unwrap_or_else(|e| fail(format!("cannot read {}: {e}", file.display())));
+                    parse_class_list(&text)
+                        .map_err(|e| format!("{}: {e}", file.display()))
+                        .unwrap_or_else(|e| fail(e))
+                }
+                None => students(&add),
+            };
+            let board = records(&data);
+            board
+                .add_students(&course, &ids, now)
+                .unwrap_or_else(|e| fail(e));
+            let (_, listed) = board.lists(&course).unwrap_or_else(|e| fail(e));
+            println!(
+                "{course}: {} student(s) added, {} on the class list",
+                ids.len(),
+                listed.len()
+            );
+        }
+        CourseCommand::Show { data, course } => {
+            let (staff, class) = records(&data).lists(&course).unwrap_or_else(|e| fail(e));
+            println!("staff ({}): {}", staff.len(), staff.join(" "));
+            println!("class list ({}):", class.len());
+            for s in class {
+                println!("{s}");
+            }
+        }
+        CourseCommand::List { data } => {
+            for c in records(&data).courses().unwrap_or_else(|e| fail(e)) {
+                println!("{}\t{}", c.course, c.title);
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! A student's **current submission** to an assignment: the latest version of each file name
+//! they submitted. `report.pdf` v3 and `final.pdf` v1 are both current; `report.pdf` v1 and v2
+//! are history. What staff see in the status, what they collect, and what counts for lateness
+//! is the current submission.
+
+use std::collections::BTreeMap;
+
+/// One stored version, as the rule needs it.
+pub trait Version {
+    /// The file name it was submitted under.
+    fn file_name(&self) -> &str;
+    /// Its version number (1, 2, ... per file name).
+    fn version(&self) -> u32;
+    /// When it was received, seconds since the Unix epoch.
+    fn received_at(&self) -> u64;
+}
+
+/// The current submission among one student's versions for one assignment: the latest version
+/// of each file name, by file name. Ties on the version number (which the store prevents) go to
+/// the later in `versions`.
+pub fn current<T: Version>(versions: &[T]) -> Vec<&T> {
+    let mut latest: BTreeMap<&str, &T> = BTreeMap::new();
+    for v in versions {
+        let slot = latest.entry(v.file_name()).or_insert(v);
+        if v.version() >= slot.version() {
+            *slot = v;
+        }
+    }
+    latest.into_values().collect()
+}
+
+/// Where a student stands on an assignment, from their current submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Nothing submitted.
+    Nothing,
+    /// Every current file was received by the due time in force.
+    OnTime,
+    /// At least one current file was received after the due time in force.
+    Late,
+}
+
+/// The standing of a current submission against the due second in force for its student.
+pub fn standing<T: Version>(current: &[&T], deadline: super::lateness::Deadline) -> Standing {
+    match current.iter().map(|v| v.received_at()).max() {
+        None => Standing::Nothing,
+        Some(last) if deadline.is_late(last) => Standing::Late,
+        Some(_) => Standing::OnTime,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::lateness::Deadline;
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct V(&'static str, u32, u64);
+    impl Version for V {
+        fn file_name(&self) -> &str {
+            self.0
+        }
+        fn version(&self) -> u32 {
+            self.1
+        }
+        fn received_at(&self) -> u64 {
+            self.2
+        }
+    }
+
+    #[test]
+    fn the_latest_version_of_each_file_name_is_current() {
+        let all = [
+            V("report.pdf", 1, 10),
+            V("final.pdf", 1, 20),
+            V("report.pdf", 3, 40),
+            V("report.pdf", 2, 30),
+        ];
+        let cur = current(&all);
+        assert_eq!(cur, [&V("final.pdf", 1, 20), &V("report.pdf", 3, 40)]);
+        assert!(current::<V>(&[]).is_empty());
+    }
+
+    #[test]
+    fn standing_is_judged_on_the_current_files_against_the_deadline_in_force() {
+        let all = [V("a", 1, 900), V("b", 1, 1100)];
+        let cur = current(&all);
+        assert_eq!(standing(&cur, Deadline::new(1000)), Standing::Late);
+        assert_eq!(
+            standing(&cur, Deadline::new(1000).extended(Some(1200))),
+            Standing::OnTime
+        );
+        assert_eq!(standing::<V>(&[], Deadline::new(0)), Standing::Nothing);
+    }
+}
