@@ -2,6 +2,7 @@
 //! Blackboard (enroll, renew, submit, list, fetch, verify a receipt), each written once against
 //! any transport's [`Link`](handin_core::driver::Link), and the choice of transport.
 
+pub mod collect;
 pub mod net;
 pub mod printable;
 pub mod student;

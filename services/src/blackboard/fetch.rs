@@ -1,10 +1,11 @@
-//! Streaming a stored submission back to its owner: one disk read in flight at a time, at most
-//! [`FETCH_AHEAD`] bytes read ahead of the socket. The file moves into each read job and comes
-//! back with its answer, so it has one owner at a time.
+//! Streaming a stored file back (a submission to its owner or its course's staff, a feedback
+//! file to its student): one disk read in flight at a time, at most [`FETCH_AHEAD`] bytes read
+//! ahead of the socket. The file moves into each read job and comes back with its answer, so
+//! it has one owner at a time.
 
-use super::{failed, Done};
+use super::failed;
 use crate::runtime::{Inbox, Pool, Promise};
-use handin_core::{Refusal, RefusalCode, SubmitServer};
+use handin_core::{Refusal, RefusalCode, UsageError};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
@@ -16,6 +17,29 @@ const FETCH_AHEAD: usize = 512 * 1024;
 
 /// What a read job hands back: the file, and the bytes it read.
 pub(super) type Chunk = Result<(File, Vec<u8>), Refusal>;
+
+/// The connection a fetch streams into: a submission or a staff connection.
+pub(super) trait Sink {
+    /// Queues the next bytes.
+    fn send_fetch_data(&mut self, data: &[u8]) -> Result<(), UsageError>;
+    /// Ends the stream.
+    fn finish_fetch(&mut self) -> Result<(), UsageError>;
+}
+
+impl Sink for handin_core::SubmitServer {
+    fn send_fetch_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        handin_core::SubmitServer::send_fetch_data(self, data)
+    }
+    fn finish_fetch(&mut self) -> Result<(), UsageError> {
+        handin_core::SubmitServer::finish_fetch(self)
+    }
+}
+
+/// The message a connection's jobs send it, able to carry a read's answer.
+pub(super) trait ChunkDone: Send + 'static {
+    /// The answer of one read job.
+    fn chunk(chunk: Chunk) -> Self;
+}
 
 /// A fetch in progress.
 #[derive(Debug)]
@@ -54,13 +78,14 @@ impl Fetch {
     }
 
     /// Feeds what was read into the core while the transport has room (`out_len` bytes
-    /// waiting to be sent), and keeps one disk read in flight ahead of it.
-    pub(super) fn pump(
+    /// waiting to be sent), and keeps one disk read in flight ahead of it; each read's answer
+    /// comes back to `inbox`.
+    pub(super) fn pump<D: ChunkDone>(
         &mut self,
-        core: &mut SubmitServer,
+        core: &mut impl Sink,
         out_len: usize,
         pool: &Pool,
-        inbox: &Inbox<Done>,
+        inbox: &Inbox<D>,
     ) -> Step {
         if out_len < FETCH_AHEAD {
             if let Some(chunk) = self.ahead.pop_front() {
@@ -80,7 +105,7 @@ impl Fetch {
                 let want = usize::try_from(self.unread)
                     .unwrap_or(usize::MAX)
                     .min(FETCH_CHUNK);
-                let answer = Promise::new(inbox.clone(), || Done::FetchChunk(Err(failed())));
+                let answer = Promise::new(inbox.clone(), || D::chunk(Err(failed())));
                 pool.spawn(move || {
                     let mut buf = vec![0; want];
                     let read = match file.read_exact(&mut buf) {
@@ -90,7 +115,7 @@ impl Fetch {
                             format!("reading the stored file: {e}"),
                         )),
                     };
-                    answer.keep(Done::FetchChunk(read));
+                    answer.keep(D::chunk(read));
                 });
             }
         }

@@ -171,6 +171,12 @@ enum Done {
     FetchChunk(Chunk),
 }
 
+impl fetch::ChunkDone for Done {
+    fn chunk(chunk: Chunk) -> Self {
+        Self::FetchChunk(chunk)
+    }
+}
+
 /// One student's connection to Blackboard.
 pub struct BbConn {
     core: SubmitServer,
