@@ -28,7 +28,7 @@ use commit::Pending;
 use fetch::{Chunk, Fetch, Step};
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::msg::SubmissionEntry;
-use handin_core::pki::{unix_secs, StudentId};
+use handin_core::pki::{unix_secs, PersonId, StudentId};
 use handin_core::{
     Now, Receipt, ReceiptSigner, Refusal, RefusalCode, ServerConfig, SubmitServer,
     SubmitServerEvent,
@@ -278,7 +278,10 @@ impl BbConn {
                     resumed = handshake.resumed,
                     "student authenticated"
                 );
-                match self.sessions.join(&student, self.notify.clone()) {
+                match self
+                    .sessions
+                    .join(&PersonId::Student(student.clone()), self.notify.clone())
+                {
                     Ok(key) => self.session = Some(key),
                     Err(r) => {
                         tracing::info!(peer = %self.peer, %student, reason = %r.reason, "connection turned away");
@@ -444,7 +447,8 @@ fn failed() -> Refusal {
 impl Drop for BbConn {
     fn drop(&mut self) {
         if let (Some(key), Some(student)) = (self.session, self.core.student()) {
-            self.sessions.leave(student, key);
+            self.sessions
+                .leave(&PersonId::Student(student.clone()), key);
         }
     }
 }

@@ -9,7 +9,7 @@
 //! certificate against the new revoked set ([`Sessions::wake_all`]).
 
 use handin_core::driver::Notify;
-use handin_core::pki::StudentId;
+use handin_core::pki::PersonId;
 use handin_core::{Refusal, RefusalCode};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -55,7 +55,7 @@ impl Default for Limits {
 struct Inner {
     next: u64,
     open: usize,
-    by_student: HashMap<StudentId, Vec<(u64, Notify)>>,
+    by_student: HashMap<PersonId, Vec<(u64, Notify)>>,
 }
 
 /// The joined connections. See the [module documentation](self).
@@ -82,9 +82,10 @@ impl Sessions {
         }
     }
 
-    /// Admits a connection of `student`, reachable through `notify`; returns its key for
+    /// Admits a connection of `student` (a student, or a member of staff: a TA's submission
+    /// and staff connections count together), reachable through `notify`; returns its key for
     /// [`Sessions::leave`], or the refusal to end it with.
-    pub fn join(&self, student: &StudentId, notify: Notify) -> Result<u64, Refusal> {
+    pub fn join(&self, student: &PersonId, notify: Notify) -> Result<u64, Refusal> {
         let mut inner = self.lock();
         let mine = inner.by_student.get(student).map_or(0, Vec::len);
         if mine >= self.limits.per_student {
@@ -116,7 +117,7 @@ impl Sessions {
     }
 
     /// Removes the connection `key` of `student`.
-    pub fn leave(&self, student: &StudentId, key: u64) {
+    pub fn leave(&self, student: &PersonId, key: u64) {
         let mut inner = self.lock();
         let Some(list) = inner.by_student.get_mut(student) else {
             return;
@@ -152,7 +153,7 @@ impl Sessions {
     }
 
     /// Connections `student` has open now.
-    pub fn of(&self, student: &StudentId) -> usize {
+    pub fn of(&self, student: &PersonId) -> usize {
         self.lock().by_student.get(student).map_or(0, Vec::len)
     }
 
@@ -173,8 +174,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    fn id(n: u32) -> StudentId {
-        StudentId::parse(&format!("11550{n:05}")).expect("id")
+    fn id(n: u32) -> PersonId {
+        PersonId::parse(&format!("11550{n:05}")).expect("id")
     }
 
     fn noop() -> Notify {
