@@ -3,6 +3,7 @@
 //! any transport's [`Link`](handin_core::driver::Link), and the choice of transport.
 
 pub mod collect;
+pub mod grade_sheet;
 pub mod net;
 pub mod printable;
 pub mod student;
