@@ -60,8 +60,11 @@ pub use connection::{Connection, Protocol};
 pub use engine::HandshakeInfo;
 pub use enroll::{EnrollClient, EnrollClientEvent, EnrollServer, EnrollServerEvent};
 pub use error::{Error, Refusal, RefusalCode, UsageError};
-pub use msg::{SubmissionEntry, UploadOffer};
-pub use pki::StudentId;
+pub use msg::{
+    AssignmentSpec, CourseRow, FeedbackFile, GradeEntry, GradeSpec, LogRow, StatusRow,
+    SubmissionEntry, SubmissionState, UploadOffer,
+};
+pub use pki::{PersonId, StaffLogin, StudentId};
 pub use receipt::{Receipt, ReceiptBody, ReceiptSigner};
 pub use submit::{SubmitClient, SubmitClientEvent, SubmitServer, SubmitServerEvent};
 pub use time::Now;
