@@ -69,9 +69,9 @@ pub fn parse_grade_sheet(text: &[u8], path: &Path) -> Result<Vec<SheetRow>, Stri
             let student =
                 StudentId::parse(&id).map_err(|_| format!("{id:?} is not a student ID"))?;
             let score = get(Some(score_col));
-            check_score(&score)?;
+            check_score(&score).map_err(|r| r.reason)?;
             let comment = get(comment_col).replace("\r\n", "\n");
-            check_comment(&comment)?;
+            check_comment(&comment).map_err(|r| r.reason)?;
             let feedback = Some(get(feedback_col))
                 .filter(|f| !f.is_empty())
                 .map(|f| base.join(f));

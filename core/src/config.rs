@@ -1,7 +1,7 @@
-//! TLS configuration for the four roles, the injected clock, and the student-certificate
-//! verifier (CUHK root + student profile + revoked set).
+//! TLS configuration for the roles, the injected clock, and the personal-certificate verifier
+//! (CUHK root + personal certificate profile + revoked set).
 
-use crate::pki::{student_id_of, Revocations};
+use crate::pki::{person_of, Revocations};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -20,6 +20,8 @@ use std::time::{Duration, SystemTime};
 pub const ENROLL_ALPN: &[u8] = b"handin-enroll/1";
 /// ALPN protocol name of submission (port 3141).
 pub const SUBMIT_ALPN: &[u8] = b"handin-submit/1";
+/// ALPN protocol name of the staff protocol (Blackboard's port 3141, beside submission).
+pub const STAFF_ALPN: &[u8] = b"handin-staff/1";
 
 /// The crypto provider used everywhere in handin: aws-lc-rs, passed explicitly so that no
 /// process-wide default is needed (and none can conflict).
@@ -160,17 +162,19 @@ fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, ConfigError
     Ok(Arc::new(store))
 }
 
-/// Verifies client certificates as student identities: chains to the CUHK root (rustls/webpki,
-/// clientAuth purpose, validity at the injected time), then the student profile, then the
-/// revoked set.
+/// Verifies client certificates as personal identities: chains to the CUHK root
+/// (rustls/webpki, clientAuth purpose, validity at the injected time), then the personal
+/// certificate profile (a student ID or a staff login as CN), then the revoked set. Which
+/// kind of person a protocol admits is judged after the handshake (`peer.rs`), where the
+/// refusal can say why.
 #[derive(Debug)]
-struct StudentVerifier {
+struct PersonVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     revocations: Arc<Revocations>,
     mandatory: bool,
 }
 
-impl ClientCertVerifier for StudentVerifier {
+impl ClientCertVerifier for PersonVerifier {
     fn offer_client_auth(&self) -> bool {
         true
     }
@@ -191,7 +195,7 @@ impl ClientCertVerifier for StudentVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         self.inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        let (_, info) = student_id_of(end_entity).map_err(|_| {
+        let (_, info) = person_of(end_entity).map_err(|_| {
             rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
         })?;
         if self.revocations.is_revoked(&info.serial) {
@@ -230,15 +234,32 @@ pub enum Role {
     Enroll,
     /// Submission: a student certificate is mandatory.
     Submit,
+    /// The staff protocol: a personal certificate (a staff login, or a TA's student ID) is
+    /// mandatory; what the person may do is the application's decision per request.
+    Staff,
 }
 
 impl Role {
+    /// Every role, in the order of their protocols' introduction.
+    pub const ALL: [Role; 3] = [Role::Enroll, Role::Submit, Role::Staff];
+
     /// The role's ALPN protocol name.
     pub fn alpn(self) -> &'static [u8] {
         match self {
             Self::Enroll => ENROLL_ALPN,
             Self::Submit => SUBMIT_ALPN,
+            Self::Staff => STAFF_ALPN,
         }
+    }
+
+    /// The role whose ALPN protocol name is `alpn`.
+    pub fn from_alpn(alpn: &[u8]) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.alpn() == alpn)
+    }
+
+    /// Whether a connection of this role must present a client certificate.
+    pub fn requires_certificate(self) -> bool {
+        matches!(self, Self::Submit | Self::Staff)
     }
 }
 
@@ -305,6 +326,19 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// The same server (certificate, CA, revoked set, timeouts, key log) speaking another
+    /// protocol: Blackboard holds one configuration per protocol it serves on its port and
+    /// picks one from the client's ALPN offer ([`crate::accept::Incoming`]). The returned
+    /// configuration has its own session cache, so a session resumes only with the protocol
+    /// it was made for.
+    pub fn with_role(&self, role: Role) -> Result<Self, ConfigError> {
+        let mut config = self.clone();
+        config.role = role;
+        config.sessions = rustls::server::ServerSessionMemoryCache::new(4096);
+        config.rebuild()?;
+        Ok(config)
+    }
+
     /// The same server with a new revoked set: connections made from the returned config refuse
     /// the new serials at the handshake, and resumed sessions (the session cache is shared) are
     /// checked against it after the handshake.
@@ -359,10 +393,10 @@ fn verifier(
         .allow_unauthenticated()
         .build()
         .map_err(|e| ConfigError(format!("client verifier: {e}")))?;
-    Ok(Arc::new(StudentVerifier {
+    Ok(Arc::new(PersonVerifier {
         inner,
         revocations: revocations.clone(),
-        mandatory: role == Role::Submit,
+        mandatory: role.requires_certificate(),
     }))
 }
 

@@ -12,9 +12,12 @@ use std::time::Instant;
 /// One side of one protocol over one TLS session: rustls fed through slices, the frames, the
 /// deadlines and the protocol's state machine. It does no I/O and reads no clock.
 ///
-/// The four connections of handin are this type over a protocol parameter:
-/// [`EnrollClient`](crate::EnrollClient), [`EnrollServer`](crate::EnrollServer),
-/// [`SubmitClient`](crate::SubmitClient) and [`SubmitServer`](crate::SubmitServer). The methods
+/// The connections of handin are this type over a protocol parameter:
+/// [`EnrollClient`](crate::EnrollClient), [`EnrollServer`](crate::EnrollServer)
+/// (`handin-enroll/1`), [`SubmitClient`](crate::SubmitClient),
+/// [`SubmitServer`](crate::SubmitServer) (`handin-submit/1`),
+/// [`StaffClient`](crate::StaffClient) and [`StaffServer`](crate::StaffServer)
+/// (`handin-staff/1`). The methods
 /// on this page are shared by all of them; each adds its own requests and answers (`submit`,
 /// `accept_upload`, `issue`, ...), documented on its protocol type.
 ///
@@ -92,11 +95,13 @@ pub struct Connection<P: Protocol> {
     pub(crate) proto: P,
 }
 
-/// One side of one protocol: the parameter of [`Connection`]. Implemented by the four protocol
+/// One side of one protocol: the parameter of [`Connection`]. Implemented by the protocol
 /// sides of this crate only ([`EnrollClientProtocol`](crate::enroll::EnrollClientProtocol),
 /// [`EnrollServerProtocol`](crate::enroll::EnrollServerProtocol),
 /// [`SubmitClientProtocol`](crate::submit::SubmitClientProtocol),
-/// [`SubmitServerProtocol`](crate::submit::SubmitServerProtocol)); write code generic over it
+/// [`SubmitServerProtocol`](crate::submit::SubmitServerProtocol),
+/// [`StaffClientProtocol`](crate::staff::StaffClientProtocol),
+/// [`StaffServerProtocol`](crate::staff::StaffServerProtocol)); write code generic over it
 /// to drive any of them.
 pub trait Protocol: sealed::Machine + fmt::Debug {
     /// What the connection tells the application, from [`Connection::poll_event`].
@@ -143,6 +148,19 @@ impl<P: Protocol> Connection<P> {
             .receive(now, data)
             .and_then(|()| P::process(self));
         self.settle(r)
+    }
+
+    /// Continues a connection made from an accepted ClientHello: processes what rustls
+    /// already buffered, then `rest`, the bytes read after the hello.
+    pub(crate) fn resume(&mut self, now: Now, rest: &[u8]) {
+        self.engine.set_now(now);
+        let r = self
+            .engine
+            .process_buffered()
+            .and_then(|()| P::process(self));
+        if self.settle(r).is_ok() && !rest.is_empty() {
+            let _ = self.receive(now, rest);
+        }
     }
 
     /// Tells the connection the byte stream ended (the socket read returned 0, or failed).

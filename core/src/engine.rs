@@ -108,6 +108,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Processes TLS records already buffered inside rustls (read with the ClientHello by an
+    /// acceptor, before this engine existed).
+    pub(crate) fn process_buffered(&mut self) -> Result<(), Error> {
+        self.check()?;
+        if let Err(e) = self.tls.process_new_packets() {
+            return Err(self.fail(Error::Tls(e)));
+        }
+        self.drain_plaintext();
+        Ok(())
+    }
+
+    /// Moves the handshake deadline earlier, to `deadline`: a connection continued from an
+    /// accepted ClientHello keeps the deadline that started when the socket was accepted.
+    pub(crate) fn cap_handshake_deadline(&mut self, deadline: Instant) {
+        if let Some(d) = &mut self.handshake_deadline {
+            *d = (*d).min(deadline);
+        }
+    }
+
     /// The transport saw the end of the byte stream.
     pub(crate) fn eof(&mut self, now: Now) -> Result<(), Error> {
         self.check()?;

@@ -56,13 +56,18 @@ pub enum RefusalCode {
     Internal,
     /// The student's storage bound for this assignment (submissions or bytes) is reached.
     Quota,
-    /// The caller is not on the course's staff list (also the answer for a course that does
-    /// not exist, so that an outsider learns nothing about the course).
+    /// The caller is not on the staff list of that course. Also the answer for a course that
+    /// does not exist, so that someone outside a course learns nothing about it.
     NotStaff,
-    /// The course has a class list and the student is not on it.
+    /// The student is not on the course's class list.
     NotOnClassList,
-    /// The assignment is closed, or its cut-off time has passed.
+    /// The assignment is closed, or past its cut-off time.
     Closed,
+    /// A field of the request holds a value that is not acceptable (a malformed name, student
+    /// ID, score, comment or time).
+    BadField,
+    /// The due time (or cut-off) is in the past and the request did not say that is intended.
+    DueInPast,
     /// A code this version does not know.
     Other(u16),
 }
@@ -97,6 +102,8 @@ impl RefusalCode {
             Self::NotStaff => 24,
             Self::NotOnClassList => 25,
             Self::Closed => 26,
+            Self::BadField => 27,
+            Self::DueInPast => 28,
             Self::Other(v) => v,
         }
     }
@@ -130,6 +137,8 @@ impl RefusalCode {
             24 => Self::NotStaff,
             25 => Self::NotOnClassList,
             26 => Self::Closed,
+            27 => Self::BadField,
+            28 => Self::DueInPast,
             v => Self::Other(v),
         }
     }
@@ -196,3 +205,24 @@ impl From<rustls::Error> for Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("call out of order: {0}")]
 pub struct UsageError(pub &'static str);
+
+#[cfg(test)]
+mod tests {
+    use super::RefusalCode;
+
+    #[test]
+    fn every_known_code_round_trips_and_keeps_its_number() {
+        for v in 1..=28u16 {
+            let code = RefusalCode::from_u16(v);
+            assert!(!matches!(code, RefusalCode::Other(_)), "{v} is known");
+            assert_eq!(code.to_u16(), v);
+        }
+        assert_eq!(RefusalCode::from_u16(29), RefusalCode::Other(29));
+        assert_eq!(RefusalCode::Quota.to_u16(), 23);
+        assert_eq!(RefusalCode::NotStaff.to_u16(), 24);
+        assert_eq!(RefusalCode::NotOnClassList.to_u16(), 25);
+        assert_eq!(RefusalCode::Closed.to_u16(), 26);
+        assert_eq!(RefusalCode::BadField.to_u16(), 27);
+        assert_eq!(RefusalCode::DueInPast.to_u16(), 28);
+    }
+}

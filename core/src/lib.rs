@@ -21,9 +21,11 @@
 //!                     \_________ the application _______/
 //! ```
 //!
-//! One connection type, [`Connection`], drives both protocols, over a parameter naming the
-//! side: [`EnrollClient`] / [`EnrollServer`] (`handin-enroll/1`) and [`SubmitClient`] /
-//! [`SubmitServer`] (`handin-submit/1`) are its four instances. [`Connection`] documents the call
+//! One connection type, [`Connection`], drives every protocol, over a parameter naming the
+//! side: [`EnrollClient`] / [`EnrollServer`] (`handin-enroll/1`), [`SubmitClient`] /
+//! [`SubmitServer`] (`handin-submit/1`) and [`StaffClient`] / [`StaffServer`]
+//! (`handin-staff/1`) are its instances. A server that serves several protocols on one port
+//! picks one from the client's ALPN offer with [`accept::Incoming`]. [`Connection`] documents the call
 //! protocol common to all: after every input (`receive`, `handle_timeout`, `handle_eof`, or an
 //! application call), drain `poll_event()` until `None`, then `poll_transmit()` and send what it
 //! returns, then wait until `poll_timeout()` or until more bytes arrive. Each side documents its
@@ -38,6 +40,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accept;
 pub mod config;
 mod connection;
 pub mod driver;
@@ -52,6 +55,7 @@ mod peer;
 pub mod pki;
 pub mod receipt;
 pub mod rules;
+pub mod staff;
 pub mod submit;
 mod time;
 
@@ -60,9 +64,13 @@ pub use connection::{Connection, Protocol};
 pub use engine::HandshakeInfo;
 pub use enroll::{EnrollClient, EnrollClientEvent, EnrollServer, EnrollServerEvent};
 pub use error::{Error, Refusal, RefusalCode, UsageError};
-pub use msg::{SubmissionEntry, UploadOffer};
-pub use pki::StudentId;
+pub use msg::{
+    AssignmentSpec, CourseRow, FeedbackFile, GradeEntry, GradeSpec, LogRow, StatusRow,
+    SubmissionEntry, SubmissionState, UploadOffer,
+};
+pub use pki::{PersonId, StaffLogin, StudentId};
 pub use receipt::{Receipt, ReceiptBody, ReceiptSigner};
+pub use staff::{StaffClient, StaffClientEvent, StaffRequest, StaffServer, StaffServerEvent};
 pub use submit::{SubmitClient, SubmitClientEvent, SubmitServer, SubmitServerEvent};
 pub use time::Now;
 

@@ -5,9 +5,9 @@
 
 use crate::enroll::{EnrollServer, EnrollServerEvent};
 use crate::error::{Refusal, RefusalCode};
-use crate::msg::{SubmissionEntry, UploadOffer};
+use crate::msg::{FeedbackFile, GradeEntry, LogRow, SubmissionEntry, UploadOffer};
 use crate::pki::{unix_secs, Ca, CertificateInfo, RevokedSerial, StudentId};
-use crate::receipt::{ReceiptBody, ReceiptSigner};
+use crate::receipt::{Receipt, ReceiptBody, ReceiptSigner};
 use crate::rules::{
     self,
     enrollment::{CertStanding, CodeStanding},
@@ -15,7 +15,7 @@ use crate::rules::{
     quota::{Quota, Usage},
 };
 use crate::submit::{sha256, SubmitServer, SubmitServerEvent};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -67,6 +67,11 @@ impl Registrar {
                 });
             }
         }
+    }
+
+    /// Every revoked certificate, in order of revocation.
+    pub fn revoked(&self) -> &[RevokedSerial] {
+        &self.revoked
     }
 
     /// The current CRL, DER.
@@ -186,10 +191,37 @@ impl Registrar {
 
 /// An assignment of the in-memory board.
 #[derive(Debug, Clone, Copy)]
-struct Terms {
-    due: u64,
-    max_size: u64,
+pub(crate) struct Terms {
+    pub(crate) due: u64,
+    pub(crate) max_size: u64,
+    pub(crate) cutoff: Option<u64>,
+    pub(crate) open: bool,
 }
+
+/// A course of the in-memory board: its title, staff list and class list.
+#[derive(Debug, Clone, Default)]
+pub struct Course {
+    /// The course's title.
+    pub title: String,
+    /// Who may manage it: staff logins and TAs' student IDs.
+    pub staff: BTreeSet<String>,
+    /// Who may submit to it; empty: anyone with a student certificate (as before courses had
+    /// class lists).
+    pub students: BTreeSet<String>,
+}
+
+/// A grade kept by the in-memory board.
+#[derive(Debug, Clone)]
+pub(crate) struct Graded {
+    pub(crate) score: String,
+    pub(crate) comment: String,
+    pub(crate) feedback: Option<(FeedbackFile, Vec<u8>)>,
+}
+
+/// (course, assignment)
+pub(crate) type AKey = (String, String);
+/// (course, assignment, student)
+pub(crate) type SKey = (String, String, String);
 
 /// Blackboard's application in memory. Its decisions are the production ones
 /// ([`rules::submission`], [`rules::lateness`], [`rules::quota`], [`rules::visibility`]); only
@@ -197,7 +229,16 @@ struct Terms {
 #[derive(Debug)]
 pub struct Board {
     signer: ReceiptSigner,
-    assignments: HashMap<(String, String), Terms>,
+    pub(crate) assignments: HashMap<AKey, Terms>,
+    /// The courses, by code. A course that is not here has no staff and no class list.
+    pub courses: BTreeMap<String, Course>,
+    pub(crate) extensions: HashMap<SKey, u64>,
+    pub(crate) grades: HashMap<SKey, Graded>,
+    pub(crate) released: HashMap<AKey, u64>,
+    /// The receipt of every stored submission, by id.
+    pub receipts: HashMap<String, Receipt>,
+    /// Every staff action, by course.
+    pub log: Vec<(String, LogRow)>,
     /// The bound per student and assignment.
     pub quota: Quota,
     /// Every stored submission with its bytes.
@@ -216,6 +257,12 @@ impl Board {
         Self {
             signer,
             assignments: HashMap::new(),
+            courses: BTreeMap::new(),
+            extensions: HashMap::new(),
+            grades: HashMap::new(),
+            released: HashMap::new(),
+            receipts: HashMap::new(),
+            log: Vec::new(),
             quota: Quota::default(),
             stored: Vec::new(),
         }
@@ -223,8 +270,27 @@ impl Board {
 
     /// Adds an assignment due at `due` (Unix seconds) accepting files up to `max_size`.
     pub fn add_assignment(&mut self, course: &str, assignment: &str, due: u64, max_size: u64) {
-        self.assignments
-            .insert((course.into(), assignment.into()), Terms { due, max_size });
+        self.assignments.insert(
+            (course.into(), assignment.into()),
+            Terms {
+                due,
+                max_size,
+                cutoff: None,
+                open: true,
+            },
+        );
+    }
+
+    /// Adds a course with a staff list and a class list (empty: anyone may submit).
+    pub fn add_course(&mut self, course: &str, title: &str, staff: &[&str], students: &[&str]) {
+        self.courses.insert(
+            course.into(),
+            Course {
+                title: title.into(),
+                staff: staff.iter().map(|s| s.to_string()).collect(),
+                students: students.iter().map(|s| s.to_string()).collect(),
+            },
+        );
     }
 
     fn terms(&self, offer: &UploadOffer) -> Option<Terms> {
@@ -248,6 +314,20 @@ impl Board {
     fn admit(&self, student: &str, offer: &UploadOffer) -> Result<Terms, Refusal> {
         let terms = self.terms(offer);
         rules::submission::admit(offer, terms.map(|t| t.max_size))?;
+        if let Some(course) = self.courses.get(&offer.course) {
+            if !course.students.is_empty() && !course.students.contains(student) {
+                return Err(Refusal::new(
+                    RefusalCode::NotOnClassList,
+                    format!("you are not on the class list of {}", offer.course),
+                ));
+            }
+        }
+        if terms.is_some_and(|t| !t.open) {
+            return Err(Refusal::new(
+                RefusalCode::Closed,
+                format!("{}/{} is closed", offer.course, offer.assignment),
+            ));
+        }
         self.quota.check(self.usage(student, offer), offer.size)?;
         terms.ok_or_else(|| Refusal::new(RefusalCode::Internal, "the assignment went missing"))
     }
@@ -262,6 +342,17 @@ impl Board {
         bytes: Vec<u8>,
     ) -> Result<ReceiptBody, Refusal> {
         let terms = self.admit(student, &offer)?;
+        let received = unix_secs(received_at);
+        if terms.cutoff.is_some_and(|c| received > c) {
+            return Err(Refusal::new(
+                RefusalCode::Closed,
+                format!(
+                    "{}/{} is past its cut-off time; nothing was stored",
+                    offer.course, offer.assignment
+                ),
+            ));
+        }
+        let due = self.due_for(&offer.course, &offer.assignment, student, terms.due);
         let earlier = self
             .stored
             .iter()
@@ -272,7 +363,6 @@ impl Board {
                     && e.file_name == offer.file_name
             })
             .count();
-        let received = unix_secs(received_at);
         let entry = SubmissionEntry {
             id: format!("s{}", self.stored.len() + 1),
             student_id: student.to_owned(),
@@ -282,10 +372,10 @@ impl Board {
             size: offer.size,
             sha256: sha256(&bytes),
             received_at: received,
-            late: Deadline::new(terms.due).is_late(received),
+            late: Deadline::new(due).is_late(received),
             version: rules::submission::next_version(u32::try_from(earlier).unwrap_or(u32::MAX)),
         };
-        let body = ReceiptBody::for_entry(&entry, terms.due);
+        let body = ReceiptBody::for_entry(&entry, due);
         self.stored.push((entry, bytes));
         Ok(body)
     }
@@ -322,6 +412,7 @@ impl Board {
                         Ok(body) => {
                             let receipt = self.signer.sign(&body).expect("signing");
                             let _ = server.send_receipt(&receipt);
+                            self.receipts.insert(body.id.clone(), receipt);
                         }
                         Err(r) => {
                             let _ = server.refuse(r);
@@ -362,9 +453,71 @@ impl Board {
                         }
                     }
                 }
+                SubmitServerEvent::GradesRequested { course } => {
+                    acted = true;
+                    for g in self.released_grades(&student, course.as_deref()) {
+                        let _ = server.send_grade(&g);
+                    }
+                    let _ = server.finish_grades();
+                }
+                SubmitServerEvent::FeedbackRequested { course, assignment } => {
+                    acted = true;
+                    let key = (course.clone(), assignment.clone());
+                    let released = self.released.contains_key(&key);
+                    let file = self
+                        .grades
+                        .get(&(course, assignment, student.clone()))
+                        .and_then(|g| g.feedback.as_ref())
+                        .filter(|_| released);
+                    match file {
+                        Some((file, bytes)) => {
+                            if server.start_feedback(file).is_ok() {
+                                let _ = server.send_fetch_data(bytes);
+                                let _ = server.finish_fetch();
+                            }
+                        }
+                        None => {
+                            let _ = server.refuse(Refusal::new(
+                                RefusalCode::NotFound,
+                                "no released feedback file for that assignment",
+                            ));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
         acted
+    }
+
+    /// The due time in force for `student`: an extension's, or the assignment's `due`.
+    pub(crate) fn due_for(&self, course: &str, assignment: &str, student: &str, due: u64) -> u64 {
+        let ext = self
+            .extensions
+            .get(&(course.into(), assignment.into(), student.into()))
+            .copied();
+        Deadline::new(due).extended(ext).due()
+    }
+
+    /// `student`'s released grades, optionally of one course, in a stable order.
+    fn released_grades(&self, student: &str, course: Option<&str>) -> Vec<GradeEntry> {
+        let mut out: Vec<GradeEntry> = self
+            .grades
+            .iter()
+            .filter(|((c, _, s), _)| s == student && course.is_none_or(|only| only == c))
+            .filter_map(|((c, a, _), g)| {
+                let released_at = *self.released.get(&(c.clone(), a.clone()))?;
+                Some(GradeEntry {
+                    course: c.clone(),
+                    assignment: a.clone(),
+                    score: g.score.clone(),
+                    comment: g.comment.clone(),
+                    feedback: g.feedback.as_ref().map(|(f, _)| f.clone()),
+                    released_at,
+                })
+            })
+            .collect();
+        out.sort_by(|x, y| (&x.course, &x.assignment).cmp(&(&y.course, &y.assignment)));
+        out
     }
 }

@@ -1,13 +1,20 @@
 //! Grades: what a score and a comment may be, and when a student sees them (only once the
 //! assignment's grades are released, never before).
 
+use crate::{Refusal, RefusalCode};
+
+fn bad(reason: String) -> Refusal {
+    Refusal::new(RefusalCode::BadField, reason)
+}
+
 /// The longest score, in characters.
 pub const MAX_SCORE: usize = 16;
 /// The longest comment, in characters.
 pub const MAX_COMMENT: usize = 4000;
 
-/// Checks a score: a decimal number (`87`, `87.5`, `-1`), at most [`MAX_SCORE`] characters.
-pub fn check_score(score: &str) -> Result<(), String> {
+/// Checks a score: a decimal number (`87`, `87.5`, `-1`), at most [`MAX_SCORE`] characters. A
+/// refusal is `BadField`.
+pub fn check_score(score: &str) -> Result<(), Refusal> {
     let digits = score.strip_prefix('-').unwrap_or(score);
     let mut parts = digits.splitn(2, '.');
     let whole = parts.next().unwrap_or("");
@@ -19,25 +26,28 @@ pub fn check_score(score: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "the score {score:?} is not a number like 87 or 87.5 (at most {MAX_SCORE} characters)"
-        ))
+        Err(bad(format!(
+            "the score {:?} is not a number like 87 or 87.5 (at most {MAX_SCORE} characters)",
+            crate::msg::truncate_utf8(score, 40)
+        )))
     }
 }
 
 /// Checks a comment: at most [`MAX_COMMENT`] characters, no control characters but newlines
-/// and tabs.
-pub fn check_comment(comment: &str) -> Result<(), String> {
+/// and tabs. A refusal is `BadField`.
+pub fn check_comment(comment: &str) -> Result<(), Refusal> {
     if comment.chars().count() > MAX_COMMENT {
-        return Err(format!(
+        return Err(bad(format!(
             "the comment is longer than {MAX_COMMENT} characters; put the rest in a feedback file"
-        ));
+        )));
     }
     if comment
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err("the comment holds control characters".into());
+        return Err(bad(
+            "the comment holds a control character (only newlines and tabs are allowed)".into(),
+        ));
     }
     Ok(())
 }

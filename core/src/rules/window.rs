@@ -50,9 +50,7 @@ impl Window {
                 format!(
                     "the cut-off time of this assignment ({}) has passed; late work is no \
                      longer accepted",
-                    crate::pki::rfc3339(
-                        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(cutoff)
-                    )
+                    time_text(cutoff)
                 ),
             )),
             _ => Ok(()),
@@ -60,31 +58,67 @@ impl Window {
     }
 }
 
-/// Whether staff may set these times at `now`: the due time not in the past unless
-/// `allow_past`, and a cut-off not before the due time.
+/// The latest time accepted: 9999-12-31T23:59:59Z, in seconds since the Unix epoch (every
+/// later step of time arithmetic stays far from overflowing).
+pub const MAX_TIME: u64 = 253_402_300_799;
+
+fn time_text(secs: u64) -> String {
+    crate::pki::rfc3339(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+/// Checks a time field: at most [`MAX_TIME`]. A refusal is `BadField`.
+pub fn check_time(what: &str, t: u64) -> Result<(), Refusal> {
+    if t > MAX_TIME {
+        return Err(Refusal::new(
+            RefusalCode::BadField,
+            format!("the {what} {t} is after the year 9999"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether staff may set these times at `now`: times before [`MAX_TIME`], a cut-off not before
+/// the due time (`BadField`), and a due time and cut-off not in the past unless `allow_past`
+/// (`DueInPast`).
 pub fn check_new_times(
     now: u64,
     due: u64,
     cutoff: Option<u64>,
     allow_past: bool,
-) -> Result<(), String> {
-    if due < now && !allow_past {
-        return Err(format!(
-            "the due time {} is in the past; give a future time, or say that a past one is \
-             meant (--allow-past)",
-            crate::pki::rfc3339(
-                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(due)
-            )
+) -> Result<(), Refusal> {
+    check_time("due time", due)?;
+    if let Some(c) = cutoff {
+        check_time("cut-off time", c)?;
+        if c < due {
+            return Err(Refusal::new(
+                RefusalCode::BadField,
+                "the cut-off time is before the due time; a cut-off ends late submissions, so \
+                 it is at or after the due time",
+            ));
+        }
+    }
+    if allow_past {
+        return Ok(());
+    }
+    if due < now {
+        return Err(Refusal::new(
+            RefusalCode::DueInPast,
+            format!(
+                "the due time {} is in the past; give a future time, or say that a past one is \
+                 meant (--allow-past)",
+                time_text(due)
+            ),
         ));
     }
-    if let Some(c) = cutoff {
-        if c < due {
-            return Err(
-                "the cut-off time is before the due time; a cut-off ends late \
-                        submissions, so it is at or after the due time"
-                    .into(),
-            );
-        }
+    if let Some(c) = cutoff.filter(|c| *c < now) {
+        return Err(Refusal::new(
+            RefusalCode::DueInPast,
+            format!(
+                "the cut-off time {} is in the past; give a future time, or say that a past one \
+                 is meant (--allow-past)",
+                time_text(c)
+            ),
+        ));
     }
     Ok(())
 }
@@ -133,5 +167,24 @@ mod tests {
         assert!(check_new_times(1500, 1000, None, false).is_err());
         assert!(check_new_times(1500, 1000, None, true).is_ok());
         assert!(check_new_times(500, 1000, Some(999), false).is_err());
+        assert_eq!(
+            check_new_times(1500, 1000, Some(2000), false)
+                .unwrap_err()
+                .code,
+            RefusalCode::DueInPast
+        );
+        assert_eq!(
+            check_new_times(1500, 1600, Some(1550), false)
+                .unwrap_err()
+                .code,
+            RefusalCode::BadField
+        );
+        assert_eq!(
+            check_new_times(500, 1000, Some(400), true)
+                .unwrap_err()
+                .code,
+            RefusalCode::BadField
+        );
+        assert!(check_new_times(0, MAX_TIME + 1, None, true).is_err());
     }
 }

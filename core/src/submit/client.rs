@@ -6,7 +6,7 @@ use crate::connection::{sealed::Machine, Connection, Protocol};
 use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, UsageError};
 use crate::frame::CHUNK;
-use crate::msg::{Message, SubmissionEntry, UploadOffer};
+use crate::msg::{FeedbackFile, GradeEntry, Message, SubmissionEntry, UploadOffer};
 use crate::receipt::{Receipt, ReceiptBody};
 use crate::time::Now;
 use bytes::Bytes;
@@ -46,6 +46,16 @@ pub enum SubmitClientEvent {
     FetchData(Bytes),
     /// The fetched bytes are complete and match the described size and SHA-256.
     FetchEnd,
+    /// One of our released grades.
+    Grade(GradeEntry),
+    /// End of the grades.
+    GradesEnd,
+    /// The feedback file's description; its bytes follow.
+    FeedbackBegin(FeedbackFile),
+    /// The next bytes of the feedback file.
+    FeedbackData(Bytes),
+    /// The feedback file is complete and matches the described size and SHA-256.
+    FeedbackEnd,
 }
 
 #[derive(Debug)]
@@ -62,6 +72,13 @@ enum State {
         received: u64,
         hash: Sha256,
     },
+    Grades(Option<String>),
+    AwaitFeedback,
+    FeedbackIncoming {
+        file: FeedbackFile,
+        received: u64,
+        hash: Sha256,
+    },
 }
 
 impl State {
@@ -75,6 +92,9 @@ impl State {
             Self::Listing => "listing",
             Self::AwaitFetch => "waiting for FetchBegin",
             Self::Fetching { .. } => "fetching",
+            Self::Grades(_) => "listing grades",
+            Self::AwaitFeedback => "waiting for FeedbackBegin",
+            Self::FeedbackIncoming { .. } => "fetching feedback",
         }
     }
 }
@@ -88,7 +108,10 @@ impl State {
 /// - upload: `submit(offer)`; on `UploadReady`, `send_data` in pieces (drain `poll_transmit`
 ///   between them to bound memory), then `finish_upload`; wait for `Receipt` or `Refused`;
 /// - `list(course)`: `ListEntry`* then `ListEnd`, or `Refused`;
-/// - `fetch(id)`: `FetchBegin`, `FetchData`*, `FetchEnd`, or `Refused`.
+/// - `fetch(id)`: `FetchBegin`, `FetchData`*, `FetchEnd`, or `Refused`;
+/// - `grades(course)`: `Grade`* then `GradesEnd`, or `Refused`;
+/// - `feedback(course, assignment)`: `FeedbackBegin`, `FeedbackData`*, `FeedbackEnd`, or
+///   `Refused`.
 ///
 /// One request at a time; `close` when done.
 #[derive(Debug)]
@@ -189,6 +212,27 @@ impl Connection<SubmitClientProtocol> {
         Ok(())
     }
 
+    /// Lists our released grades, optionally for one course.
+    pub fn grades(&mut self, course: Option<&str>) -> Result<(), UsageError> {
+        self.idle()?;
+        self.engine.send(&Message::Grades {
+            course: course.map(str::to_owned),
+        })?;
+        self.proto.state = State::Grades(course.map(str::to_owned));
+        Ok(())
+    }
+
+    /// Fetches the feedback file of our released grade for an assignment.
+    pub fn feedback(&mut self, course: &str, assignment: &str) -> Result<(), UsageError> {
+        self.idle()?;
+        self.engine.send(&Message::Feedback {
+            course: course.to_owned(),
+            assignment: assignment.to_owned(),
+        })?;
+        self.proto.state = State::AwaitFeedback;
+        Ok(())
+    }
+
     /// The student ID Blackboard authenticated (after `Connected`).
     pub fn student(&self) -> Option<&str> {
         self.proto.student.as_deref()
@@ -273,9 +317,72 @@ impl Connection<SubmitClientProtocol> {
                 self.events.push_back(SubmitClientEvent::Refused(r));
             }
             (
-                State::AwaitReady(_) | State::AwaitReceipt(_) | State::Listing | State::AwaitFetch,
+                State::AwaitReady(_)
+                | State::AwaitReceipt(_)
+                | State::Listing
+                | State::AwaitFetch
+                | State::Grades(_)
+                | State::AwaitFeedback,
                 Message::Refused(r),
             ) => self.events.push_back(SubmitClientEvent::Refused(r)),
+            (State::Grades(course), Message::GradeEntry(g)) => {
+                if course.as_ref().is_some_and(|c| *c != g.course) {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "the grades hold another course than the one asked for".into(),
+                    )));
+                }
+                self.proto.state = State::Grades(course);
+                self.events.push_back(SubmitClientEvent::Grade(g));
+            }
+            (State::Grades(_), Message::ListEnd) => {
+                self.events.push_back(SubmitClientEvent::GradesEnd)
+            }
+            (State::AwaitFeedback, Message::FeedbackBegin(file)) => {
+                self.events
+                    .push_back(SubmitClientEvent::FeedbackBegin(file.clone()));
+                self.proto.state = State::FeedbackIncoming {
+                    file,
+                    received: 0,
+                    hash: Sha256::new(),
+                };
+            }
+            (
+                State::FeedbackIncoming {
+                    file,
+                    received,
+                    mut hash,
+                },
+                Message::Data(d),
+            ) => {
+                let received = received + d.len() as u64;
+                if received > file.size {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "received more feedback bytes than its declared size".into(),
+                    )));
+                }
+                hash.update(&d);
+                self.proto.state = State::FeedbackIncoming {
+                    file,
+                    received,
+                    hash,
+                };
+                self.events.push_back(SubmitClientEvent::FeedbackData(d));
+            }
+            (
+                State::FeedbackIncoming {
+                    file,
+                    received,
+                    hash,
+                },
+                Message::DataEnd,
+            ) => {
+                if received != file.size || hash.finish() != file.sha256 {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "the feedback bytes do not match its declared size and SHA-256".into(),
+                    )));
+                }
+                self.events.push_back(SubmitClientEvent::FeedbackEnd);
+            }
             (State::AwaitReceipt(offer), Message::Receipt(bytes)) => {
                 let checked = self.check_receipt(&offer, &bytes);
                 match checked {

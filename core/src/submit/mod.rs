@@ -14,7 +14,14 @@
 //!                                   <---  ListEntry* ListEnd | Refused
 //!   Fetch { id }                    --->
 //!                                   <---  FetchBegin Data* DataEnd | Refused
+//!   Grades { course? }              --->
+//!                                   <---  GradeEntry* ListEnd | Refused
+//!   Feedback { course, assignment } --->
+//!                                   <---  FeedbackBegin Data* DataEnd | Refused
 //! ```
+//!
+//! A staff login's certificate is refused at the Welcome (`BadCertificate`): staff speak
+//! `handin-staff/1` ([`crate::staff`]).
 
 mod client;
 mod server;

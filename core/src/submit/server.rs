@@ -6,7 +6,7 @@ use crate::connection::{sealed::Machine, Connection, Protocol};
 use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, RefusalCode, UsageError};
 use crate::frame::CHUNK;
-use crate::msg::{Message, SubmissionEntry, UploadOffer};
+use crate::msg::{FeedbackFile, GradeEntry, Message, SubmissionEntry, UploadOffer};
 use crate::names::{check_file_name, check_label};
 use crate::peer::{authenticate_peer, check_standing};
 use crate::pki::{CertificateInfo, StudentId};
@@ -58,6 +58,22 @@ pub enum SubmitServerEvent {
         /// The submission identifier asked for.
         id: String,
     },
+    /// List this student's released grades: call [`SubmitServer::send_grade`] for each
+    /// (only grades already released), then [`SubmitServer::finish_grades`].
+    GradesRequested {
+        /// Only this course, if given (a well-formed course code).
+        course: Option<String>,
+    },
+    /// Fetch this student's feedback file of a released grade: call
+    /// [`SubmitServer::start_feedback`], then `send_fetch_data` and `finish_fetch`; or
+    /// `refuse` (`NotFound` while the grade is unreleased or has no file, so that nothing is
+    /// learnt before the release).
+    FeedbackRequested {
+        /// Course code (well-formed).
+        course: String,
+        /// Assignment name (well-formed).
+        assignment: String,
+    },
     /// The core refused a request by itself (bad name, mismatch); for logs.
     Rejected(Refusal),
 }
@@ -80,6 +96,8 @@ enum State {
         size: u64,
         sent: u64,
     },
+    Grades(Option<String>),
+    FeedbackPending,
 }
 
 impl State {
@@ -94,6 +112,8 @@ impl State {
             Self::Listing => "listing",
             Self::FetchPending => "deciding on a fetch",
             Self::Fetching { .. } => "fetching",
+            Self::Grades(_) => "listing grades",
+            Self::FeedbackPending => "deciding on a feedback fetch",
         }
     }
 }
@@ -135,12 +155,23 @@ impl Machine for SubmitServerProtocol {
 }
 
 impl Connection<SubmitServerProtocol> {
-    /// A connection accepted at `now`.
+    /// A connection accepted at `now`, on a port that serves only submission. (On a port
+    /// that serves several protocols, see [`crate::accept`].)
     pub fn new(config: Arc<ServerConfig>, now: Now) -> Result<Self, ConfigError> {
         let tls = rustls::ServerConnection::new(config.tls.clone())
             .map_err(|e| ConfigError(format!("TLS server: {e}")))?;
+        Ok(Self::from_tls(config, tls, now))
+    }
+
+    /// A connection over a TLS session that already exists (continued from an accepted
+    /// ClientHello).
+    pub(crate) fn from_tls(
+        config: Arc<ServerConfig>,
+        tls: rustls::ServerConnection,
+        now: Now,
+    ) -> Self {
         let engine = Engine::new(tls.into(), config.clock.clone(), config.timeouts, now);
-        Ok(Self::from_parts(
+        Self::from_parts(
             engine,
             SubmitServerProtocol {
                 config,
@@ -148,7 +179,7 @@ impl Connection<SubmitServerProtocol> {
                 student: None,
                 certificate: None,
             },
-        ))
+        )
     }
 
     /// The authenticated student (after `Connected`).
@@ -212,7 +243,9 @@ impl Connection<SubmitServerProtocol> {
             State::OfferPending(_)
             | State::Persisting(_)
             | State::FetchPending
-            | State::Listing => {
+            | State::Listing
+            | State::Grades(_)
+            | State::FeedbackPending => {
                 self.engine.send_fixed(&Message::Refused(refusal));
                 self.go_idle();
                 Ok(())
@@ -310,8 +343,48 @@ impl Connection<SubmitServerProtocol> {
         Ok(())
     }
 
-    /// Sends the next bytes of the fetched submission. Send at most what the transport can
-    /// buffer between two `poll_transmit` calls.
+    /// Sends one released grade of this student. A grade of another course than the one
+    /// asked for is refused (never sent).
+    pub fn send_grade(&mut self, grade: &GradeEntry) -> Result<(), UsageError> {
+        self.live()?;
+        let State::Grades(course) = &self.proto.state else {
+            return Err(UsageError("no grades request is being answered"));
+        };
+        if course.as_ref().is_some_and(|c| *c != grade.course) {
+            return Err(UsageError("that grade is of another course than asked for"));
+        }
+        self.engine.send(&Message::GradeEntry(grade.clone()))?;
+        Ok(())
+    }
+
+    /// Ends the grades listing.
+    pub fn finish_grades(&mut self) -> Result<(), UsageError> {
+        self.live()?;
+        if !matches!(self.proto.state, State::Grades(_)) {
+            return Err(UsageError("no grades request is being answered"));
+        }
+        self.engine.send_fixed(&Message::ListEnd);
+        self.go_idle();
+        Ok(())
+    }
+
+    /// Starts sending the feedback file `file` describes; its bytes then go through
+    /// [`send_fetch_data`](Self::send_fetch_data) and [`finish_fetch`](Self::finish_fetch).
+    pub fn start_feedback(&mut self, file: &FeedbackFile) -> Result<(), UsageError> {
+        self.live()?;
+        if !matches!(self.proto.state, State::FeedbackPending) {
+            return Err(UsageError("no feedback request is waiting"));
+        }
+        self.engine.send(&Message::FeedbackBegin(file.clone()))?;
+        self.proto.state = State::Fetching {
+            size: file.size,
+            sent: 0,
+        };
+        Ok(())
+    }
+
+    /// Sends the next bytes of the fetched submission (or feedback file). Send at most what
+    /// the transport can buffer between two `poll_transmit` calls.
     pub fn send_fetch_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
         self.live()?;
         let State::Fetching { size, sent } = &mut self.proto.state else {
@@ -328,7 +401,7 @@ impl Connection<SubmitServerProtocol> {
         Ok(())
     }
 
-    /// Ends the fetch; every byte of the submission must have been sent.
+    /// Ends the fetch; every byte of the submission (or feedback file) must have been sent.
     pub fn finish_fetch(&mut self) -> Result<(), UsageError> {
         self.live()?;
         let State::Fetching { size, sent } = &self.proto.state else {
@@ -500,6 +573,27 @@ impl Connection<SubmitServerProtocol> {
                 self.wait_for_app(State::FetchPending);
                 self.events
                     .push_back(SubmitServerEvent::FetchRequested { id });
+            }
+            (State::Idle, Message::Grades { course }) => {
+                match course.as_deref().map(|c| check_label("course", c)) {
+                    Some(Err(e)) => self.reject(Refusal::new(RefusalCode::BadField, e.0)),
+                    _ => {
+                        self.wait_for_app(State::Grades(course.clone()));
+                        self.events
+                            .push_back(SubmitServerEvent::GradesRequested { course });
+                    }
+                }
+            }
+            (State::Idle, Message::Feedback { course, assignment }) => {
+                if let Err(e) = check_label("course", &course)
+                    .and_then(|()| check_label("assignment", &assignment))
+                {
+                    self.reject(Refusal::new(RefusalCode::BadField, e.0));
+                } else {
+                    self.wait_for_app(State::FeedbackPending);
+                    self.events
+                        .push_back(SubmitServerEvent::FeedbackRequested { course, assignment });
+                }
             }
             (state, msg) => {
                 let why = format!("{} is not expected while {}", msg.name(), state.name());

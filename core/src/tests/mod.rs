@@ -1,11 +1,15 @@
 //! Tests on the in-memory harness, and of the text encodings the core writes and reads.
 
+mod accept;
 mod clocks;
 mod encoding;
 mod model;
 mod props;
 mod refusals;
 mod scenario;
+mod staff;
+mod staff_messages;
+mod staff_props;
 mod standing;
 
 use crate::time::Now;

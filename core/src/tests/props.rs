@@ -98,6 +98,18 @@ fn message() -> impl Strategy<Value = Message> {
         entry().prop_map(Message::FetchBegin),
         blob().prop_map(Message::Data),
         Just(Message::DataEnd),
+        proptest::sample::select(super::staff_messages::samples()),
+        (proptest::option::of(text()), text(), text()).prop_map(|(course, score, comment)| {
+            Message::GradeEntry(crate::msg::GradeEntry {
+                course: course.clone().unwrap_or_default(),
+                assignment: "hw1".into(),
+                score,
+                comment,
+                feedback: None,
+                released_at: 0,
+            })
+        }),
+        (text(), text()).prop_map(|(course, assignment)| Message::Feedback { course, assignment }),
     ]
 }
 

@@ -247,7 +247,7 @@ impl Board {
             spec.cutoff.map(unix_secs),
             allow_past,
         )
-        .map_err(invalid)?;
+        .map_err(BoardError::Refused)?;
         let open = self
             .records()
             .assignment(&spec.course, &spec.assignment)?
@@ -329,8 +329,8 @@ impl Board {
     pub fn grade(&self, grade: &Grade, actor: &Actor, now: SystemTime) -> Result<(), BoardError> {
         self.allowed(actor, &grade.course)?;
         self.existing_assignment(&grade.course, &grade.assignment)?;
-        grading::check_score(&grade.score).map_err(invalid)?;
-        grading::check_comment(&grade.comment).map_err(invalid)?;
+        grading::check_score(&grade.score).map_err(BoardError::Refused)?;
+        grading::check_comment(&grade.comment).map_err(BoardError::Refused)?;
         let detail = format!(
             "{}: score {}{}",
             grade.assignment,

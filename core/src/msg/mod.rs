@@ -3,10 +3,26 @@
 //! Field encodings (all integers big-endian): `str` = u16 length + UTF-8 bytes; `bytes` = u32
 //! length + bytes; `opt<T>` = u8 0 (absent) or 1 followed by `T`; `hash` = 32 raw bytes. A
 //! payload must be consumed exactly: trailing bytes are an error.
+//!
+//! Tags 0x01-0x3f are the enrollment and submission messages, and the ones every protocol
+//! shares; tags 0x40-0x5f are the staff protocol's ([`staff`]).
 
-use crate::error::{Refusal, RefusalCode};
+mod codec;
+mod grades;
+pub mod staff;
+
+pub(crate) use codec::Reader;
+pub use codec::{truncate_utf8, EncodeError, MAX_REASON, MAX_STR};
+pub use grades::{FeedbackFile, GradeEntry};
+pub use staff::{
+    AssignmentSpec, CourseRow, GradeSpec, LogRow, StaffMessage, StatusRow, SubmissionState,
+};
+
+use crate::error::Refusal;
 use crate::frame::{encode_frame, Frame, MAX_PAYLOAD};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use codec::{err, put_bytes, put_entry, put_opt_str, put_refusal, put_str};
+use grades::{put_feedback, put_grade_entry};
 
 /// Message type tags, as on the wire.
 pub mod tag {
@@ -42,6 +58,14 @@ pub mod tag {
     pub const FETCH: u8 = 0x26;
     /// A fetched submission's description; `Data` frames and a `DataEnd` follow.
     pub const FETCH_BEGIN: u8 = 0x27;
+    /// List own released grades.
+    pub const GRADES: u8 = 0x28;
+    /// One released grade.
+    pub const GRADE_ENTRY: u8 = 0x29;
+    /// Fetch the feedback file of a released grade.
+    pub const FEEDBACK: u8 = 0x2a;
+    /// A feedback file's description; `Data` frames and a `DataEnd` follow.
+    pub const FEEDBACK_BEGIN: u8 = 0x2b;
     /// A chunk of streamed bytes.
     pub const DATA: u8 = 0x30;
     /// End of streamed bytes.
@@ -52,10 +76,6 @@ pub mod tag {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct DecodeError(pub String);
-
-fn err<T>(m: impl Into<String>) -> Result<T, DecodeError> {
-    Err(DecodeError(m.into()))
-}
 
 /// One submission as the server lists it (and describes it before a fetch).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +117,7 @@ pub struct UploadOffer {
     pub sha256: [u8; 32],
 }
 
-/// Every message of both protocols.
+/// Every message of every protocol.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -161,6 +181,24 @@ pub enum Message {
     Data(Bytes),
     /// End of streamed bytes.
     DataEnd,
+    /// List own released grades, optionally for one course: `GradeEntry`* `ListEnd`.
+    Grades {
+        /// Only this course.
+        course: Option<String>,
+    },
+    /// One released grade.
+    GradeEntry(GradeEntry),
+    /// Fetch the feedback file of a released grade: `FeedbackBegin` `Data`* `DataEnd`.
+    Feedback {
+        /// Course code.
+        course: String,
+        /// Assignment name.
+        assignment: String,
+    },
+    /// The feedback file's description; its bytes follow.
+    FeedbackBegin(FeedbackFile),
+    /// A message of the staff protocol (tags 0x40-0x5f).
+    Staff(StaffMessage),
 }
 
 impl Message {
@@ -251,6 +289,24 @@ impl Message {
                 tag::DATA
             }
             Self::DataEnd => tag::DATA_END,
+            Self::Grades { course } => {
+                put_opt_str(&mut p, course.as_deref())?;
+                tag::GRADES
+            }
+            Self::GradeEntry(g) => {
+                put_grade_entry(&mut p, g)?;
+                tag::GRADE_ENTRY
+            }
+            Self::Feedback { course, assignment } => {
+                put_str(&mut p, course)?;
+                put_str(&mut p, assignment)?;
+                tag::FEEDBACK
+            }
+            Self::FeedbackBegin(f) => {
+                put_feedback(&mut p, f)?;
+                tag::FEEDBACK_BEGIN
+            }
+            Self::Staff(m) => m.encode_payload(&mut p)?,
         };
         if p.len() > MAX_PAYLOAD {
             return Err(EncodeError(format!(
@@ -312,6 +368,16 @@ impl Message {
                 Self::Data(d)
             }
             tag::DATA_END => Self::DataEnd,
+            tag::GRADES => Self::Grades {
+                course: r.opt_str()?,
+            },
+            tag::GRADE_ENTRY => Self::GradeEntry(r.grade_entry()?),
+            tag::FEEDBACK => Self::Feedback {
+                course: r.str()?,
+                assignment: r.str()?,
+            },
+            tag::FEEDBACK_BEGIN => Self::FeedbackBegin(r.feedback()?),
+            k if StaffMessage::knows(k) => Self::Staff(StaffMessage::decode_payload(k, &mut r)?),
             other => return err(format!("unknown message type 0x{other:02x}")),
         };
         if r.0.has_remaining() {
@@ -345,183 +411,19 @@ impl Message {
             Self::FetchBegin(_) => "FetchBegin",
             Self::Data(_) => "Data",
             Self::DataEnd => "DataEnd",
+            Self::Grades { .. } => "Grades",
+            Self::GradeEntry(_) => "GradeEntry",
+            Self::Feedback { .. } => "Feedback",
+            Self::FeedbackBegin(_) => "FeedbackBegin",
+            Self::Staff(m) => m.name(),
         }
-    }
-}
-
-/// The most bytes a string field may hold (its u16 length prefix).
-pub const MAX_STR: usize = u16::MAX as usize;
-/// Refusal reasons longer than this are cut (at a character boundary) when encoded.
-pub const MAX_REASON: usize = 1024;
-
-/// A message that cannot be encoded (a field or the whole payload is too long).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot encode: {0}")]
-pub struct EncodeError(pub String);
-
-fn put_str(p: &mut BytesMut, s: &str) -> Result<(), EncodeError> {
-    let n = u16::try_from(s.len())
-        .map_err(|_| EncodeError(format!("a text field of {} bytes", s.len())))?;
-    p.put_u16(n);
-    p.put_slice(s.as_bytes());
-    Ok(())
-}
-
-fn put_opt_str(p: &mut BytesMut, s: Option<&str>) -> Result<(), EncodeError> {
-    match s {
-        None => {
-            p.put_u8(0);
-            Ok(())
-        }
-        Some(s) => {
-            p.put_u8(1);
-            put_str(p, s)
-        }
-    }
-}
-
-fn put_bytes(p: &mut BytesMut, b: &[u8]) -> Result<(), EncodeError> {
-    if b.len() > MAX_PAYLOAD {
-        return Err(EncodeError(format!("a byte field of {} bytes", b.len())));
-    }
-    p.put_u32(b.len() as u32);
-    p.put_slice(b);
-    Ok(())
-}
-
-/// Cuts `s` to at most `max` bytes without splitting a character.
-pub fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-fn put_refusal(p: &mut BytesMut, r: &Refusal) {
-    p.put_u16(r.code.to_u16());
-    let reason = truncate_utf8(&r.reason, MAX_REASON);
-    p.put_u16(reason.len() as u16);
-    p.put_slice(reason.as_bytes());
-}
-
-fn put_entry(p: &mut BytesMut, e: &SubmissionEntry) -> Result<(), EncodeError> {
-    put_str(p, &e.id)?;
-    put_str(p, &e.student_id)?;
-    put_str(p, &e.course)?;
-    put_str(p, &e.assignment)?;
-    put_str(p, &e.file_name)?;
-    p.put_u64(e.size);
-    p.put_slice(&e.sha256);
-    p.put_u64(e.received_at);
-    p.put_u8(u8::from(e.late));
-    p.put_u32(e.version);
-    Ok(())
-}
-
-/// A bounds-checked payload reader: every read can fail, none can panic.
-pub(crate) struct Reader(pub(crate) Bytes);
-
-impl Reader {
-    fn need(&self, n: usize, what: &str) -> Result<(), DecodeError> {
-        if self.0.remaining() < n {
-            return err(format!(
-                "truncated message: {what} needs {n} bytes, {} left",
-                self.0.remaining()
-            ));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
-        self.need(1, "u8")?;
-        Ok(self.0.get_u8())
-    }
-
-    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
-        self.need(2, "u16")?;
-        Ok(self.0.get_u16())
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
-        self.need(4, "u32")?;
-        Ok(self.0.get_u32())
-    }
-
-    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
-        self.need(8, "u64")?;
-        Ok(self.0.get_u64())
-    }
-
-    pub(crate) fn bool(&mut self) -> Result<bool, DecodeError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            v => err(format!("boolean field holds {v}")),
-        }
-    }
-
-    pub(crate) fn hash(&mut self) -> Result<[u8; 32], DecodeError> {
-        self.need(32, "sha256")?;
-        let mut h = [0u8; 32];
-        self.0.copy_to_slice(&mut h);
-        Ok(h)
-    }
-
-    pub(crate) fn str(&mut self) -> Result<String, DecodeError> {
-        let n = self.u16()? as usize;
-        self.need(n, "string")?;
-        let b = self.0.split_to(n);
-        String::from_utf8(b.to_vec()).or_else(|_| err("string field is not UTF-8"))
-    }
-
-    pub(crate) fn opt_str(&mut self) -> Result<Option<String>, DecodeError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => Ok(Some(self.str()?)),
-            v => err(format!("option tag holds {v}")),
-        }
-    }
-
-    pub(crate) fn bytes(&mut self) -> Result<Bytes, DecodeError> {
-        let n = self.u32()? as usize;
-        self.need(n, "byte field")?;
-        Ok(self.0.split_to(n))
-    }
-
-    fn refusal(&mut self) -> Result<Refusal, DecodeError> {
-        Ok(Refusal {
-            code: RefusalCode::from_u16(self.u16()?),
-            reason: self.str()?,
-        })
-    }
-
-    fn entry(&mut self) -> Result<SubmissionEntry, DecodeError> {
-        Ok(SubmissionEntry {
-            id: self.str()?,
-            student_id: self.str()?,
-            course: self.str()?,
-            assignment: self.str()?,
-            file_name: self.str()?,
-            size: self.u64()?,
-            sha256: self.hash()?,
-            received_at: self.u64()?,
-            late: self.bool()?,
-            version: self.u32()?,
-        })
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        !self.0.has_remaining()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::RefusalCode;
     use crate::frame::FrameDecoder;
 
     fn round_trip(m: &Message) -> Message {
