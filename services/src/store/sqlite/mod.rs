@@ -82,6 +82,29 @@ fn db(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> SqliteOpenErro
 /// already at `version` is used as it is; any other version is refused as
 /// [`SqliteOpenError::BadDatabase`], as is a database that cannot use write-ahead logging.
 pub fn open(path: &Path, schema: &str, version: i64) -> Result<Connection, SqliteOpenError> {
+    open_migrating(path, schema, version, &[])
+}
+
+/// One step of a schema's history: the SQL that takes a database from version `from` to
+/// `from + 1`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The version the step starts from.
+    pub from: i64,
+    /// The statements.
+    pub sql: &'static str,
+}
+
+/// [`open`], also upgrading an older database: from the version it is at, each step of
+/// `migrations` runs in turn up to `version`, all in the one transaction that checks the
+/// schema, so that a failure leaves the database as it was. A version older than the steps
+/// reach, or newer than `version`, is refused as [`SqliteOpenError::BadDatabase`].
+pub fn open_migrating(
+    path: &Path,
+    schema: &str,
+    version: i64,
+    migrations: &[Migration],
+) -> Result<Connection, SqliteOpenError> {
     let mut conn = Connection::open(path).map_err(db(format!("opening {}", path.display())))?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -104,6 +127,23 @@ pub fn open(path: &Path, schema: &str, version: i64) -> Result<Connection, Sqlit
     if found == 0 {
         tx.execute_batch(schema)
             .map_err(db("creating the schema"))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(db("recording the schema version"))?;
+    } else if found < version && migrations.iter().any(|m| m.from == found) {
+        let mut at = found;
+        while at < version {
+            let Some(step) = migrations.iter().find(|m| m.from == at) else {
+                return Err(SqliteOpenError::BadDatabase(format!(
+                    "schema version {found} cannot be upgraded past version {at} to the \
+                     version {version} this program knows"
+                )));
+            };
+            tx.execute_batch(step.sql).map_err(db(format!(
+                "upgrading the schema from version {at} to {}",
+                at + 1
+            )))?;
+            at += 1;
+        }
         tx.pragma_update(None, "user_version", version)
             .map_err(db("recording the schema version"))?;
     } else if found != version {
@@ -178,6 +218,63 @@ mod tests {
             Err(SqliteOpenError::BadDatabase(_))
         ));
         assert!(open_read_only(&dir.path().join("missing.db"), 3).is_err());
+    }
+
+    #[test]
+    fn an_older_database_is_upgraded_step_by_step_in_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let v1 = open(&path, SCHEMA, 1).unwrap();
+        v1.execute("INSERT INTO t (x) VALUES (5)", []).unwrap();
+        drop(v1);
+        let steps = [
+            Migration {
+                from: 1,
+                sql: "ALTER TABLE t ADD COLUMN y INTEGER NOT NULL DEFAULT 2;",
+            },
+            Migration {
+                from: 2,
+                sql: "ALTER TABLE t RENAME COLUMN x TO z;",
+            },
+        ];
+        let v3 = open_migrating(&path, "unused", 3, &steps).unwrap();
+        let (z, y): (i64, i64) = v3
+            .query_row("SELECT z, y FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((z, y), (5, 2));
+        let v: i64 = v3
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 3);
+        drop(v3);
+        // Already at the version: used as it is.
+        drop(open_migrating(&path, "unused", 3, &steps).unwrap());
+
+        // A failing step leaves the database as it was.
+        let old = dir.path().join("old.db");
+        drop(open(&old, SCHEMA, 1).unwrap());
+        let broken = [
+            steps[0],
+            Migration {
+                from: 2,
+                sql: "ALTER TABLE missing ADD COLUMN w INTEGER;",
+            },
+        ];
+        assert!(open_migrating(&old, "unused", 3, &broken).is_err());
+        let conn = open(&old, SCHEMA, 1).expect("still version 1");
+        assert!(conn.prepare("SELECT y FROM t").is_err(), "no half upgrade");
+        drop(conn);
+
+        // A gap in the steps is refused, and changes nothing.
+        match open_migrating(&old, "unused", 3, &steps[..1]) {
+            Err(SqliteOpenError::BadDatabase(m)) => assert_eq!(
+                m,
+                "schema version 1 cannot be upgraded past version 2 to the version 3 this \
+                 program knows"
+            ),
+            other => panic!("expected BadDatabase, got {other:?}"),
+        }
+        drop(open(&old, SCHEMA, 1).expect("still version 1"));
     }
 
     #[test]
