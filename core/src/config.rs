@@ -1,7 +1,7 @@
 //! TLS configuration for the four roles, the injected clock, and the student-certificate
 //! verifier (CUHK root + student profile + revoked set).
 
-use crate::pki::{student_id_of, Revocations};
+use crate::pki::{person_of, Revocations};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -160,9 +160,10 @@ fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, ConfigError
     Ok(Arc::new(store))
 }
 
-/// Verifies client certificates as student identities: chains to the CUHK root (rustls/webpki,
-/// clientAuth purpose, validity at the injected time), then the student profile, then the
-/// revoked set.
+/// Verifies client certificates as personal identities (a student ID or a staff login): chains
+/// to the CUHK root (rustls/webpki, clientAuth purpose, validity at the injected time), then the
+/// personal certificate profile, then the revoked set. Which IDs a protocol serves is decided
+/// after the handshake (`peer::authenticate_peer` refuses a staff login on submission).
 #[derive(Debug)]
 struct StudentVerifier {
     inner: Arc<dyn ClientCertVerifier>,
@@ -191,7 +192,7 @@ impl ClientCertVerifier for StudentVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         self.inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        let (_, info) = student_id_of(end_entity).map_err(|_| {
+        let (_, info) = person_of(end_entity).map_err(|_| {
             rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
         })?;
         if self.revocations.is_revoked(&info.serial) {

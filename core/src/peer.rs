@@ -3,15 +3,18 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, Refusal, RefusalCode};
+use crate::pki::{CertificateInfo, PersonId, StudentId};
 use std::time::SystemTime;
 
 /// The checks a server makes once the TLS handshake is done, on every connection, resumed or
-/// not: the ALPN protocol, the peer certificate as a student identity, the revoked set and the
-/// validity period (a resumed session skips the TLS library's own checks).
-pub(crate) fn authenticate_peer(
+/// not: the ALPN protocol, the peer certificate as a personal identity (a student ID or a
+/// staff login), the revoked set and the validity period (a resumed session skips the TLS
+/// library's own checks). `None` when no certificate was presented and the role allows that.
+/// On submission a staff login's certificate is refused as not a student's.
+pub(crate) fn authenticate_person(
     engine: &mut Engine,
     config: &crate::config::ServerConfig,
-) -> Result<Option<(crate::pki::StudentId, crate::pki::CertificateInfo)>, Error> {
+) -> Result<Option<(PersonId, CertificateInfo)>, Error> {
     let role = config.role;
     if engine.tls.alpn_protocol() != Some(role.alpn()) {
         let want = String::from_utf8_lossy(role.alpn()).into_owned();
@@ -34,7 +37,7 @@ pub(crate) fn authenticate_peer(
         }
         return Ok(None);
     };
-    let (id, info) = match crate::pki::student_id_of(&cert) {
+    let (id, info) = match crate::pki::person_of(&cert) {
         Ok(v) => v,
         Err(e) => {
             return Err(engine.fail(Error::Refused(Refusal::new(
@@ -43,31 +46,62 @@ pub(crate) fn authenticate_peer(
             ))))
         }
     };
+    if let (crate::config::Role::Submit, PersonId::Staff(login)) = (role, &id) {
+        return Err(engine.fail(Error::Refused(not_a_student(login))));
+    }
     if let Err(r) = check_standing(&id, &info, config, engine.wall()) {
         return Err(engine.fail(Error::Refused(r)));
     }
     Ok(Some((id, info)))
 }
 
+/// [`authenticate_person`] for a server only students may use: a staff login's certificate is
+/// refused as not a student certificate (on submission, before its standing is checked).
+pub(crate) fn authenticate_peer(
+    engine: &mut Engine,
+    config: &crate::config::ServerConfig,
+) -> Result<Option<(StudentId, CertificateInfo)>, Error> {
+    match authenticate_person(engine, config)? {
+        None => Ok(None),
+        Some((PersonId::Student(id), info)) => Ok(Some((id, info))),
+        Some((PersonId::Staff(login), _)) => {
+            Err(engine.fail(Error::Refused(not_a_student(&login))))
+        }
+    }
+}
+
+/// The refusal of a staff login's certificate where only students are served.
+fn not_a_student(login: &crate::pki::StaffLogin) -> Refusal {
+    Refusal::new(
+        RefusalCode::BadCertificate,
+        format!(
+            "not a student certificate: the certificate of staff login {login} is not a student \
+             identity"
+        ),
+    )
+}
+
 /// Whether an authenticated peer's certificate still stands at `now`: not in the configuration's
 /// revoked set, and within its validity. Checked at the handshake, again before every request,
 /// and whenever the revoked set changes, so that revocation and expiry reach open connections.
 pub(crate) fn check_standing(
-    id: &crate::pki::StudentId,
-    info: &crate::pki::CertificateInfo,
+    id: impl Into<PersonId>,
+    info: &CertificateInfo,
     config: &crate::config::ServerConfig,
     now: SystemTime,
 ) -> Result<(), Refusal> {
+    let id = id.into();
+    let kind = id.kind();
     if config.revocations.is_revoked(&info.serial) {
         return Err(Refusal::new(
             RefusalCode::Revoked,
-            format!("certificate of student {id} was revoked: ask CUHK to re-enroll"),
+            format!("certificate of {kind} {id} was revoked: ask CUHK to re-enroll"),
         ));
     }
     if now > info.not_after || now < info.not_before {
         return Err(Refusal::new(
             RefusalCode::Expired,
-            format!("certificate of student {id} expired (or is not yet valid): renew it"),
+            format!("certificate of {kind} {id} expired (or is not yet valid): renew it"),
         ));
     }
     Ok(())

@@ -6,6 +6,7 @@ mod model;
 mod props;
 mod refusals;
 mod scenario;
+mod staff_enroll;
 mod standing;
 
 use crate::time::Now;
