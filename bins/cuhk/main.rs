@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use handin::cli::{die, init_logging};
 use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
-use handin_core::pki::StudentId;
+use handin_core::pki::{PersonId, StaffLogin, StudentId};
 use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
 use handin_services::runtime::Pool;
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ enum Command {
         #[arg(long)]
         out_key: PathBuf,
     },
-    /// Manage the roster of students allowed to enroll.
+    /// Manage the roster of students and staff allowed to enroll.
     Roster {
         #[command(subcommand)]
         command: RosterCommand,
@@ -68,17 +68,20 @@ enum Command {
         listen: String,
         #[arg(long, value_enum, default_value = "mio")]
         transport: Transport,
-        /// Lifetime of issued student certificates (e.g. 120d, 12h, 90s).
+        /// Lifetime of issued certificates, students' and staff's (e.g. 120d, 12h, 90s).
         #[arg(long, default_value = "120d", value_parser = handin::cli::parse_duration)]
         cert_lifetime: Duration,
     },
-    /// Revoke every certificate of a student and publish a new CRL.
+    /// Revoke every certificate of a student or member of staff and publish a new CRL.
     Revoke {
         #[arg(long)]
         dir: PathBuf,
         /// The 10-digit student ID.
-        #[arg(long)]
-        student: String,
+        #[arg(long, value_name = "STUDENT_ID", required_unless_present = "staff")]
+        student: Option<String>,
+        /// A staff login, instead of a student ID.
+        #[arg(long, value_name = "LOGIN", conflicts_with = "student")]
+        staff: Option<String>,
     },
     /// Write a freshly signed CRL to a file.
     Crl {
@@ -91,17 +94,44 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RosterCommand {
-    /// Add a student (or give them a new code); prints the one-time enrollment code.
+    /// Add a student, or a teacher with --staff (or give them a new code); prints the one-time
+    /// enrollment code alone on a line.
     Add {
         #[arg(long)]
         dir: PathBuf,
-        /// The 10-digit student ID.
-        student_id: String,
+        /// The 10-digit student ID (a TA is added as a student).
+        #[arg(required_unless_present = "staff")]
+        student_id: Option<String>,
+        /// A teacher's staff login instead: a lower-case letter, then 1 to 31 of a-z, 0-9, '.'
+        /// and '-' (such as prof.lee).
+        #[arg(long, value_name = "LOGIN", conflicts_with = "student_id")]
+        staff: Option<String>,
     },
 }
 
-fn student_id(s: &str) -> StudentId {
-    StudentId::parse(s).unwrap_or_else(|e| die("cuhk", format!("{s:?}: {e}")))
+/// The ID an operator command names: a student ID, or with `--staff` a staff login. Either
+/// given as the other kind is refused with the flag to use.
+fn person_id(student: Option<&str>, staff: Option<&str>) -> Result<PersonId, String> {
+    const LOGIN_RULE: &str =
+        "a staff login is a lower-case letter, then 1 to 31 of a-z, 0-9, '.' and '-'";
+    match (student, staff) {
+        (_, Some(s)) => match StaffLogin::parse(s) {
+            Ok(login) => Ok(PersonId::Staff(login)),
+            Err(_) if StudentId::parse(s).is_ok() => Err(format!(
+                "{s:?} is a student ID, not a staff login: give it without --staff (a TA is \
+                 a student)"
+            )),
+            Err(_) => Err(format!("{s:?} is not a staff login: {LOGIN_RULE}")),
+        },
+        (Some(s), None) => match StudentId::parse(s) {
+            Ok(id) => Ok(PersonId::Student(id)),
+            Err(_) if StaffLogin::parse(s).is_ok() => Err(format!(
+                "{s:?} is not a student ID; for a teacher's staff login use --staff {s}"
+            )),
+            Err(e) => Err(format!("{s:?} is not a student ID: {e}")),
+        },
+        (None, None) => Err("name a student ID, or a staff login with --staff".into()),
+    }
 }
 
 fn main() {
@@ -136,20 +166,27 @@ fn main() {
             command:
                 RosterCommand::Add {
                     dir,
-                    student_id: id,
+                    student_id,
+                    staff,
                 },
         } => {
-            let id = student_id(&id);
+            let id = person_id(student_id.as_deref(), staff.as_deref())
+                .unwrap_or_else(|e| die("cuhk", e));
             let mut registrar = PkiDir::new(&dir)
                 .registrar()
                 .unwrap_or_else(|e| die("cuhk", e));
             let code = registrar
-                .add_student(&id, now)
+                .add_person(&id, now)
                 .unwrap_or_else(|e| die("cuhk", e));
             println!("{code}");
         }
-        Command::Revoke { dir, student } => {
-            let id = student_id(&student);
+        Command::Revoke {
+            dir,
+            student,
+            staff,
+        } => {
+            let id =
+                person_id(student.as_deref(), staff.as_deref()).unwrap_or_else(|e| die("cuhk", e));
             let n = PkiDir::new(&dir)
                 .revoke(&id, now)
                 .unwrap_or_else(|e| die("cuhk", e));
@@ -245,4 +282,76 @@ fn serve(
     );
     drop(lock);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn roster_and_revoke_take_a_student_id_or_a_staff_login_each_in_its_place() {
+        let p = |student: Option<&str>, staff: Option<&str>| person_id(student, staff);
+        assert!(matches!(
+            p(Some("1155000001"), None),
+            Ok(PersonId::Student(_))
+        ));
+        assert!(matches!(p(None, Some("prof.lee")), Ok(PersonId::Staff(_))));
+        assert_eq!(
+            p(Some("prof.lee"), None).unwrap_err(),
+            "\"prof.lee\" is not a student ID; for a teacher's staff login use --staff prof.lee"
+        );
+        assert_eq!(
+            p(None, Some("1155000001")).unwrap_err(),
+            "\"1155000001\" is a student ID, not a staff login: give it without --staff (a TA \
+             is a student)"
+        );
+        for hostile in [
+            "",
+            "p",
+            "Prof.Lee",
+            "prof_lee",
+            "prof lee",
+            "prof/../lee",
+            "prof.lee\n",
+            " prof.lee",
+            "prof.lee\0x",
+            "pr\u{200b}of",
+            "\u{ff50}rof",
+            "lee\u{1b}[2J",
+            "a23456789012345678901234567890123",
+            "-lee",
+            ".lee",
+        ] {
+            let e = p(None, Some(hostile)).unwrap_err();
+            assert!(e.ends_with("is not a staff login: a staff login is a lower-case letter, then 1 to 31 of a-z, 0-9, '.' and '-'"), "{hostile:?}: {e}");
+            assert!(!e.contains(['\n', '\0', '\u{1b}']), "{e:?}");
+            let e = p(Some(hostile), None).unwrap_err();
+            assert!(e.contains("is not a student ID"), "{hostile:?}: {e}");
+            assert!(!e.contains(['\n', '\0', '\u{1b}']), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn roster_add_takes_the_id_or_staff_but_not_both() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["cuhk", "roster", "add", "--dir", "d"].iter().chain(args))
+        };
+        assert!(parse(&["1155000001"]).is_ok());
+        assert!(parse(&["--staff", "prof.lee"]).is_ok());
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["1155000001", "--staff", "prof.lee"]).is_err());
+        let revoke = |args: &[&str]| {
+            Cli::try_parse_from(["cuhk", "revoke", "--dir", "d"].iter().chain(args))
+        };
+        assert!(revoke(&["--student", "1155000001"]).is_ok());
+        assert!(revoke(&["--staff", "prof.lee"]).is_ok());
+        assert!(revoke(&[]).is_err());
+        assert!(revoke(&["--student", "1155000001", "--staff", "prof.lee"]).is_err());
+    }
 }

@@ -140,12 +140,9 @@ fn ask_id() -> StudentId {
         eprint!("Student ID (10 digits): ");
         let _ = std::io::stderr().flush();
         match lines.next() {
-            Some(Ok(line)) => match StudentId::parse(line.trim()) {
+            Some(Ok(line)) => match student::student_enroll_id(&line) {
                 Ok(id) => return id,
-                Err(_) => eprintln!(
-                    "{:?} is not a student ID: it is exactly 10 digits",
-                    line.trim()
-                ),
+                Err(e) => eprintln!("{e}"),
             },
             _ => die(
                 "student",
@@ -174,12 +171,7 @@ fn main() {
             net,
         } => {
             let id = match id {
-                Some(s) => StudentId::parse(s.trim()).unwrap_or_else(|_| {
-                    die(
-                        "student",
-                        format!("{s:?} is not a student ID: it is exactly 10 digits"),
-                    )
-                }),
+                Some(s) => student::student_enroll_id(&s).unwrap_or_else(|e| die("student", e)),
                 None => ask_id(),
             };
             let external = csr.zip(key).map(|(csr, key)| ExternalKey { csr, key });

@@ -1,11 +1,14 @@
 //! The handin clients as a library: the student's profile and its exchanges with CUHK and
 //! Blackboard (enroll, renew, submit, list, fetch, verify a receipt), each written once against
-//! any transport's [`Link`](handin_core::driver::Link), and the choice of transport.
+//! any transport's [`Link`](handin_core::driver::Link), the staff side ([`staff`]: enrollment
+//! with a staff login or a TA's student ID, into the same profile), and the choice of
+//! transport.
 
 pub mod collect;
 pub mod grade_sheet;
 pub mod net;
 pub mod printable;
+pub mod staff;
 pub mod student;
 
 pub use handin_core::pki::rfc3339;

@@ -5,7 +5,8 @@ mod enroll;
 mod pin;
 mod verify;
 
-pub use enroll::{enroll, renew, Enrolled, ExternalKey};
+pub(crate) use enroll::enroll_person;
+pub use enroll::{enroll, renew, student_enroll_id, Enrolled, ExternalKey};
 pub use pin::{describe_server, pin_blackboard, Pinned, Standing};
 pub use verify::{verify_receipt, Verified};
 

@@ -1,10 +1,14 @@
-//! Enrollment (`handin-enroll/1`, CUHK's port 9335): a student proves who they are with a
-//! one-time code and gets a certificate for their own key; renewal over mutual TLS; CRL download.
+//! Enrollment (`handin-enroll/1`, CUHK's port 9335): a student or a member of staff proves who
+//! they are with a one-time code and gets a certificate for their own key; renewal over mutual
+//! TLS; CRL download.
+//!
+//! The ID is a 10-digit student ID or a staff login ([`PersonId`]); the CSR's common name must
+//! be that ID, and the certificate CUHK issues carries it as its CN.
 //!
 //! ```text
 //! client                                  server
 //!   -- TLS 1.3 (server-authenticated; client cert optional, for renewal) --
-//!                                   <---  Welcome { student_id?, server_time }
+//!                                   <---  Welcome { id?, server_time }
 //!   Enroll { id, code, csr }        --->
 //!                                   <---  Issued [cert, ca] | Refused { code, reason }
 //!   Renew { csr }                   --->  (needs a client certificate)
@@ -19,8 +23,8 @@ use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, RefusalCode, UsageError};
 use crate::frame::CHUNK;
 use crate::msg::Message;
-use crate::peer::authenticate_peer;
-use crate::pki::{check_csr, CertificateInfo, CheckedCsr, StudentId};
+use crate::peer::authenticate_person;
+use crate::pki::{check_person_csr, CertificateInfo, CheckedCsr, PersonId, StudentId};
 use crate::time::Now;
 use bytes::Bytes;
 use rustls::pki_types::CertificateDer;
@@ -37,26 +41,26 @@ pub const MAX_CRL: u64 = 64 * 1024 * 1024;
 pub enum EnrollServerEvent {
     /// The handshake is done and the Welcome sent.
     Connected {
-        /// The student, if a valid student certificate was presented.
-        student: Option<StudentId>,
+        /// The student or member of staff, if a valid certificate was presented.
+        person: Option<PersonId>,
         /// TLS facts for logs.
         handshake: HandshakeInfo,
     },
     /// A well-formed enrollment whose CSR passed the policy. Check the roster and the code, then
     /// call [`EnrollServer::issue`] or [`EnrollServer::refuse`].
     EnrollRequested {
-        /// The student ID (also the CSR's common name).
-        student_id: StudentId,
+        /// The student ID or staff login (also the CSR's common name).
+        person: PersonId,
         /// The one-time code as typed.
         code: String,
-        /// The checked CSR: sign it with [`crate::pki::Ca::issue_student`].
+        /// The checked CSR: sign it with [`crate::pki::Ca::issue_person`].
         csr: CheckedCsr,
     },
-    /// A renewal by an authenticated student whose CSR passed the policy. Call `issue` or
-    /// `refuse`.
+    /// A renewal by an authenticated student or member of staff whose CSR (for the same ID)
+    /// passed the policy. Call `issue` or `refuse`.
     RenewRequested {
-        /// The authenticated student.
-        student_id: StudentId,
+        /// The authenticated student or member of staff.
+        person: PersonId,
         /// The certificate the student authenticated with.
         current: CertificateInfo,
         /// The checked CSR.
@@ -67,7 +71,7 @@ pub enum EnrollServerEvent {
     /// The core refused a request by itself (bad ID, CSR policy); for logs and throttling.
     Rejected {
         /// The ID the request named, if it parsed.
-        student_id: Option<StudentId>,
+        person: Option<PersonId>,
         /// What was sent back.
         refusal: Refusal,
     },
@@ -93,7 +97,7 @@ pub type EnrollServer = Connection<EnrollServerProtocol>;
 pub struct EnrollServerProtocol {
     config: Arc<ServerConfig>,
     state: ServerState,
-    student: Option<(StudentId, CertificateInfo)>,
+    person: Option<(PersonId, CertificateInfo)>,
 }
 
 impl Protocol for EnrollServerProtocol {
@@ -117,17 +121,17 @@ impl Connection<EnrollServerProtocol> {
             EnrollServerProtocol {
                 config,
                 state: ServerState::Handshaking,
-                student: None,
+                person: None,
             },
         ))
     }
 
-    /// Answers the pending enroll or renew request with the issued chain (student certificate
-    /// first, then the CA).
+    /// Answers the pending enroll or renew request with the issued chain (the personal
+    /// certificate first, then the CA).
     pub fn issue(&mut self, chain: &[CertificateDer<'_>]) -> Result<(), UsageError> {
         self.ready_for(ServerState::Pending)?;
         if chain.is_empty() {
-            return Err(UsageError("issue needs at least the student certificate"));
+            return Err(UsageError("issue needs at least the personal certificate"));
         }
         let chain = chain.iter().map(|c| Bytes::copy_from_slice(c)).collect();
         self.engine.send(&Message::Issued(chain))?;
@@ -163,9 +167,14 @@ impl Connection<EnrollServerProtocol> {
         Ok(())
     }
 
-    /// The authenticated student, if a certificate was presented.
+    /// The authenticated student or member of staff, if a certificate was presented.
+    pub fn person(&self) -> Option<&PersonId> {
+        self.proto.person.as_ref().map(|(id, _)| id)
+    }
+
+    /// The authenticated student, if a student certificate was presented.
     pub fn student(&self) -> Option<&StudentId> {
-        self.proto.student.as_ref().map(|(id, _)| id)
+        self.person().and_then(PersonId::student)
     }
 
     fn ready_for(&self, state: ServerState) -> Result<(), UsageError> {
@@ -188,12 +197,10 @@ impl Connection<EnrollServerProtocol> {
         self.engine.pause_idle(true);
     }
 
-    fn reject(&mut self, student_id: Option<StudentId>, refusal: Refusal) {
+    fn reject(&mut self, person: Option<PersonId>, refusal: Refusal) {
         self.engine.send_fixed(&Message::Refused(refusal.clone()));
-        self.events.push_back(EnrollServerEvent::Rejected {
-            student_id,
-            refusal,
-        });
+        self.events
+            .push_back(EnrollServerEvent::Rejected { person, refusal });
     }
 
     fn on_input(&mut self) -> Result<(), Error> {
@@ -201,15 +208,15 @@ impl Connection<EnrollServerProtocol> {
             if self.engine.is_handshaking() {
                 return Ok(());
             }
-            self.proto.student = authenticate_peer(&mut self.engine, &self.proto.config)?;
+            self.proto.person = authenticate_person(&mut self.engine, &self.proto.config)?;
             self.engine.handshake_done();
             self.engine.send_fixed(&Message::Welcome {
-                student_id: self.student().map(|s| s.to_string()),
+                student_id: self.person().map(|s| s.to_string()),
                 server_time: crate::pki::unix_secs(self.engine.wall()),
             });
             self.proto.state = ServerState::Idle;
             self.events.push_back(EnrollServerEvent::Connected {
-                student: self.student().cloned(),
+                person: self.person().cloned(),
                 handshake: self.engine.handshake_info(),
             });
         }
@@ -225,10 +232,10 @@ impl Connection<EnrollServerProtocol> {
             }
             match msg {
                 Message::Enroll {
-                    student_id,
+                    student_id: id,
                     code,
                     csr,
-                } => self.on_enroll(&student_id, code, &csr),
+                } => self.on_enroll(&id, code, &csr),
                 Message::Renew { csr } => self.on_renew(&csr),
                 Message::GetCrl => {
                     self.pending(ServerState::PendingCrl);
@@ -248,11 +255,15 @@ impl Connection<EnrollServerProtocol> {
         Ok(())
     }
 
-    fn on_enroll(&mut self, student_id: &str, code: String, csr: &[u8]) {
-        let Ok(id) = StudentId::parse(student_id) else {
+    fn on_enroll(&mut self, id: &str, code: String, csr: &[u8]) {
+        let Ok(id) = PersonId::parse(id) else {
             return self.reject(
                 None,
-                Refusal::new(RefusalCode::BadRequest, "a student ID is exactly 10 digits"),
+                Refusal::new(
+                    RefusalCode::BadRequest,
+                    "enroll with a student ID (exactly 10 digits) or a staff login (a \
+                     lower-case letter, then 1 to 31 of a-z, 0-9, '.' and '-')",
+                ),
             );
         };
         if code.is_empty() || code.len() > MAX_CODE_LEN {
@@ -264,11 +275,11 @@ impl Connection<EnrollServerProtocol> {
                 ),
             );
         }
-        match check_csr(csr, Some(&id)) {
+        match check_person_csr(csr, Some(&id)) {
             Ok(csr) => {
                 self.pending(ServerState::Pending);
                 self.events.push_back(EnrollServerEvent::EnrollRequested {
-                    student_id: id,
+                    person: id,
                     code,
                     csr,
                 });
@@ -278,7 +289,7 @@ impl Connection<EnrollServerProtocol> {
     }
 
     fn on_renew(&mut self, csr: &[u8]) {
-        let Some((id, current)) = self.proto.student.clone() else {
+        let Some((id, current)) = self.proto.person.clone() else {
             return self.reject(
                 None,
                 Refusal::new(
@@ -287,11 +298,11 @@ impl Connection<EnrollServerProtocol> {
                 ),
             );
         };
-        match check_csr(csr, Some(&id)) {
+        match check_person_csr(csr, Some(&id)) {
             Ok(csr) => {
                 self.pending(ServerState::Pending);
                 self.events.push_back(EnrollServerEvent::RenewRequested {
-                    student_id: id,
+                    person: id,
                     current,
                     csr,
                 });
@@ -307,7 +318,8 @@ impl Connection<EnrollServerProtocol> {
 pub enum EnrollClientEvent {
     /// The server's Welcome arrived: requests may be made.
     Connected {
-        /// The student the server authenticated, if a certificate was presented.
+        /// The student ID or staff login the server authenticated, if a certificate was
+        /// presented.
         student: Option<String>,
         /// The server's clock, seconds since the Unix epoch.
         server_time: u64,
@@ -316,7 +328,7 @@ pub enum EnrollClientEvent {
     },
     /// The certificate was issued (checked: it is for the CSR's key and the requested ID).
     Issued {
-        /// Student certificate first, then the CA.
+        /// The personal certificate first, then the CA.
         chain: Vec<CertificateDer<'static>>,
     },
     /// The request was refused; the connection stays open.
@@ -388,8 +400,15 @@ impl Connection<EnrollClientProtocol> {
         ))
     }
 
-    /// Asks for a certificate: student ID, one-time code, and a CSR (DER) for that ID.
-    pub fn enroll(&mut self, id: &StudentId, code: &str, csr_der: &[u8]) -> Result<(), UsageError> {
+    /// Asks for a certificate: the ID (a student ID or a staff login; `&StudentId`,
+    /// `&StaffLogin` and `&PersonId` all do), the one-time code, and a CSR (DER) for that ID.
+    pub fn enroll(
+        &mut self,
+        id: &(impl Clone + Into<PersonId>),
+        code: &str,
+        csr_der: &[u8],
+    ) -> Result<(), UsageError> {
+        let id: PersonId = id.clone().into();
         let spki = Self::spki_of(csr_der)?;
         self.request()?;
         self.engine.send(&Message::Enroll {
@@ -491,7 +510,7 @@ impl Connection<EnrollClientProtocol> {
             }
             (ClientState::AwaitIssued { spki, id }, Message::Issued(chain)) => {
                 let leaf = &chain[0];
-                let check = crate::pki::student_id_of(leaf)
+                let check = crate::pki::person_of(leaf)
                     .map_err(|e| e.to_string())
                     .and_then(|(got, _)| {
                         use x509_parser::prelude::FromDer;
@@ -502,7 +521,7 @@ impl Connection<EnrollClientProtocol> {
                         }
                         match id {
                             Some(id) if id != got.as_str() => {
-                                Err(format!("it is for student {got}, not {id}"))
+                                Err(format!("it is for {} {got}, not {id}", got.kind()))
                             }
                             _ => Ok(()),
                         }

@@ -13,7 +13,7 @@ use crate::connection::{Connection, Protocol};
 use crate::enroll::{EnrollClient, EnrollClientEvent, EnrollServer};
 use crate::error::{Error, Refusal, RefusalCode};
 use crate::msg::{SubmissionEntry, UploadOffer};
-use crate::pki::{unix_secs, Ca, IssuedServer, Revocations, RevokedSerial, ServerName, StudentId};
+use crate::pki::{unix_secs, Ca, IssuedServer, Revocations, RevokedSerial, ServerName};
 use crate::receipt::{Receipt, ReceiptBody, ReceiptSigner};
 use crate::staff::{StaffClient, StaffClientEvent, StaffServer};
 use crate::submit::{sha256, SubmitClient, SubmitClientEvent, SubmitServer};
@@ -372,7 +372,7 @@ impl Campus {
         if !pair.client.is_connected() {
             self.connect_enroll(pair)?;
         }
-        let id = StudentId::parse(id).map_err(|e| e.to_string())?;
+        let id = crate::pki::PersonId::parse(id).map_err(|e| e.to_string())?;
         pair.client
             .enroll(&id, code, csr)
             .map_err(|e| e.to_string())?;

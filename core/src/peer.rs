@@ -71,7 +71,7 @@ pub(crate) fn authenticate_peer(
         Some((PersonId::Student(id), info)) => Ok(Some((id, info))),
         Some((PersonId::Staff(login), _)) => {
             let reason = match config.role {
-                Role::Submit => STAFF_CANNOT_SUBMIT.to_owned(),
+                Role::Submit => format!("staff login {login}: {STAFF_CANNOT_SUBMIT}"),
                 _ => format!("the certificate of staff login {login} is not a student identity"),
             };
             Err(engine.fail(Error::Refused(Refusal::new(

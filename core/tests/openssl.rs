@@ -673,7 +673,7 @@ fn an_openssl_p256_csr_is_accepted_and_its_certificate_verifies_with_openssl() {
     let pem = openssl_csr(dir, "p256", P256, ALICE, &[]);
     let csr = check_csr(&pem, Some(&id(ALICE))).expect("an openssl P-256 CSR is accepted");
     assert_eq!(csr.key_kind(), KeyKind::EcdsaP256);
-    assert_eq!(csr.student_id().as_str(), ALICE);
+    assert_eq!(csr.person().as_str(), ALICE);
     issue_and_verify(dir, &ca, &csr, "p256", now);
 }
 
@@ -830,7 +830,7 @@ fn an_openssl_csr_for_another_student_is_refused_as_an_id_mismatch() {
     );
     // Without an expected ID it is simply Alice's.
     let csr = check_csr(&pem, None).expect("Alice's CSR is fine on its own");
-    assert_eq!(csr.student_id().as_str(), ALICE);
+    assert_eq!(csr.person().as_str(), ALICE);
 }
 
 #[test]

@@ -66,7 +66,7 @@ fn registrar_errors_read_as_before() {
     assert_eq!(refused.to_string(), "refused: wrong code");
     let id = StudentId::parse("1155000001").expect("an ID");
     assert_eq!(
-        RegistrarError::NotOnRoster(id).to_string(),
+        RegistrarError::NotOnRoster(id.into()).to_string(),
         "student 1155000001 is not on the roster; add them first with `cuhk roster add`"
     );
     let database = RegistrarError::Database {

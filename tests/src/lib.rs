@@ -1,6 +1,7 @@
 //! A harness for end-to-end tests: builds the role binaries once, lays out a campus in a
 //! temporary directory (PKI, Blackboard's certificate, an assignment), starts `cuhk serve` and
-//! `blackboard serve` on ephemeral loopback ports, and runs `student` commands against them.
+//! `blackboard serve` on ephemeral loopback ports, and runs `student` and `staff` commands
+//! against them.
 
 pub mod held;
 
@@ -16,6 +17,8 @@ use std::time::{Duration, Instant};
 pub const ALICE: &str = "1155000001";
 /// The second student of the tests.
 pub const BOB: &str = "1155000002";
+/// The teacher of the tests (a staff login).
+pub const TEACHER: &str = "prof.lee";
 
 /// Blackboard's documented handshake deadline.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
@@ -35,6 +38,8 @@ pub fn bin_dir() -> PathBuf {
                 "handin-blackboard",
                 "-p",
                 "handin-student",
+                "-p",
+                "handin-staff",
             ])
             .current_dir(&root)
             .status()
@@ -263,6 +268,15 @@ impl Campus {
         ok(c).trim().to_owned()
     }
 
+    /// Puts a teacher's staff login on the roster (`cuhk roster add --staff`); returns the code.
+    pub fn roster_add_staff(&self, login: &str) -> String {
+        let mut c = cmd("cuhk");
+        c.args(["roster", "add", "--dir"])
+            .arg(self.pki())
+            .args(["--staff", login]);
+        ok(c).trim().to_owned()
+    }
+
     /// Starts `cuhk serve`.
     pub fn start_cuhk(&self) -> Server {
         let mut c = cmd("cuhk");
@@ -317,6 +331,38 @@ impl Campus {
                 .args(rest);
         }
         c
+    }
+
+    /// A `staff` command for `id`'s profile (the same profile as `student`'s for that ID), with
+    /// the client transport set.
+    pub fn staff(&self, id: &str, args: &[&str]) -> Command {
+        let mut c = cmd("staff");
+        c.arg("--profile").arg(self.profile(id));
+        if let Some((sub, rest)) = args.split_first() {
+            c.arg(sub)
+                .args(["--transport", &self.client_transport])
+                .args(rest);
+        }
+        c
+    }
+
+    /// `staff enroll --id ID --code CODE --cuhk ADDR --ca CA` for `id`'s profile, without
+    /// asserting the outcome.
+    pub fn staff_enroll_cmd(&self, cuhk: &Server, id: &str, code: &str) -> Command {
+        let mut c = self.staff(
+            id,
+            &[
+                "enroll", "--id", id, "--code", code, "--cuhk", &cuhk.addr, "--ca",
+            ],
+        );
+        c.arg(self.pki().join("ca.crt"));
+        c
+    }
+
+    /// Rosters the staff login `login` and enrolls it at `cuhk` with `staff enroll`.
+    pub fn enroll_staff(&self, cuhk: &Server, login: &str) {
+        let code = self.roster_add_staff(login);
+        ok(self.staff_enroll_cmd(cuhk, login, &code));
     }
 
     /// Rosters and enrolls `id` at `cuhk`.

@@ -513,8 +513,8 @@ fn a_failed_commit_refuses_its_batch_keeps_nothing_of_it_and_the_next_student_is
     // The fault: every record inserts, but no transaction can commit (a deferred foreign key
     // never satisfied), so the files are renamed and the directory synced before it fails.
     let db = campus.data().join("blackboard.db");
-    let raw = handin_services::store::sqlite::open(&db, &["", ""])
-        .expect("the database, beside the server");
+    let raw =
+        handin_services::store::sqlite::open(&db, "", 2).expect("the database, beside the server");
     raw.execute_batch(
         "CREATE TABLE parent (id INTEGER PRIMARY KEY);
          CREATE TABLE fault (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);

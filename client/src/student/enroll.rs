@@ -1,12 +1,16 @@
 //! Enrollment and renewal at CUHK: the key and CSR (made here, or given from `openssl req`),
 //! the exchange, and the identity saved in the profile only once it is known to go together.
+//!
+//! Written once for anyone CUHK certifies ([`PersonId`]): a student enrolls with a student ID
+//! (`student enroll`), a member of staff with a staff login or, for a TA, a student ID (`staff
+//! enroll`, through [`crate::staff::enroll`]). Both write the same profile.
 
 use super::{
     client_config, fail, first_cert, nothing_more, Profile, Remote, Session, StudentError,
 };
 use crate::printable;
 use handin_core::enroll::EnrollClientProtocol;
-use handin_core::pki::{from_pem_or_der, new_student_key, to_pem, StudentId};
+use handin_core::pki::{from_pem_or_der, new_person_key, to_pem, PersonId, StudentId};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{ClientConfig, EnrollClient, EnrollClientEvent, Identity, Role, UsageError};
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
@@ -33,11 +37,37 @@ pub struct Enrolled {
     pub not_after: SystemTime,
 }
 
-/// Enrolls `id` at CUHK with a one-time `code`, trusting the CA certificate in `ca_file`.
+/// Enrolls student `id` at CUHK with a one-time `code`, trusting the CA certificate in
+/// `ca_file`, and saves the identity in `profile`.
 pub fn enroll(
     remote: &Remote,
     profile: &Profile,
     id: &StudentId,
+    code: &str,
+    ca_file: &Path,
+    external: Option<&ExternalKey>,
+) -> Result<Enrolled, StudentError> {
+    enroll_person(
+        remote,
+        profile,
+        &PersonId::from(id),
+        code,
+        ca_file,
+        external,
+    )
+}
+
+/// Enrolls `id`, a student ID or a staff login, at CUHK with a one-time `code`, trusting the
+/// CA certificate in `ca_file`, and saves the identity in `profile` (replacing one that is
+/// there, as a new enrollment does).
+///
+/// The key is made here (ECDSA P-256), unless `external` gives a CSR and key made elsewhere;
+/// either way the CSR is checked against CUHK's policy for `id` before the one-time code is
+/// used, and the issued certificate must go with the key before anything is saved.
+pub(crate) fn enroll_person(
+    remote: &Remote,
+    profile: &Profile,
+    id: &PersonId,
     code: &str,
     ca_file: &Path,
     external: Option<&ExternalKey>,
@@ -62,12 +92,12 @@ pub fn enroll(
         }
         None => {
             let k =
-                new_student_key(id).map_err(|e| StudentError(format!("making your key: {e}")))?;
+                new_person_key(id).map_err(|e| StudentError(format!("making your key: {e}")))?;
             (k.csr_der, k.key_pem.into_bytes())
         }
     };
     // Fail early, before using the one-time code, if the CSR is not acceptable.
-    handin_core::pki::check_csr(&csr_der, Some(id))
+    handin_core::pki::check_person_csr(&csr_der, Some(id))
         .map_err(|e| StudentError(format!("your CSR would be refused: {e}")))?;
     let config = client_config(Role::Enroll, ca.clone(), None)?;
     let chain = run_enroll(remote, &config, |c| c.enroll(id, code, &csr_der))?;
@@ -83,17 +113,34 @@ pub fn enroll(
     describe(&chain)
 }
 
-/// Renews the certificate in the profile over mutual TLS, with a new key.
+/// Renews the certificate in the profile over mutual TLS, with a new key: a student's or a
+/// member of staff's (the new certificate is for the same ID).
 pub fn renew(remote: &Remote, profile: &Profile) -> Result<Enrolled, StudentError> {
     let ca = profile.ca_der()?;
     let identity = profile.identity()?;
-    let (id, _) = handin_core::pki::student_id_of(&identity.chain[0])
-        .map_err(|e| StudentError(e.to_string()))?;
-    let key = new_student_key(&id).map_err(|e| StudentError(format!("making your key: {e}")))?;
+    let (id, _) =
+        handin_core::pki::person_of(&identity.chain[0]).map_err(|e| StudentError(e.to_string()))?;
+    let key = new_person_key(&id).map_err(|e| StudentError(format!("making your key: {e}")))?;
     let config = client_config(Role::Enroll, ca.clone(), Some(identity))?;
     let chain = run_enroll(remote, &config, |c| c.renew(&key.csr_der))?;
     save_identity(profile, &ca, &chain, key.key_pem.as_bytes())?;
     describe(&chain)
+}
+
+/// The ID `student enroll` was given (`--id` or at the prompt), white space around it ignored:
+/// a 10-digit student ID. A staff login is refused with a pointer to `staff enroll`.
+pub fn student_enroll_id(text: &str) -> Result<StudentId, StudentError> {
+    let text = text.trim();
+    match PersonId::parse(text) {
+        Ok(PersonId::Student(id)) => Ok(id),
+        Ok(PersonId::Staff(login)) => fail(format!(
+            "{login} is a staff login, not a student ID: teachers enroll with `staff enroll \
+             --id {login}` (same code, same profile)"
+        )),
+        Err(_) => fail(format!(
+            "{text:?} is not a student ID: it is exactly 10 digits"
+        )),
+    }
 }
 
 fn describe(chain: &[CertificateDer<'static>]) -> Result<Enrolled, StudentError> {
@@ -145,4 +192,43 @@ fn run_enroll(
 
 fn enroll_refusal(r: &handin_core::Refusal) -> String {
     format!("enrollment refused: {}", printable::text(&r.reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn student_enroll_takes_a_student_id_and_sends_a_login_to_staff_enroll() {
+        assert_eq!(
+            student_enroll_id(" 1155000001\n")
+                .map(|i| i.to_string())
+                .ok(),
+            Some("1155000001".to_owned())
+        );
+        let e = student_enroll_id("prof.lee").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "prof.lee is a staff login, not a student ID: teachers enroll with `staff enroll --id \
+             prof.lee` (same code, same profile)"
+        );
+        for bad in [
+            "",
+            "115500000",
+            "11550000011",
+            "Prof.Lee",
+            "1155000001x",
+            "lee\u{1b}[2J",
+        ] {
+            let e = student_enroll_id(bad).unwrap_err().to_string();
+            assert!(
+                e.ends_with("is not a student ID: it is exactly 10 digits"),
+                "{e}"
+            );
+            assert!(
+                !e.contains('\u{1b}'),
+                "terminal escapes are not echoed: {e:?}"
+            );
+        }
+    }
 }

@@ -6,7 +6,7 @@
 use crate::enroll::{EnrollServer, EnrollServerEvent};
 use crate::error::{Refusal, RefusalCode};
 use crate::msg::{FeedbackFile, GradeEntry, LogRow, SubmissionEntry, UploadOffer};
-use crate::pki::{unix_secs, Ca, CertificateInfo, RevokedSerial, StudentId};
+use crate::pki::{unix_secs, Ca, CertificateInfo, PersonId, RevokedSerial};
 use crate::receipt::{Receipt, ReceiptBody, ReceiptSigner};
 use crate::rules::{
     self,
@@ -25,9 +25,10 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug)]
 pub struct Registrar {
     ca: Arc<Ca>,
-    /// By student: the code (as compared, normalized) and whether it was used.
-    roster: HashMap<StudentId, (String, bool)>,
-    issued: Vec<(StudentId, CertificateInfo)>,
+    /// By student ID or staff login: the code (as compared, normalized) and whether it was
+    /// used.
+    roster: HashMap<PersonId, (String, bool)>,
+    issued: Vec<(PersonId, CertificateInfo)>,
     revoked: Vec<RevokedSerial>,
     /// Lifetime of issued student certificates.
     pub lifetime: Duration,
@@ -51,7 +52,7 @@ impl Registrar {
     pub fn add(&mut self, id: &str) -> String {
         self.next_code += 1;
         let code = format!("code-{:04}-{id}", self.next_code);
-        let id = StudentId::parse(id).expect("test student IDs are 10 digits");
+        let id = PersonId::parse(id).expect("test IDs are student IDs or staff logins");
         self.roster
             .insert(id, (rules::enrollment::normalize_code(&code), false));
         code
@@ -88,7 +89,7 @@ impl Registrar {
     }
 
     /// What the records say of `id`'s certificate with `serial`.
-    fn standing(&self, id: &StudentId, serial: &[u8]) -> Option<CertStanding> {
+    fn standing(&self, id: &PersonId, serial: &[u8]) -> Option<CertStanding> {
         let (_, info) = self
             .issued
             .iter()
@@ -107,7 +108,7 @@ impl Registrar {
             acted = true;
             match ev {
                 EnrollServerEvent::EnrollRequested {
-                    student_id,
+                    person: student_id,
                     code,
                     csr,
                 } => {
@@ -136,14 +137,14 @@ impl Registrar {
                     }
                 }
                 EnrollServerEvent::RenewRequested {
-                    student_id,
+                    person: student_id,
                     current,
                     csr,
                 } => {
                     let standing = self.standing(&student_id, &current.serial);
                     let serial = crate::pki::serial_hex(&current.serial);
                     match rules::enrollment::judge_renewal(
-                        student_id.as_str(),
+                        &student_id,
                         &serial,
                         standing,
                         unix_secs(now),
@@ -170,11 +171,11 @@ impl Registrar {
     fn sign(
         &mut self,
         server: &mut EnrollServer,
-        id: &StudentId,
+        id: &PersonId,
         csr: &crate::pki::CheckedCsr,
         now: SystemTime,
     ) -> bool {
-        match self.ca.issue_student(csr, now, self.lifetime) {
+        match self.ca.issue_person(csr, now, self.lifetime) {
             Ok(cert) => {
                 if let Ok(info) = crate::pki::certificate_info(&cert) {
                     self.issued.push((id.clone(), info));

@@ -123,7 +123,8 @@ pub struct UploadOffer {
 pub enum Message {
     /// Server's first frame: who the server authenticated, and its clock.
     Welcome {
-        /// The student ID from the verified client certificate, if one was presented.
+        /// The student ID or staff login from the verified client certificate, if one was
+        /// presented.
         student_id: Option<String>,
         /// Server time, seconds since the Unix epoch.
         server_time: u64,
@@ -134,7 +135,7 @@ pub enum Message {
     Error(Refusal),
     /// Enrollment request.
     Enroll {
-        /// The 10-digit student ID.
+        /// The 10-digit student ID, or a staff login.
         student_id: String,
         /// The one-time enrollment code.
         code: String,

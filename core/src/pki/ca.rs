@@ -1,8 +1,8 @@
-//! The CUHK certificate authority: root generation, server certificates, student certificates
-//! and CRLs.
+//! The CUHK certificate authority: root generation, server certificates, personal
+//! certificates (students and staff) and CRLs.
 
 use super::csr::CheckedCsr;
-use super::{random_serial, to_pem, StudentId, UNIVERSITY};
+use super::{random_serial, to_pem, PersonId, StudentId, UNIVERSITY};
 use core::net::IpAddr;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
@@ -180,27 +180,43 @@ impl Ca {
         })
     }
 
-    /// Issues a student certificate for a CSR that passed [`super::check_csr`].
+    /// Issues a personal certificate for a CSR that passed [`super::check_person_csr`]: a
+    /// student's (CN = the student ID) or a member of staff's (CN = the staff login).
     ///
-    /// The certificate is built from scratch: subject CN = the student ID and O = the
+    /// The certificate is built from scratch: subject CN = the CSR's ID and O = the
     /// university, clientAuth only, not a CA, a random 127-bit serial, valid from `now` (less a
-    /// minute of clock skew) for `lifetime`. Nothing else the CSR asked for is copied.
-    pub fn issue_student(
+    /// minute of clock skew) for `lifetime`. Nothing else the CSR asked for is copied. The
+    /// certificate says who the holder is, never what they may do.
+    pub fn issue_person(
         &self,
         csr: &CheckedCsr,
         now: SystemTime,
         lifetime: Duration,
     ) -> Result<CertificateDer<'static>, PkiError> {
         let mut params = CertificateParams::default();
-        params.distinguished_name = student_name(csr.student_id());
+        params.distinguished_name = person_name(csr.person());
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.finish_params(&mut params, now, lifetime);
         let cert = params
             .signed_by(csr, &self.issuer)
-            .map_err(pki("signing the student certificate"))?;
+            .map_err(pki(match csr.person() {
+                PersonId::Student(_) => "signing the student certificate",
+                PersonId::Staff(_) => "signing the staff certificate",
+            }))?;
         Ok(cert.der().clone())
+    }
+
+    /// The same as [`Ca::issue_person`] (the name predates staff certificates): the CSR's ID
+    /// becomes the CN, whether a student ID or a staff login.
+    pub fn issue_student(
+        &self,
+        csr: &CheckedCsr,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Result<CertificateDer<'static>, PkiError> {
+        self.issue_person(csr, now, lifetime)
     }
 
     /// Builds a CRL listing `revoked`, signed by this CA.
@@ -254,23 +270,29 @@ pub struct RevokedSerial {
     pub revoked_at: SystemTime,
 }
 
-/// A fresh key pair and a CSR for it, as `student enroll` makes them.
+/// A fresh key pair and a CSR for it, as `student enroll` and `staff enroll` make them.
 #[derive(Debug)]
 pub struct NewKey {
     /// The private key, PKCS#8 PEM. Write it with mode 0600; never log it.
     pub key_pem: String,
     /// The private key, PKCS#8 DER.
     pub key_der: Vec<u8>,
-    /// The CSR (CN = the student ID), DER.
+    /// The CSR (CN = the student ID or staff login), DER.
     pub csr_der: Vec<u8>,
 }
 
-/// Makes an ECDSA P-256 key pair and a CSR whose subject CN is `id`.
+/// Makes an ECDSA P-256 key pair and a CSR whose subject CN is the student's ID.
 pub fn new_student_key(id: &StudentId) -> Result<NewKey, PkiError> {
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .map_err(pki("generating the student key"))?;
+    new_person_key(&PersonId::from(id))
+}
+
+/// Makes an ECDSA P-256 key pair and a CSR whose subject CN is `id`, a student ID or a staff
+/// login.
+pub fn new_person_key(id: &PersonId) -> Result<NewKey, PkiError> {
+    let key =
+        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(pki("generating the key"))?;
     let mut params = CertificateParams::default();
-    params.distinguished_name = student_name(id);
+    params.distinguished_name = person_name(id);
     let csr = params
         .serialize_request(&key)
         .map_err(pki("making the CSR"))?;
@@ -288,7 +310,7 @@ fn ca_name(common_name: &str) -> DistinguishedName {
     dn
 }
 
-fn student_name(id: &StudentId) -> DistinguishedName {
+fn person_name(id: &PersonId) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, id.as_str());
     dn.push(DnType::OrganizationName, UNIVERSITY);

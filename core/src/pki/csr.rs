@@ -1,10 +1,11 @@
 //! CSR policy: parse, check the key and algorithm, verify proof of possession, read the ID.
 //!
-//! Only the CSR's public key and requested common name are ever used. Extensions it asks for
-//! (`CA:TRUE`, key usages, anything) are ignored: the certificate is built from scratch by
-//! [`super::Ca::issue_student`].
+//! The ID is the subject's common name: a 10-digit student ID or a staff login
+//! ([`PersonId`]). Only the CSR's public key and that common name are ever used. Extensions it
+//! asks for (`CA:TRUE`, key usages, anything) are ignored: the certificate is built from
+//! scratch by [`super::Ca::issue_person`].
 
-use super::StudentId;
+use super::{PersonId, StudentId};
 use crate::error::RefusalCode;
 use std::fmt;
 use x509_parser::certification_request::X509CertificationRequest;
@@ -68,14 +69,26 @@ pub enum CsrError {
     /// The subject has no usable common name.
     #[error("the CSR's subject is not usable: {0}")]
     BadSubject(String),
-    /// The CSR's common name is a different student ID than the one enrolling.
-    #[error("the CSR is for student {csr}, but you are enrolling as {expected}")]
+    /// The CSR's common name is a different ID than the one enrolling.
+    #[error(
+        "the CSR is for {}, but you are enrolling as {expected}",
+        described(csr)
+    )]
     IdMismatch {
         /// The ID in the CSR.
         csr: String,
         /// The ID that was expected.
         expected: String,
     },
+}
+
+/// An ID with its kind in front (`student 1155000001`, `staff login prof.lee`); text that is
+/// neither is shown quoted.
+fn described(id: &str) -> String {
+    match PersonId::parse(id) {
+        Ok(p) => format!("{} {p}", p.kind()),
+        Err(_) => format!("{id:?}"),
+    }
 }
 
 impl CsrError {
@@ -93,19 +106,24 @@ impl CsrError {
     }
 }
 
-/// A CSR that passed the policy: its key, and the student ID it asks for.
+/// A CSR that passed the policy: its key, and the ID (student ID or staff login) it asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedCsr {
-    student_id: StudentId,
+    person: PersonId,
     kind: KeyKind,
     spki: Vec<u8>,
     public_key: Vec<u8>,
 }
 
 impl CheckedCsr {
-    /// The student ID from the CSR's common name.
-    pub fn student_id(&self) -> &StudentId {
-        &self.student_id
+    /// The ID from the CSR's common name: a student ID or a staff login.
+    pub fn person(&self) -> &PersonId {
+        &self.person
+    }
+
+    /// The student ID from the CSR's common name, if it is one (not a staff login).
+    pub fn student_id(&self) -> Option<&StudentId> {
+        self.person.student()
     }
 
     /// The key type.
@@ -146,13 +164,22 @@ fn modulus_bits(modulus: &[u8]) -> usize {
     }
 }
 
+/// Checks a CSR (PEM or DER) against CUHK's policy: [`check_person_csr`] with, when
+/// `expected` is given, that student's ID. Without `expected`, the CSR may be for any ID CUHK
+/// certifies, a student ID or a staff login.
+pub fn check_csr(input: &[u8], expected: Option<&StudentId>) -> Result<CheckedCsr, CsrError> {
+    check_person_csr(input, expected.map(PersonId::from).as_ref())
+}
+
 /// Checks a CSR (PEM or DER) against CUHK's policy.
 ///
 /// In order: it parses with nothing trailing; the signature algorithm is SHA-256 or better
 /// (SHA-1 and MD5 are refused by name); the key is P-256, P-384 or RSA of 2048 to 8192 bits
-/// ([`MIN_RSA_BITS`], [`MAX_RSA_BITS`]); the signature verifies with the CSR's own key; the common name is a 10-digit student ID; and,
-/// when `expected` is given, it is that ID.
-pub fn check_csr(input: &[u8], expected: Option<&StudentId>) -> Result<CheckedCsr, CsrError> {
+/// ([`MIN_RSA_BITS`], [`MAX_RSA_BITS`]); the signature verifies with the CSR's own key; the
+/// subject has exactly one common name, which is a 10-digit student ID or a staff login
+/// ([`PersonId::parse`]: nothing is trimmed or case-folded); and, when `expected` is given, it
+/// is that very ID.
+pub fn check_person_csr(input: &[u8], expected: Option<&PersonId>) -> Result<CheckedCsr, CsrError> {
     let der = super::from_pem_or_der(input, "CERTIFICATE REQUEST")
         .map_err(CsrError::Malformed)?
         .remove(0);
@@ -232,21 +259,21 @@ pub fn check_csr(input: &[u8], expected: Option<&StudentId>) -> Result<CheckedCs
     let cn = cn
         .as_str()
         .map_err(|_| CsrError::BadSubject("the common name is not text".into()))?;
-    let student_id = StudentId::parse(cn).map_err(|_| {
+    let person = PersonId::parse(cn).map_err(|_| {
         CsrError::BadSubject(format!(
-            "the common name {cn:?} is not a 10-digit student ID"
+            "the common name {cn:?} is neither a 10-digit student ID nor a staff login"
         ))
     })?;
     if let Some(expected) = expected {
-        if *expected != student_id {
+        if *expected != person {
             return Err(CsrError::IdMismatch {
-                csr: student_id.to_string(),
+                csr: person.to_string(),
                 expected: expected.to_string(),
             });
         }
     }
     Ok(CheckedCsr {
-        student_id,
+        person,
         kind,
         spki: spki.raw.to_vec(),
         public_key: spki.subject_public_key.data.to_vec(),
@@ -355,5 +382,83 @@ mod tests {
         assert_eq!(modulus_bits(&[0x00, 0x80, 0x00]), 16);
         assert_eq!(modulus_bits(&[0x7f, 0xff]), 15);
         assert_eq!(modulus_bits(&[0x00, 0x00, 0x01, 0x00]), 9);
+    }
+
+    /// A real P-256 CSR whose subject has these common names, in order.
+    fn csr_with_cns(cns: &[&str]) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("a key");
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        for (i, cn) in cns.iter().enumerate() {
+            // rcgen keeps one value per attribute type: a second CN goes in as a raw OID.
+            if i == 0 {
+                dn.push(DnType::CommonName, *cn);
+            } else {
+                dn.push(DnType::CustomDnType(vec![2, 5, 4, 3]), *cn);
+            }
+        }
+        params.distinguished_name = dn;
+        params
+            .serialize_request(&key)
+            .expect("a CSR")
+            .der()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_staff_login_csr_passes_for_that_login_only() {
+        let lee = PersonId::parse("prof.lee").expect("a login");
+        let csr = check_person_csr(&csr_with_cns(&["prof.lee"]), Some(&lee)).expect("accepted");
+        assert_eq!(csr.person(), &lee);
+        assert_eq!(csr.student_id(), None);
+        // Without an expected ID, any ID CUHK certifies passes.
+        let any = check_csr(&csr_with_cns(&["prof.lee"]), None).expect("accepted");
+        assert_eq!(any.person(), &lee);
+
+        let chan = PersonId::parse("prof.chan").expect("a login");
+        let err = check_person_csr(&csr_with_cns(&["prof.lee"]), Some(&chan)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the CSR is for staff login prof.lee, but you are enrolling as prof.chan"
+        );
+        assert_eq!(err.code(), RefusalCode::CsrIdMismatch);
+        let alice = StudentId::parse("1155000001").expect("an ID");
+        let err = check_csr(&csr_with_cns(&["prof.lee"]), Some(&alice)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the CSR is for staff login prof.lee, but you are enrolling as 1155000001"
+        );
+        let err = check_person_csr(&csr_with_cns(&["1155000001"]), Some(&lee)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the CSR is for student 1155000001, but you are enrolling as prof.lee"
+        );
+    }
+
+    #[test]
+    fn a_common_name_that_is_almost_a_login_is_refused() {
+        for cn in [
+            "Prof.Lee",
+            "PROF.LEE",
+            "prof.lee ",
+            "prof.lee\n",
+            "prof.lee\0",
+            "prof/lee",
+            "prof_lee",
+            "p",
+            "-prof",
+            "pr\u{200b}of",
+            "\u{ff50}rof",
+            "prof.l\u{0435}e",
+            "a23456789012345678901234567890123",
+        ] {
+            let err = check_csr(&csr_with_cns(&[cn]), None).unwrap_err();
+            assert!(matches!(err, CsrError::BadSubject(_)), "{cn:?}: {err:?}");
+            assert_eq!(err.code(), RefusalCode::CsrInvalid);
+            assert!(!err.to_string().contains(['\n', '\0']), "{err}");
+        }
+        // Two common names, whatever they are, are refused: which one would be the ID?
+        let err = check_csr(&csr_with_cns(&["prof.lee", "1155000001"]), None).unwrap_err();
+        assert!(matches!(err, CsrError::BadSubject(_)), "{err:?}");
     }
 }

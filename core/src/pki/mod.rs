@@ -1,5 +1,6 @@
-//! The campus PKI: the CUHK root CA, server certificates, CSR policy, student certificates,
-//! CRLs, and reading a student's identity back out of a verified certificate.
+//! The campus PKI: the CUHK root CA, server certificates, CSR policy, personal certificates
+//! (students and staff), CRLs, and reading a person's identity back out of a verified
+//! certificate.
 //!
 //! Everything here works on bytes (DER or PEM text) and takes the time as an argument.
 
@@ -10,8 +11,12 @@ mod person;
 mod revocation;
 mod server_cert;
 
-pub use ca::{new_student_key, Ca, IssuedServer, NewKey, PkiError, RevokedSerial, ServerName};
-pub use csr::{check_csr, CheckedCsr, CsrError, KeyKind, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use ca::{
+    new_person_key, new_student_key, Ca, IssuedServer, NewKey, PkiError, RevokedSerial, ServerName,
+};
+pub use csr::{
+    check_csr, check_person_csr, CheckedCsr, CsrError, KeyKind, MAX_RSA_BITS, MIN_RSA_BITS,
+};
 pub use identity::{certificate_info, person_of, student_id_of, CertificateInfo, IdentityError};
 pub use person::{InvalidPersonId, InvalidStaffLogin, PersonId, StaffLogin};
 pub use revocation::{RevocationError, Revocations};
@@ -24,7 +29,8 @@ use std::time::{Duration, SystemTime};
 /// The organisation name CUHK puts in every certificate it issues.
 pub const UNIVERSITY: &str = "The Chinese University of Hong Kong";
 
-/// The default lifetime of a student certificate (short, by design).
+/// The default lifetime of a personal certificate, a student's or a member of staff's (short,
+/// by design).
 pub const DEFAULT_STUDENT_LIFETIME: Duration = Duration::from_secs(120 * 24 * 3600);
 
 /// A 10-digit student ID, checked.

@@ -95,6 +95,23 @@ impl PersonId {
             Self::Staff(_) => None,
         }
     }
+
+    /// The staff login, if this is a member of staff.
+    pub fn staff(&self) -> Option<&StaffLogin> {
+        match self {
+            Self::Student(_) => None,
+            Self::Staff(s) => Some(s),
+        }
+    }
+
+    /// What kind of ID this is, in words: `student` or `staff login`, to put before the ID in a
+    /// message (`student 1155000001`, `staff login prof.lee`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Student(_) => "student",
+            Self::Staff(_) => "staff login",
+        }
+    }
 }
 
 impl fmt::Display for PersonId {
@@ -112,6 +129,24 @@ impl From<StudentId> for PersonId {
 impl From<StaffLogin> for PersonId {
     fn from(s: StaffLogin) -> Self {
         Self::Staff(s)
+    }
+}
+
+impl From<&StudentId> for PersonId {
+    fn from(s: &StudentId) -> Self {
+        Self::Student(s.clone())
+    }
+}
+
+impl From<&StaffLogin> for PersonId {
+    fn from(s: &StaffLogin) -> Self {
+        Self::Staff(s.clone())
+    }
+}
+
+impl From<&PersonId> for PersonId {
+    fn from(p: &PersonId) -> Self {
+        p.clone()
     }
 }
 

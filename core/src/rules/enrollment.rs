@@ -1,17 +1,20 @@
 //! CUHK's decision on an application, given what its records say: an enrollment against a
-//! one-time code, or a renewal from a holder of a current certificate.
+//! one-time code, or a renewal from a holder of a current certificate. The applicant is a
+//! student (a student ID) or a member of staff (a staff login): the rules are the same.
 //!
 //! A wrong code, and any code for an ID that is not on the roster, get the same refusal
 //! ([`WRONG_CODE`]), so that the answer does not tell who is on the roster. How a code is
 //! compared (a salted hash, in constant time) is the records' business; the decision takes
 //! whether it matched.
 
+use crate::pki::PersonId;
 use crate::{Refusal, RefusalCode};
 
-/// The refusal of a wrong code, and of a student ID that is not on the roster: the same words,
-/// so that the answer does not tell who is on the roster.
-pub const WRONG_CODE: &str =
-    "wrong enrollment code, or a student ID CUHK does not know: check both and try again";
+/// The refusal of a wrong code, and of a student ID or staff login that is not on the roster:
+/// the same words, so that the answer does not tell who is on the roster, nor whether an ID is
+/// a member of staff's.
+pub const WRONG_CODE: &str = "wrong enrollment code, or a student ID or staff login CUHK does \
+                              not know: check both and try again";
 
 /// A code as compared: upper case, without dashes or white space, so a loosely typed code
 /// still matches.
@@ -48,7 +51,7 @@ pub fn judge_code(standing: CodeStanding) -> Result<(), Refusal> {
 }
 
 /// What the records say of the certificate a renewal was authenticated with (found by its
-/// serial and the student's ID).
+/// serial and the holder's ID).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CertStanding {
     /// Start of validity, seconds since the Unix epoch.
@@ -59,10 +62,10 @@ pub struct CertStanding {
     pub revoked: bool,
 }
 
-/// Whether a renewal may go on to signing: the student's certificate with serial `serial_hex`
+/// Whether a renewal may go on to signing: `person`'s certificate with serial `serial_hex`
 /// is on record (`standing`), unrevoked and valid at `now` (seconds since the Unix epoch).
 pub fn judge_renewal(
-    student: &str,
+    person: &PersonId,
     serial_hex: &str,
     standing: Option<CertStanding>,
     now: u64,
@@ -71,8 +74,9 @@ pub fn judge_renewal(
         return Err(Refusal::new(
             RefusalCode::NotAuthenticated,
             format!(
-                "CUHK has no record of certificate {serial_hex} for student {student}; enroll \
-                 again with a new code"
+                "CUHK has no record of certificate {serial_hex} for {} {person}; enroll again \
+                 with a new code",
+                person.kind()
             ),
         ));
     };
@@ -133,7 +137,8 @@ mod tests {
             not_after: 200,
             revoked: false,
         };
-        let judge = |s, now| judge_renewal("1155000001", "0A", s, now).map_err(|r| r.code);
+        let student = PersonId::parse("1155000001").expect("an ID");
+        let judge = |s, now| judge_renewal(&student, "0A", s, now).map_err(|r| r.code);
         assert_eq!(judge(Some(cert), 100), Ok(()));
         assert_eq!(judge(Some(cert), 200), Ok(()));
         assert_eq!(judge(None, 150), Err(RefusalCode::NotAuthenticated));
@@ -144,5 +149,24 @@ mod tests {
             ..cert
         };
         assert_eq!(judge(Some(revoked), 150), Err(RefusalCode::Revoked));
+    }
+
+    #[test]
+    fn a_renewal_refusal_names_the_kind_of_id() {
+        for (id, words) in [
+            ("1155000001", "for student 1155000001;"),
+            ("prof.lee", "for staff login prof.lee;"),
+        ] {
+            let person = PersonId::parse(id).expect("an ID");
+            let r = judge_renewal(&person, "0A", None, 0).expect_err("no record");
+            assert_eq!(r.code, RefusalCode::NotAuthenticated);
+            assert!(r.reason.contains(words), "{}", r.reason);
+        }
+    }
+
+    #[test]
+    fn the_wrong_code_refusal_does_not_say_whether_an_id_is_staff() {
+        assert!(WRONG_CODE.contains("student ID or staff login"));
+        assert!(!WRONG_CODE.contains('\n'));
     }
 }

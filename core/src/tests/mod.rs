@@ -8,6 +8,7 @@ mod props;
 mod refusals;
 mod scenario;
 mod staff;
+mod staff_enroll;
 mod staff_messages;
 mod staff_props;
 mod standing;

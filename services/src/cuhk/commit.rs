@@ -192,7 +192,7 @@ fn commit(shared: &CuhkShared, stats: &Stats, registrar: &mut Registrar, batch: 
     let decided = registrar.decide(&applications, |i| match batch.get(i) {
         Some(item) => shared
             .ca
-            .issue_student(&item.csr, item.application.now, shared.lifetime),
+            .issue_person(&item.csr, item.application.now, shared.lifetime),
         None => Err(PkiError("no request to sign".into())),
     });
     let n64 = u64::try_from(n).unwrap_or(u64::MAX);
@@ -207,18 +207,18 @@ fn commit(shared: &CuhkShared, stats: &Stats, registrar: &mut Registrar, batch: 
                 "committed one transaction"
             );
             for (item, outcome) in batch.into_iter().zip(outcomes) {
-                let student = &item.application.student;
+                let person = &item.application.person;
                 let renewal = matches!(item.application.request, Request::Renew { .. });
                 match outcome {
                     Ok(issued) => {
-                        tracing::info!(peer = %item.peer, %student,
+                        tracing::info!(peer = %item.peer, %person,
                             serial = %issued.record.serial_hex,
                             until = unix_secs(issued.record.not_after), renewal,
                             "certificate issued");
                         item.answer.keep(Ok(issued.cert));
                     }
                     Err(refusal) => {
-                        tracing::info!(peer = %item.peer, %student, code = ?refusal.code,
+                        tracing::info!(peer = %item.peer, %person, code = ?refusal.code,
                             reason = %refusal.reason, "enrollment refused");
                         item.answer.keep(Err(refusal));
                     }

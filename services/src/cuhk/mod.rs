@@ -14,7 +14,7 @@ use crate::runtime::{Inbox, Pool};
 use arc_swap::ArcSwap;
 use commit::{Answer, GroupCommit};
 use handin_core::driver::{Accept, Driven, Notify};
-use handin_core::pki::{Ca, CheckedCsr, StudentId};
+use handin_core::pki::{Ca, CheckedCsr, PersonId};
 use handin_core::{EnrollServer, EnrollServerEvent, Now, Refusal, RefusalCode, ServerConfig};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -48,7 +48,7 @@ pub struct CuhkShared {
     pub registrar: Mutex<Registrar>,
     /// Disk and signing work.
     pub pool: Pool,
-    /// Lifetime of issued student certificates.
+    /// Lifetime of issued personal certificates (students' and staff's).
     pub lifetime: Duration,
     /// The CRL served to clients (PEM), replaced whole when `crl.pem` changes.
     pub crl: ArcSwap<Vec<u8>>,
@@ -151,21 +151,21 @@ impl CuhkConn {
     /// Hands the application to a worker: checked against the last committed records, signed
     /// there if it would pass, then decided and recorded with others in one transaction; the
     /// answer comes back through the inbox once that transaction committed.
-    fn apply(&mut self, student: StudentId, request: Request, csr: CheckedCsr) {
+    fn apply(&mut self, person: PersonId, request: Request, csr: CheckedCsr) {
         self.busy = true;
         let (shared, commits) = (self.shared.clone(), self.commits.clone());
         let (answer, peer) = (self.inbox.clone(), self.peer);
         self.shared.pool.spawn(move || {
             let now = SystemTime::now();
             let mut application = Application {
-                student,
+                person,
                 request,
                 now,
                 signed: None,
             };
             if commits.would_accept(&application) {
                 // A failure here is tried again, and reported, by the committer.
-                application.signed = shared.ca.issue_student(&csr, now, shared.lifetime).ok();
+                application.signed = shared.ca.issue_person(&csr, now, shared.lifetime).ok();
             }
             commits.submit(application, csr, answer, peer);
         });
@@ -173,9 +173,9 @@ impl CuhkConn {
 
     /// An enrollment: refused at once if the peer's address sent too many wrong codes lately,
     /// else handed to a worker.
-    fn enroll(&mut self, student: StudentId, code: String, csr: CheckedCsr, now: SystemTime) {
+    fn enroll(&mut self, person: PersonId, code: String, csr: CheckedCsr, now: SystemTime) {
         let Err(wait) = lock(&self.throttle).check(self.peer.ip(), now) else {
-            return self.apply(student, Request::Enroll { code }, csr);
+            return self.apply(person, Request::Enroll { code }, csr);
         };
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let refusal = Refusal::new(
@@ -185,7 +185,7 @@ impl CuhkConn {
                  seconds"
             ),
         );
-        tracing::info!(peer = %self.peer, %student, code = ?refusal.code,
+        tracing::info!(peer = %self.peer, %person, code = ?refusal.code,
             reason = %refusal.reason, "enrollment refused");
         let _ = self.core.refuse(refusal);
         self.failed_attempt();
@@ -204,34 +204,29 @@ impl CuhkConn {
     fn process(&mut self, now: SystemTime) {
         while let Some(ev) = self.core.poll_event() {
             match ev {
-                EnrollServerEvent::Connected { student, handshake } => {
-                    tracing::info!(peer = %self.peer, student = ?student.map(|s| s.to_string()),
+                EnrollServerEvent::Connected { person, handshake } => {
+                    tracing::info!(peer = %self.peer, person = ?person.map(|s| s.to_string()),
                         version = %handshake.version, suite = %handshake.cipher_suite,
                         group = %handshake.key_exchange, resumed = handshake.resumed, "enrollment connection");
                 }
-                EnrollServerEvent::EnrollRequested {
-                    student_id,
-                    code,
-                    csr,
-                } => self.enroll(student_id, code, csr, now),
+                EnrollServerEvent::EnrollRequested { person, code, csr } => {
+                    self.enroll(person, code, csr, now)
+                }
                 EnrollServerEvent::RenewRequested {
-                    student_id,
+                    person,
                     current,
                     csr,
                 } => {
                     let request = Request::Renew {
                         serial: current.serial,
                     };
-                    self.apply(student_id, request, csr);
+                    self.apply(person, request, csr);
                 }
                 EnrollServerEvent::CrlRequested => {
                     let _ = self.core.send_crl(&self.shared.crl.load());
                 }
-                EnrollServerEvent::Rejected {
-                    student_id,
-                    refusal,
-                } => {
-                    tracing::info!(peer = %self.peer, student = ?student_id.map(|s| s.to_string()),
+                EnrollServerEvent::Rejected { person, refusal } => {
+                    tracing::info!(peer = %self.peer, person = ?person.map(|s| s.to_string()),
                         code = ?refusal.code, reason = %refusal.reason, "enrollment refused");
                 }
                 _ => {}

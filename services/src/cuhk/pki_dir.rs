@@ -3,7 +3,7 @@
 
 use super::{io_err, CuhkError, CA_LIFETIME, CRL_VALIDITY, SERVER_LIFETIME};
 use crate::registrar::Registrar;
-use handin_core::pki::{to_pem, Ca, Revocations, ServerName, StudentId};
+use handin_core::pki::{to_pem, Ca, PersonId, Revocations, ServerName};
 use handin_core::{Identity, Role, ServerConfig};
 use handin_files::dirlock::DirLock;
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
@@ -184,12 +184,17 @@ impl PkiDir {
         Ok(to_pem("X509 CRL", &crl))
     }
 
-    /// Revokes every certificate of `id` and republishes the CRL. Returns how many.
-    pub fn revoke(&self, id: &StudentId, now: SystemTime) -> Result<usize, CuhkError> {
+    /// Revokes every certificate of `id` (a student ID or a staff login) and republishes the
+    /// CRL. Returns how many.
+    pub fn revoke(
+        &self,
+        id: &(impl Clone + Into<PersonId>),
+        now: SystemTime,
+    ) -> Result<usize, CuhkError> {
         let ca = self.ca()?;
         let mut registrar = self.registrar()?;
         let n = registrar
-            .revoke_student(id, now)
+            .revoke_person(id, now)
             .map_err(|e| CuhkError(e.to_string()))?;
         self.publish_crl(&ca, &mut registrar, now)?;
         Ok(n)

@@ -1,5 +1,9 @@
-//! CUHK's records and decisions: the roster of students and their one-time enrollment codes,
-//! the certificates issued to them, their revocations, and the CRL number.
+//! CUHK's records and decisions: the roster of students and members of staff and their
+//! one-time enrollment codes, the certificates issued to them, their revocations, and the CRL
+//! number.
+//!
+//! Everyone on the roster is a [`PersonId`]: a student (a student ID) or a member of staff (a
+//! staff login). The rules are the same for both; the roster keeps which is which.
 //!
 //! The records sit behind [`RegistrarRecords`] (one SQLite file, `PKI/cuhk.db`, by default);
 //! the decisions are the core's rules ([`handin_core::rules::enrollment`]), applied here.
@@ -11,6 +15,8 @@
 
 mod codes;
 #[cfg(test)]
+mod staff_tests;
+#[cfg(test)]
 mod tests;
 
 pub use handin_core::rules::enrollment::WRONG_CODE;
@@ -18,7 +24,9 @@ pub use handin_core::rules::enrollment::WRONG_CODE;
 use crate::store::sqlite::{SqliteRegistrar, SqliteRegistrarView};
 use crate::store::{RegistrarRecords, RegistrarTx, RegistrarView, StoreError, ViewOpener};
 use codes::{code_hash, new_code, SALT_LEN};
-use handin_core::pki::{serial_hex, student_id_of, unix_secs, PkiError, RevokedSerial, StudentId};
+use handin_core::pki::{
+    person_of, serial_hex, unix_secs, PersonId, PkiError, RevokedSerial, StudentId,
+};
 use handin_core::rules::enrollment::{self, normalize_code, CodeStanding};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Refusal, RefusalCode};
@@ -27,8 +35,8 @@ use std::time::{Duration, SystemTime};
 
 pub use crate::store::IssuedRecord;
 
-/// What a student's code is compared with when the student is not on the roster, so that it
-/// costs the same as a real one.
+/// What a code is compared with when its ID is not on the roster, so that it costs the same as
+/// a real one.
 const NO_SALT: [u8; SALT_LEN] = [0; SALT_LEN];
 
 /// What went wrong in the registrar.
@@ -37,9 +45,9 @@ pub enum RegistrarError {
     /// The request is refused; send this to the peer.
     #[error("refused: {}", .0.reason)]
     Refused(Refusal),
-    /// An operator named a student who is not on the roster.
-    #[error("student {0} is not on the roster; add them first with `cuhk roster add`")]
-    NotOnRoster(StudentId),
+    /// An operator named a student or member of staff who is not on the roster.
+    #[error("{}", not_on_roster(.0))]
+    NotOnRoster(PersonId),
     /// The database could not be read or written.
     #[error(
         "registrar database: {what}: {source}; check that the file is a handin registrar \
@@ -66,7 +74,10 @@ impl RegistrarError {
             Self::Refused(r) => r.clone(),
             Self::NotOnRoster(id) => Refusal::new(
                 RefusalCode::UnknownStudent,
-                format!("student {id} is not on the roster; ask CUHK to add you"),
+                format!(
+                    "{} {id} is not on the roster; ask CUHK to add you",
+                    id.kind()
+                ),
             ),
             _ => Refusal::new(
                 RefusalCode::Internal,
@@ -85,11 +96,20 @@ impl From<StoreError> for RegistrarError {
     }
 }
 
+/// The words of [`RegistrarError::NotOnRoster`]: what the operator runs to add them.
+fn not_on_roster(id: &PersonId) -> String {
+    let flag = if id.staff().is_some() { " --staff" } else { "" };
+    format!(
+        "{} {id} is not on the roster; add them first with `cuhk roster add{flag}`",
+        id.kind()
+    )
+}
+
 fn refused(code: RefusalCode, reason: impl Into<String>) -> RegistrarError {
     RegistrarError::Refused(Refusal::new(code, reason))
 }
 
-/// What a student asks CUHK to sign.
+/// What a student or member of staff asks CUHK to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// A first certificate, against a one-time enrollment code (as typed).
@@ -97,18 +117,18 @@ pub enum Request {
         /// The code.
         code: String,
     },
-    /// A new certificate, from a student holding the certificate with this serial.
+    /// A new certificate, from someone holding the certificate with this serial.
     Renew {
-        /// The serial of the certificate the student authenticated with.
+        /// The serial of the certificate they authenticated with.
         serial: Vec<u8>,
     },
 }
 
-/// One student's application, as [`Registrar::decide`] takes it.
+/// One application, as [`Registrar::decide`] takes it.
 #[derive(Debug, Clone)]
 pub struct Application {
-    /// Who applies.
-    pub student: StudentId,
+    /// Who applies: a student ID or a staff login.
+    pub person: PersonId,
     /// For what.
     pub request: Request,
     /// When (the record's `issued_at`, a renewal's validity check).
@@ -131,9 +151,17 @@ pub struct Issued {
 ///
 /// # Enrollment codes
 ///
-/// [`Registrar::add_student`] gives a student a new one-time code of 16 characters from an
-/// alphabet without look-alikes, shown as `XXXX-XXXX-XXXX-XXXX`. Only a salted SHA-256 of it
-/// is stored. When checking, case, dashes and white space do not matter.
+/// [`Registrar::add_person`] (or [`Registrar::add_student`]) gives a student or a member of
+/// staff a new one-time code of 16 characters from an alphabet without look-alikes, shown as
+/// `XXXX-XXXX-XXXX-XXXX`. Only a salted SHA-256 of it is stored. When checking, case, dashes
+/// and white space do not matter.
+///
+/// # Staff
+///
+/// A member of staff is on the roster by staff login and enrolls, renews and is revoked
+/// exactly as a student is; the certificate then carries the login. Which IDs are logins is
+/// kept with the roster, and an application is judged against the record of the very kind of
+/// ID it names.
 ///
 /// # Wrong codes
 ///
@@ -142,7 +170,8 @@ pub struct Issued {
 /// comparison), and writes nothing: the refusal does not tell whether the ID is on the roster.
 /// Nothing is counted per student ID, so nobody can lock a student out or spend their code by
 /// sending wrong codes for their ID: guessing is throttled per client address and per
-/// connection by the enrollment service (`cuhk::throttle`).
+/// connection by the enrollment service (`cuhk::throttle`). The same goes for staff logins: the
+/// refusal does not tell whether a login is on the roster either.
 ///
 /// A code is single use: once redeemed, the right code again is refused with `CodeUsed` (a wrong
 /// one still gets `BadCode`).
@@ -167,28 +196,38 @@ impl Registrar {
         self.records.views()
     }
 
-    /// Puts the student on the roster with a new one-time code, replacing any earlier code,
-    /// and returns the code (`XXXX-XXXX-XXXX-XXXX`).
+    /// Puts a student or member of staff on the roster with a new one-time code, replacing
+    /// any earlier code, and returns the code (`XXXX-XXXX-XXXX-XXXX`).
+    pub fn add_person(
+        &mut self,
+        id: &(impl Clone + Into<PersonId>),
+        now: SystemTime,
+    ) -> Result<String, RegistrarError> {
+        let id: PersonId = id.clone().into();
+        let (code, salt) = new_code()?;
+        let hash = code_hash(&salt, &normalize_code(&code));
+        self.records.put_person(&id, &salt, &hash, now)?;
+        Ok(code)
+    }
+
+    /// [`Registrar::add_person`] for a student.
     pub fn add_student(
         &mut self,
         id: &StudentId,
         now: SystemTime,
     ) -> Result<String, RegistrarError> {
-        let (code, salt) = new_code()?;
-        let hash = code_hash(&salt, &normalize_code(&code));
-        self.records.put_student(id, &salt, &hash, now)?;
-        Ok(code)
+        self.add_person(id, now)
     }
 
     /// Redeems a one-time code and, if it is right, has `sign` issue the certificate.
     ///
-    /// In one transaction: the student must be on the roster and the code right (else
-    /// `BadCode`, the same refusal for both), and the code unused (`CodeUsed`). Then `sign` runs
-    /// (a failure is refused as `Internal` and changes nothing), the certificate is recorded,
-    /// the code is marked used.
+    /// In one transaction: `id` (a student ID or staff login) must be on the roster and the
+    /// code right (else `BadCode`, the same refusal for both), and the code unused
+    /// (`CodeUsed`). Then `sign` runs (a failure is refused as `Internal` and changes nothing),
+    /// the certificate is recorded, the code is marked used.
     pub fn redeem(
         &mut self,
-        id: &StudentId,
+        id: &(impl Clone + Into<PersonId>),
         code: &str,
         now: SystemTime,
         sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
@@ -196,16 +235,16 @@ impl Registrar {
         let request = Request::Enroll {
             code: code.to_owned(),
         };
-        self.decide_one(id, request, now, sign)
+        self.decide_one(id.clone().into(), request, now, sign)
     }
 
-    /// Records a renewal: the student must hold an unrevoked, unexpired certificate with serial
+    /// Records a renewal: `id` must hold an unrevoked, unexpired certificate with serial
     /// `current_serial` (else `NotAuthenticated`, `Revoked` or `Expired`); then `sign` runs and
     /// the new certificate is recorded, in one transaction. The old certificate stays valid
     /// until it expires.
     pub fn renew(
         &mut self,
-        id: &StudentId,
+        id: &(impl Clone + Into<PersonId>),
         current_serial: &[u8],
         now: SystemTime,
         sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
@@ -213,18 +252,18 @@ impl Registrar {
         let request = Request::Renew {
             serial: current_serial.to_vec(),
         };
-        self.decide_one(id, request, now, sign)
+        self.decide_one(id.clone().into(), request, now, sign)
     }
 
     fn decide_one(
         &mut self,
-        id: &StudentId,
+        id: PersonId,
         request: Request,
         now: SystemTime,
         sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
     ) -> Result<CertificateDer<'static>, RegistrarError> {
         let application = Application {
-            student: id.clone(),
+            person: id,
             request,
             now,
             signed: None,
@@ -254,7 +293,7 @@ impl Registrar {
     /// refusal (unknown student or wrong code, used code, revoked or expired certificate, a
     /// signing failure) touches only that application and writes nothing. An accepted
     /// application without a certificate signed beforehand has `sign(i)` sign it; a certificate
-    /// signed beforehand is recorded only if it names the student.
+    /// signed beforehand is recorded only if it names the applicant.
     ///
     /// Returns one outcome per application, in order, only once the transaction committed. A
     /// database error anywhere rolls the whole batch back and is returned instead: nothing was
@@ -296,15 +335,26 @@ impl Registrar {
         Ok(outcomes)
     }
 
-    /// Marks every unrevoked certificate of the student revoked at `now` and returns how many.
+    /// Marks every unrevoked certificate of a student or member of staff revoked at `now` and
+    /// returns how many ([`RegistrarError::NotOnRoster`] if they are not on the roster).
+    pub fn revoke_person(
+        &mut self,
+        id: &(impl Clone + Into<PersonId>),
+        now: SystemTime,
+    ) -> Result<usize, RegistrarError> {
+        let id: PersonId = id.clone().into();
+        self.records
+            .revoke_person(&id, now)?
+            .ok_or(RegistrarError::NotOnRoster(id))
+    }
+
+    /// [`Registrar::revoke_person`] for a student.
     pub fn revoke_student(
         &mut self,
         id: &StudentId,
         now: SystemTime,
     ) -> Result<usize, RegistrarError> {
-        self.records
-            .revoke_student(id, now)?
-            .ok_or_else(|| RegistrarError::NotOnRoster(id.clone()))
+        self.revoke_person(id, now)
     }
 
     /// Every revoked certificate, oldest revocation first, for [`handin_core::pki::Ca::crl`].
@@ -317,14 +367,17 @@ impl Registrar {
         Ok(self.records.next_crl_number()?)
     }
 
-    /// The certificates issued to a student, oldest first.
-    pub fn issued(&self, id: &StudentId) -> Result<Vec<IssuedRecord>, RegistrarError> {
-        Ok(self.records.issued(id)?)
+    /// The certificates issued to a student or member of staff, oldest first.
+    pub fn issued(
+        &self,
+        id: &(impl Clone + Into<PersonId>),
+    ) -> Result<Vec<IssuedRecord>, RegistrarError> {
+        Ok(self.records.issued(&id.clone().into())?)
     }
 
-    /// Whether the student is on the roster.
-    pub fn on_roster(&self, id: &StudentId) -> Result<bool, RegistrarError> {
-        Ok(self.records.on_roster(id)?)
+    /// Whether a student or member of staff is on the roster (as that kind of ID).
+    pub fn on_roster(&self, id: &(impl Clone + Into<PersonId>)) -> Result<bool, RegistrarError> {
+        Ok(self.records.on_roster(&id.clone().into())?)
     }
 }
 
@@ -366,10 +419,10 @@ impl RegistrarReader {
 
 /// Judges an application against the records as `view` sees them, without writing anything:
 /// `Ok` if every rule passes (sign, if not done yet, and record), else the refusal (unknown
-/// student or wrong code, used code, a revoked, expired or unknown certificate) as
+/// ID or wrong code, used code, a revoked, expired or unknown certificate) as
 /// [`RegistrarError::Refused`].
 fn check(view: &mut dyn RegistrarView, application: &Application) -> Result<(), RegistrarError> {
-    let id = &application.student;
+    let id = &application.person;
     let verdict = match &application.request {
         Request::Enroll { code } => {
             let row = view.code(id)?;
@@ -388,20 +441,21 @@ fn check(view: &mut dyn RegistrarView, application: &Application) -> Result<(), 
         Request::Renew { serial } => {
             let serial = serial_hex(serial);
             let standing = view.certificate(id, &serial)?;
-            enrollment::judge_renewal(id.as_str(), &serial, standing, unix_secs(application.now))
+            enrollment::judge_renewal(id, &serial, standing, unix_secs(application.now))
         }
     };
     verdict.map_err(RegistrarError::Refused)
 }
 
-/// Gets the certificate from `sign`, checks that it is this student's, records it, and for an
-/// enrollment marks the code used. Nothing is written unless every check passed.
+/// Gets the certificate from `sign`, checks that it is this applicant's (the same ID, of the
+/// same kind), records it, and for an enrollment marks the code used. Nothing is written unless
+/// every check passed.
 fn record(
     tx: &mut dyn RegistrarTx,
     application: &Application,
     sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
 ) -> Result<Issued, RegistrarError> {
-    let id = &application.student;
+    let id = &application.person;
     let internal = |what: String| {
         refused(
             RefusalCode::Internal,
@@ -409,10 +463,11 @@ fn record(
         )
     };
     let cert = sign().map_err(|e| internal(e.to_string()))?;
-    let (cert_id, info) = student_id_of(&cert).map_err(|e| internal(e.to_string()))?;
+    let (cert_id, info) = person_of(&cert).map_err(|e| internal(e.to_string()))?;
     if &cert_id != id {
         return Err(internal(format!(
-            "the signed certificate names student {cert_id}, not {id}"
+            "the signed certificate names {} {cert_id}, not {id}",
+            cert_id.kind()
         )));
     }
     let record = IssuedRecord {

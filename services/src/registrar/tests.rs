@@ -4,7 +4,8 @@ use crate::store::sqlite::registrar::decode_hex;
 use codes::CODE_ALPHABET;
 use handin_core::harness::t0;
 use handin_core::pki::{
-    certificate_info, check_csr, new_student_key, Ca, Revocations, DEFAULT_STUDENT_LIFETIME,
+    certificate_info, check_csr, new_student_key, student_id_of, Ca, Revocations,
+    DEFAULT_STUDENT_LIFETIME,
 };
 use rusqlite::Connection;
 use std::cell::Cell;
@@ -65,7 +66,7 @@ fn refusal<T: std::fmt::Debug>(r: Result<T, RegistrarError>) -> Refusal {
 fn failures(path: &Path, id: &StudentId) -> u32 {
     let conn = Connection::open(path).unwrap();
     conn.query_row(
-        "SELECT failures FROM roster WHERE student_id = ?1",
+        "SELECT failures FROM roster WHERE person_id = ?1",
         [id.as_str()],
         |r| r.get(0),
     )
@@ -135,7 +136,7 @@ fn code_is_stored_only_as_a_salted_hash() {
 
     let conn = Connection::open(&f.path).unwrap();
     let mut stmt = conn
-        .prepare("SELECT student_id, code_salt, code_hash FROM roster ORDER BY student_id")
+        .prepare("SELECT person_id, code_salt, code_hash FROM roster ORDER BY person_id")
         .unwrap();
     let rows: Vec<(String, Vec<u8>, Vec<u8>)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -324,11 +325,18 @@ fn revoking_a_student_lists_exactly_their_serials() {
 
 fn enrolling(id: &StudentId, code: &str) -> Application {
     Application {
-        student: id.clone(),
+        person: id.into(),
         request: Request::Enroll { code: code.into() },
         now: t0(),
         signed: None,
     }
+}
+
+fn student_of(application: &Application) -> &StudentId {
+    application
+        .person
+        .student()
+        .expect("a student's application")
 }
 
 fn codes_of(outcomes: &[Result<Issued, Refusal>]) -> Vec<Option<RefusalCode>> {
@@ -383,7 +391,7 @@ fn a_batch_decides_each_application_on_its_own_in_one_transaction() {
     let outcomes = reg
         .decide(&applications, |i| {
             asked.borrow_mut().push(i);
-            signer(&f.ca, &applications[i].student, t0())()
+            signer(&f.ca, student_of(&applications[i]), t0())()
         })
         .unwrap();
     use RefusalCode::*;
@@ -466,7 +474,7 @@ fn a_database_failure_refuses_the_whole_batch_and_records_nothing() {
         .collect();
     applications[0] = enrolling(&ids[0], "wrong");
     let result = reg.decide(&applications, |i| {
-        signer(&f.ca, &applications[i].student, t0())()
+        signer(&f.ca, student_of(&applications[i]), t0())()
     });
     match result {
         Err(e @ RegistrarError::Database { .. }) => {
@@ -487,7 +495,7 @@ fn a_database_failure_refuses_the_whole_batch_and_records_nothing() {
     assert_eq!(failures(&f.path, &ids[0]), 0);
     let outcomes = reg
         .decide(&applications[1..], |i| {
-            signer(&f.ca, &applications[i + 1].student, t0())()
+            signer(&f.ca, student_of(&applications[i + 1]), t0())()
         })
         .unwrap();
     assert!(outcomes.iter().all(Result::is_ok));

@@ -4,8 +4,8 @@
 //! - Blackboard: [`BoardRecords`] (assignments and submission records) with [`BoardTx`], the
 //!   transaction in which a batch of submissions is recorded; the bytes live in a [`BlobDir`]
 //!   (a directory that several servers could share).
-//! - CUHK: [`RegistrarRecords`] (roster and codes, issued certificates, revocations, the CRL
-//!   number) with [`RegistrarTx`], the transaction in which a batch of applications is decided,
+//! - CUHK: [`RegistrarRecords`] (roster of students and staff and their codes, issued
+//!   certificates, revocations, the CRL number) with [`RegistrarTx`], the transaction in which a batch of applications is decided,
 //!   and [`RegistrarView`], what a decision reads (also from a read-only connection).
 //!
 //! The traits hold no rules: what to check, and in what order, is the services' (see
@@ -22,7 +22,7 @@ pub use course::{
 };
 
 use handin_core::msg::SubmissionEntry;
-use handin_core::pki::{unix_secs, RevokedSerial, StudentId};
+use handin_core::pki::{unix_secs, PersonId, RevokedSerial, StudentId};
 use handin_core::rules::enrollment::CertStanding;
 use handin_core::rules::quota::Usage;
 use handin_core::rules::window::Window;
@@ -226,7 +226,7 @@ pub trait BoardTx {
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
-/// A student's enrollment code as the roster keeps it: only a salted hash.
+/// A person's enrollment code as the roster keeps it: only a salted hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRecord {
     /// The salt.
@@ -254,12 +254,12 @@ pub struct IssuedRecord {
 
 /// What a decision on an application reads.
 pub trait RegistrarView {
-    /// The student's code, if the student is on the roster.
-    fn code(&mut self, student: &StudentId) -> Result<Option<CodeRecord>, StoreError>;
-    /// The standing of the student's certificate with this serial, if it is on record.
+    /// The person's code, if they are on the roster.
+    fn code(&mut self, person: &PersonId) -> Result<Option<CodeRecord>, StoreError>;
+    /// The standing of the person's certificate with this serial, if it is on record.
     fn certificate(
         &mut self,
-        student: &StudentId,
+        person: &PersonId,
         serial_hex: &str,
     ) -> Result<Option<CertStanding>, StoreError>;
 }
@@ -267,14 +267,14 @@ pub trait RegistrarView {
 /// The transaction deciding a batch of applications. Dropped without
 /// [`commit`](RegistrarTx::commit), it is rolled back.
 pub trait RegistrarTx: RegistrarView {
-    /// Records a certificate issued to `student`.
+    /// Records a certificate issued to `person`.
     fn record_certificate(
         &mut self,
-        student: &StudentId,
+        person: &PersonId,
         record: &IssuedRecord,
     ) -> Result<(), StoreError>;
-    /// Marks the student's code used at `now`.
-    fn mark_code_used(&mut self, student: &StudentId, now: SystemTime) -> Result<(), StoreError>;
+    /// Marks the person's code used at `now`.
+    fn mark_code_used(&mut self, person: &PersonId, now: SystemTime) -> Result<(), StoreError>;
     /// Commits every decision.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -285,33 +285,36 @@ pub type ViewOpener =
     std::sync::Arc<dyn Fn() -> Result<Box<dyn RegistrarView + Send>, StoreError> + Send + Sync>;
 
 /// CUHK's records: roster and codes, issued certificates, revocations, the CRL number.
+///
+/// The roster holds students (by student ID) and members of staff (by staff login), and keeps
+/// which is which: a record is found only by the very [`PersonId`] it was added as.
 pub trait RegistrarRecords: Send + fmt::Debug {
-    /// Puts the student on the roster with a new code (its salt and hash), replacing any
+    /// Puts the person on the roster with a new code (its salt and hash), replacing any
     /// earlier code.
-    fn put_student(
+    fn put_person(
         &mut self,
-        student: &StudentId,
+        person: &PersonId,
         salt: &[u8],
         hash: &[u8],
         now: SystemTime,
     ) -> Result<(), StoreError>;
     /// Starts the transaction in which a batch of applications is decided.
     fn begin(&mut self) -> Result<Box<dyn RegistrarTx + '_>, StoreError>;
-    /// Marks every unrevoked certificate of the student revoked at `now`, in one transaction;
-    /// `None` if the student is not on the roster.
-    fn revoke_student(
+    /// Marks every unrevoked certificate of the person revoked at `now`, in one transaction;
+    /// `None` if they are not on the roster.
+    fn revoke_person(
         &mut self,
-        student: &StudentId,
+        person: &PersonId,
         now: SystemTime,
     ) -> Result<Option<usize>, StoreError>;
     /// Every revoked certificate, oldest revocation first.
     fn revoked(&self) -> Result<Vec<RevokedSerial>, StoreError>;
     /// Increments and returns the CRL number (1 the first time).
     fn next_crl_number(&mut self) -> Result<u64, StoreError>;
-    /// The certificates issued to a student, oldest first.
-    fn issued(&self, student: &StudentId) -> Result<Vec<IssuedRecord>, StoreError>;
-    /// Whether the student is on the roster.
-    fn on_roster(&self, student: &StudentId) -> Result<bool, StoreError>;
+    /// The certificates issued to a person, oldest first.
+    fn issued(&self, person: &PersonId) -> Result<Vec<IssuedRecord>, StoreError>;
+    /// Whether the person is on the roster.
+    fn on_roster(&self, person: &PersonId) -> Result<bool, StoreError>;
     /// How to open read-only views of the committed records, if the store has them.
     fn views(&self) -> Option<ViewOpener>;
 }

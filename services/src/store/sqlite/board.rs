@@ -1,7 +1,7 @@
 //! Blackboard's records in SQLite (`DATA/blackboard.db`).
 
 use super::course::UPGRADE_COURSES;
-use super::{failed, get_u64, open, secs, time};
+use super::{failed, get_u64, open_migrating, secs, time, Migration};
 use crate::store::{Assignment, BoardRecords, BoardTx, StoreError, StoredSubmission};
 use handin_core::pki::StudentId;
 use handin_core::rules::quota::Usage;
@@ -37,8 +37,13 @@ CREATE TABLE submissions (
 ) STRICT;
 CREATE INDEX submissions_by_student ON submissions (student_id, course);
 ";
-/// The schema's steps (see [`open`]): a database of an older version is brought up to date.
-const MIGRATIONS: &[&str] = &[SCHEMA, UPGRADE_COURSES];
+/// The schema's version: 2 added courses (see [`UPGRADE_COURSES`]).
+const SCHEMA_VERSION: i64 = 2;
+/// A database of an older version is brought up to date.
+const MIGRATIONS: &[Migration] = &[Migration {
+    from: 1,
+    sql: UPGRADE_COURSES,
+}];
 const COLUMNS: &str = "id, student_id, course, assignment, file_name, size, sha256, \
                        received_at, late, version, due_at";
 const ASSIGNMENT_COLUMNS: &str = "course, assignment, due, max_size, cutoff, grace, open";
@@ -52,7 +57,9 @@ pub struct SqliteBoard {
 impl SqliteBoard {
     /// Opens (creating) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = open(path, MIGRATIONS)?;
+        // A new database gets the first schema and every step after it at once.
+        let schema = format!("{SCHEMA}{UPGRADE_COURSES}");
+        let conn = open_migrating(path, &schema, SCHEMA_VERSION, MIGRATIONS)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

@@ -77,16 +77,35 @@ fn db(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> SqliteOpenErro
     move |source| SqliteOpenError::Database { what, source }
 }
 
-/// Opens the database at `path`, creating it if missing, configures the connection, and
-/// brings its schema up to date.
+/// Opens the database at `path`, creating it if missing, and configures the connection.
 ///
-/// `migrations[i]` takes the schema from version `i` to `i + 1` (version 0 is an empty
-/// database), so the current version is `migrations.len()`. The missing steps are applied in
-/// one transaction, so an upgrade happens whole or not at all; a database from a newer program
-/// (a higher `user_version`) is refused as [`SqliteOpenError::BadDatabase`], as is one that
-/// cannot use write-ahead logging.
-pub fn open(path: &Path, migrations: &[&str]) -> Result<Connection, SqliteOpenError> {
-    let version = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+/// A new database (`user_version` 0) gets `schema` and `version` in one transaction; a database
+/// already at `version` is used as it is; any other version is refused as
+/// [`SqliteOpenError::BadDatabase`], as is a database that cannot use write-ahead logging.
+pub fn open(path: &Path, schema: &str, version: i64) -> Result<Connection, SqliteOpenError> {
+    open_migrating(path, schema, version, &[])
+}
+
+/// One step of a schema's history: the SQL that takes a database from version `from` to
+/// `from + 1`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The version the step starts from.
+    pub from: i64,
+    /// The statements.
+    pub sql: &'static str,
+}
+
+/// [`open`], also upgrading an older database: from the version it is at, each step of
+/// `migrations` runs in turn up to `version`, all in the one transaction that checks the
+/// schema, so that a failure leaves the database as it was. A version older than the steps
+/// reach, or newer than `version`, is refused as [`SqliteOpenError::BadDatabase`].
+pub fn open_migrating(
+    path: &Path,
+    schema: &str,
+    version: i64,
+    migrations: &[Migration],
+) -> Result<Connection, SqliteOpenError> {
     let mut conn = Connection::open(path).map_err(db(format!("opening {}", path.display())))?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -106,23 +125,32 @@ pub fn open(path: &Path, migrations: &[&str]) -> Result<Connection, SqliteOpenEr
     let found: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db("reading the schema version"))?;
-    let Some(missing) = usize::try_from(found)
-        .ok()
-        .and_then(|found| migrations.get(found..))
-    else {
+    if found == 0 {
+        tx.execute_batch(schema)
+            .map_err(db("creating the schema"))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(db("recording the schema version"))?;
+    } else if found < version && migrations.iter().any(|m| m.from == found) {
+        let mut at = found;
+        while at < version {
+            let Some(step) = migrations.iter().find(|m| m.from == at) else {
+                return Err(SqliteOpenError::BadDatabase(format!(
+                    "schema version {found} cannot be upgraded past version {at} to the \
+                     version {version} this program knows"
+                )));
+            };
+            tx.execute_batch(step.sql).map_err(db(format!(
+                "upgrading the schema from version {at} to {}",
+                at + 1
+            )))?;
+            at += 1;
+        }
+        tx.pragma_update(None, "user_version", version)
+            .map_err(db("recording the schema version"))?;
+    } else if found != version {
         return Err(SqliteOpenError::BadDatabase(format!(
             "schema version {found} is not the version {version} this program knows"
         )));
-    };
-    for (step, sql) in missing.iter().enumerate() {
-        tx.execute_batch(sql).map_err(db(format!(
-            "upgrading the schema to version {}",
-            found + 1 + step as i64
-        )))?;
-    }
-    if !missing.is_empty() {
-        tx.pragma_update(None, "user_version", version)
-            .map_err(db("recording the schema version"))?;
     }
     tx.commit().map_err(db("creating the schema"))?;
     Ok(conn)
@@ -160,14 +188,14 @@ mod tests {
     fn a_new_database_gets_the_schema_and_version() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let conn = open(&path, &[SCHEMA, "", ""]).unwrap();
+        let conn = open(&path, SCHEMA, 3).unwrap();
         let v: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, 3);
         conn.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
         drop(conn);
-        let again = open(&path, &[SCHEMA, "", ""]).unwrap();
+        let again = open(&path, SCHEMA, 3).unwrap();
         let n: i64 = again
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
@@ -178,7 +206,7 @@ mod tests {
     fn a_reader_sees_committed_rows_and_cannot_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let writer = open(&path, &[SCHEMA, "", ""]).unwrap();
+        let writer = open(&path, SCHEMA, 3).unwrap();
         let reader = open_read_only(&path, 3).unwrap();
         writer.execute("INSERT INTO t (x) VALUES (7)", []).unwrap();
         let x: i64 = reader
@@ -194,34 +222,68 @@ mod tests {
     }
 
     #[test]
-    fn an_old_database_is_upgraded_step_by_step_and_keeps_its_rows() {
+    fn an_older_database_is_upgraded_step_by_step_in_one_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let v1 = open(&path, &[SCHEMA]).unwrap();
+        let v1 = open(&path, SCHEMA, 1).unwrap();
         v1.execute("INSERT INTO t (x) VALUES (5)", []).unwrap();
         drop(v1);
-        let add = "ALTER TABLE t ADD COLUMN y INTEGER NOT NULL DEFAULT 9;";
-        let v2 = open(&path, &[SCHEMA, add]).unwrap();
-        let (x, y): (i64, i64) = v2
-            .query_row("SELECT x, y FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        let steps = [
+            Migration {
+                from: 1,
+                sql: "ALTER TABLE t ADD COLUMN y INTEGER NOT NULL DEFAULT 2;",
+            },
+            Migration {
+                from: 2,
+                sql: "ALTER TABLE t RENAME COLUMN x TO z;",
+            },
+        ];
+        let v3 = open_migrating(&path, "unused", 3, &steps).unwrap();
+        let (z, y): (i64, i64) = v3
+            .query_row("SELECT z, y FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
-        assert_eq!((x, y), (5, 9));
-        drop(v2);
-        // A step that fails leaves the database at the version it had.
-        assert!(open(&path, &[SCHEMA, add, "NOT SQL"]).is_err());
-        let v: i64 = open(&path, &[SCHEMA, add])
-            .unwrap()
+        assert_eq!((z, y), (5, 2));
+        let v: i64 = v3
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, 3);
+        drop(v3);
+        // Already at the version: used as it is.
+        drop(open_migrating(&path, "unused", 3, &steps).unwrap());
+
+        // A failing step leaves the database as it was.
+        let old = dir.path().join("old.db");
+        drop(open(&old, SCHEMA, 1).unwrap());
+        let broken = [
+            steps[0],
+            Migration {
+                from: 2,
+                sql: "ALTER TABLE missing ADD COLUMN w INTEGER;",
+            },
+        ];
+        assert!(open_migrating(&old, "unused", 3, &broken).is_err());
+        let conn = open(&old, SCHEMA, 1).expect("still version 1");
+        assert!(conn.prepare("SELECT y FROM t").is_err(), "no half upgrade");
+        drop(conn);
+
+        // A gap in the steps is refused, and changes nothing.
+        match open_migrating(&old, "unused", 3, &steps[..1]) {
+            Err(SqliteOpenError::BadDatabase(m)) => assert_eq!(
+                m,
+                "schema version 1 cannot be upgraded past version 2 to the version 3 this \
+                 program knows"
+            ),
+            other => panic!("expected BadDatabase, got {other:?}"),
+        }
+        drop(open(&old, SCHEMA, 1).expect("still version 1"));
     }
 
     #[test]
     fn another_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        drop(open(&path, &[SCHEMA, ""]).unwrap());
-        match open(&path, &[SCHEMA]) {
+        drop(open(&path, SCHEMA, 2).unwrap());
+        match open(&path, SCHEMA, 1) {
             Err(SqliteOpenError::BadDatabase(m)) => {
                 assert_eq!(
                     m,

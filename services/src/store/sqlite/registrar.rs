@@ -1,44 +1,69 @@
 //! CUHK's records in SQLite (`PKI/cuhk.db`). Every change that touches more than one row runs
 //! in one transaction, so a crash leaves either the old records or the new ones.
+//!
+//! The roster holds students and members of staff: `person_id` is a student ID or a staff
+//! login, and `staff` says which (1 for a staff login). A row is found only by the ID and the
+//! kind it was added with. Version 1 databases (students only, `student_id` columns) are
+//! upgraded in place when opened.
 
-use super::{failed, open, open_read_only, secs, time};
+use super::{failed, open_migrating, open_read_only, secs, time, Migration};
 use crate::store::{
     CodeRecord, IssuedRecord, RegistrarRecords, RegistrarTx, RegistrarView, StoreError, ViewOpener,
 };
-use handin_core::pki::{unix_secs, RevokedSerial, StudentId};
+use handin_core::pki::{unix_secs, PersonId, RevokedSerial};
 use handin_core::rules::enrollment::CertStanding;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 // `roster.failures` and `roster.last_failure_at` are no longer written (wrong codes are not
-// counted per student ID); they stay so that existing databases keep their schema version.
+// counted per ID); they stay so that a database upgraded from version 1 and a new one have the
+// same columns.
 const SCHEMA: &str = "
 CREATE TABLE roster (
-    student_id      TEXT PRIMARY KEY NOT NULL,
+    person_id       TEXT PRIMARY KEY NOT NULL,
     added_at        INTEGER NOT NULL,
     code_salt       BLOB NOT NULL,
     code_hash       BLOB NOT NULL,
     code_used_at    INTEGER,
     failures        INTEGER NOT NULL DEFAULT 0,
-    last_failure_at INTEGER
+    last_failure_at INTEGER,
+    staff           INTEGER NOT NULL DEFAULT 0 CHECK (staff IN (0, 1))
 ) STRICT;
 CREATE TABLE certificates (
     serial     TEXT PRIMARY KEY NOT NULL,
-    student_id TEXT NOT NULL REFERENCES roster(student_id),
+    person_id  TEXT NOT NULL REFERENCES roster(person_id),
     not_before INTEGER NOT NULL,
     not_after  INTEGER NOT NULL,
     issued_at  INTEGER NOT NULL,
     revoked_at INTEGER
 ) STRICT;
-CREATE INDEX certificates_by_student ON certificates(student_id);
+CREATE INDEX certificates_by_person ON certificates(person_id);
 CREATE TABLE counters (
     name  TEXT PRIMARY KEY NOT NULL,
     value INTEGER NOT NULL
 ) STRICT;
 ";
+
+/// Version 1 to 2: the roster keeps staff logins beside student IDs, and says which is which.
+/// Every row of a version 1 roster is a student.
+const MIGRATIONS: &[Migration] = &[Migration {
+    from: 1,
+    sql: "
+ALTER TABLE roster RENAME COLUMN student_id TO person_id;
+ALTER TABLE certificates RENAME COLUMN student_id TO person_id;
+ALTER TABLE roster ADD COLUMN staff INTEGER NOT NULL DEFAULT 0 CHECK (staff IN (0, 1));
+DROP INDEX certificates_by_student;
+CREATE INDEX certificates_by_person ON certificates(person_id);
+",
+}];
+
+/// The `staff` column of a person's roster row.
+fn staff_flag(id: &PersonId) -> i64 {
+    i64::from(matches!(id, PersonId::Staff(_)))
+}
 
 /// CUHK's records in one SQLite database.
 #[derive(Debug)]
@@ -47,10 +72,11 @@ pub struct SqliteRegistrar {
 }
 
 impl SqliteRegistrar {
-    /// Opens the database at `path`, creating it and its schema if missing.
+    /// Opens the database at `path`, creating it and its schema if missing, and upgrading a
+    /// database of an earlier version.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: open(path, &[SCHEMA])?,
+            conn: open_migrating(path, SCHEMA, SCHEMA_VERSION, MIGRATIONS)?,
         })
     }
 
@@ -72,23 +98,33 @@ impl SqliteRegistrar {
 }
 
 impl RegistrarRecords for SqliteRegistrar {
-    fn put_student(
+    fn put_person(
         &mut self,
-        id: &StudentId,
+        id: &PersonId,
         salt: &[u8],
         hash: &[u8],
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        self.conn
+        // A student ID and a staff login never share a spelling, so a row's kind never changes;
+        // the WHERE clause keeps it that way whatever is in the file.
+        let changed = self
+            .conn
             .execute(
-                "INSERT INTO roster (student_id, added_at, code_salt, code_hash)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (student_id) DO UPDATE SET
+                "INSERT INTO roster (person_id, added_at, code_salt, code_hash, staff)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (person_id) DO UPDATE SET
                      code_salt = excluded.code_salt, code_hash = excluded.code_hash,
-                     code_used_at = NULL, failures = 0, last_failure_at = NULL",
-                params![id.as_str(), secs(now), salt, hash],
+                     code_used_at = NULL, failures = 0, last_failure_at = NULL
+                 WHERE staff = excluded.staff",
+                params![id.as_str(), secs(now), salt, hash, staff_flag(id)],
             )
-            .map_err(failed(format!("adding student {id} to the roster")))?;
+            .map_err(failed(format!("adding {} {id} to the roster", id.kind())))?;
+        if changed == 0 {
+            return Err(StoreError::BadDatabase(format!(
+                "the roster holds {id:?} as another kind of ID than {}",
+                id.kind()
+            )));
+        }
         Ok(())
     }
 
@@ -100,9 +136,9 @@ impl RegistrarRecords for SqliteRegistrar {
         Ok(Box::new(SqliteRegistrarTx { tx }))
     }
 
-    fn revoke_student(
+    fn revoke_person(
         &mut self,
-        id: &StudentId,
+        id: &PersonId,
         now: SystemTime,
     ) -> Result<Option<usize>, StoreError> {
         let tx = self
@@ -115,7 +151,7 @@ impl RegistrarRecords for SqliteRegistrar {
         let n = tx
             .execute(
                 "UPDATE certificates SET revoked_at = ?2
-                 WHERE student_id = ?1 AND revoked_at IS NULL",
+                 WHERE person_id = ?1 AND revoked_at IS NULL",
                 params![id.as_str(), secs(now)],
             )
             .map_err(failed(format!("revoking the certificates of {id}")))?;
@@ -161,16 +197,17 @@ impl RegistrarRecords for SqliteRegistrar {
             .map_err(|_| StoreError::BadDatabase(format!("the CRL number {n} is negative")))
     }
 
-    fn issued(&self, id: &StudentId) -> Result<Vec<IssuedRecord>, StoreError> {
+    fn issued(&self, id: &PersonId) -> Result<Vec<IssuedRecord>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT serial, not_before, not_after, issued_at, revoked_at FROM certificates
-                 WHERE student_id = ?1 ORDER BY issued_at, rowid",
+                "SELECT c.serial, c.not_before, c.not_after, c.issued_at, c.revoked_at
+                 FROM certificates c JOIN roster r ON r.person_id = c.person_id
+                 WHERE c.person_id = ?1 AND r.staff = ?2 ORDER BY c.issued_at, c.rowid",
             )
             .map_err(failed("listing issued certificates"))?;
         let rows = stmt
-            .query_map([id.as_str()], |r| {
+            .query_map(params![id.as_str(), staff_flag(id)], |r| {
                 Ok(IssuedRecord {
                     serial_hex: r.get(0)?,
                     not_before: time(r.get(1)?),
@@ -184,7 +221,7 @@ impl RegistrarRecords for SqliteRegistrar {
             .map_err(failed("listing issued certificates"))
     }
 
-    fn on_roster(&self, id: &StudentId) -> Result<bool, StoreError> {
+    fn on_roster(&self, id: &PersonId) -> Result<bool, StoreError> {
         on_roster(&self.conn, id)
     }
 
@@ -202,13 +239,13 @@ struct SqliteRegistrarTx<'a> {
 }
 
 impl RegistrarView for SqliteRegistrarTx<'_> {
-    fn code(&mut self, id: &StudentId) -> Result<Option<CodeRecord>, StoreError> {
+    fn code(&mut self, id: &PersonId) -> Result<Option<CodeRecord>, StoreError> {
         code_in(&self.tx, id)
     }
 
     fn certificate(
         &mut self,
-        id: &StudentId,
+        id: &PersonId,
         serial_hex: &str,
     ) -> Result<Option<CertStanding>, StoreError> {
         certificate_in(&self.tx, id, serial_hex)
@@ -218,12 +255,12 @@ impl RegistrarView for SqliteRegistrarTx<'_> {
 impl RegistrarTx for SqliteRegistrarTx<'_> {
     fn record_certificate(
         &mut self,
-        id: &StudentId,
+        id: &PersonId,
         record: &IssuedRecord,
     ) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
-                "INSERT INTO certificates (serial, student_id, not_before, not_after, issued_at)
+                "INSERT INTO certificates (serial, person_id, not_before, not_after, issued_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .and_then(|mut stmt| {
@@ -239,10 +276,12 @@ impl RegistrarTx for SqliteRegistrarTx<'_> {
         Ok(())
     }
 
-    fn mark_code_used(&mut self, id: &StudentId, now: SystemTime) -> Result<(), StoreError> {
+    fn mark_code_used(&mut self, id: &PersonId, now: SystemTime) -> Result<(), StoreError> {
         self.tx
-            .prepare_cached("UPDATE roster SET code_used_at = ?2 WHERE student_id = ?1")
-            .and_then(|mut stmt| stmt.execute(params![id.as_str(), secs(now)]))
+            .prepare_cached(
+                "UPDATE roster SET code_used_at = ?2 WHERE person_id = ?1 AND staff = ?3",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id.as_str(), secs(now), staff_flag(id)]))
             .map_err(failed("marking the code used"))?;
         Ok(())
     }
@@ -269,34 +308,35 @@ impl SqliteRegistrarView {
 }
 
 impl RegistrarView for SqliteRegistrarView {
-    fn code(&mut self, id: &StudentId) -> Result<Option<CodeRecord>, StoreError> {
+    fn code(&mut self, id: &PersonId) -> Result<Option<CodeRecord>, StoreError> {
         code_in(&self.conn, id)
     }
 
     fn certificate(
         &mut self,
-        id: &StudentId,
+        id: &PersonId,
         serial_hex: &str,
     ) -> Result<Option<CertStanding>, StoreError> {
         certificate_in(&self.conn, id, serial_hex)
     }
 }
 
-fn on_roster(conn: &Connection, id: &StudentId) -> Result<bool, StoreError> {
+fn on_roster(conn: &Connection, id: &PersonId) -> Result<bool, StoreError> {
     conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM roster WHERE student_id = ?1)",
-        [id.as_str()],
+        "SELECT EXISTS (SELECT 1 FROM roster WHERE person_id = ?1 AND staff = ?2)",
+        params![id.as_str(), staff_flag(id)],
         |r| r.get(0),
     )
     .map_err(failed("reading the roster"))
 }
 
-fn code_in(conn: &Connection, id: &StudentId) -> Result<Option<CodeRecord>, StoreError> {
+fn code_in(conn: &Connection, id: &PersonId) -> Result<Option<CodeRecord>, StoreError> {
     conn.prepare_cached(
-        "SELECT code_salt, code_hash, code_used_at FROM roster WHERE student_id = ?1",
+        "SELECT code_salt, code_hash, code_used_at FROM roster
+         WHERE person_id = ?1 AND staff = ?2",
     )
     .and_then(|mut stmt| {
-        stmt.query_row([id.as_str()], |r| {
+        stmt.query_row(params![id.as_str(), staff_flag(id)], |r| {
             Ok(CodeRecord {
                 salt: r.get(0)?,
                 hash: r.get(1)?,
@@ -310,16 +350,17 @@ fn code_in(conn: &Connection, id: &StudentId) -> Result<Option<CodeRecord>, Stor
 
 fn certificate_in(
     conn: &Connection,
-    id: &StudentId,
+    id: &PersonId,
     serial_hex: &str,
 ) -> Result<Option<CertStanding>, StoreError> {
     let unsigned = |t: i64| unix_secs(time(t));
     conn.prepare_cached(
-        "SELECT not_before, not_after, revoked_at FROM certificates
-         WHERE serial = ?1 AND student_id = ?2",
+        "SELECT c.not_before, c.not_after, c.revoked_at
+         FROM certificates c JOIN roster r ON r.person_id = c.person_id
+         WHERE c.serial = ?1 AND c.person_id = ?2 AND r.staff = ?3",
     )
     .and_then(|mut stmt| {
-        stmt.query_row(params![serial_hex, id.as_str()], |r| {
+        stmt.query_row(params![serial_hex, id.as_str(), staff_flag(id)], |r| {
             Ok(CertStanding {
                 not_before: unsigned(r.get(0)?),
                 not_after: unsigned(r.get(1)?),

@@ -13,7 +13,7 @@ fn at(s: u64) -> SystemTime {
 fn a_first_version_database_is_upgraded_with_its_submissions_judged_as_before() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("blackboard.db");
-    let v1 = super::super::open(&path, &[SCHEMA]).unwrap();
+    let v1 = super::super::open(&path, SCHEMA, 1).unwrap();
     v1.execute_batch(
         "INSERT INTO assignments VALUES ('CSCI3180', 'hw1', 2000, 10);
          INSERT INTO submissions (id, student_id, course, assignment, file_name, size, sha256,
