@@ -241,6 +241,7 @@ fn serve(
     };
     let bb = Arc::new(
         Blackboard::new(config, shared)
+            .map_err(|e| format!("the staff protocol's TLS configuration: {e}"))?
             .with_upload_buffer(upload_buffer)
             .with_limits(limits),
     );

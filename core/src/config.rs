@@ -382,6 +382,12 @@ impl ServerConfig {
     pub fn role(&self) -> Role {
         self.role
     }
+
+    /// The deadlines its connections keep (an [`Incoming`](crate::accept::Incoming) of the
+    /// same server keeps the same handshake deadline).
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
 }
 
 fn verifier(

@@ -110,14 +110,17 @@ fn world(server: Transport, client: Transport) -> World {
             1 << 20,
         )
         .expect("assignment");
-    let bb = Arc::new(Blackboard::new(
-        config,
-        Shared {
-            board,
-            signer,
-            pool: Pool::new(2, "test-bb").expect("pool"),
-        },
-    ));
+    let bb = Arc::new(
+        Blackboard::new(
+            config,
+            Shared {
+                board,
+                signer,
+                pool: Pool::new(2, "test-bb").expect("pool"),
+            },
+        )
+        .expect("the service"),
+    );
     World {
         cuhk: serve(server, Arc::new(cuhk)),
         blackboard: serve(server, bb.clone()),

@@ -56,14 +56,17 @@ impl World {
         let board = Board::open(&lab.dir.join("data")).expect("the store");
         let id = stored.map(|bytes| store(&board, bytes));
         let pool = Pool::new(1, "test-bb").expect("a pool");
-        let bb = Arc::new(Blackboard::new(
-            config,
-            Shared {
-                board,
-                signer,
-                pool: pool.clone(),
-            },
-        ));
+        let bb = Arc::new(
+            Blackboard::new(
+                config,
+                Shared {
+                    board,
+                    signer,
+                    pool: pool.clone(),
+                },
+            )
+            .expect("the service"),
+        );
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("an address").to_string();
         let shutdown = Shutdown::new();

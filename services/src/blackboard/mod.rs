@@ -11,15 +11,23 @@
 //!   ([`Board::commit_batch`]); only then are their receipts signed and sent.
 //! - `fetch`: a stored submission streams back with one disk read in flight ahead of the
 //!   socket.
-//! - [`sessions`]: the connections each student holds, and their limits.
+//! - [`sessions`]: the connections each person holds, and their limits.
+//! - `staff`: the staff service (`handin-staff/1`) on the same port; `dispatch` picks the
+//!   protocol from the client's ALPN offer at its ClientHello.
 //!
 //! Every job answers its connection through a [`Promise`], so a job that panics costs its own
 //! request only.
 
 mod commit;
+mod dispatch;
 mod fetch;
+mod grades;
 pub mod sessions;
+mod staff;
 mod upload;
+
+pub use dispatch::Conn;
+pub use staff::StaffConn;
 
 use crate::board::{Board, BoardError};
 use crate::runtime::{Batcher, Budget, Inbox, Pool, Promise};
@@ -29,6 +37,7 @@ use fetch::{Chunk, Fetch, Step};
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{unix_secs, PersonId, StudentId};
+use handin_core::staff::StaffServer;
 use handin_core::{
     Now, Receipt, ReceiptSigner, Refusal, RefusalCode, ServerConfig, SubmitServer,
     SubmitServerEvent,
@@ -56,11 +65,15 @@ pub struct Shared {
     pub pool: Pool,
 }
 
-/// The submission service: makes a [`BbConn`] for each accepted socket, with the TLS
-/// configuration in force at that moment (it changes when the CRL is reloaded).
-#[derive(Debug)]
+/// The submission and staff service: makes a [`Conn`] for each accepted socket, which becomes a
+/// [`BbConn`] or a [`StaffConn`] once the client's ClientHello says which protocol it speaks,
+/// with the TLS configuration in force at that moment (it changes when the CRL is reloaded).
+/// Cloning it is cheap: every part is shared.
+#[derive(Debug, Clone)]
 pub struct Blackboard {
     config: Arc<ArcSwap<ServerConfig>>,
+    /// The same server's configuration for `handin-staff/1`.
+    staff_config: Arc<ArcSwap<ServerConfig>>,
     shared: Arc<Shared>,
     committer: Batcher<Pending>,
     budget: Arc<Budget>,
@@ -70,16 +83,20 @@ pub struct Blackboard {
 impl Blackboard {
     /// A service over `shared`, starting with `config`, with the default upload buffer
     /// ([`DEFAULT_UPLOAD_BUFFER`]).
-    pub fn new(config: ServerConfig, shared: Shared) -> Self {
+    ///
+    /// `config` is the submission protocol's; the staff protocol's is made from it.
+    pub fn new(config: ServerConfig, shared: Shared) -> Result<Self, handin_core::ConfigError> {
         let shared = Arc::new(shared);
         let committer = commit::committer(shared.clone());
-        Self {
+        let staff = config.with_role(handin_core::Role::Staff)?;
+        Ok(Self {
+            staff_config: Arc::new(ArcSwap::from_pointee(staff)),
             config: Arc::new(ArcSwap::from_pointee(config)),
             shared,
             committer,
             budget: Arc::new(Budget::new(DEFAULT_UPLOAD_BUFFER)),
             sessions: Arc::new(Sessions::new(Limits::default())),
-        }
+        })
     }
 
     /// Limits how many connections a student may hold and for how long (see
@@ -122,6 +139,12 @@ impl Blackboard {
     /// (a revoked one is closed with an `Error` frame saying so); requests are checked against
     /// it from now on.
     pub fn set_config(&self, config: ServerConfig) {
+        match config.with_role(handin_core::Role::Staff) {
+            Ok(staff) => self.staff_config.store(Arc::new(staff)),
+            Err(e) => {
+                tracing::error!(error = %e, "the staff configuration could not follow the new one")
+            }
+        }
         self.config.store(Arc::new(config));
         let woken = self.sessions.wake_all();
         tracing::debug!(woken, "open connections told of the new configuration");
@@ -129,35 +152,67 @@ impl Blackboard {
 }
 
 impl Accept for Blackboard {
-    type Conn = BbConn;
+    type Conn = Conn;
 
-    fn accept(&self, now: Now, peer: SocketAddr, notify: Notify) -> Option<BbConn> {
-        let config = self.config();
+    fn accept(&self, now: Now, peer: SocketAddr, notify: Notify) -> Option<Conn> {
+        Some(Conn::new(self, now, peer, notify))
+    }
+}
+
+impl Blackboard {
+    /// A student's connection over a submission server continued from its ClientHello.
+    fn submit_conn(
+        &self,
+        core: SubmitServer,
+        now: Now,
+        peer: SocketAddr,
+        notify: Notify,
+    ) -> BbConn {
         let max_age = self.sessions.limits().max_age;
-        match SubmitServer::new(config.clone(), now) {
-            Ok(core) => Some(BbConn {
-                core,
-                configs: self.config.clone(),
-                config,
-                sessions: self.sessions.clone(),
-                session: None,
-                retire_at: now.mono.checked_add(max_age),
-                shared: self.shared.clone(),
-                uploads: Uploads::new(self.committer.clone(), self.budget.clone(), notify.clone()),
-                inbox: Inbox::new(notify.clone()),
-                notify,
-                held: false,
-                fetch: None,
-                peer,
-                busy: false,
-                closing: false,
-                logged_end: false,
-            }),
-            Err(e) => {
-                tracing::error!(%peer, error = %e, "cannot start a TLS session");
-                None
-            }
+        BbConn {
+            config: self.config(),
+            core,
+            configs: self.config.clone(),
+            sessions: self.sessions.clone(),
+            session: None,
+            retire_at: now.mono.checked_add(max_age),
+            shared: self.shared.clone(),
+            uploads: Uploads::new(self.committer.clone(), self.budget.clone(), notify.clone()),
+            inbox: Inbox::new(notify.clone()),
+            notify,
+            held: false,
+            fetch: None,
+            peer,
+            busy: false,
+            closing: false,
+            logged_end: false,
         }
+    }
+
+    /// A staff member's connection over a staff server continued from its ClientHello.
+    fn staff_conn(
+        &self,
+        core: StaffServer,
+        now: Now,
+        peer: SocketAddr,
+        notify: Notify,
+    ) -> StaffConn {
+        StaffConn::new(
+            core,
+            staff::StaffParts {
+                configs: self.staff_config.clone(),
+                sessions: self.sessions.clone(),
+                shared: self.shared.clone(),
+                notify,
+                peer,
+                retire_at: now.mono.checked_add(self.sessions.limits().max_age),
+            },
+        )
+    }
+
+    /// The staff configuration new connections get.
+    pub fn staff_config(&self) -> Arc<ServerConfig> {
+        self.staff_config.load_full()
     }
 }
 
@@ -169,6 +224,8 @@ enum Done {
     Listed(Result<Vec<SubmissionEntry>, Refusal>),
     FetchOpened(Result<(SubmissionEntry, File), Refusal>),
     FetchChunk(Chunk),
+    Grades(Result<Vec<handin_core::msg::GradeEntry>, Refusal>),
+    FeedbackOpened(Result<(handin_core::msg::FeedbackFile, File), Refusal>),
 }
 
 impl fetch::ChunkDone for Done {
@@ -359,6 +416,20 @@ impl BbConn {
                     answer.keep(Done::FetchOpened(opened));
                 });
             }
+            SubmitServerEvent::GradesRequested { course } => {
+                let Some(student) = self.student() else {
+                    return;
+                };
+                self.busy = true;
+                grades::list(&self.shared, &self.inbox, student, course);
+            }
+            SubmitServerEvent::FeedbackRequested { course, assignment } => {
+                let Some(student) = self.student() else {
+                    return;
+                };
+                self.busy = true;
+                grades::open_feedback(&self.shared, &self.inbox, student, course, assignment);
+            }
             SubmitServerEvent::Rejected(r) => {
                 tracing::info!(peer = %self.peer, code = ?r.code, reason = %r.reason, "request refused");
             }
@@ -375,7 +446,9 @@ impl BbConn {
             Done::Offer(Err(r))
             | Done::Stored(Err(r))
             | Done::Listed(Err(r))
-            | Done::FetchOpened(Err(r)) => {
+            | Done::FetchOpened(Err(r))
+            | Done::Grades(Err(r))
+            | Done::FeedbackOpened(Err(r)) => {
                 self.busy = false;
                 let _ = self.core.refuse(r);
             }
@@ -405,6 +478,20 @@ impl BbConn {
             Done::FetchOpened(Ok((entry, file))) => {
                 if self.core.start_fetch(&entry).is_ok() {
                     self.fetch = Some(Fetch::new(file, entry.size));
+                } else {
+                    self.busy = false;
+                }
+            }
+            Done::Grades(Ok(grades)) => {
+                self.busy = false;
+                for g in &grades {
+                    let _ = self.core.send_grade(g);
+                }
+                let _ = self.core.finish_grades();
+            }
+            Done::FeedbackOpened(Ok((file_info, file))) => {
+                if self.core.start_feedback(&file_info).is_ok() {
+                    self.fetch = Some(Fetch::new(file, file_info.size));
                 } else {
                     self.busy = false;
                 }
