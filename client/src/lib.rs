@@ -8,6 +8,7 @@ pub mod collect;
 pub mod grade_sheet;
 pub mod net;
 pub mod printable;
+pub mod session;
 pub mod staff;
 pub mod student;
 

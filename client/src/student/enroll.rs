@@ -5,10 +5,10 @@
 //! (`student enroll`), a member of staff with a staff login or, for a TA, a student ID (`staff
 //! enroll`, through [`crate::staff::enroll`]). Both write the same profile.
 
-use super::{
+use crate::printable;
+use crate::session::{
     client_config, fail, first_cert, nothing_more, Profile, Remote, Session, StudentError,
 };
-use crate::printable;
 use handin_core::enroll::EnrollClientProtocol;
 use handin_core::pki::{from_pem_or_der, new_person_key, to_pem, PersonId, StudentId};
 use handin_core::rustls::pki_types::CertificateDer;

@@ -7,9 +7,9 @@
 //! student is told, on every connection, until they pin it with `student pin-blackboard`.
 //! Receipts verify with the pinned certificate or a recorded one, whichever signed them.
 
-use super::{first_cert, Profile, StudentError};
 use crate::printable;
 use crate::rfc3339;
+use crate::session::{first_cert, Profile, StudentError};
 use handin_core::pki::{
     certificate_info, check_server_certificate, fingerprint, from_pem_or_der, to_pem,
     ServerCertificate,
@@ -22,7 +22,7 @@ use std::time::SystemTime;
 impl Profile {
     /// Blackboard's certificates seen after the pinned one, `FINGERPRINT.crt` each.
     pub fn blackboard_seen(&self) -> PathBuf {
-        self.dir.join("blackboard-seen")
+        self.dir().join("blackboard-seen")
     }
 
     /// Where a certificate other than the pinned one is recorded.
