@@ -1,10 +1,15 @@
 //! `staff`: teachers and teaching assistants. Enroll at CUHK with a staff login (a teacher) or
-//! a student ID (a TA), into the same profile the `student` command uses.
+//! a student ID (a TA), into the same profile the `student` command uses; then, for the courses
+//! Blackboard lists you on: manage assignments, see who has submitted, collect every current
+//! submission, extend, grade, release grades, and read the course's log.
+
+mod run;
+mod show;
 
 use clap::{Args, Parser, Subcommand};
-use handin::cli::{die, init_logging, rfc3339};
+use handin::cli::{die, init_logging};
 use handin::net::Transport;
-use handin_client::staff::{self, ExternalKey, Profile, Remote};
+use handin_client::staff::{self, Profile, Remote};
 use handin_core::pki::PersonId;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -14,7 +19,7 @@ use std::time::Duration;
 #[command(
     name = "staff",
     version,
-    about = "Teachers and TAs: enroll at CUHK with a staff login or a student ID"
+    about = "Teachers and TAs: enroll at CUHK, then run your courses on Blackboard"
 )]
 struct Cli {
     /// More detail on stderr (-v: connection and handshake details).
@@ -23,17 +28,17 @@ struct Cli {
     /// The profile directory (default: $HANDIN_HOME, else ~/.handin), shared with `student`.
     #[arg(long, global = true)]
     profile: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Args, Clone)]
-struct Net {
-    #[arg(long, value_enum, default_value = "mio")]
+    /// The transport the connection runs on.
+    #[arg(long, value_enum, default_value = "mio", global = true)]
     transport: Transport,
     /// Seconds to wait for the TCP connection.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, global = true)]
     connect_timeout: u64,
+    /// Blackboard's address.
+    #[arg(long, default_value = "127.0.0.1:3141", global = true)]
+    blackboard: String,
+    #[command(subcommand)]
+    command: Command,
 }
 
 #[derive(Subcommand)]
@@ -60,24 +65,115 @@ enum Command {
         /// ...and its private key (PEM: PKCS#8, PKCS#1 or SEC1).
         #[arg(long, requires = "csr")]
         key: Option<PathBuf>,
-        #[command(flatten)]
-        net: Net,
     },
     /// Get a fresh certificate with a new key, authenticated by the current one.
     Renew {
         #[arg(long, default_value = "127.0.0.1:9335")]
         cuhk: String,
-        #[command(flatten)]
-        net: Net,
+    },
+    /// The courses you are staff of.
+    Courses {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage a course's assignments.
+    Assignment {
+        #[command(subcommand)]
+        command: AssignmentCommand,
+    },
+    /// Who has submitted: one row per student on the class list and anyone else who did.
+    Status {
+        course: String,
+        assignment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch every student's current submission (the latest version of each file name) into
+    /// OUT/<student id>/<file name>, with OUT/manifest.csv and OUT/receipts/. A re-run fetches
+    /// only what changed.
+    Collect {
+        course: String,
+        assignment: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give one student their own due time (lateness is judged against it everywhere).
+    Extend {
+        course: String,
+        assignment: String,
+        #[arg(long)]
+        student: String,
+        /// The student's due time, RFC 3339 (e.g. 2026-12-08T23:59:00+08:00).
+        #[arg(long)]
+        due: String,
+    },
+    /// Grade one student (--student, --score), or every row of a grade sheet (--csv).
+    Grade(GradeArgs),
+    /// Release an assignment's grades: students see them (and their feedback files) from now on.
+    Release { course: String, assignment: String },
+    /// The course's record of staff actions: who did what, when, to which student.
+    Log {
+        course: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
-fn remote(addr: String, net: Net) -> Remote {
-    Remote {
-        addr,
-        transport: net.transport,
-        connect_timeout: Duration::from_secs(net.connect_timeout),
-    }
+#[derive(Subcommand)]
+enum AssignmentCommand {
+    /// Add an assignment (or change its terms).
+    Add {
+        course: String,
+        assignment: String,
+        /// Due time, RFC 3339; later submissions are marked late.
+        #[arg(long)]
+        due: String,
+        /// Largest file accepted (e.g. 20MB = 20,000,000 bytes, 20MiB = 20 x 2^20).
+        #[arg(long, default_value = "100MiB")]
+        max_size: String,
+        /// Cut-off time, RFC 3339: submissions offered after it are refused (default: none).
+        #[arg(long)]
+        cutoff: Option<String>,
+        /// Grace after the due time for work committed to before it (e.g. 10m).
+        #[arg(long, default_value = "0s")]
+        grace: String,
+        /// Accept a due time or cut-off in the past (otherwise refused as a likely mistake).
+        #[arg(long)]
+        allow_past: bool,
+    },
+    /// Close an assignment: no more submissions until it is reopened.
+    Close { course: String, assignment: String },
+    /// Reopen a closed assignment.
+    Reopen { course: String, assignment: String },
+}
+
+#[derive(Args)]
+struct GradeArgs {
+    course: String,
+    assignment: String,
+    /// The student graded.
+    #[arg(
+        long,
+        required_unless_present = "csv",
+        conflicts_with = "csv",
+        requires = "score"
+    )]
+    student: Option<String>,
+    /// A decimal number (87, 87.5).
+    #[arg(long)]
+    score: Option<String>,
+    /// A comment for the student.
+    #[arg(long, default_value = "")]
+    comment: String,
+    /// A feedback file for the student (a marked-up copy, say).
+    #[arg(long)]
+    feedback: Option<PathBuf>,
+    /// A grade sheet: CSV with columns student_id, score, and optionally comment and feedback
+    /// (a file path relative to the sheet).
+    #[arg(long, conflicts_with_all = ["score", "feedback"])]
+    csv: Option<PathBuf>,
 }
 
 /// Asks for the ID on the terminal until it is a staff login or a student ID.
@@ -103,8 +199,14 @@ fn ask_id() -> PersonId {
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let profile = Profile::locate(cli.profile);
-    match cli.command {
+    let profile = Profile::locate(cli.profile.clone());
+    let remote = |addr: &str| Remote {
+        addr: addr.to_owned(),
+        transport: cli.transport,
+        connect_timeout: Duration::from_secs(cli.connect_timeout),
+    };
+    let bb = remote(&cli.blackboard);
+    let result = match cli.command {
         Command::Enroll {
             id,
             code,
@@ -112,39 +214,41 @@ fn main() {
             cuhk,
             csr,
             key,
-            net,
         } => {
             let id = match id {
                 Some(s) => staff::enroll_id(&s).unwrap_or_else(|e| die("staff", e)),
                 None => ask_id(),
             };
-            let external = csr.zip(key).map(|(csr, key)| ExternalKey { csr, key });
-            let e = staff::enroll(
-                &remote(cuhk, net),
-                &profile,
-                &id,
-                &code,
-                &ca,
-                external.as_ref(),
-            )
-            .unwrap_or_else(|e| die("staff", e));
-            println!(
-                "enrolled: {} (serial {}), valid until {}; saved in {}",
-                e.subject,
-                e.serial,
-                rfc3339(e.not_after),
-                profile.dir().display()
-            );
+            run::enroll(&remote(&cuhk), &profile, &id, &code, &ca, csr.zip(key))
         }
-        Command::Renew { cuhk, net } => {
-            let e = staff::renew(&remote(cuhk, net), &profile).unwrap_or_else(|e| die("staff", e));
-            println!(
-                "renewed: {} (serial {}), valid until {}",
-                e.subject,
-                e.serial,
-                rfc3339(e.not_after)
-            );
+        Command::Renew { cuhk } => run::renew(&remote(&cuhk), &profile),
+        Command::Courses { json } => run::courses(&bb, &profile, json),
+        Command::Assignment { command } => run::assignment(&bb, &profile, command),
+        Command::Status {
+            course,
+            assignment,
+            json,
+        } => run::status(&bb, &profile, &course, &assignment, json),
+        Command::Collect {
+            course,
+            assignment,
+            out,
+            json,
+        } => run::collect(&bb, &profile, &course, &assignment, &out, json),
+        Command::Extend {
+            course,
+            assignment,
+            student,
+            due,
+        } => run::extend(&bb, &profile, &course, &assignment, &student, &due),
+        Command::Grade(g) => run::grade(&bb, &profile, g),
+        Command::Release { course, assignment } => {
+            run::release(&bb, &profile, &course, &assignment)
         }
+        Command::Log { course, json } => run::log(&bb, &profile, &course, json),
+    };
+    if let Err(e) = result {
+        die("staff", e);
     }
 }
 

@@ -1,5 +1,7 @@
 //! `student`: enroll at CUHK, then submit, list and fetch homework at Blackboard.
 
+mod grades;
+
 use clap::{Args, Parser, Subcommand};
 use handin::cli::{die, init_logging, rfc3339};
 use handin::net::Transport;
@@ -99,6 +101,30 @@ enum Command {
     /// Fetch one of your submissions.
     Fetch {
         submission_id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:3141")]
+        blackboard: String,
+        #[command(flatten)]
+        net: Net,
+    },
+    /// Your grades, once your course's staff released them.
+    Grades {
+        #[arg(long)]
+        course: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:3141")]
+        blackboard: String,
+        /// Print one JSON array instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: Net,
+    },
+    /// Fetch the feedback file returned with a released grade.
+    Feedback {
+        course: String,
+        assignment: String,
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
@@ -310,6 +336,38 @@ fn main() {
             println!(
                 "signed by {} ({standing})",
                 student::describe_server(&v.signer)
+            );
+        }
+        Command::Grades {
+            course,
+            blackboard,
+            json,
+            net,
+        } => {
+            let grades = student::grades(&remote(blackboard, net), &profile, course.as_deref())
+                .unwrap_or_else(|e| die("student", e));
+            grades::print(&grades, json);
+        }
+        Command::Feedback {
+            course,
+            assignment,
+            out,
+            blackboard,
+            net,
+        } => {
+            let f = student::feedback(
+                &remote(blackboard, net),
+                &profile,
+                &course,
+                &assignment,
+                &out,
+            )
+            .unwrap_or_else(|e| die("student", e));
+            println!(
+                "feedback {} ({} bytes) saved as {}",
+                printable::text(&f.file_name),
+                f.size,
+                out.display()
             );
         }
         Command::PinBlackboard { cert } => {

@@ -4,7 +4,6 @@
 //! with a staff login or a TA's student ID, into the same profile), and the choice of
 //! transport.
 
-pub mod collect;
 pub mod grade_sheet;
 pub mod net;
 pub mod printable;

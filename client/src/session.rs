@@ -9,6 +9,7 @@ use handin_core::enroll::EnrollClientProtocol;
 use handin_core::pki::from_pem_or_der;
 use handin_core::rustls::pki_types::{CertificateDer, ServerName};
 use handin_core::rustls::{AlertDescription, KeyLogFile};
+use handin_core::staff::{StaffClient, StaffClientEvent, StaffClientProtocol};
 use handin_core::submit::SubmitClientProtocol;
 use handin_core::{
     ClientConfig, ConfigError, Connection, EnrollClient, EnrollClientEvent, Error, HandshakeInfo,
@@ -270,6 +271,27 @@ impl ClientSide for SubmitClientProtocol {
     }
 }
 
+impl ClientSide for StaffClientProtocol {
+    fn start(
+        config: &ClientConfig,
+        server: ServerName<'static>,
+        now: Now,
+    ) -> Result<StaffClient, ConfigError> {
+        StaffClient::new(config, server, now)
+    }
+
+    fn welcome(event: &StaffClientEvent) -> Option<&HandshakeInfo> {
+        match event {
+            StaffClientEvent::Connected { handshake, .. } => Some(handshake),
+            _ => None,
+        }
+    }
+
+    fn may_request(conn: &StaffClient) -> bool {
+        conn.is_connected()
+    }
+}
+
 impl ClientSide for EnrollClientProtocol {
     fn start(
         config: &ClientConfig,
@@ -301,6 +323,8 @@ pub(crate) struct Session<P: Protocol> {
     pub(crate) what: &'static str,
     /// Whether the server's Welcome came in: it accepted us, and TLS verified its certificate.
     pub(crate) welcomed: bool,
+    /// Leave the connection open after each exchange, for the next request.
+    keep_open: bool,
 }
 
 impl<P: ClientSide> Session<P> {
@@ -319,6 +343,7 @@ impl<P: ClientSide> Session<P> {
             conn,
             what,
             welcomed: false,
+            keep_open: false,
         })
     }
 
@@ -338,7 +363,8 @@ impl<P: ClientSide> Session<P> {
         let what = self.what;
         let mut request = Some(request);
         let welcomed = &mut self.welcomed;
-        let r = self.link.run_until(&mut self.conn, |c, progress| {
+        let close = !self.keep_open;
+        let step = |c: &mut Connection<P>, progress| {
             let mut outcome: Option<Result<T, StudentError>> = None;
             while let Some(ev) = c.poll_event() {
                 if let Some(handshake) = P::welcome(&ev) {
@@ -357,7 +383,8 @@ impl<P: ClientSide> Session<P> {
                 }
             }
             outcome.or_else(|| on_round(c, progress))
-        });
+        };
+        let r = self.link.drive(&mut self.conn, step, close);
         match r {
             Ok(Some(o)) => o,
             // A connection that closed explains itself better than the socket error after it.
@@ -366,6 +393,31 @@ impl<P: ClientSide> Session<P> {
             Err(e) => fail(format!("connection to {what} failed: {e}")),
         }
     }
+}
+
+impl<P: ClientSide> Session<P> {
+    /// Keeps the connection open after each exchange, for several requests over one
+    /// connection; [`Session::finish`] closes it.
+    pub(crate) fn keep_open(&mut self) {
+        self.keep_open = true;
+    }
+
+    /// Closes the connection, sending what is queued (the TLS close_notify).
+    pub(crate) fn finish(&mut self) {
+        self.conn.close();
+        let _ = self
+            .link
+            .run(&mut self.conn, |_, _| handin_core::driver::Step::Done);
+    }
+}
+
+/// Connects to Blackboard's staff protocol with the profile's identity.
+pub(crate) fn staff_blackboard(
+    remote: &Remote,
+    profile: &Profile,
+) -> Result<Session<StaffClientProtocol>, StudentError> {
+    let config = client_config(Role::Staff, profile.ca_der()?, Some(profile.identity()?))?;
+    Session::open(remote, &config, "Blackboard")
 }
 
 /// Connects to Blackboard with the profile's identity.

@@ -6,6 +6,16 @@
 //! ([`Profile`], `~/.handin` or `$HANDIN_HOME` unless `--profile` says otherwise): a TA's
 //! student profile is also their staff profile, one certificate for both.
 
+mod collect;
+pub mod folder;
+mod ops;
+
+pub use collect::{collect, Collected};
+pub use ops::{
+    courses, extend, grade, log, put_assignment, release, set_open, sheet_inputs, status,
+    GradeInput,
+};
+
 use crate::student::{self, enroll_person};
 use handin_core::pki::PersonId;
 use std::path::Path;

@@ -2,11 +2,13 @@
 //! fetch and verify-receipt, each written once against any transport's [`Link`].
 
 mod enroll;
+mod grades;
 mod pin;
 mod verify;
 
 pub(crate) use enroll::enroll_person;
 pub use enroll::{enroll, renew, student_enroll_id, Enrolled, ExternalKey};
+pub use grades::{feedback, grades};
 pub use pin::{describe_server, pin_blackboard, Pinned, Standing};
 pub use verify::{verify_receipt, Verified};
 
@@ -25,7 +27,7 @@ use std::path::{Path, PathBuf};
 impl Session<SubmitClientProtocol> {
     /// After an exchange: checks the certificate Blackboard presented against the profile's
     /// pinned one (pinning it if there is none).
-    fn check_pin(&self, profile: &Profile) {
+    pub(crate) fn check_pin(&self, profile: &Profile) {
         if self.welcomed {
             if let Some(cert) = self.conn.peer_certificate() {
                 pin::observe(profile, cert);
@@ -278,7 +280,7 @@ pub fn fetch(
     finish
 }
 
-fn tempfile_in(dir: &Path) -> Result<(PathBuf, File), StudentError> {
+pub(crate) fn tempfile_in(dir: &Path) -> Result<(PathBuf, File), StudentError> {
     for i in 0..100u32 {
         let p = dir.join(format!(".handin-fetch-{}-{i}.part", std::process::id()));
         match std::fs::OpenOptions::new()

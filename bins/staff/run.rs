@@ -1,0 +1,210 @@
+//! What each staff command does with its arguments: parse and check them here, ask the client
+//! library, print with `show`.
+
+use crate::show;
+use crate::{AssignmentCommand, GradeArgs};
+use handin::cli::{parse_duration, parse_rfc3339, parse_size, rfc3339};
+use handin_client::grade_sheet::parse_grade_sheet;
+use handin_client::staff::{self, ExternalKey, GradeInput, Profile, Remote};
+use handin_core::msg::AssignmentSpec;
+use handin_core::pki::{unix_secs, PersonId, StudentId};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+type Result = std::result::Result<(), String>;
+
+fn e(x: impl std::fmt::Display) -> String {
+    x.to_string()
+}
+
+fn student(s: &str) -> std::result::Result<StudentId, String> {
+    StudentId::parse(s).map_err(|_| format!("--student {s:?}: a student ID is exactly 10 digits"))
+}
+
+fn when(flag: &str, s: &str) -> std::result::Result<u64, String> {
+    parse_rfc3339(s)
+        .map(unix_secs)
+        .map_err(|e| format!("--{flag}: {e}"))
+}
+
+pub(crate) fn enroll(
+    cuhk: &Remote,
+    profile: &Profile,
+    id: &PersonId,
+    code: &str,
+    ca: &Path,
+    external: Option<(PathBuf, PathBuf)>,
+) -> Result {
+    let external = external.map(|(csr, key)| ExternalKey { csr, key });
+    let en = staff::enroll(cuhk, profile, id, code, ca, external.as_ref()).map_err(e)?;
+    println!(
+        "enrolled: {} (serial {}), valid until {}; saved in {}",
+        en.subject,
+        en.serial,
+        rfc3339(en.not_after),
+        profile.dir().display()
+    );
+    Ok(())
+}
+
+pub(crate) fn renew(cuhk: &Remote, profile: &Profile) -> Result {
+    let en = staff::renew(cuhk, profile).map_err(e)?;
+    println!(
+        "renewed: {} (serial {}), valid until {}",
+        en.subject,
+        en.serial,
+        rfc3339(en.not_after)
+    );
+    Ok(())
+}
+
+pub(crate) fn courses(bb: &Remote, profile: &Profile, json: bool) -> Result {
+    show::courses(&staff::courses(bb, profile).map_err(e)?, json);
+    Ok(())
+}
+
+pub(crate) fn assignment(bb: &Remote, profile: &Profile, command: AssignmentCommand) -> Result {
+    let said = match command {
+        AssignmentCommand::Add {
+            course,
+            assignment,
+            due,
+            max_size,
+            cutoff,
+            grace,
+            allow_past,
+        } => {
+            let spec = AssignmentSpec {
+                due: when("due", &due)?,
+                max_size: parse_size(&max_size).map_err(|e| format!("--max-size: {e}"))?,
+                cutoff: cutoff.map(|c| when("cutoff", &c)).transpose()?,
+                grace_secs: parse_duration(&grace)
+                    .map_err(|e| format!("--grace: {e}"))?
+                    .as_secs(),
+                allow_past,
+                course,
+                assignment,
+            };
+            staff::put_assignment(bb, profile, &spec)
+        }
+        AssignmentCommand::Close { course, assignment } => {
+            staff::set_open(bb, profile, &course, &assignment, false)
+        }
+        AssignmentCommand::Reopen { course, assignment } => {
+            staff::set_open(bb, profile, &course, &assignment, true)
+        }
+    };
+    println!("{}", said.map_err(e)?);
+    Ok(())
+}
+
+pub(crate) fn status(
+    bb: &Remote,
+    profile: &Profile,
+    course: &str,
+    assignment: &str,
+    json: bool,
+) -> Result {
+    show::status(
+        &staff::status(bb, profile, course, assignment).map_err(e)?,
+        json,
+    );
+    Ok(())
+}
+
+pub(crate) fn collect(
+    bb: &Remote,
+    profile: &Profile,
+    course: &str,
+    assignment: &str,
+    out: &Path,
+    as_json: bool,
+) -> Result {
+    let c = staff::collect(bb, profile, course, assignment, out).map_err(e)?;
+    if as_json {
+        show::print_json(&json!({
+            "students": c.students,
+            "files": c.rows.len(),
+            "fetched": c.fetched,
+            "kept": c.kept,
+            "bytes": c.bytes,
+            "out": out.display().to_string(),
+            "manifest": out.join("manifest.csv").display().to_string(),
+        }));
+    } else {
+        println!(
+            "{} file(s) of {} student(s) in {}: {} fetched ({} bytes), {} unchanged since the last collect",
+            c.rows.len(),
+            c.students,
+            out.display(),
+            c.fetched,
+            c.bytes,
+            c.kept
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn extend(
+    bb: &Remote,
+    profile: &Profile,
+    course: &str,
+    assignment: &str,
+    who: &str,
+    due: &str,
+) -> Result {
+    let said = staff::extend(
+        bb,
+        profile,
+        course,
+        assignment,
+        &student(who)?,
+        when("due", due)?,
+    )
+    .map_err(e)?;
+    println!("{said}");
+    Ok(())
+}
+
+pub(crate) fn grade(bb: &Remote, profile: &Profile, g: GradeArgs) -> Result {
+    let sheet;
+    let inputs = match &g.csv {
+        Some(path) => {
+            let text = std::fs::read(path)
+                .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+            sheet = parse_grade_sheet(&text, path)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            staff::sheet_inputs(&sheet)
+        }
+        None => {
+            let who = g
+                .student
+                .as_deref()
+                .ok_or("give --student and --score, or --csv")?;
+            vec![GradeInput {
+                student: student(who)?,
+                score: g.score.clone().ok_or("give --score with --student")?,
+                comment: g.comment.clone(),
+                feedback: g.feedback.as_deref(),
+            }]
+        }
+    };
+    let said = staff::grade(bb, profile, &g.course, &g.assignment, &inputs).map_err(e)?;
+    for s in said {
+        println!("{s}");
+    }
+    Ok(())
+}
+
+pub(crate) fn release(bb: &Remote, profile: &Profile, course: &str, assignment: &str) -> Result {
+    println!(
+        "{}",
+        staff::release(bb, profile, course, assignment).map_err(e)?
+    );
+    Ok(())
+}
+
+pub(crate) fn log(bb: &Remote, profile: &Profile, course: &str, json: bool) -> Result {
+    show::log(&staff::log(bb, profile, course).map_err(e)?, json);
+    Ok(())
+}
