@@ -75,9 +75,8 @@ impl Incoming {
     ///
     /// A malformed ClientHello is an error, and [`poll_transmit`](Self::poll_transmit) then
     /// yields the TLS alert to send.
-    pub fn receive(&mut self, now: Now, mut data: &[u8]) -> Result<Option<Hello>, Error> {
+    pub fn receive(&mut self, _now: Now, mut data: &[u8]) -> Result<Option<Hello>, Error> {
         self.check()?;
-        let _ = now;
         let Some(acceptor) = self.acceptor.as_mut() else {
             return Err(Error::Protocol(
                 "the ClientHello was already handed out".into(),

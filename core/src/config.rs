@@ -417,7 +417,7 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// A client for `role` that trusts only `ca`, presenting `identity` if given (mandatory for
-    /// submission and renewal).
+    /// submission, the staff protocol and renewal).
     pub fn new(
         role: Role,
         ca: CertificateDer<'static>,

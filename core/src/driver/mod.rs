@@ -199,7 +199,27 @@ pub trait Link {
     fn run_until<P: Protocol, T>(
         &mut self,
         conn: &mut Connection<P>,
+        step: impl FnMut(&mut Connection<P>, Progress) -> Option<T>,
+    ) -> Result<Option<T>, Self::Error> {
+        self.drive(conn, step, true)
+    }
+
+    /// As [`run_until`](Self::run_until), but leaves the connection open for the next request
+    /// (several requests over one connection); close it with the last one.
+    fn run_to<P: Protocol, T>(
+        &mut self,
+        conn: &mut Connection<P>,
+        step: impl FnMut(&mut Connection<P>, Progress) -> Option<T>,
+    ) -> Result<Option<T>, Self::Error> {
+        self.drive(conn, step, false)
+    }
+
+    #[doc(hidden)]
+    fn drive<P: Protocol, T>(
+        &mut self,
+        conn: &mut Connection<P>,
         mut step: impl FnMut(&mut Connection<P>, Progress) -> Option<T>,
+        close: bool,
     ) -> Result<Option<T>, Self::Error> {
         let mut outcome = None;
         let ran = self.run(conn, |c, progress| {
@@ -207,7 +227,9 @@ pub trait Link {
                 outcome = step(c, progress);
             }
             if outcome.is_some() {
-                c.close();
+                if close {
+                    c.close();
+                }
                 Step::Done
             } else {
                 Step::Continue

@@ -5,7 +5,7 @@
 
 use super::apps::{Board, Graded, Terms};
 use crate::error::{Refusal, RefusalCode};
-use crate::msg::{CourseRow, LogRow, StatusRow, SubmissionEntry, SubmissionState};
+use crate::msg::{CourseRow, FeedbackFile, LogRow, StatusRow, SubmissionEntry, SubmissionState};
 use crate::pki::{unix_secs, PersonId};
 use crate::rules::lateness::Deadline;
 use crate::staff::{StaffRequest, StaffServer, StaffServerEvent};
@@ -39,6 +39,22 @@ impl Board {
         self.courses
             .get(course)
             .is_some_and(|c| c.staff.contains(person.as_str()))
+    }
+
+    /// Every stored feedback file with its bytes.
+    pub fn feedback_files(&self) -> impl Iterator<Item = (&FeedbackFile, &[u8])> {
+        self.grades
+            .values()
+            .filter_map(|g| g.feedback.as_ref().map(|(f, b)| (f, b.as_slice())))
+    }
+
+    /// Forgets the staff records (grades, extensions, releases, the log), keeping courses,
+    /// assignments and submissions: for a fuzz target that reuses one board.
+    pub fn forget_staff_records(&mut self) {
+        self.grades.clear();
+        self.extensions.clear();
+        self.released.clear();
+        self.log.clear();
     }
 
     /// `student`'s current submission to an assignment: the latest version of each file name.

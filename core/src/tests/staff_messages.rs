@@ -345,3 +345,31 @@ fn submission_states_have_their_wire_values() {
     }
     assert_eq!(SubmissionState::from_u8(3), None);
 }
+
+#[test]
+fn the_worked_examples_of_the_protocol_document_hold() {
+    let hex = |m: &Message| {
+        let mut out = BytesMut::new();
+        m.encode(&mut out).expect("small");
+        out.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        hex(&Message::Staff(StaffMessage::Courses)),
+        "40 00 00 00 00"
+    );
+    assert_eq!(
+        hex(&Message::Staff(StaffMessage::RowsEnd)),
+        "53 00 00 00 00"
+    );
+    assert_eq!(
+        hex(&Message::Staff(StaffMessage::SetOpen {
+            course: "CSCI3180".into(),
+            assignment: "hw1".into(),
+            open: false,
+        })),
+        "42 00 00 00 10 00 08 43 53 43 49 33 31 38 30 00 03 68 77 31 00"
+    );
+}
