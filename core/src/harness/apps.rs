@@ -199,6 +199,17 @@ pub(crate) struct Terms {
     pub(crate) open: bool,
 }
 
+impl Terms {
+    /// Its timing, as the rules read it.
+    pub(crate) fn window(&self) -> rules::window::Window {
+        rules::window::Window {
+            due: self.due,
+            cutoff: self.cutoff,
+            open: self.open,
+        }
+    }
+}
+
 /// A course of the in-memory board: its title, staff list and class list.
 #[derive(Debug, Clone, Default)]
 pub struct Course {
@@ -311,26 +322,45 @@ impl Board {
         })
     }
 
-    /// Whether `offer` from `student` may be taken as the records stand now.
+    /// What the records say about `student` and `course` ([`rules::course`]).
+    pub(crate) fn membership(&self, person: &str, course: &str) -> rules::course::Membership {
+        let c = self.courses.get(course);
+        rules::course::Membership {
+            course_exists: c.is_some(),
+            staff: c.is_some_and(|c| c.staff.contains(person)),
+            has_class_list: c.is_some_and(|c| !c.students.is_empty()),
+            on_class_list: c.is_some_and(|c| c.students.contains(person)),
+        }
+    }
+
+    /// Whether `offer` fits its assignment and the quota as the records stand now: checked
+    /// when it arrives and again when it is recorded, as Blackboard does.
     fn admit(&self, student: &str, offer: &UploadOffer) -> Result<Terms, Refusal> {
         let terms = self.terms(offer);
         rules::submission::admit(offer, terms.map(|t| t.max_size))?;
-        if let Some(course) = self.courses.get(&offer.course) {
-            if !course.students.is_empty() && !course.students.contains(student) {
-                return Err(Refusal::new(
-                    RefusalCode::NotOnClassList,
-                    format!("you are not on the class list of {}", offer.course),
-                ));
-            }
-        }
-        if terms.is_some_and(|t| !t.open) {
-            return Err(Refusal::new(
-                RefusalCode::Closed,
-                format!("{}/{} is closed", offer.course, offer.assignment),
-            ));
-        }
         self.quota.check(self.usage(student, offer), offer.size)?;
         terms.ok_or_else(|| Refusal::new(RefusalCode::Internal, "the assignment went missing"))
+    }
+
+    /// Whether `offer` from `student`, arriving at `now`, may be taken: [`Board::admit`], then
+    /// the class list ([`rules::course::check_may_submit`]) and the assignment's window (open,
+    /// cut-off moved by an extension: [`rules::window::Window::admit`]), as Blackboard decides.
+    fn admit_offer(&self, student: &str, offer: &UploadOffer, now: u64) -> Result<Terms, Refusal> {
+        let terms = self.admit(student, offer)?;
+        let sid = crate::pki::StudentId::parse(student)
+            .map_err(|_| Refusal::new(RefusalCode::NotAuthenticated, "not a student"))?;
+        let m = self.membership(student, &offer.course);
+        rules::course::check_may_submit(&sid, &offer.course, m)?;
+        let ext = self
+            .extensions
+            .get(&(
+                offer.course.clone(),
+                offer.assignment.clone(),
+                student.to_owned(),
+            ))
+            .copied();
+        terms.window().admit(now, ext)?;
+        Ok(terms)
     }
 
     /// Records a finished upload (checked again against the assignment and the quota, as
@@ -344,15 +374,6 @@ impl Board {
     ) -> Result<ReceiptBody, Refusal> {
         let terms = self.admit(student, &offer)?;
         let received = unix_secs(received_at);
-        if terms.cutoff.is_some_and(|c| received > c) {
-            return Err(Refusal::new(
-                RefusalCode::Closed,
-                format!(
-                    "{}/{} is past its cut-off time; nothing was stored",
-                    offer.course, offer.assignment
-                ),
-            ));
-        }
         let due = self.due_for(&offer.course, &offer.assignment, student, terms.due);
         let earlier = self
             .stored
@@ -390,7 +411,8 @@ impl Board {
             match ev {
                 SubmitServerEvent::UploadRequested(offer) => {
                     acted = true;
-                    match self.admit(&student, &offer) {
+                    let now = unix_secs(server.engine.wall());
+                    match self.admit_offer(&student, &offer, now) {
                         Err(r) => {
                             let _ = server.refuse(r);
                         }
@@ -497,7 +519,13 @@ impl Board {
             .extensions
             .get(&(course.into(), assignment.into(), student.into()))
             .copied();
-        Deadline::new(due).extended(ext).due()
+        rules::window::Window {
+            due,
+            cutoff: None,
+            open: true,
+        }
+        .deadline(ext)
+        .due()
     }
 
     /// `student`'s released grades, optionally of one course, in a stable order.

@@ -7,9 +7,10 @@ use super::apps::{Board, Graded, Terms};
 use crate::error::{Refusal, RefusalCode};
 use crate::msg::{CourseRow, FeedbackFile, LogRow, StatusRow, SubmissionEntry, SubmissionState};
 use crate::pki::{unix_secs, PersonId};
+use crate::rules::current::Standing;
 use crate::rules::lateness::Deadline;
 use crate::staff::{StaffRequest, StaffServer, StaffServerEvent};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 /// Per-connection state of the board's staff service: the feedback file being received.
@@ -36,9 +37,8 @@ impl Board {
     /// Whether `person` is on the staff list of `course` (never of a course that does not
     /// exist).
     pub fn is_staff(&self, person: &PersonId, course: &str) -> bool {
-        self.courses
-            .get(course)
-            .is_some_and(|c| c.staff.contains(person.as_str()))
+        let m = self.membership(person.as_str(), course);
+        crate::rules::course::check_staff(person, course, m).is_ok()
     }
 
     /// Every stored feedback file with its bytes.
@@ -59,16 +59,16 @@ impl Board {
 
     /// `student`'s current submission to an assignment: the latest version of each file name.
     pub fn current(&self, course: &str, assignment: &str, student: &str) -> Vec<SubmissionEntry> {
-        let mut latest: BTreeMap<&str, &SubmissionEntry> = BTreeMap::new();
-        for (e, _) in &self.stored {
-            if e.student_id == student && e.course == course && e.assignment == assignment {
-                let slot = latest.entry(e.file_name.as_str()).or_insert(e);
-                if e.version > slot.version {
-                    *slot = e;
-                }
-            }
-        }
-        latest.into_values().cloned().collect()
+        let mine: Vec<&SubmissionEntry> = self
+            .stored
+            .iter()
+            .map(|(e, _)| e)
+            .filter(|e| e.student_id == student && e.course == course && e.assignment == assignment)
+            .collect();
+        crate::rules::current::current(&mine)
+            .into_iter()
+            .map(|e| (*e).clone())
+            .collect()
     }
 
     fn status_rows(&self, course: &str, assignment: &str, terms: Terms) -> Vec<StatusRow> {
@@ -92,10 +92,11 @@ impl Board {
                 for f in &mut files {
                     f.late = deadline.is_late(f.received_at);
                 }
-                let state = match files.iter().map(|f| f.received_at).max() {
-                    None => SubmissionState::Nothing,
-                    Some(last) if deadline.is_late(last) => SubmissionState::Late,
-                    Some(_) => SubmissionState::OnTime,
+                let refs: Vec<&SubmissionEntry> = files.iter().collect();
+                let state = match crate::rules::current::standing(&refs, deadline) {
+                    Standing::Nothing => SubmissionState::Nothing,
+                    Standing::Late => SubmissionState::Late,
+                    Standing::OnTime => SubmissionState::OnTime,
                 };
                 StatusRow {
                     on_class_list: class.contains(&student),

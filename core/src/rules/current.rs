@@ -15,6 +15,30 @@ pub trait Version {
     fn received_at(&self) -> u64;
 }
 
+impl Version for crate::msg::SubmissionEntry {
+    fn file_name(&self) -> &str {
+        &self.file_name
+    }
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn received_at(&self) -> u64 {
+        self.received_at
+    }
+}
+
+impl<T: Version> Version for &T {
+    fn file_name(&self) -> &str {
+        (*self).file_name()
+    }
+    fn version(&self) -> u32 {
+        (*self).version()
+    }
+    fn received_at(&self) -> u64 {
+        (*self).received_at()
+    }
+}
+
 /// The current submission among one student's versions for one assignment: the latest version
 /// of each file name, by file name. Ties on the version number (which the store prevents) go to
 /// the later in `versions`.

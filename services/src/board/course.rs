@@ -396,8 +396,15 @@ impl Board {
             .map(|(student, versions)| {
                 let ext = extensions.get(&student).copied();
                 let deadline = win.deadline(ext);
-                let files: Vec<StoredSubmission> =
-                    current(&versions).into_iter().cloned().collect();
+                // Judged against the due time in force now (an extension granted later
+                // counts), as the standing is; the receipt keeps what was judged at the time.
+                let files: Vec<StoredSubmission> = current(&versions)
+                    .into_iter()
+                    .map(|f| StoredSubmission {
+                        late: deadline.is_late(unix_secs(f.received_at)),
+                        ..f.clone()
+                    })
+                    .collect();
                 let refs: Vec<&StoredSubmission> = files.iter().collect();
                 StudentStatus {
                     on_class_list: listed.binary_search(&student).is_ok(),
