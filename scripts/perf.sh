@@ -5,8 +5,8 @@
 # of every numeric field (`loadgen summarize`).
 #
 # Usage: scripts/perf.sh [--runs N] [--quick] [MEASUREMENT ...]
-#   MEASUREMENT  handshakes openssl upload enroll storm idle (default: all of them);
-#                handshakes, storm and idle run on both transports (mio and smol)
+#   MEASUREMENT  handshakes openssl upload enroll storm idle collect (default: all of them);
+#                handshakes, storm, idle and collect run on both transports (mio and smol)
 #   --runs N     runs of each measurement (default 5; or RUNS=N)
 #   --quick      smaller sizes and fewer students, to try it out (or QUICK=1)
 # The raw JSON lines are kept in target/perf/ (or OUT=DIR); feed them to `loadgen summarize`
@@ -32,7 +32,7 @@ done
 case "$runs" in
   '' | *[!0-9]* | 0) echo "perf.sh: --runs must be a whole number of at least 1, not '$runs'" >&2; exit 2 ;;
 esac
-all=(handshakes openssl upload enroll storm idle)
+all=(handshakes openssl upload enroll storm idle collect)
 [ ${#wanted[@]} -gt 0 ] || wanted=("${all[@]}")
 for w in "${wanted[@]}"; do
   case " ${all[*]} " in
@@ -49,6 +49,7 @@ if [ "$quick" = 1 ]; then
   enroll_args="--students 200"
   storm_args="--students 500 --size 100KiB"
   idle_args="--connections 1000 --warmup 500"
+  collect_args="--students 100 --size 1MiB"
 else
   handshakes_args="--seconds 5 --concurrency 2"
   openssl_args="--seconds 5 --concurrency 2 --upload 1GiB"
@@ -56,6 +57,7 @@ else
   enroll_args="--students 1000"
   storm_args="--students 10000 --size 100KiB"
   idle_args="--connections 10000"
+  collect_args="--students 500 --size 1MiB"
 fi
 plan=()
 for w in "${wanted[@]}"; do
@@ -66,10 +68,11 @@ for w in "${wanted[@]}"; do
     enroll) plan+=("enroll $enroll_args") ;;
     storm) plan+=("storm --transport mio $storm_args" "storm --transport smol $storm_args") ;;
     idle) plan+=("idle --transport mio $idle_args" "idle --transport smol $idle_args") ;;
+    collect) plan+=("collect --transport mio $collect_args" "collect --transport smol $collect_args") ;;
   esac
 done
 
-cargo build --release -q -p handin-cuhk -p handin-blackboard -p handin-student -p handin-perf
+cargo build --release -q -p handin-cuhk -p handin-blackboard -p handin-student -p handin-staff -p handin-perf
 target="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 loadgen="$target/release/loadgen"
 out_dir="${OUT:-$target/perf}"

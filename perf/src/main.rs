@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use handin::cli::{die, parse_size};
-use handin_perf::loadgen::{enroll, handshakes, idle, openssl, storm, summarize, upload};
+use handin_perf::loadgen::{collect, enroll, handshakes, idle, openssl, storm, summarize, upload};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -38,6 +38,18 @@ enum Command {
         transport: String,
         /// Bytes to upload (e.g. 1GiB).
         #[arg(long, default_value = "100MiB")]
+        size: String,
+    },
+    /// A TA collects every student's submission (`staff collect`) against each student fetching
+    /// their own (`student fetch`), the same bytes, in the same run.
+    Collect {
+        #[arg(long, default_value = "mio")]
+        transport: String,
+        /// Students, one submission each.
+        #[arg(long, default_value_t = 500)]
+        students: usize,
+        /// Bytes per submission (e.g. 1MiB).
+        #[arg(long, default_value = "1MiB")]
         size: String,
     },
     /// Enrollments per second: students on the roster, each enrolling over its own connection.
@@ -121,6 +133,18 @@ fn main() {
         Command::Upload { transport, size } => {
             let size = parse_size(&size).unwrap_or_else(|e| die("loadgen", e));
             upload::run(&upload::Opts { transport, size })
+        }
+        Command::Collect {
+            transport,
+            students,
+            size,
+        } => {
+            let size = parse_size(&size).unwrap_or_else(|e| die("loadgen", e));
+            collect::run(&collect::Opts {
+                transport,
+                students,
+                size,
+            })
         }
         Command::Enroll {
             transport,

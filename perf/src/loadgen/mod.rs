@@ -2,6 +2,7 @@
 //! started from the binaries next to this one (or from a given directory), and readings from
 //! `/proc`.
 
+pub mod collect;
 pub mod enroll;
 pub mod handshakes;
 pub mod idle;
@@ -99,7 +100,7 @@ impl Lab {
             Ok(path)
         } else if self.bins == own_dir()? {
             Err(format!(
-                "{} not found: build it with `cargo build --release -p handin-cuhk -p handin-blackboard -p handin-student`",
+                "{} not found: build it with `cargo build --release -p handin-cuhk -p handin-blackboard -p handin-student -p handin-staff`",
                 path.display()
             ))
         } else {
