@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole handin scenario as real processes on loopback: CUHK's CA and enrollment server,
-# Blackboard, and a student who enrolls, submits, verifies the receipt, lists and fetches.
+# Blackboard, a student who enrolls, submits, verifies the receipt, lists and fetches, and a
+# teacher who runs the course: status, collect, grade with feedback, release.
 # Usage: scripts/demo.sh        (builds the binaries first; leaves nothing behind)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build -q -p handin-cuhk -p handin-blackboard -p handin-student
+cargo build -q -p handin-cuhk -p handin-blackboard -p handin-student -p handin-staff
 bin="$(cargo metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug"
 work="$(mktemp -d)"
 pids=()
@@ -42,13 +43,16 @@ step "CUHK issues Blackboard's server certificate (serverAuth, valid for localho
 run "$bin/cuhk" issue-server --dir "$work/pki" --name Blackboard --san localhost --san 127.0.0.1 \
   --out-cert "$work/blackboard.crt" --out-key "$work/blackboard.key"
 
-step "The course staff open assignment CSCI3180/hw1 on Blackboard, due in a week."
-due="$(date -u -d '+7 days' +%Y-%m-%dT%H:%M:%SZ)"
-run "$bin/blackboard" assignment add --data "$work/data" CSCI3180 hw1 --due "$due" --max-size 10MB
+step "Blackboard's operator adds the course, its staff list (teacher prof.lee) and its class list."
+run "$bin/blackboard" course add --data "$work/data" CSCI3180 --title "Programming Languages"
+run "$bin/blackboard" course staff --data "$work/data" CSCI3180 --add prof.lee
+printf 'Student ID,Name\n1155000001,Chan Tai Man\n1155000002,Lee Siu Ming\n' > "$work/classlist.csv"
+run "$bin/blackboard" course students --data "$work/data" CSCI3180 --import "$work/classlist.csv"
 
-step "CUHK puts student 1155000001 on the roster; the one-time code is given to the student in person."
+step "CUHK puts student 1155000001 and teacher prof.lee on the roster; each one-time code is given in person."
 code="$("$bin/cuhk" roster add --dir "$work/pki" 1155000001)"
-echo "      one-time code: $code"
+staff_code="$("$bin/cuhk" roster add --dir "$work/pki" --staff prof.lee)"
+echo "      one-time codes: $code (student), $staff_code (teacher)"
 
 step "CUHK's enrollment server and Blackboard start (TLS 1.3 only, on loopback)."
 "$bin/cuhk" serve --dir "$work/pki" --listen 127.0.0.1:0 -v 2>"$work/cuhk.log" & pids+=($!)
@@ -57,6 +61,11 @@ step "CUHK's enrollment server and Blackboard start (TLS 1.3 only, on loopback).
 cuhk_addr="$(address_of "$work/cuhk.log")"
 bb_addr="$(address_of "$work/blackboard.log")"
 echo "      CUHK on $cuhk_addr, Blackboard on $bb_addr"
+
+step "The teacher enrolls with their staff login and opens assignment hw1 over mutual TLS, due in a week (Blackboard checks that prof.lee is on the course's staff list)."
+run "$bin/staff" --profile "$work/teacher" enroll --id prof.lee --code "$staff_code" --ca "$work/pki/ca.crt" --cuhk "$cuhk_addr"
+due="$(date -u -d '+7 days' +%Y-%m-%dT%H:%M:%SZ)"
+run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" assignment add CSCI3180 hw1 --due "$due" --max-size 10MB
 
 step "The student makes a key pair and a CSR, and enrolls: CUHK checks the roster, the code and the CSR's own signature (proof of possession), then signs a client certificate whose subject is the student ID."
 run "$bin/student" --profile "$work/student" enroll --id 1155000001 --code "$code" --ca "$work/pki/ca.crt" --cuhk "$cuhk_addr"
@@ -77,6 +86,21 @@ id="$(basename "$receipt" .receipt)"
 run "$bin/student" --profile "$work/student" fetch "$id" --out "$work/fetched.pdf" --blackboard "$bb_addr"
 cmp "$work/hw1.pdf" "$work/fetched.pdf"
 echo "      the fetched bytes are identical to the original"
+
+step "The teacher sees who has submitted, and collects every current submission with its receipt (SHA-256 checked on arrival)."
+run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" status CSCI3180 hw1
+run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" collect CSCI3180 hw1 --out "$work/collected"
+cmp "$work/hw1.pdf" "$work/collected/1155000001/hw1.pdf"
+echo "      the collected bytes are identical to the original"
+
+step "The teacher grades with a feedback file; the student sees nothing until the grades are released."
+printf 'Well done.\n' > "$work/feedback.txt"
+run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" grade CSCI3180 hw1 --student 1155000001 --score 92 --comment "Clear and correct." --feedback "$work/feedback.txt"
+run "$bin/student" --profile "$work/student" grades --blackboard "$bb_addr"
+run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" release CSCI3180 hw1
+run "$bin/student" --profile "$work/student" grades --blackboard "$bb_addr"
+run "$bin/student" --profile "$work/student" feedback CSCI3180 hw1 --out "$work/my-feedback.txt" --blackboard "$bb_addr"
+run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" log CSCI3180
 
 step "The servers shut down cleanly (SIGTERM: stop accepting, finish requests in flight, exit 0)."
 for pid in "${pids[@]}"; do kill -TERM "$pid"; done

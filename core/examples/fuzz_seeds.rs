@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 use handin_core::harness::StudentKey;
-use handin_core::msg::{Message, UploadOffer};
+use handin_core::msg::{AssignmentSpec, FeedbackFile, Message, StaffMessage, UploadOffer};
 use handin_core::submit::sha256;
 use std::path::Path;
 
@@ -77,5 +77,71 @@ fn main() {
         Message::DataEnd,
     ]);
     write(dir, "submit_server", "size-lie", &lying);
+    let feedback = b"Well done; see page 2.\n".repeat(20);
+    let c = || "CSCI3180".to_owned();
+    let a = || "hw1".to_owned();
+    let staff = stream(&[
+        Message::Staff(StaffMessage::Courses),
+        Message::Staff(StaffMessage::PutAssignment(AssignmentSpec {
+            course: c(),
+            assignment: "hw2".into(),
+            due: 1_900_000_000,
+            max_size: 1 << 20,
+            cutoff: Some(1_900_086_400),
+            grace_secs: 600,
+            allow_past: false,
+        })),
+        Message::Staff(StaffMessage::Status {
+            course: c(),
+            assignment: a(),
+        }),
+        Message::Staff(StaffMessage::Extend {
+            course: c(),
+            assignment: a(),
+            student: "1155000001".into(),
+            due: 1_900_000_000,
+        }),
+        Message::Staff(StaffMessage::Grade {
+            course: c(),
+            assignment: a(),
+            student: "1155000001".into(),
+            score: "87.5".into(),
+            comment: "Clear.\nSee the file.".into(),
+            feedback: Some(FeedbackFile {
+                file_name: "marked.txt".into(),
+                size: feedback.len() as u64,
+                sha256: sha256(&feedback),
+            }),
+        }),
+        Message::Data(feedback.clone().into()),
+        Message::DataEnd,
+        Message::Staff(StaffMessage::Release {
+            course: c(),
+            assignment: a(),
+        }),
+        Message::Staff(StaffMessage::SetOpen {
+            course: c(),
+            assignment: a(),
+            open: false,
+        }),
+        Message::Staff(StaffMessage::Log { course: c() }),
+        Message::Staff(StaffMessage::Fetch { id: "s1".into() }),
+    ]);
+    write(dir, "staff_server", "course-run", &staff);
+    let outsider = stream(&[
+        Message::Staff(StaffMessage::Status {
+            course: "CSCI2100".into(),
+            assignment: a(),
+        }),
+        Message::Staff(StaffMessage::Grade {
+            course: c(),
+            assignment: a(),
+            student: "1155000001".into(),
+            score: "A-".into(),
+            comment: String::new(),
+            feedback: None,
+        }),
+    ]);
+    write(dir, "staff_server", "outsider-bad-score", &outsider);
     println!("seeds written to {}", dir.display());
 }

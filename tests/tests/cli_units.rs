@@ -26,7 +26,8 @@ fn listed_limit(campus: &Campus, assignment: &str) -> String {
         .lines()
         .find(|l| l.starts_with(&format!("CSCI3180/{assignment}\t")))
         .unwrap_or_else(|| panic!("{assignment} is listed: {out}"));
-    line.rsplit('\t').next().unwrap_or_default().to_owned()
+    // course/assignment, due, size limit, cut-off, open or closed
+    line.split('\t').nth(2).unwrap_or_default().to_owned()
 }
 
 #[test]

@@ -86,7 +86,13 @@ impl Waiting {
         let Waiting {
             bb, notify, peer, ..
         } = self;
-        match hello.role() {
+        // A client that offers no protocol at all is taken as a submission client, which
+        // then tells it (in an Error frame, after the handshake) which protocol to ask for.
+        let role = match hello.role() {
+            None if hello.alpn().is_empty() => Some(Role::Submit),
+            r => r,
+        };
+        match role {
             Some(Role::Submit) => match hello.into_submit(bb.config(), now) {
                 Ok(core) => Conn::Submit(Box::new(bb.submit_conn(core, now, peer, notify))),
                 Err(r) => Conn::Refused(r),
