@@ -10,5 +10,6 @@ pub mod printable;
 pub mod session;
 pub mod staff;
 pub mod student;
+mod upload;
 
 pub use handin_core::pki::rfc3339;

@@ -16,6 +16,7 @@ pub use crate::session::{explain, Profile, Remote, StudentError};
 
 use crate::printable;
 use crate::session::{blackboard, fail, nothing_more, progress_bar, Session};
+use crate::upload::FileUpload;
 use handin_core::msg::{SubmissionEntry, UploadOffer};
 use handin_core::submit::{Sha256, SubmitClientProtocol};
 use handin_core::{ReceiptBody, SubmitClientEvent};
@@ -99,11 +100,7 @@ pub fn submit(
         sha256,
     };
     let mut bb = blackboard(remote, profile)?;
-    let mut reader = File::open(file)
-        .map_err(|e| StudentError(format!("cannot open {}: {e}", file.display())))?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut sent = 0u64;
-    let bar = progress_bar(size, "uploading");
+    let mut upload = FileUpload::open(file, size, "uploading")?;
     let result = bb.exchange(
         |c| c.submit(offer),
         |ev| match ev {
@@ -112,45 +109,9 @@ pub fn submit(
             _ => None,
         },
         // Stream the file while the transport keeps up.
-        |c, progress| {
-            // Queue at most this much per round: the transport reports how much it still holds.
-            let mut budget = (256 * 1024usize).saturating_sub(progress.unsent);
-            while c.is_uploading() && budget > 0 {
-                let want = buf.len().min((size - sent) as usize);
-                if want == 0 {
-                    // The file is not hashed a second time here: Blackboard checks the bytes
-                    // against the offer's SHA-256 and refuses (HashMismatch: "did the file
-                    // change while uploading?") if the file changed after it was hashed.
-                    let _ = c.finish_upload();
-                    break;
-                }
-                match reader.read(&mut buf[..want]) {
-                    Ok(0) => {
-                        return Some(fail(format!(
-                            "{} shrank while it was being uploaded: submit again",
-                            file.display()
-                        )));
-                    }
-                    Ok(n) => {
-                        budget = budget.saturating_sub(n);
-                        sent += n as u64;
-                        if let Some(b) = &bar {
-                            b.set_position(sent);
-                        }
-                        if let Err(e) = c.send_data(&buf[..n]) {
-                            // A connection that just closed is explained by the caller.
-                            return (!c.is_closed()).then(|| fail(e.to_string()));
-                        }
-                    }
-                    Err(e) => return Some(fail(format!("cannot read {}: {e}", file.display()))),
-                }
-            }
-            None
-        },
+        |c, progress| upload.pump(c, progress),
     );
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    drop(upload);
     bb.check_pin(profile);
     let (receipt, body) = result?;
     // The id names the receipt's file: it must be a plain name.

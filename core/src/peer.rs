@@ -82,6 +82,35 @@ pub(crate) fn authenticate_peer(
     }
 }
 
+/// How a server authenticates its peer once the handshake is done: [`authenticate_person`] or
+/// [`authenticate_peer`].
+pub(crate) type Authenticate<T> =
+    fn(&mut Engine, &ServerConfig) -> Result<Option<(T, CertificateInfo)>, Error>;
+
+/// A server's first steps after the TLS handshake: `None` while it is still going on; then
+/// the peer authenticated with `auth` (a connection without a certificate fails: every server
+/// that calls this requires one), the Welcome naming it sent, and the certificate's notAfter
+/// armed as a deadline.
+pub(crate) fn welcome<T: std::fmt::Display>(
+    engine: &mut Engine,
+    config: &ServerConfig,
+    auth: Authenticate<T>,
+) -> Result<Option<(T, CertificateInfo)>, Error> {
+    if engine.is_handshaking() {
+        return Ok(None);
+    }
+    let Some((who, certificate)) = auth(engine, config)? else {
+        return Err(engine.fail(Error::Closed));
+    };
+    engine.handshake_done();
+    engine.send_fixed(&crate::msg::Message::Welcome {
+        student_id: Some(who.to_string()),
+        server_time: crate::pki::unix_secs(engine.wall()),
+    });
+    engine.set_expiry(certificate.not_after);
+    Ok(Some((who, certificate)))
+}
+
 /// Whether an authenticated peer's certificate still stands at `now`: not in the configuration's
 /// revoked set, and within its validity. Checked at the handshake, again before every request,
 /// and whenever the revoked set changes, so that revocation and expiry reach open connections.

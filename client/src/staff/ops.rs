@@ -4,9 +4,8 @@
 
 use crate::grade_sheet::SheetRow;
 use crate::printable;
-use crate::session::{
-    fail, nothing_more, progress_bar, staff_blackboard, Profile, Remote, Session, StudentError,
-};
+use crate::session::{nothing_more, staff_blackboard, Profile, Remote, Session, StudentError};
+use crate::upload::FileUpload;
 use handin_core::msg::{AssignmentSpec, CourseRow, FeedbackFile, GradeSpec, LogRow, StatusRow};
 use handin_core::pki::StudentId;
 use handin_core::staff::{StaffClientEvent, StaffClientProtocol};
@@ -270,11 +269,7 @@ fn grade_one(
     let Some((path, file)) = feedback else {
         return change(bb, |c| c.grade(&spec));
     };
-    let mut reader = File::open(path)
-        .map_err(|e| StudentError(format!("cannot open {}: {e}", path.display())))?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut sent = 0u64;
-    let bar = progress_bar(file.size, "feedback");
+    let mut upload = FileUpload::open(path, file.size, "feedback")?;
     let result = bb.exchange(
         |c| c.grade(&spec),
         |ev| match ev {
@@ -282,39 +277,8 @@ fn grade_one(
             StaffClientEvent::Refused(r) => Some(Err(refused(&r))),
             _ => None,
         },
-        |c, progress| {
-            let mut budget = (256 * 1024usize).saturating_sub(progress.unsent);
-            while c.is_uploading() && budget > 0 {
-                let want = buf.len().min((file.size - sent) as usize);
-                if want == 0 {
-                    let _ = c.finish_upload();
-                    break;
-                }
-                match reader.read(&mut buf[..want]) {
-                    Ok(0) => {
-                        return Some(fail(format!(
-                            "{} shrank while it was being sent",
-                            path.display()
-                        )))
-                    }
-                    Ok(n) => {
-                        budget = budget.saturating_sub(n);
-                        sent += n as u64;
-                        if let Some(b) = &bar {
-                            b.set_position(sent);
-                        }
-                        if let Err(e) = c.send_data(&buf[..n]) {
-                            return (!c.is_closed()).then(|| fail(e.to_string()));
-                        }
-                    }
-                    Err(e) => return Some(fail(format!("cannot read {}: {e}", path.display()))),
-                }
-            }
-            None
-        },
+        |c, progress| upload.pump(c, progress),
     );
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    drop(upload);
     result
 }

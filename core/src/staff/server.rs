@@ -11,7 +11,7 @@ use crate::msg::{
     SubmissionEntry, SubmissionState,
 };
 use crate::names::{check_file_name, check_label, check_submission_id};
-use crate::peer::{authenticate_person, check_standing};
+use crate::peer::{authenticate_person, check_standing, welcome};
 use crate::pki::{CertificateInfo, PersonId, StudentId};
 use crate::receipt::Receipt;
 use crate::submit::Sha256;
@@ -522,22 +522,12 @@ impl Connection<StaffServerProtocol> {
 
     fn on_input(&mut self) -> Result<(), Error> {
         if matches!(self.proto.state, State::Handshaking) {
-            if self.engine.is_handshaking() {
-                return Ok(());
-            }
             let Some((person, certificate)) =
-                authenticate_person(&mut self.engine, &self.proto.config)?
+                welcome(&mut self.engine, &self.proto.config, authenticate_person)?
             else {
-                // authenticate_person refuses a staff connection without a certificate.
-                return Err(self.engine.fail(Error::Closed));
+                return Ok(());
             };
-            self.engine.handshake_done();
-            self.engine.send_fixed(&Message::Welcome {
-                student_id: Some(person.to_string()),
-                server_time: crate::pki::unix_secs(self.engine.wall()),
-            });
             self.proto.person = Some(person.clone());
-            self.engine.set_expiry(certificate.not_after);
             self.proto.certificate = Some(certificate.clone());
             self.proto.state = State::Idle;
             self.events.push_back(StaffServerEvent::Connected {

@@ -8,7 +8,7 @@ use crate::error::{Error, Refusal, RefusalCode, UsageError};
 use crate::frame::CHUNK;
 use crate::msg::{FeedbackFile, GradeEntry, Message, SubmissionEntry, UploadOffer};
 use crate::names::{check_file_name, check_label};
-use crate::peer::{authenticate_peer, check_standing};
+use crate::peer::{authenticate_peer, check_standing, welcome};
 use crate::pki::{CertificateInfo, StudentId};
 use crate::receipt::Receipt;
 use crate::time::Now;
@@ -439,22 +439,12 @@ impl Connection<SubmitServerProtocol> {
 
     fn on_input(&mut self) -> Result<(), Error> {
         if matches!(self.proto.state, State::Handshaking) {
-            if self.engine.is_handshaking() {
-                return Ok(());
-            }
             let Some((student, certificate)) =
-                authenticate_peer(&mut self.engine, &self.proto.config)?
+                welcome(&mut self.engine, &self.proto.config, authenticate_peer)?
             else {
-                // authenticate_peer refuses a submit connection without a certificate.
-                return Err(self.engine.fail(Error::Closed));
+                return Ok(());
             };
-            self.engine.handshake_done();
-            self.engine.send_fixed(&Message::Welcome {
-                student_id: Some(student.to_string()),
-                server_time: crate::pki::unix_secs(self.engine.wall()),
-            });
             self.proto.student = Some(student.clone());
-            self.engine.set_expiry(certificate.not_after);
             self.proto.certificate = Some(certificate.clone());
             self.proto.state = State::Idle;
             self.events.push_back(SubmitServerEvent::Connected {
