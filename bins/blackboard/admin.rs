@@ -36,6 +36,9 @@ pub(crate) enum AssignmentCommand {
     List {
         #[arg(long)]
         data: PathBuf,
+        /// One JSON array: course, assignment, due, max_size, cutoff, grace_secs, open.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -82,11 +85,17 @@ pub(crate) enum CourseCommand {
         #[arg(long)]
         data: PathBuf,
         course: String,
+        /// One JSON object: course, staff, students.
+        #[arg(long)]
+        json: bool,
     },
     /// List the courses.
     List {
         #[arg(long)]
         data: PathBuf,
+        /// One JSON array: course, title.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -139,8 +148,27 @@ pub(crate) fn assignment(command: AssignmentCommand) {
                 cutoff.map_or_else(String::new, |c| format!(", cut-off {}", rfc3339(c)))
             );
         }
-        AssignmentCommand::List { data } => {
-            for a in records(&data).assignments().unwrap_or_else(|e| fail(e)) {
+        AssignmentCommand::List { data, json } => {
+            let all = records(&data).assignments().unwrap_or_else(|e| fail(e));
+            if json {
+                let v: Vec<serde_json::Value> = all
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({
+                            "course": a.course,
+                            "assignment": a.assignment,
+                            "due": rfc3339(a.due),
+                            "max_size": a.max_size,
+                            "cutoff": a.cutoff.map(rfc3339),
+                            "grace_secs": a.grace.as_secs(),
+                            "open": a.open,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(v));
+                return;
+            }
+            for a in all {
                 println!(
                     "{}/{}\tdue {}\tmax {} bytes\tcut-off {}\t{}",
                     a.course,
@@ -222,16 +250,33 @@ pub(crate) fn course(command: CourseCommand) {
                 listed.len()
             );
         }
-        CourseCommand::Show { data, course } => {
+        CourseCommand::Show { data, course, json } => {
             let (staff, class) = records(&data).lists(&course).unwrap_or_else(|e| fail(e));
+            if json {
+                let students: Vec<&str> = class.iter().map(|s| s.as_str()).collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"course": course, "staff": staff, "students": students})
+                );
+                return;
+            }
             println!("staff ({}): {}", staff.len(), staff.join(" "));
             println!("class list ({}):", class.len());
             for s in class {
                 println!("{s}");
             }
         }
-        CourseCommand::List { data } => {
-            for c in records(&data).courses().unwrap_or_else(|e| fail(e)) {
+        CourseCommand::List { data, json } => {
+            let courses = records(&data).courses().unwrap_or_else(|e| fail(e));
+            if json {
+                let v: Vec<serde_json::Value> = courses
+                    .iter()
+                    .map(|c| serde_json::json!({"course": c.course, "title": c.title}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(v));
+                return;
+            }
+            for c in courses {
                 println!("{}\t{}", c.course, c.title);
             }
         }

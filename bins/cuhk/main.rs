@@ -1,6 +1,8 @@
 //! `cuhk`: the university's certificate authority and enrollment server.
 
 use arc_swap::ArcSwap;
+mod roster;
+
 use clap::{Parser, Subcommand};
 use handin::cli::{die, init_logging};
 use handin::net::{self, Transport};
@@ -107,6 +109,24 @@ enum RosterCommand {
         #[arg(long, value_name = "LOGIN", conflicts_with = "student_id")]
         staff: Option<String>,
     },
+    /// Put everyone in a CSV file on the roster (the column headed id, student_id or login, or
+    /// the first; an optional name column); prints id,name,code CSV for a mail merge. People
+    /// already on the roster keep their codes.
+    Import {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Everyone on the roster: enrolled or not, certificates issued and revoked (codes are
+    /// never shown again).
+    List {
+        #[arg(long)]
+        dir: PathBuf,
+        /// One JSON array: id, kind, added_at, enrolled, enrolled_at, certificates, revoked.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The ID an operator command names: a student ID, or with `--staff` a staff login. Either
@@ -180,6 +200,12 @@ fn main() {
                 .unwrap_or_else(|e| die("cuhk", e));
             println!("{code}");
         }
+        Command::Roster {
+            command: RosterCommand::Import { dir, file },
+        } => roster::import(&dir, &file, now).unwrap_or_else(|e| die("cuhk", e)),
+        Command::Roster {
+            command: RosterCommand::List { dir, json },
+        } => roster::list(&dir, json).unwrap_or_else(|e| die("cuhk", e)),
         Command::Revoke {
             dir,
             student,

@@ -19,13 +19,12 @@
 //! The rules (offer admission, versions, lateness, the quota, who sees what) are the core's
 //! ([`handin_core::rules`]); this module applies them in the durability order above.
 
-mod class_list;
 mod commit;
 mod course;
 #[cfg(test)]
 mod tests;
 
-pub use class_list::parse_class_list;
+pub use crate::people_csv::parse_class_list;
 pub use commit::{Committed, Ready};
 pub use course::{Actor, AssignmentSpec, StudentStatus};
 

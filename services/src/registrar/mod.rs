@@ -210,6 +210,36 @@ impl Registrar {
         Ok(code)
     }
 
+    /// Puts everyone in `people` who is not on the roster yet on it, each with a new one-time
+    /// code, all in one transaction; returns those added with their codes, in order. People
+    /// already on the roster keep their code (give one a new code with
+    /// [`Registrar::add_person`]), so an import can be run again after adding rows.
+    pub fn import(
+        &mut self,
+        people: &[PersonId],
+        now: SystemTime,
+    ) -> Result<Vec<(PersonId, String)>, RegistrarError> {
+        let mut rows = Vec::new();
+        let mut added = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for id in people {
+            if !seen.insert(id.clone()) || self.records.on_roster(id)? {
+                continue;
+            }
+            let (code, salt) = new_code()?;
+            let hash = code_hash(&salt, &normalize_code(&code));
+            rows.push((id.clone(), salt.to_vec(), hash.to_vec()));
+            added.push((id.clone(), code));
+        }
+        self.records.put_people(&rows, now)?;
+        Ok(added)
+    }
+
+    /// Everyone on the roster, students first, by ID.
+    pub fn roster(&self) -> Result<Vec<crate::store::RosterEntry>, RegistrarError> {
+        Ok(self.records.roster()?)
+    }
+
     /// [`Registrar::add_person`] for a student.
     pub fn add_student(
         &mut self,

@@ -252,6 +252,21 @@ pub struct IssuedRecord {
     pub revoked_at: Option<SystemTime>,
 }
 
+/// One person on CUHK's roster, as `cuhk roster list` shows it (codes are never shown again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    /// The student ID or staff login.
+    pub person: PersonId,
+    /// When they were put on the roster (or given their latest code).
+    pub added_at: SystemTime,
+    /// When their code was used, if it was: they enrolled.
+    pub enrolled_at: Option<SystemTime>,
+    /// Certificates issued to them.
+    pub certificates: u64,
+    /// Of those, revoked.
+    pub revoked: u64,
+}
+
 /// What a decision on an application reads.
 pub trait RegistrarView {
     /// The person's code, if they are on the roster.
@@ -315,6 +330,14 @@ pub trait RegistrarRecords: Send + fmt::Debug {
     fn issued(&self, person: &PersonId) -> Result<Vec<IssuedRecord>, StoreError>;
     /// Whether the person is on the roster.
     fn on_roster(&self, person: &PersonId) -> Result<bool, StoreError>;
+    /// Puts several people on the roster with their codes (salt, hash), all or none.
+    fn put_people(
+        &mut self,
+        people: &[(PersonId, Vec<u8>, Vec<u8>)],
+        now: SystemTime,
+    ) -> Result<(), StoreError>;
+    /// Everyone on the roster, by ID, with whether and when they enrolled.
+    fn roster(&self) -> Result<Vec<RosterEntry>, StoreError>;
     /// How to open read-only views of the committed records, if the store has them.
     fn views(&self) -> Option<ViewOpener>;
 }

@@ -8,7 +8,8 @@
 
 use super::{failed, open_migrating, open_read_only, secs, time, Migration};
 use crate::store::{
-    CodeRecord, IssuedRecord, RegistrarRecords, RegistrarTx, RegistrarView, StoreError, ViewOpener,
+    CodeRecord, IssuedRecord, RegistrarRecords, RegistrarTx, RegistrarView, RosterEntry,
+    StoreError, ViewOpener,
 };
 use handin_core::pki::{unix_secs, PersonId, RevokedSerial};
 use handin_core::rules::enrollment::CertStanding;
@@ -223,6 +224,71 @@ impl RegistrarRecords for SqliteRegistrar {
 
     fn on_roster(&self, id: &PersonId) -> Result<bool, StoreError> {
         on_roster(&self.conn, id)
+    }
+
+    fn put_people(
+        &mut self,
+        people: &[(PersonId, Vec<u8>, Vec<u8>)],
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(failed("starting the roster import"))?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO roster (person_id, added_at, code_salt, code_hash, staff)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(failed("importing the roster"))?;
+            for (id, salt, hash) in people {
+                st.execute(params![id.as_str(), secs(now), salt, hash, staff_flag(id)])
+                    .map_err(failed(format!("adding {} {id} to the roster", id.kind())))?;
+            }
+        }
+        tx.commit().map_err(failed("committing the roster import"))
+    }
+
+    fn roster(&self) -> Result<Vec<RosterEntry>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT r.person_id, r.added_at, r.code_used_at,
+                     (SELECT COUNT(*) FROM certificates c WHERE c.person_id = r.person_id),
+                     (SELECT COUNT(*) FROM certificates c
+                      WHERE c.person_id = r.person_id AND c.revoked_at IS NOT NULL)
+                 FROM roster r ORDER BY r.staff, r.person_id",
+            )
+            .map_err(failed("listing the roster"))?;
+        let rows = st
+            .query_map([], |r| {
+                let id: String = r.get(0)?;
+                let used: Option<i64> = r.get(2)?;
+                Ok((
+                    id,
+                    r.get::<_, i64>(1)?,
+                    used,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(failed("listing the roster"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, added, used, certs, revoked) = row.map_err(failed("listing the roster"))?;
+            let person = PersonId::parse(&id).map_err(|_| {
+                StoreError::BadDatabase(format!("the roster holds {id:?}, which is no ID"))
+            })?;
+            out.push(RosterEntry {
+                person,
+                added_at: time(added),
+                enrolled_at: used.map(time),
+                certificates: u64::try_from(certs).unwrap_or(0),
+                revoked: u64::try_from(revoked).unwrap_or(0),
+            });
+        }
+        Ok(out)
     }
 
     fn views(&self) -> Option<ViewOpener> {
