@@ -3,7 +3,7 @@
 mod admin;
 
 use admin::{AssignmentCommand, CourseCommand};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use handin::cli::{die, init_logging, parse_duration, parse_size};
 use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
@@ -99,12 +99,28 @@ enum Command {
         #[arg(long, default_value = "1GiB")]
         max_bytes_per_student: String,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell): for example
+    /// `blackboard completions bash > ~/.local/share/bash-completion/completions/blackboard`.
+    Completions {
+        #[arg(value_enum)]
+        shell: handin::cli::Shell,
+    },
+    /// Print the man page (roff): for example `blackboard man > ~/.local/share/man/man1/blackboard.1`.
+    Man,
 }
 
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match cli.command {
+        Command::Completions { shell } => {
+            handin::cli::print_meta(Cli::command(), handin::cli::Meta::Completions(shell))
+                .unwrap_or_else(|e| die("blackboard", e));
+        }
+        Command::Man => {
+            handin::cli::print_meta(Cli::command(), handin::cli::Meta::Man)
+                .unwrap_or_else(|e| die("blackboard", e));
+        }
         Command::Assignment { command } => admin::assignment(command),
         Command::Course { command } => admin::course(command),
         Command::Serve {

@@ -3,7 +3,7 @@
 use arc_swap::ArcSwap;
 mod roster;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use handin::cli::{die, init_logging};
 use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
@@ -92,6 +92,14 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell): for example
+    /// `cuhk completions bash > ~/.local/share/bash-completion/completions/cuhk`.
+    Completions {
+        #[arg(value_enum)]
+        shell: handin::cli::Shell,
+    },
+    /// Print the man page (roff): for example `cuhk man > ~/.local/share/man/man1/cuhk.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +167,14 @@ fn main() {
     init_logging(cli.verbose);
     let now = SystemTime::now();
     match cli.command {
+        Command::Completions { shell } => {
+            handin::cli::print_meta(Cli::command(), handin::cli::Meta::Completions(shell))
+                .unwrap_or_else(|e| die("cuhk", e));
+        }
+        Command::Man => {
+            handin::cli::print_meta(Cli::command(), handin::cli::Meta::Man)
+                .unwrap_or_else(|e| die("cuhk", e));
+        }
         Command::Init { dir, sans } => {
             PkiDir::new(&dir)
                 .init(&sans, now)

@@ -132,3 +132,31 @@ mod tests {
         }
     }
 }
+
+/// The shells `completions` writes for.
+pub use clap_complete::Shell;
+
+/// What `<binary> completions SHELL` and `<binary> man` do: the completion script or the man
+/// page (roff) of the command line `cmd` describes, on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meta {
+    /// A shell completion script.
+    Completions(Shell),
+    /// The man page.
+    Man,
+}
+
+/// Writes what `meta` asks for about `cmd` to standard output.
+pub fn print_meta(mut cmd: clap::Command, meta: Meta) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match meta {
+        Meta::Completions(shell) => {
+            let name = cmd.get_name().to_owned();
+            clap_complete::generate(shell, &mut cmd, name, &mut out);
+            Ok(())
+        }
+        Meta::Man => clap_mangen::Man::new(cmd)
+            .render(&mut out)
+            .map_err(|e| format!("cannot write the man page: {e}")),
+    }
+}

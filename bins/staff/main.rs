@@ -6,7 +6,7 @@
 mod run;
 mod show;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use handin::cli::{die, init_logging};
 use handin::net::Transport;
 use handin_client::staff::{self, Profile, Remote};
@@ -119,6 +119,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell): for example
+    /// `staff completions bash > ~/.local/share/bash-completion/completions/staff`.
+    Completions {
+        #[arg(value_enum)]
+        shell: handin::cli::Shell,
+    },
+    /// Print the man page (roff): for example `staff man > ~/.local/share/man/man1/staff.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -207,6 +215,10 @@ fn main() {
     };
     let bb = remote(&cli.blackboard);
     let result = match cli.command {
+        Command::Completions { shell } => {
+            handin::cli::print_meta(Cli::command(), handin::cli::Meta::Completions(shell))
+        }
+        Command::Man => handin::cli::print_meta(Cli::command(), handin::cli::Meta::Man),
         Command::Enroll {
             id,
             code,

@@ -2,7 +2,7 @@
 
 mod grades;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use handin::cli::{die, init_logging, rfc3339};
 use handin::net::Transport;
 use handin_client::printable;
@@ -149,6 +149,14 @@ enum Command {
         /// The certificate, e.g. the one a warning says was recorded in blackboard-seen/.
         cert: PathBuf,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell): for example
+    /// `student completions bash > ~/.local/share/bash-completion/completions/student`.
+    Completions {
+        #[arg(value_enum)]
+        shell: handin::cli::Shell,
+    },
+    /// Print the man page (roff): for example `student man > ~/.local/share/man/man1/student.1`.
+    Man,
 }
 
 fn remote(addr: String, net: Net) -> Remote {
@@ -187,6 +195,14 @@ fn main() {
     init_logging(cli.verbose);
     let profile = Profile::locate(cli.profile);
     match cli.command {
+        Command::Completions { shell } => {
+            handin::cli::print_meta(Cli::command(), handin::cli::Meta::Completions(shell))
+                .unwrap_or_else(|e| die("student", e));
+        }
+        Command::Man => {
+            handin::cli::print_meta(Cli::command(), handin::cli::Meta::Man)
+                .unwrap_or_else(|e| die("student", e));
+        }
         Command::Enroll {
             id,
             code,
