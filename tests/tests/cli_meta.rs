@@ -21,10 +21,16 @@ fn every_role_binary_writes_its_completions_and_man_page() {
         let mut c = cmd(bin);
         c.arg("man");
         let man = ok(c);
-        assert!(man.starts_with(".ie") || man.contains(".TH"), "{bin}: {man}");
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH"),
+            "{bin}: {man}"
+        );
         assert!(man.contains(sub), "{bin} man page names {sub}");
         let mut c = cmd(bin);
         c.args(["completions", "tcsh"]);
-        assert!(!run(c).status.success(), "an unknown shell is a usage error");
+        assert!(
+            !run(c).status.success(),
+            "an unknown shell is a usage error"
+        );
     }
 }

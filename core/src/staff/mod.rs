@@ -41,6 +41,7 @@
 //! time, as in the other protocols.
 
 mod client;
+mod request;
 mod server;
 
 pub use client::{StaffClient, StaffClientEvent, StaffClientProtocol};
