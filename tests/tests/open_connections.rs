@@ -15,15 +15,13 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn blackboard(campus: &Campus, extra: &[&str]) -> Server {
     let mut c = campus.blackboard_serve(&campus.data());
-    c.arg("--crl")
-        .arg(campus.pki().join("crl.pem"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--transport",
-            &campus.server_transport,
-        ])
-        .args(extra);
+    c.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--transport",
+        &campus.server_transport,
+    ])
+    .args(extra);
     Server::start(c, "blackboard")
 }
 
