@@ -274,7 +274,7 @@ fn main() {
                 println!("{}", printable::json(&v));
             } else {
                 println!(
-                    "submitted {} ({}, sha256 {}) as {} version {}{}\nreceived {} (due {}); signed receipt saved to {}",
+                    "submitted {}: {}, sha256 {}, as {} version {}{}\nreceived {} (due {}); signed receipt saved to {}",
                     printable::text(&b.file_name), size_exact(b.size), hex(&b.sha256), b.id, b.version,
                     if b.late { ", LATE" } else { "" },
                     time_str(b.received_at), time_str(b.due_at), s.receipt_path.display()
@@ -334,10 +334,10 @@ fn main() {
             )
             .unwrap_or_else(|e| die("student", e));
             println!(
-                "fetched {} ({}, sha256 verified) to {}",
+                "fetched {} to {}: {}, sha256 verified",
                 printable::text(&f.entry.file_name),
-                size_exact(f.entry.size),
-                f.path.display()
+                f.path.display(),
+                size_exact(f.entry.size)
             );
         }
         Command::VerifyReceipt {
@@ -355,7 +355,7 @@ fn main() {
             let b = &v.body;
             let t = |s: &str| printable::text(s).into_owned();
             println!(
-                "valid receipt: {} submitted {} ({}, sha256 {}) to {}/{} as {} version {} at {}{}",
+                "valid receipt: {} submitted {}: {}, sha256 {}, to {}/{} as {} version {} at {}{}",
                 t(&b.student_id),
                 t(&b.file_name),
                 size_exact(b.size),
@@ -409,10 +409,10 @@ fn main() {
             )
             .unwrap_or_else(|e| die("student", e));
             println!(
-                "feedback {} ({}) saved as {}",
+                "feedback {} saved as {}: {}",
                 printable::text(&f.file_name),
-                size_exact(f.size),
-                out.display()
+                out.display(),
+                size_exact(f.size)
             );
         }
         Command::PinBlackboard { cert } => {

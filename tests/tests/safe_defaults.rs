@@ -244,6 +244,23 @@ fn enrolling_over_an_enrolled_profile_needs_force_and_says_the_old_certificate_s
 }
 
 #[test]
+fn an_expired_certificate_is_replaced_without_force() {
+    let campus = Campus::new();
+    let mut serve = cmd("cuhk");
+    serve.args(["serve", "--dir"]).arg(campus.pki()).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--cert-lifetime",
+        "2s",
+    ]);
+    let cuhk = Server::start(serve, "cuhk");
+    campus.enroll(&cuhk, ALICE);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Valid nowhere any more: nothing is lost by replacing it.
+    campus.enroll(&cuhk, ALICE);
+}
+
+#[test]
 fn fetch_writes_the_original_name_here_and_never_overwrites_without_force() {
     let campus = Campus::new();
     let cuhk = campus.start_cuhk();

@@ -149,9 +149,9 @@ pub fn student_enroll_id(text: &str) -> Result<StudentId, StudentError> {
     }
 }
 
-/// Refuses to enroll into `profile` if it already holds a certificate: enrolling again would
-/// replace its key and certificate, while the old certificate stays valid until CUHK revokes
-/// it. `student enroll` and `staff enroll` call this unless given `--force`.
+/// Refuses to enroll into `profile` if it already holds a certificate that has not expired:
+/// enrolling again would replace its key and certificate, while the old certificate stays
+/// valid until CUHK revokes it. `student enroll` and `staff enroll` call this unless given `--force`.
 pub fn refuse_enrolled(profile: &Profile) -> Result<(), StudentError> {
     let path = profile.cert();
     if path.symlink_metadata().is_err() {
@@ -160,18 +160,25 @@ pub fn refuse_enrolled(profile: &Profile) -> Result<(), StudentError> {
     let held = std::fs::read(&path)
         .ok()
         .and_then(|pem| from_pem_or_der(&pem, "CERTIFICATE").ok())
-        .and_then(|certs| describe(&[CertificateDer::from(certs.into_iter().next()?)]).ok())
-        .map_or_else(
-            || String::from("a certificate"),
-            |e| {
-                format!(
-                    "the certificate of {} (serial {}, valid until {})",
-                    printable::text(&e.subject),
-                    e.serial,
-                    crate::rfc3339(e.not_after)
-                )
-            },
-        );
+        .and_then(|certs| describe(&[CertificateDer::from(certs.into_iter().next()?)]).ok());
+    // An expired certificate is valid nowhere: replacing it loses nothing.
+    if held
+        .as_ref()
+        .is_some_and(|e| e.not_after < SystemTime::now())
+    {
+        return Ok(());
+    }
+    let held = held.map_or_else(
+        || String::from("a certificate"),
+        |e| {
+            format!(
+                "the certificate of {} (serial {}, valid until {})",
+                printable::text(&e.subject),
+                e.serial,
+                crate::rfc3339(e.not_after)
+            )
+        },
+    );
     fail(
         ErrorKind::File,
         format!(

@@ -214,7 +214,7 @@ fn known_as(profile: &Profile, cert: &[u8]) -> String {
         });
     match path {
         Some(p) => format!(
-            "; it is the Blackboard certificate your profile keeps in {}: verify with \
+            "; it verifies with {}, a Blackboard certificate your profile knows: verify with \
              --blackboard-cert {}",
             p.display(),
             p.display()
