@@ -43,7 +43,8 @@ step "CUHK issues Blackboard's server certificate (serverAuth, valid for localho
 run "$bin/cuhk" issue-server --dir "$work/pki" --name Blackboard --san localhost --san 127.0.0.1 \
   --out-cert "$work/blackboard.crt" --out-key "$work/blackboard.key"
 
-step "Blackboard's operator adds the course, its staff list (teacher prof.lee) and its class list."
+step "Blackboard's operator makes its data directory, then adds the course, its staff list (teacher prof.lee) and its class list."
+run "$bin/blackboard" init --data "$work/data"
 run "$bin/blackboard" course add --data "$work/data" CSCI3180 --title "Programming Languages"
 run "$bin/blackboard" course staff --data "$work/data" CSCI3180 --add prof.lee
 printf 'Student ID,Name\n1155000001,Chan Tai Man\n1155000002,Lee Siu Ming\n' > "$work/classlist.csv"

@@ -13,6 +13,7 @@ sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(10 1024)
 
 "$bin/cuhk" init --dir "$work/pki" >/dev/null
 "$bin/cuhk" issue-server --dir "$work/pki" --name Blackboard --san 127.0.0.1 --out-cert "$work/bb.crt" --out-key "$work/bb.key" >/dev/null
+"$bin/blackboard" init --data "$work/data" >/dev/null
 "$bin/blackboard" assignment add --data "$work/data" CSCI3180 hw1 --due 2099-01-01T00:00:00Z --max-size 4GB >/dev/null
 code="$("$bin/cuhk" roster add --dir "$work/pki" 1155000001)"
 "$bin/cuhk" serve --dir "$work/pki" --listen 127.0.0.1:0 2>"$work/cuhk.log" & pids+=($!)
@@ -22,7 +23,7 @@ cuhk="$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$work/cuhk.log")"
 
 for mib in "${sizes[@]}"; do
   "$bin/blackboard" serve --data "$work/data" --ca "$work/pki/ca.crt" --cert "$work/bb.crt" --key "$work/bb.key" \
-    --listen 127.0.0.1:0 2>"$work/bb.log" & bb=$!
+    --crl "$work/pki/crl.pem" --listen 127.0.0.1:0 2>"$work/bb.log" & bb=$!
   until grep -qs 'listening on' "$work/bb.log"; do sleep 0.05; done
   addr="$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$work/bb.log")"
   head -c $((mib * 1024 * 1024)) /dev/urandom > "$work/file.bin"

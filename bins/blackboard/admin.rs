@@ -1,10 +1,12 @@
 //! The operator's commands on a data directory: assignments and courses (the staff and class
 //! lists). They work while a server runs on the same directory.
 
+use crate::board_failure;
 use clap::Subcommand;
-use handin::cli::{die, parse_duration, parse_rfc3339, parse_size, rfc3339};
+use handin::cli::{die, parse_duration, parse_rfc3339, parse_size, rfc3339, Failure};
 use handin_core::pki::{PersonId, StudentId};
-use handin_services::board::{parse_class_list, Actor, AssignmentSpec, Board};
+use handin_core::units::size_exact;
+use handin_services::board::{parse_class_list, Actor, AssignmentSpec, Board, BoardError};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -99,14 +101,24 @@ pub(crate) enum CourseCommand {
     },
 }
 
-fn fail(e: impl std::fmt::Display) -> ! {
+fn fail(e: impl Into<Failure>) -> ! {
     die("blackboard", e)
+}
+
+/// A bad argument value (exit code 2).
+fn usage(e: impl std::fmt::Display) -> ! {
+    fail(Failure::usage(e))
+}
+
+/// A store failure, with its exit code.
+fn store(e: BoardError) -> ! {
+    fail(board_failure(e))
 }
 
 /// The store for an operator's command: a running server may be using the directory, so its
 /// uploads are left alone.
 fn records(data: &Path) -> Board {
-    Board::open_records(data).unwrap_or_else(|e| fail(e))
+    Board::open_records(data).unwrap_or_else(|e| store(e))
 }
 
 pub(crate) fn assignment(command: AssignmentCommand) {
@@ -120,16 +132,12 @@ pub(crate) fn assignment(command: AssignmentCommand) {
             cutoff,
             grace,
         } => {
-            let due = parse_rfc3339(&due).unwrap_or_else(|e| fail(e));
-            let max_size = parse_size(&max_size).unwrap_or_else(|e| fail(e));
-            let cutoff = cutoff.map(|c| {
-                parse_rfc3339(&c)
-                    .map_err(|e| format!("--cutoff: {e}"))
-                    .unwrap_or_else(|e| fail(e))
-            });
-            let grace = parse_duration(&grace)
-                .map_err(|e| format!("--grace: {e}"))
-                .unwrap_or_else(|e| fail(e));
+            let due = parse_rfc3339(&due).unwrap_or_else(|e| usage(format!("--due: {e}")));
+            let max_size =
+                parse_size(&max_size).unwrap_or_else(|e| usage(format!("--max-size: {e}")));
+            let cutoff = cutoff
+                .map(|c| parse_rfc3339(&c).unwrap_or_else(|e| usage(format!("--cutoff: {e}"))));
+            let grace = parse_duration(&grace).unwrap_or_else(|e| usage(format!("--grace: {e}")));
             let spec = AssignmentSpec {
                 course: course.clone(),
                 assignment: assignment.clone(),
@@ -141,15 +149,16 @@ pub(crate) fn assignment(command: AssignmentCommand) {
             // The operator may set any due time (an old assignment, a test).
             records(&data)
                 .put_assignment(&spec, true, &Actor::Operator, SystemTime::now())
-                .unwrap_or_else(|e| fail(e));
+                .unwrap_or_else(|e| store(e));
             println!(
-                "{course}/{assignment}: due {}, at most {max_size} bytes{}",
+                "{course}/{assignment}: due {}, at most {}{}",
                 rfc3339(due),
+                size_exact(max_size),
                 cutoff.map_or_else(String::new, |c| format!(", cut-off {}", rfc3339(c)))
             );
         }
         AssignmentCommand::List { data, json } => {
-            let all = records(&data).assignments().unwrap_or_else(|e| fail(e));
+            let all = records(&data).assignments().unwrap_or_else(|e| store(e));
             if json {
                 let v: Vec<serde_json::Value> = all
                     .iter()
@@ -170,11 +179,11 @@ pub(crate) fn assignment(command: AssignmentCommand) {
             }
             for a in all {
                 println!(
-                    "{}/{}\tdue {}\tmax {} bytes\tcut-off {}\t{}",
+                    "{}/{}\tdue {}\tmax {}\tcut-off {}\t{}",
                     a.course,
                     a.assignment,
                     rfc3339(a.due),
-                    a.max_size,
+                    size_exact(a.max_size),
                     a.cutoff.map_or_else(|| "none".to_owned(), rfc3339),
                     if a.open { "open" } else { "closed" }
                 );
@@ -185,21 +194,13 @@ pub(crate) fn assignment(command: AssignmentCommand) {
 
 fn people(ids: &[String]) -> Vec<PersonId> {
     ids.iter()
-        .map(|s| {
-            PersonId::parse(s)
-                .map_err(|e| format!("--add {s:?}: {e}"))
-                .unwrap_or_else(|e| fail(e))
-        })
+        .map(|s| PersonId::parse(s).unwrap_or_else(|e| usage(format!("--add {s:?}: {e}"))))
         .collect()
 }
 
 fn students(ids: &[String]) -> Vec<StudentId> {
     ids.iter()
-        .map(|s| {
-            StudentId::parse(s)
-                .map_err(|e| format!("--add {s:?}: {e}"))
-                .unwrap_or_else(|e| fail(e))
-        })
+        .map(|s| StudentId::parse(s).unwrap_or_else(|e| usage(format!("--add {s:?}: {e}"))))
         .collect()
 }
 
@@ -213,14 +214,14 @@ pub(crate) fn course(command: CourseCommand) {
         } => {
             records(&data)
                 .add_course(&course, &title, now)
-                .unwrap_or_else(|e| fail(e));
+                .unwrap_or_else(|e| store(e));
             println!("course {course} added");
         }
         CourseCommand::Staff { data, course, add } => {
             let people = people(&add);
             records(&data)
                 .add_staff(&course, &people, now)
-                .unwrap_or_else(|e| fail(e));
+                .unwrap_or_else(|e| store(e));
             println!("{course}: {} on the staff list", people.len());
         }
         CourseCommand::Students {
@@ -231,19 +232,22 @@ pub(crate) fn course(command: CourseCommand) {
         } => {
             let ids = match import {
                 Some(file) => {
-                    let text = std::fs::read(&file)
-                        .unwrap_or_else(|e| fail(format!("cannot read {}: {e}", file.display())));
+                    let text = std::fs::read(&file).unwrap_or_else(|e| {
+                        fail(Failure::file(format!(
+                            "cannot read {}: {e}",
+                            file.display()
+                        )))
+                    });
                     parse_class_list(&text)
-                        .map_err(|e| format!("{}: {e}", file.display()))
-                        .unwrap_or_else(|e| fail(e))
+                        .unwrap_or_else(|e| fail(Failure::file(format!("{}: {e}", file.display()))))
                 }
                 None => students(&add),
             };
             let board = records(&data);
             board
                 .add_students(&course, &ids, now)
-                .unwrap_or_else(|e| fail(e));
-            let (_, listed) = board.lists(&course).unwrap_or_else(|e| fail(e));
+                .unwrap_or_else(|e| store(e));
+            let (_, listed) = board.lists(&course).unwrap_or_else(|e| store(e));
             println!(
                 "{course}: {} student(s) added, {} on the class list",
                 ids.len(),
@@ -251,7 +255,7 @@ pub(crate) fn course(command: CourseCommand) {
             );
         }
         CourseCommand::Show { data, course, json } => {
-            let (staff, class) = records(&data).lists(&course).unwrap_or_else(|e| fail(e));
+            let (staff, class) = records(&data).lists(&course).unwrap_or_else(|e| store(e));
             if json {
                 let students: Vec<&str> = class.iter().map(|s| s.as_str()).collect();
                 println!(
@@ -267,7 +271,7 @@ pub(crate) fn course(command: CourseCommand) {
             }
         }
         CourseCommand::List { data, json } => {
-            let courses = records(&data).courses().unwrap_or_else(|e| fail(e));
+            let courses = records(&data).courses().unwrap_or_else(|e| store(e));
             if json {
                 let v: Vec<serde_json::Value> = courses
                     .iter()

@@ -4,7 +4,7 @@ mod admin;
 
 use admin::{AssignmentCommand, CourseCommand};
 use clap::{CommandFactory, Parser, Subcommand};
-use handin::cli::{die, init_logging, parse_duration, parse_size};
+use handin::cli::{die, init_logging, parse_duration, parse_size, Failure, EXIT_CODES};
 use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::{from_pem_or_der, Revocations};
@@ -13,7 +13,7 @@ use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Identity, ReceiptSigner, Role, ServerConfig};
 use handin_services::blackboard::sessions::{Limits, DEFAULT_PER_STUDENT};
 use handin_services::blackboard::{Blackboard, Shared, MIN_UPLOAD_BUFFER};
-use handin_services::board::Board;
+use handin_services::board::{Board, BoardError};
 use handin_services::runtime::Pool;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +25,8 @@ const WORKERS: usize = 16;
 #[command(
     name = "blackboard",
     version,
-    about = "Blackboard: accepts homework over mutual TLS from CUHK-certified students"
+    about = "Blackboard: accepts homework over mutual TLS from CUHK-certified students",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// More detail on stderr (-v: connections and handshakes, -vv: debugging).
@@ -37,6 +38,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Make a new data directory (mode 0700) with an empty store; every other command needs
+    /// one.
+    Init {
+        /// The data directory to make.
+        #[arg(long)]
+        data: PathBuf,
+    },
     /// Manage assignments.
     Assignment {
         #[command(subcommand)]
@@ -61,9 +69,14 @@ enum Command {
         /// Blackboard's private key; it also signs receipts.
         #[arg(long)]
         key: PathBuf,
-        /// The CRL to enforce; re-read when it changes and on SIGHUP.
+        /// The CRL to enforce (CUHK's crl.pem); re-read when it changes and on SIGHUP. Required,
+        /// unless --no-crl.
         #[arg(long)]
         crl: Option<PathBuf>,
+        /// Serve without a CRL: revoked certificates are accepted (for a test, not for a
+        /// campus).
+        #[arg(long, conflicts_with = "crl")]
+        no_crl: bool,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3141")]
         listen: String,
@@ -121,6 +134,10 @@ fn main() {
             handin::cli::print_meta(Cli::command(), handin::cli::Meta::Man)
                 .unwrap_or_else(|e| die("blackboard", e));
         }
+        Command::Init { data } => {
+            Board::init(&data).unwrap_or_else(|e| die("blackboard", board_failure(e)));
+            println!("created the Blackboard data directory {}", data.display());
+        }
         Command::Assignment { command } => admin::assignment(command),
         Command::Course { command } => admin::course(command),
         Command::Serve {
@@ -129,6 +146,7 @@ fn main() {
             cert,
             key,
             crl,
+            no_crl,
             listen,
             transport,
             max_connections,
@@ -139,14 +157,17 @@ fn main() {
             max_versions_per_student,
             max_bytes_per_student,
         } => {
-            let upload_buffer =
-                parse_upload_buffer(&upload_buffer).unwrap_or_else(|e| die("blackboard", e));
+            let upload_buffer = parse_upload_buffer(&upload_buffer)
+                .unwrap_or_else(|e| die("blackboard", Failure::usage(e)));
             let max_age = parse_duration(&max_connection_age)
-                .map_err(|e| format!("--max-connection-age: {e}"))
+                .map_err(|e| Failure::usage(format!("--max-connection-age: {e}")))
                 .unwrap_or_else(|e| die("blackboard", e));
             let max_bytes = parse_size(&max_bytes_per_student)
-                .map_err(|e| format!("--max-bytes-per-student: {e}"))
+                .map_err(|e| Failure::usage(format!("--max-bytes-per-student: {e}")))
                 .unwrap_or_else(|e| die("blackboard", e));
+            if crl.is_none() && !no_crl {
+                die("blackboard", Failure::usage(NO_CRL));
+            }
             let limits = Limits {
                 per_student: max_connections_per_student as usize,
                 max_age,
@@ -180,6 +201,29 @@ fn main() {
     }
 }
 
+/// Why `serve` wants `--crl`, and what to pass.
+const NO_CRL: &str = "no --crl given: without CUHK's certificate revocation list, Blackboard \
+                      would accept revoked certificates; pass --crl PKI/crl.pem (CUHK's \
+                      crl.pem, re-read when it changes), or --no-crl to serve without \
+                      revocation checks";
+
+/// The exit code of a store failure: what is wrong with the data directory is a local file
+/// problem, a bad name a usage error.
+pub(crate) fn board_failure(e: BoardError) -> Failure {
+    use handin::cli::ErrorKind;
+    let kind = match &e {
+        BoardError::NoStore { .. }
+        | BoardError::AlreadyInitialized(_)
+        | BoardError::Io { .. }
+        | BoardError::Database { .. }
+        | BoardError::BadDatabase(_) => ErrorKind::File,
+        BoardError::InvalidName(_) | BoardError::Invalid(_) => ErrorKind::Usage,
+        BoardError::Refused(_) => ErrorKind::Refused,
+        _ => ErrorKind::Other,
+    };
+    Failure::new(kind, e)
+}
+
 fn parse_upload_buffer(s: &str) -> Result<usize, String> {
     let bytes = parse_size(s).map_err(|e| format!("--upload-buffer: {e}"))?;
     match usize::try_from(bytes) {
@@ -190,8 +234,8 @@ fn parse_upload_buffer(s: &str) -> Result<usize, String> {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::file(format!("cannot read {}: {e}", path.display())))
 }
 
 /// The server's limits, from the command line.
@@ -212,7 +256,7 @@ fn serve(
     listen: &str,
     transport: Transport,
     tuning: Tuning,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let Tuning {
         opts,
         upload_buffer,
@@ -221,14 +265,14 @@ fn serve(
     } = tuning;
     let ca_der = from_pem_or_der(&read(ca)?, "CERTIFICATE")
         .map(|mut v| CertificateDer::from(v.remove(0)))
-        .map_err(|e| format!("{} is not a certificate: {e}", ca.display()))?;
+        .map_err(|e| Failure::file(format!("{} is not a certificate: {e}", ca.display())))?;
     let identity = Identity::from_pem(&read(cert)?, &read(key)?)
-        .map_err(|e| format!("Blackboard's certificate and key: {e}"))?;
+        .map_err(|e| Failure::file(format!("Blackboard's certificate and key: {e}")))?;
     let signer =
         ReceiptSigner::new(&identity.key, identity.chain[0].clone()).map_err(|e| e.to_string())?;
     let revocations = match crl {
         Some(p) => Revocations::from_crl(&read(p)?, &ca_der)
-            .map_err(|e| format!("{}: {e}", p.display()))?,
+            .map_err(|e| Failure::file(format!("{}: {e}", p.display())))?,
         None => Revocations::empty(),
     };
     let mut config = ServerConfig::new(Role::Submit, ca_der.clone(), identity, revocations)
@@ -238,9 +282,7 @@ fn serve(
             .with_key_log(Arc::new(handin_core::rustls::KeyLogFile::new()))
             .map_err(|e| e.to_string())?;
     }
-    let board = Board::open(data)
-        .map_err(|e| e.to_string())?
-        .with_quota(quota);
+    let board = Board::open(data).map_err(board_failure)?.with_quota(quota);
     if board.leftovers_removed() > 0 {
         tracing::warn!(
             count = board.leftovers_removed(),
@@ -289,8 +331,8 @@ fn serve(
     net::serve(transport, listener, bb.clone(), opts, shutdown).map_err(|e| e.to_string())?;
     let buffer = bb.upload_buffer();
     tracing::info!(
-        cap = buffer.cap(),
-        peak = buffer.peak(),
+        cap = %handin_core::units::size_exact(buffer.cap() as u64),
+        peak = %handin_core::units::size_exact(buffer.peak() as u64),
         waits = buffer.waits(),
         "upload buffer"
     );

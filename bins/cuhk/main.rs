@@ -4,11 +4,12 @@ use arc_swap::ArcSwap;
 mod roster;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use handin::cli::{die, init_logging};
+use handin::cli::{die, init_logging, ErrorKind, Failure, EXIT_CODES};
 use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::{PersonId, StaffLogin, StudentId};
 use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
+use handin_services::registrar::RegistrarError;
 use handin_services::runtime::Pool;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,8 @@ use std::time::{Duration, SystemTime};
 #[command(
     name = "cuhk",
     version,
-    about = "CUHK: the university's certificate authority and enrollment server"
+    about = "CUHK: the university's certificate authority and enrollment server",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// More detail on stderr (-v: connections and handshakes, -vv: debugging).
@@ -162,6 +164,32 @@ fn person_id(student: Option<&str>, staff: Option<&str>) -> Result<PersonId, Str
     }
 }
 
+/// The PKI directory a command (other than `init`) names, refused (exit code 6) if `cuhk init`
+/// did not make it: a typo must not make a new empty roster.
+fn existing(dir: &std::path::Path) -> PkiDir {
+    let pki = PkiDir::new(dir);
+    pki.check()
+        .unwrap_or_else(|e| die("cuhk", Failure::file(e)));
+    pki
+}
+
+/// The exit code of a registrar failure: a damaged or unwritable database is a local file
+/// problem.
+fn registrar_failure(e: RegistrarError) -> Failure {
+    let kind = match e {
+        RegistrarError::Database { .. }
+        | RegistrarError::BadDatabase(_)
+        | RegistrarError::Missing(_) => ErrorKind::File,
+        _ => ErrorKind::Other,
+    };
+    Failure::new(kind, e)
+}
+
+/// A bad student ID or staff login on the command line (exit code 2).
+fn usage(e: String) -> ! {
+    die("cuhk", Failure::usage(e))
+}
+
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.verbose);
@@ -178,7 +206,7 @@ fn main() {
         Command::Init { dir, sans } => {
             PkiDir::new(&dir)
                 .init(&sans, now)
-                .unwrap_or_else(|e| die("cuhk", e));
+                .unwrap_or_else(|e| die("cuhk", e.to_string()));
             println!("created the CUHK root CA in {}", dir.display());
         }
         Command::IssueServer {
@@ -188,9 +216,9 @@ fn main() {
             out_cert,
             out_key,
         } => {
-            PkiDir::new(&dir)
+            existing(&dir)
                 .issue_server(&name, &sans, &out_cert, &out_key, now)
-                .unwrap_or_else(|e| die("cuhk", e));
+                .unwrap_or_else(|e| die("cuhk", e.to_string()));
             println!(
                 "issued {} for {} -> {}",
                 name,
@@ -206,46 +234,59 @@ fn main() {
                     staff,
                 },
         } => {
-            let id = person_id(student_id.as_deref(), staff.as_deref())
-                .unwrap_or_else(|e| die("cuhk", e));
-            let mut registrar = PkiDir::new(&dir)
+            let id =
+                person_id(student_id.as_deref(), staff.as_deref()).unwrap_or_else(|e| usage(e));
+            let mut registrar = existing(&dir)
                 .registrar()
-                .unwrap_or_else(|e| die("cuhk", e));
+                .unwrap_or_else(|e| die("cuhk", e.to_string()));
             let code = registrar
                 .add_person(&id, now)
-                .unwrap_or_else(|e| die("cuhk", e));
+                .unwrap_or_else(|e| die("cuhk", registrar_failure(e)));
             println!("{code}");
         }
         Command::Roster {
             command: RosterCommand::Import { dir, file },
-        } => roster::import(&dir, &file, now).unwrap_or_else(|e| die("cuhk", e)),
+        } => {
+            existing(&dir);
+            roster::import(&dir, &file, now).unwrap_or_else(|e| die("cuhk", e))
+        }
         Command::Roster {
             command: RosterCommand::List { dir, json },
-        } => roster::list(&dir, json).unwrap_or_else(|e| die("cuhk", e)),
+        } => {
+            existing(&dir);
+            roster::list(&dir, json).unwrap_or_else(|e| die("cuhk", e))
+        }
         Command::Revoke {
             dir,
             student,
             staff,
         } => {
-            let id =
-                person_id(student.as_deref(), staff.as_deref()).unwrap_or_else(|e| die("cuhk", e));
-            let n = PkiDir::new(&dir)
+            let id = person_id(student.as_deref(), staff.as_deref()).unwrap_or_else(|e| usage(e));
+            let n = existing(&dir)
                 .revoke(&id, now)
-                .unwrap_or_else(|e| die("cuhk", e));
+                .unwrap_or_else(|e| die("cuhk", e.to_string()));
             println!(
                 "revoked {n} certificate(s) of {id}; published {}",
                 PkiDir::new(&dir).crl().display()
             );
         }
         Command::Crl { dir, out } => {
-            let pki = PkiDir::new(&dir);
-            let ca = pki.ca().unwrap_or_else(|e| die("cuhk", e));
-            let mut registrar = pki.registrar().unwrap_or_else(|e| die("cuhk", e));
+            let pki = existing(&dir);
+            let ca = pki.ca().unwrap_or_else(|e| die("cuhk", e.to_string()));
+            let mut registrar = pki
+                .registrar()
+                .unwrap_or_else(|e| die("cuhk", e.to_string()));
             let pem = pki
                 .current_crl(&ca, &mut registrar, now)
-                .unwrap_or_else(|e| die("cuhk", e));
-            handin_files::write_atomic(&out, pem.as_bytes(), handin_files::PUBLIC)
-                .unwrap_or_else(|e| die("cuhk", format!("writing {}: {e}", out.display())));
+                .unwrap_or_else(|e| die("cuhk", e.to_string()));
+            handin_files::write_atomic(&out, pem.as_bytes(), handin_files::PUBLIC).unwrap_or_else(
+                |e| {
+                    die(
+                        "cuhk",
+                        Failure::file(format!("writing {}: {e}", out.display())),
+                    )
+                },
+            );
         }
         Command::Serve {
             dir,
@@ -253,7 +294,9 @@ fn main() {
             transport,
             cert_lifetime,
         } => {
-            serve(&dir, &listen, transport, cert_lifetime).unwrap_or_else(|e| die("cuhk", e));
+            existing(&dir);
+            serve(&dir, &listen, transport, cert_lifetime)
+                .unwrap_or_else(|e| die("cuhk", e.to_string()));
         }
     }
 }

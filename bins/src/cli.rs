@@ -1,6 +1,6 @@
-//! What the three binaries share: logging, exit codes, time parsing.
+//! What the binaries share: logging, failures and their exit codes, time and size parsing.
 
-pub use handin_client::rfc3339;
+pub use handin_client::{rfc3339, ErrorKind, StudentError};
 use std::fmt::Display;
 use std::time::SystemTime;
 
@@ -22,10 +22,85 @@ pub fn init_logging(verbose: u8) {
         .try_init();
 }
 
-/// Prints one line on stderr and exits non-zero.
-pub fn die(program: &str, e: impl Display) -> ! {
+/// The exit codes, as every binary's `--help` ends with them (`after_help`).
+pub const EXIT_CODES: &str = "\
+Exit codes (the same for every handin command):
+  0  success
+  1  any other failure
+  2  usage: a bad or missing argument
+  3  cannot reach the server (name, connection, timeout)
+  4  the server refused the request
+  5  a certificate or signature did not verify
+  6  a local file or directory is missing, unreadable or in the way";
+
+/// A failure to report: its kind (which picks the exit code) and one line saying what went
+/// wrong and what to do.
+#[derive(Debug)]
+pub struct Failure {
+    /// The kind of failure.
+    pub kind: ErrorKind,
+    /// The line.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Display) -> Self {
+        Self {
+            kind,
+            message: message.to_string(),
+        }
+    }
+
+    /// A bad or missing argument (exit code 2).
+    pub fn usage(message: impl Display) -> Self {
+        Self::new(ErrorKind::Usage, message)
+    }
+
+    /// A local file or directory problem (exit code 6).
+    pub fn file(message: impl Display) -> Self {
+        Self::new(ErrorKind::File, message)
+    }
+
+    /// The same failure, with `context` and ": " before its message.
+    pub fn context(self, context: impl Display) -> Self {
+        Self {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
+    }
+}
+
+impl Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<StudentError> for Failure {
+    fn from(e: StudentError) -> Self {
+        Self::new(e.kind(), e.message())
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self::new(ErrorKind::Other, message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Self::new(ErrorKind::Other, message)
+    }
+}
+
+/// Prints one line on stderr (`PROGRAM: error: ...`) and exits with the code of the failure's
+/// kind (see [`EXIT_CODES`]); a plain message is kind [`ErrorKind::Other`], exit code 1.
+pub fn die(program: &str, e: impl Into<Failure>) -> ! {
+    let e = e.into();
     eprintln!("{program}: error: {e}");
-    std::process::exit(1)
+    std::process::exit(e.kind.exit_code())
 }
 
 /// Parses an RFC 3339 time (`2026-12-01T23:59:00+08:00`).
@@ -64,6 +139,15 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_help_lists_every_kind_with_its_code_and_meaning() {
+        for kind in ErrorKind::ALL {
+            let line = format!("  {}  {}", kind.exit_code(), kind.meaning());
+            assert!(EXIT_CODES.lines().any(|l| l == line), "{line:?} missing");
+        }
+        assert_eq!(EXIT_CODES.lines().count(), 2 + ErrorKind::ALL.len());
+    }
 
     #[test]
     fn rfc3339_times_parse_with_an_offset_and_print_in_utc() {

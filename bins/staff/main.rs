@@ -7,7 +7,7 @@ mod run;
 mod show;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use handin::cli::{die, init_logging};
+use handin::cli::{die, init_logging, Failure, EXIT_CODES};
 use handin::net::Transport;
 use handin_client::staff::{self, Profile, Remote};
 use handin_core::pki::PersonId;
@@ -19,7 +19,8 @@ use std::time::Duration;
 #[command(
     name = "staff",
     version,
-    about = "Teachers and TAs: enroll at CUHK, then run your courses on Blackboard"
+    about = "Teachers and TAs: enroll at CUHK, then run your courses on Blackboard",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// More detail on stderr (-v: connection and handshake details).
@@ -65,6 +66,10 @@ enum Command {
         /// ...and its private key (PEM: PKCS#8, PKCS#1 or SEC1).
         #[arg(long, requires = "csr")]
         key: Option<PathBuf>,
+        /// Enroll even if the profile already holds a certificate: its key and certificate are
+        /// replaced, and the old certificate stays valid until CUHK revokes it.
+        #[arg(long)]
+        force: bool,
     },
     /// Get a fresh certificate with a new key, authenticated by the current one.
     Renew {
@@ -198,7 +203,7 @@ fn ask_id() -> PersonId {
             },
             _ => die(
                 "staff",
-                "no ID given: pass --id or type your staff login at the prompt",
+                Failure::usage("no ID given: pass --id or type your staff login at the prompt"),
             ),
         }
     }
@@ -217,8 +222,11 @@ fn main() {
     let result = match cli.command {
         Command::Completions { shell } => {
             handin::cli::print_meta(Cli::command(), handin::cli::Meta::Completions(shell))
+                .map_err(Failure::from)
         }
-        Command::Man => handin::cli::print_meta(Cli::command(), handin::cli::Meta::Man),
+        Command::Man => {
+            handin::cli::print_meta(Cli::command(), handin::cli::Meta::Man).map_err(Failure::from)
+        }
         Command::Enroll {
             id,
             code,
@@ -226,7 +234,11 @@ fn main() {
             cuhk,
             csr,
             key,
+            force,
         } => {
+            if !force {
+                staff::refuse_enrolled(&profile).unwrap_or_else(|e| die("staff", e));
+            }
             let id = match id {
                 Some(s) => staff::enroll_id(&s).unwrap_or_else(|e| die("staff", e)),
                 None => ask_id(),

@@ -3,28 +3,32 @@
 
 use crate::show;
 use crate::{AssignmentCommand, GradeArgs};
-use handin::cli::{parse_duration, parse_rfc3339, parse_size, rfc3339};
+use handin::cli::{parse_duration, parse_rfc3339, parse_size, rfc3339, Failure};
 use handin_client::grade_sheet::parse_grade_sheet;
-use handin_client::staff::{self, ExternalKey, GradeInput, Profile, Remote};
+use handin_client::staff::{self, ExternalKey, GradeInput, Profile, Remote, StaffError};
 use handin_core::msg::AssignmentSpec;
 use handin_core::pki::{unix_secs, PersonId, StudentId};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-type Result = std::result::Result<(), String>;
+type Result = std::result::Result<(), Failure>;
 
-fn e(x: impl std::fmt::Display) -> String {
-    x.to_string()
+fn e(x: StaffError) -> Failure {
+    x.into()
 }
 
-fn student(s: &str) -> std::result::Result<StudentId, String> {
-    StudentId::parse(s).map_err(|_| format!("--student {s:?}: a student ID is exactly 10 digits"))
+fn student(s: &str) -> std::result::Result<StudentId, Failure> {
+    StudentId::parse(s).map_err(|_| {
+        Failure::usage(format!(
+            "--student {s:?}: a student ID is exactly 10 digits"
+        ))
+    })
 }
 
-fn when(flag: &str, s: &str) -> std::result::Result<u64, String> {
+fn when(flag: &str, s: &str) -> std::result::Result<u64, Failure> {
     parse_rfc3339(s)
         .map(unix_secs)
-        .map_err(|e| format!("--{flag}: {e}"))
+        .map_err(|e| Failure::usage(format!("--{flag}: {e}")))
 }
 
 pub(crate) fn enroll(
@@ -76,10 +80,11 @@ pub(crate) fn assignment(bb: &Remote, profile: &Profile, command: AssignmentComm
         } => {
             let spec = AssignmentSpec {
                 due: when("due", &due)?,
-                max_size: parse_size(&max_size).map_err(|e| format!("--max-size: {e}"))?,
+                max_size: parse_size(&max_size)
+                    .map_err(|e| Failure::usage(format!("--max-size: {e}")))?,
                 cutoff: cutoff.map(|c| when("cutoff", &c)).transpose()?,
                 grace_secs: parse_duration(&grace)
-                    .map_err(|e| format!("--grace: {e}"))?
+                    .map_err(|e| Failure::usage(format!("--grace: {e}")))?
                     .as_secs(),
                 allow_past,
                 course,
@@ -133,12 +138,12 @@ pub(crate) fn collect(
         }));
     } else {
         println!(
-            "{} file(s) of {} student(s) in {}: {} fetched ({} bytes), {} unchanged since the last collect",
+            "{} file(s) of {} student(s) in {}: {} fetched ({}), {} unchanged since the last collect",
             c.rows.len(),
             c.students,
             out.display(),
             c.fetched,
-            c.bytes,
+            handin_core::units::size(c.bytes),
             c.kept
         );
     }
@@ -171,19 +176,22 @@ pub(crate) fn grade(bb: &Remote, profile: &Profile, g: GradeArgs) -> Result {
     let inputs = match &g.csv {
         Some(path) => {
             let text = std::fs::read(path)
-                .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+                .map_err(|err| Failure::file(format!("cannot read {}: {err}", path.display())))?;
             sheet = parse_grade_sheet(&text, path)
-                .map_err(|err| format!("{}: {err}", path.display()))?;
+                .map_err(|err| Failure::file(format!("{}: {err}", path.display())))?;
             staff::sheet_inputs(&sheet)
         }
         None => {
             let who = g
                 .student
                 .as_deref()
-                .ok_or("give --student and --score, or --csv")?;
+                .ok_or_else(|| Failure::usage("give --student and --score, or --csv"))?;
             vec![GradeInput {
                 student: student(who)?,
-                score: g.score.clone().ok_or("give --score with --student")?,
+                score: g
+                    .score
+                    .clone()
+                    .ok_or_else(|| Failure::usage("give --score with --student"))?,
                 comment: g.comment.clone(),
                 feedback: g.feedback.as_deref(),
             }]

@@ -3,12 +3,13 @@
 mod grades;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use handin::cli::{die, init_logging, rfc3339};
+use handin::cli::{die, init_logging, rfc3339, Failure, EXIT_CODES};
 use handin::net::Transport;
 use handin_client::printable;
-use handin_client::student::{self, ExternalKey, Profile, Remote, Standing};
+use handin_client::student::{self, Destination, ExternalKey, Profile, Remote, Standing};
 use handin_core::pki::StudentId;
 use handin_core::submit::hex;
+use handin_core::units::{size, size_exact};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -17,7 +18,8 @@ use std::time::{Duration, UNIX_EPOCH};
 #[command(
     name = "student",
     version,
-    about = "Enroll at CUHK, then submit, list and fetch homework at Blackboard"
+    about = "Enroll at CUHK, then submit, list and fetch homework at Blackboard",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// More detail on stderr (-v: connection and handshake details).
@@ -61,6 +63,10 @@ enum Command {
         /// ...and its private key (PEM: PKCS#8, PKCS#1 or SEC1).
         #[arg(long, requires = "csr")]
         key: Option<PathBuf>,
+        /// Enroll even if the profile already holds a certificate: its key and certificate are
+        /// replaced, and the old certificate stays valid until CUHK revokes it.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         net: Net,
     },
@@ -98,12 +104,16 @@ enum Command {
         #[command(flatten)]
         net: Net,
     },
-    /// Fetch one of your submissions.
+    /// Fetch one of your submissions (by default into its own file name in the current
+    /// directory); an existing file is not replaced without --force.
     Fetch {
         submission_id: String,
-        /// Where to write it.
+        /// Where to write it (default: the file's own name, in the current directory).
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
         #[arg(long, default_value = "127.0.0.1:3141")]
         blackboard: String,
         #[command(flatten)]
@@ -128,6 +138,9 @@ enum Command {
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
         #[arg(long, default_value = "127.0.0.1:3141")]
         blackboard: String,
         #[command(flatten)]
@@ -137,8 +150,10 @@ enum Command {
     /// certificate of the CUHK root and, if your profile pinned one, Blackboard's).
     VerifyReceipt {
         receipt: PathBuf,
+        /// Blackboard's certificate (default: the one your profile pinned, or one it recorded
+        /// since).
         #[arg(long)]
-        blackboard_cert: PathBuf,
+        blackboard_cert: Option<PathBuf>,
         /// The CUHK root certificate (default: ca.crt in your profile).
         #[arg(long)]
         ca: Option<PathBuf>,
@@ -180,7 +195,7 @@ fn ask_id() -> StudentId {
             },
             _ => die(
                 "student",
-                "no student ID given: pass --id or type it at the prompt",
+                Failure::usage("no student ID given: pass --id or type it at the prompt"),
             ),
         }
     }
@@ -210,8 +225,12 @@ fn main() {
             cuhk,
             csr,
             key,
+            force,
             net,
         } => {
+            if !force {
+                student::refuse_enrolled(&profile).unwrap_or_else(|e| die("student", e));
+            }
             let id = match id {
                 Some(s) => student::student_enroll_id(&s).unwrap_or_else(|e| die("student", e)),
                 None => ask_id(),
@@ -271,8 +290,8 @@ fn main() {
                 println!("{}", printable::json(&v));
             } else {
                 println!(
-                    "submitted {} ({} bytes, sha256 {}) as {} version {}{}\nreceived {} (due {}); signed receipt saved to {}",
-                    printable::text(&b.file_name), b.size, hex(&b.sha256), b.id, b.version,
+                    "submitted {}: {}, sha256 {}, as {} version {}{}\nreceived {} (due {}); signed receipt saved to {}",
+                    printable::text(&b.file_name), size_exact(b.size), hex(&b.sha256), b.id, b.version,
                     if b.late { ", LATE" } else { "" },
                     time_str(b.received_at), time_str(b.due_at), s.receipt_path.display()
                 );
@@ -298,13 +317,13 @@ fn main() {
             } else {
                 for e in entries {
                     println!(
-                        "{}\t{}/{}\t{}\tv{}\t{} bytes\t{}{}",
+                        "{}\t{}/{}\t{}\tv{}\t{}\t{}{}",
                         e.id,
                         printable::text(&e.course),
                         printable::text(&e.assignment),
                         printable::text(&e.file_name),
                         e.version,
-                        e.size,
+                        size(e.size),
                         time_str(e.received_at),
                         if e.late { "\tLATE" } else { "" }
                     );
@@ -314,16 +333,27 @@ fn main() {
         Command::Fetch {
             submission_id,
             out,
+            force,
             blackboard,
             net,
         } => {
-            let e = student::fetch(&remote(blackboard, net), &profile, &submission_id, &out)
-                .unwrap_or_else(|e| die("student", e));
+            let dest = match &out {
+                Some(path) => Destination::File(path),
+                None => Destination::NameIn(std::path::Path::new(".")),
+            };
+            let f = student::fetch_to(
+                &remote(blackboard, net),
+                &profile,
+                &submission_id,
+                dest,
+                force,
+            )
+            .unwrap_or_else(|e| die("student", e));
             println!(
-                "fetched {} ({} bytes, sha256 verified) to {}",
-                printable::text(&e.file_name),
-                e.size,
-                out.display()
+                "fetched {} to {}: {}, sha256 verified",
+                printable::text(&f.entry.file_name),
+                f.path.display(),
+                size_exact(f.entry.size)
             );
         }
         Command::VerifyReceipt {
@@ -331,14 +361,27 @@ fn main() {
             blackboard_cert,
             ca,
         } => {
-            let v = student::verify_receipt(&profile, &receipt, &blackboard_cert, ca.as_deref())
-                .unwrap_or_else(|e| die("student", e));
+            let v = student::verify_receipt(
+                &profile,
+                &receipt,
+                blackboard_cert.as_deref(),
+                ca.as_deref(),
+            )
+            .unwrap_or_else(|e| die("student", e));
             let b = &v.body;
             let t = |s: &str| printable::text(s).into_owned();
             println!(
-                "valid receipt: {} submitted {} ({} bytes, sha256 {}) to {}/{} as {} version {} at {}{}",
-                t(&b.student_id), t(&b.file_name), b.size, hex(&b.sha256), t(&b.course), t(&b.assignment),
-                t(&b.id), b.version, time_str(b.received_at), if b.late { " (late)" } else { "" }
+                "valid receipt: {} submitted {}: {}, sha256 {}, to {}/{} as {} version {} at {}{}",
+                t(&b.student_id),
+                t(&b.file_name),
+                size_exact(b.size),
+                hex(&b.sha256),
+                t(&b.course),
+                t(&b.assignment),
+                t(&b.id),
+                b.version,
+                time_str(b.received_at),
+                if b.late { " (late)" } else { "" }
             );
             let standing = match v.standing {
                 Standing::Pinned => "the Blackboard certificate pinned in your profile",
@@ -368,22 +411,24 @@ fn main() {
             course,
             assignment,
             out,
+            force,
             blackboard,
             net,
         } => {
-            let f = student::feedback(
+            let f = student::feedback_to(
                 &remote(blackboard, net),
                 &profile,
                 &course,
                 &assignment,
                 &out,
+                force,
             )
             .unwrap_or_else(|e| die("student", e));
             println!(
-                "feedback {} ({} bytes) saved as {}",
+                "feedback {} saved as {}: {}",
                 printable::text(&f.file_name),
-                f.size,
-                out.display()
+                out.display(),
+                size_exact(f.size)
             );
         }
         Command::PinBlackboard { cert } => {

@@ -4,6 +4,7 @@
 //! with a staff login or a TA's student ID, into the same profile), and the choice of
 //! transport.
 
+mod error;
 pub mod grade_sheet;
 pub mod net;
 pub mod printable;
@@ -12,4 +13,5 @@ pub mod staff;
 pub mod student;
 mod upload;
 
+pub use error::{ErrorKind, StudentError};
 pub use handin_core::pki::rfc3339;

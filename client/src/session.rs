@@ -20,13 +20,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// A student-facing error: one line, what went wrong and what to do.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StudentError(pub String);
+pub use crate::error::{ErrorKind, StudentError};
 
-pub(crate) fn fail<T>(m: impl Into<String>) -> Result<T, StudentError> {
-    Err(StudentError(m.into()))
+/// `Err` of a new [`StudentError`] of `kind`.
+pub(crate) fn fail<T>(kind: ErrorKind, m: impl Into<String>) -> Result<T, StudentError> {
+    Err(StudentError::new(kind, m))
 }
 
 /// How to reach a server.
@@ -86,7 +84,7 @@ impl Profile {
 
     pub(crate) fn read(&self, path: &Path, hint: &str) -> Result<Vec<u8>, StudentError> {
         std::fs::read(path)
-            .map_err(|e| StudentError(format!("cannot read {}: {e}; {hint}", path.display())))
+            .map_err(|e| StudentError::file(format!("cannot read {}: {e}; {hint}", path.display())))
     }
 
     pub(crate) fn ca_der(&self) -> Result<CertificateDer<'static>, StudentError> {
@@ -99,7 +97,7 @@ impl Profile {
         let chain = self.read(&self.cert(), hint)?;
         let key = self.read(&self.key(), hint)?;
         Identity::from_pem(&chain, &key).map_err(|e| {
-            StudentError(format!(
+            StudentError::file(format!(
                 "your profile in {} is damaged ({e}): enroll again",
                 self.dir.display()
             ))
@@ -110,7 +108,7 @@ impl Profile {
     pub fn student_id(&self) -> Result<String, StudentError> {
         let id = self.identity()?;
         let (sid, _) = handin_core::pki::student_id_of(&id.chain[0]).map_err(|e| {
-            StudentError(format!(
+            StudentError::auth(format!(
                 "the certificate in your profile is not a student certificate: {e}"
             ))
         })?;
@@ -121,7 +119,7 @@ impl Profile {
 pub(crate) fn first_cert(pem: &[u8], path: &Path) -> Result<CertificateDer<'static>, StudentError> {
     from_pem_or_der(pem, "CERTIFICATE")
         .map(|mut v| CertificateDer::from(v.remove(0)))
-        .map_err(|e| StudentError(format!("{} is not a certificate: {e}", path.display())))
+        .map_err(|e| StudentError::file(format!("{} is not a certificate: {e}", path.display())))
 }
 
 pub(crate) fn key_log<C>(
@@ -129,7 +127,7 @@ pub(crate) fn key_log<C>(
     with: impl FnOnce(C, Arc<KeyLogFile>) -> Result<C, ConfigError>,
 ) -> Result<C, StudentError> {
     if std::env::var_os("SSLKEYLOGFILE").is_some() {
-        with(config, Arc::new(KeyLogFile::new())).map_err(|e| StudentError(e.to_string()))
+        with(config, Arc::new(KeyLogFile::new())).map_err(|e| StudentError::other(e.to_string()))
     } else {
         Ok(config)
     }
@@ -141,19 +139,19 @@ pub(crate) fn client_config(
     identity: Option<Identity>,
 ) -> Result<ClientConfig, StudentError> {
     let config = ClientConfig::new(role, ca, identity)
-        .map_err(|e| StudentError(format!("TLS setup: {e}")))?;
+        .map_err(|e| StudentError::other(format!("TLS setup: {e}")))?;
     key_log(config, |c, k| Ok(c.with_key_log(k)))
 }
 
 pub(crate) fn connect(remote: &Remote, what: &str) -> Result<net::AnyLink, StudentError> {
     let addr = net::resolve(&remote.addr).map_err(|e| {
-        StudentError(format!(
+        StudentError::unreachable(format!(
             "cannot resolve {what} address {}: {e}",
             remote.addr
         ))
     })?;
     net::connect(remote.transport, addr, remote.connect_timeout).map_err(|e| {
-        StudentError(format!(
+        StudentError::unreachable(format!(
             "cannot reach {what} at {}: {e}; is it running, and is the address right?",
             remote.addr
         ))
@@ -162,7 +160,25 @@ pub(crate) fn connect(remote: &Remote, what: &str) -> Result<net::AnyLink, Stude
 
 pub(crate) fn server_name(remote: &Remote) -> Result<ServerName<'static>, StudentError> {
     handin_core::config::server_name(net::host_of(&remote.addr))
-        .map_err(|e| StudentError(e.to_string()))
+        .map_err(|e| StudentError::usage(e.to_string()))
+}
+
+/// The kind of failure a connection error is: the server turned us away for our certificate,
+/// or ours did not verify its (authentication), it refused the request, or it could not be
+/// reached or went away.
+pub fn kind_of(e: &Error) -> ErrorKind {
+    match e {
+        Error::Tls(handin_core::rustls::Error::AlertReceived(
+            AlertDescription::NoApplicationProtocol,
+        )) => ErrorKind::Unreachable,
+        Error::Tls(_) => ErrorKind::Auth,
+        Error::Remote(r) | Error::Refused(r) => match r.code {
+            RefusalCode::Revoked | RefusalCode::Expired => ErrorKind::Auth,
+            _ => ErrorKind::Refused,
+        },
+        Error::Timeout(_) | Error::Closed => ErrorKind::Unreachable,
+        _ => ErrorKind::Other,
+    }
 }
 
 /// Turns a connection error into a sentence for the student.
@@ -209,8 +225,8 @@ pub fn explain(e: &Error, what: &str) -> String {
 pub(crate) fn ended<C>(conn: &C, error: Option<&Error>, what: &str) -> StudentError {
     let _ = conn;
     match error {
-        Some(e) => StudentError(explain(e, what)),
-        None => StudentError(format!(
+        Some(e) => StudentError::new(kind_of(e), explain(e, what)),
+        None => StudentError::unreachable(format!(
             "{what} closed the connection before answering: try again"
         )),
     }
@@ -336,8 +352,8 @@ impl<P: ClientSide> Session<P> {
     ) -> Result<Self, StudentError> {
         let link = connect(remote, what)?;
         let now = Now::new(Instant::now(), SystemTime::now());
-        let conn =
-            P::start(config, server_name(remote)?, now).map_err(|e| StudentError(e.to_string()))?;
+        let conn = P::start(config, server_name(remote)?, now)
+            .map_err(|e| StudentError::other(e.to_string()))?;
         Ok(Self {
             link,
             conn,
@@ -378,7 +394,7 @@ impl<P: ClientSide> Session<P> {
             if outcome.is_none() && *welcomed && P::may_request(c) {
                 if let Some(req) = request.take() {
                     if let Err(e) = req(c) {
-                        outcome = Some(fail(e.to_string()));
+                        outcome = Some(fail(ErrorKind::Other, e.to_string()));
                     }
                 }
             }
@@ -390,7 +406,10 @@ impl<P: ClientSide> Session<P> {
             // A connection that closed explains itself better than the socket error after it.
             Ok(None) => Err(ended(&self.conn, self.conn.error(), what)),
             Err(_) if self.conn.is_closed() => Err(ended(&self.conn, self.conn.error(), what)),
-            Err(e) => fail(format!("connection to {what} failed: {e}")),
+            Err(e) => fail(
+                ErrorKind::Unreachable,
+                format!("connection to {what} failed: {e}"),
+            ),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::student::{self, enroll_person};
 use handin_core::pki::PersonId;
 use std::path::Path;
 
-pub use crate::student::{Enrolled, ExternalKey, Profile, Remote};
+pub use crate::student::{refuse_enrolled, Enrolled, ExternalKey, Profile, Remote};
 
 /// A staff-facing error: one line, what went wrong and what to do.
 pub use crate::student::StudentError as StaffError;
@@ -30,7 +30,7 @@ pub use crate::student::StudentError as StaffError;
 pub fn enroll_id(text: &str) -> Result<PersonId, StaffError> {
     let text = text.trim();
     PersonId::parse(text).map_err(|_| {
-        StaffError(format!(
+        StaffError::usage(format!(
             "{text:?} is neither a staff login (a lower-case letter, then 1 to 31 of a-z, 0-9, \
              '.' and '-', such as prof.lee) nor a student ID (10 digits)"
         ))

@@ -3,16 +3,18 @@
 
 mod enroll;
 mod grades;
+mod output;
 mod pin;
 mod verify;
 
 pub(crate) use enroll::enroll_person;
-pub use enroll::{enroll, renew, student_enroll_id, Enrolled, ExternalKey};
-pub use grades::{feedback, grades};
+pub use enroll::{enroll, refuse_enrolled, renew, student_enroll_id, Enrolled, ExternalKey};
+pub use grades::{feedback, feedback_to, grades};
+pub use output::Destination;
 pub use pin::{describe_server, pin_blackboard, Pinned, Standing};
 pub use verify::{verify_receipt, Verified};
 
-pub use crate::session::{explain, Profile, Remote, StudentError};
+pub use crate::session::{explain, kind_of, ErrorKind, Profile, Remote, StudentError};
 
 use crate::printable;
 use crate::session::{blackboard, fail, nothing_more, progress_bar, Session};
@@ -40,7 +42,7 @@ impl Session<SubmitClientProtocol> {
 /// Checks a submission id Blackboard sent, before it is used (as a file name, say).
 fn check_id_from_server(id: &str, then: &str) -> Result<(), StudentError> {
     handin_core::names::check_submission_id(id).map_err(|_| {
-        StudentError(format!(
+        StudentError::other(format!(
             "Blackboard sent a malformed submission id {id:?} (an id is 1 to 64 letters, digits, '_' or '-'); {then}"
         ))
     })
@@ -55,16 +57,31 @@ pub struct Submitted {
     pub receipt_path: PathBuf,
 }
 
+/// Refuses a directory where a file is wanted, before its name is looked at.
+pub(crate) fn refuse_directory(path: &Path) -> Result<(), StudentError> {
+    if path.is_dir() {
+        return fail(
+            ErrorKind::File,
+            format!(
+                "{} is a directory, not a file: give a file (pack a folder into one .zip or \
+                 .tar.gz first)",
+                path.display()
+            ),
+        );
+    }
+    Ok(())
+}
+
 fn hash_file(path: &Path) -> Result<(u64, [u8; 32]), StudentError> {
     let mut f = File::open(path)
-        .map_err(|e| StudentError(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| StudentError::file(format!("cannot open {}: {e}", path.display())))?;
     let mut h = Sha256::new();
     let mut buf = vec![0; 256 * 1024];
     let mut size = 0u64;
     loop {
         let n = f
             .read(&mut buf)
-            .map_err(|e| StudentError(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| StudentError::file(format!("cannot read {}: {e}", path.display())))?;
         if n == 0 {
             return Ok((size, h.finish()));
         }
@@ -81,16 +98,18 @@ pub fn submit(
     course: &str,
     assignment: &str,
 ) -> Result<Submitted, StudentError> {
+    refuse_directory(file)?;
     let file_name = file
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| StudentError(format!("{} has no usable file name", file.display())))?
+        .ok_or_else(|| StudentError::file(format!("{} has no usable file name", file.display())))?
         .to_owned();
     handin_core::names::check_file_name(&file_name)
-        .map_err(|e| StudentError(format!("{e}: rename the file")))?;
-    handin_core::names::check_label("course", course).map_err(|e| StudentError(e.to_string()))?;
+        .map_err(|e| StudentError::file(format!("{e}: rename the file")))?;
+    handin_core::names::check_label("course", course)
+        .map_err(|e| StudentError::usage(e.to_string()))?;
     handin_core::names::check_label("assignment", assignment)
-        .map_err(|e| StudentError(e.to_string()))?;
+        .map_err(|e| StudentError::usage(e.to_string()))?;
     let (size, sha256) = hash_file(file)?;
     let offer = UploadOffer {
         course: course.into(),
@@ -105,7 +124,7 @@ pub fn submit(
         |c| c.submit(offer),
         |ev| match ev {
             SubmitClientEvent::Receipt { receipt, body } => Some(Ok((receipt, body))),
-            SubmitClientEvent::Refused(r) => Some(fail(submit_refusal(&r))),
+            SubmitClientEvent::Refused(r) => Some(fail(ErrorKind::Refused, submit_refusal(&r))),
             _ => None,
         },
         // Stream the file while the transport keeps up.
@@ -113,6 +132,7 @@ pub fn submit(
     );
     drop(upload);
     bb.check_pin(profile);
+    let signer = bb.conn.peer_certificate().map(<[u8]>::to_vec);
     let (receipt, body) = result?;
     // The id names the receipt's file: it must be a plain name.
     check_id_from_server(
@@ -121,10 +141,16 @@ pub fn submit(
     )?;
     let receipts = profile.receipts();
     fsio::create_dir(&receipts, 0o700)
-        .map_err(|e| StudentError(format!("cannot create {}: {e}", receipts.display())))?;
+        .map_err(|e| StudentError::file(format!("cannot create {}: {e}", receipts.display())))?;
     let receipt_path = receipts.join(format!("{}.receipt", body.id));
-    fsio::write_atomic(&receipt_path, receipt.to_pem().as_bytes(), PUBLIC).map_err(|e| {
-        StudentError(format!(
+    // The receipt, then the certificate whose key signed it: `verify-receipt` then tells a
+    // receipt signed by another key from one altered since.
+    let mut pem = receipt.to_pem();
+    if let Some(cert) = signer.filter(|c| receipt.verify(c).is_ok()) {
+        pem.push_str(&handin_core::pki::to_pem("CERTIFICATE", &cert));
+    }
+    fsio::write_atomic(&receipt_path, pem.as_bytes(), PUBLIC).map_err(|e| {
+        StudentError::file(format!(
             "stored on Blackboard as {}, but the receipt could not be saved to {}: {e}",
             body.id,
             receipt_path.display()
@@ -156,10 +182,13 @@ pub fn list(
                 None
             }
             SubmitClientEvent::ListEnd => Some(Ok(())),
-            SubmitClientEvent::Refused(r) => Some(fail(format!(
-                "Blackboard refused the listing: {}",
-                printable::text(&r.reason)
-            ))),
+            SubmitClientEvent::Refused(r) => Some(fail(
+                ErrorKind::Refused,
+                format!(
+                    "Blackboard refused the listing: {}",
+                    printable::text(&r.reason)
+                ),
+            )),
             _ => None,
         },
         nothing_more,
@@ -175,24 +204,46 @@ pub fn list(
     Ok(entries)
 }
 
-/// Fetches submission `id` into `out` (written in full and verified before it appears).
+/// Fetches submission `id` into `out` (written in full and verified before it appears),
+/// replacing a file there.
 pub fn fetch(
     remote: &Remote,
     profile: &Profile,
     id: &str,
     out: &Path,
 ) -> Result<SubmissionEntry, StudentError> {
+    fetch_to(remote, profile, id, Destination::File(out), true).map(|f| f.entry)
+}
+
+/// What [`fetch_to`] fetched, and where it put it.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The submission.
+    pub entry: SubmissionEntry,
+    /// The file written.
+    pub path: PathBuf,
+}
+
+/// Fetches submission `id` to `dest` (written in full and verified before it appears). An
+/// existing file there is replaced only if `overwrite`; otherwise it is refused before
+/// connecting when the path is known, and in any case when the file would land.
+pub fn fetch_to(
+    remote: &Remote,
+    profile: &Profile,
+    id: &str,
+    dest: Destination<'_>,
+    overwrite: bool,
+) -> Result<Fetched, StudentError> {
     handin_core::names::check_submission_id(id).map_err(|e| {
-        StudentError(format!(
+        StudentError::usage(format!(
             "{e}: give an id as `student list` shows it (such as SABCDEFGHIJKLMNOPQRST)"
         ))
     })?;
+    if let Destination::File(out) = dest {
+        output::check_free(out, overwrite)?;
+    }
     let mut bb = blackboard(remote, profile)?;
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile_in(dir)?;
+    let mut tmp = tempfile_in(dest.dir())?;
     let mut entry: Option<SubmissionEntry> = None;
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut got = 0u64;
@@ -210,15 +261,21 @@ pub fn fetch(
                     b.set_position(got);
                 }
                 if let Err(e) = std::io::Write::write_all(&mut tmp.1, &d) {
-                    return Some(fail(format!("cannot write {}: {e}", tmp.0.display())));
+                    return Some(fail(
+                        ErrorKind::File,
+                        format!("cannot write {}: {e}", tmp.0.display()),
+                    ));
                 }
                 None
             }
             SubmitClientEvent::FetchEnd => Some(Ok(())),
-            SubmitClientEvent::Refused(r) => Some(fail(format!(
-                "Blackboard refused the fetch: {}",
-                printable::text(&r.reason)
-            ))),
+            SubmitClientEvent::Refused(r) => Some(fail(
+                ErrorKind::Refused,
+                format!(
+                    "Blackboard refused the fetch: {}",
+                    printable::text(&r.reason)
+                ),
+            )),
             _ => None,
         },
         nothing_more,
@@ -228,12 +285,13 @@ pub fn fetch(
     }
     bb.check_pin(profile);
     let finish = result.and_then(|()| {
+        let entry = entry.ok_or_else(|| StudentError::other("Blackboard sent no submission"))?;
+        let path = dest.path(&entry.file_name)?;
         tmp.1
             .sync_all()
-            .map_err(|e| StudentError(format!("cannot write {}: {e}", tmp.0.display())))?;
-        std::fs::rename(&tmp.0, out)
-            .map_err(|e| StudentError(format!("cannot create {}: {e}", out.display())))?;
-        entry.ok_or_else(|| StudentError("Blackboard sent no submission".into()))
+            .map_err(|e| StudentError::file(format!("cannot write {}: {e}", tmp.0.display())))?;
+        output::place(&tmp.0, &path, overwrite)?;
+        Ok(Fetched { entry, path })
     });
     if finish.is_err() {
         let _ = std::fs::remove_file(&tmp.0);
@@ -251,11 +309,16 @@ pub(crate) fn tempfile_in(dir: &Path) -> Result<(PathBuf, File), StudentError> {
         {
             Ok(f) => return Ok((p, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return fail(format!("cannot write in {}: {e}", dir.display())),
+            Err(e) => {
+                return fail(
+                    ErrorKind::File,
+                    format!("cannot write in {}: {e}", dir.display()),
+                )
+            }
         }
     }
-    fail(format!(
-        "cannot create a temporary file in {}",
-        dir.display()
-    ))
+    fail(
+        ErrorKind::File,
+        format!("cannot create a temporary file in {}", dir.display()),
+    )
 }

@@ -2,6 +2,7 @@
 //! while the transport keeps up, at most a few hundred KiB queued, so memory does not grow with
 //! the file; a progress bar on a terminal.
 
+use crate::error::ErrorKind;
 use crate::session::{fail, progress_bar, StudentError};
 use handin_core::driver::Progress;
 use handin_core::staff::StaffClient;
@@ -65,7 +66,7 @@ impl FileUpload {
     /// Opens `path`, whose `size` was declared in the offer; `what` labels the progress bar.
     pub(crate) fn open(path: &Path, size: u64, what: &str) -> Result<Self, StudentError> {
         let reader = File::open(path)
-            .map_err(|e| StudentError(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| StudentError::file(format!("cannot open {}: {e}", path.display())))?;
         Ok(Self {
             reader,
             path: path.to_owned(),
@@ -94,10 +95,13 @@ impl FileUpload {
             }
             match self.reader.read(&mut self.buf[..want]) {
                 Ok(0) => {
-                    return Some(fail(format!(
-                        "{} shrank while it was being sent: send it again",
-                        self.path.display()
-                    )));
+                    return Some(fail(
+                        ErrorKind::File,
+                        format!(
+                            "{} shrank while it was being sent: send it again",
+                            self.path.display()
+                        ),
+                    ));
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
@@ -107,10 +111,15 @@ impl FileUpload {
                     }
                     if let Err(e) = c.send_data(&self.buf[..n]) {
                         // A connection that just closed is explained by the caller.
-                        return (!c.is_closed()).then(|| fail(e.to_string()));
+                        return (!c.is_closed()).then(|| fail(ErrorKind::Other, e.to_string()));
                     }
                 }
-                Err(e) => return Some(fail(format!("cannot read {}: {e}", self.path.display()))),
+                Err(e) => {
+                    return Some(fail(
+                        ErrorKind::File,
+                        format!("cannot read {}: {e}", self.path.display()),
+                    ))
+                }
             }
         }
         None

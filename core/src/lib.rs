@@ -58,6 +58,7 @@ pub mod rules;
 pub mod staff;
 pub mod submit;
 mod time;
+pub mod units;
 
 pub use config::{ClientConfig, ConfigError, Identity, Role, ServerConfig, Timeouts};
 pub use connection::{Connection, Protocol};

@@ -233,6 +233,7 @@ impl Campus {
             .arg("--out-key")
             .arg(c.path("bb.key"));
         ok(issue);
+        c.init_data(&c.data());
         c.add_assignment("CSCI3180", "hw1", "2099-01-01T00:00:00Z", "2GiB");
         c
     }
@@ -250,6 +251,13 @@ impl Campus {
     /// Blackboard's data directory.
     pub fn data(&self) -> PathBuf {
         self.path("data")
+    }
+
+    /// Makes a Blackboard data directory (`blackboard init --data DIR`).
+    pub fn init_data(&self, data: &Path) {
+        let mut c = cmd("blackboard");
+        c.args(["init", "--data"]).arg(data);
+        ok(c);
     }
 
     /// Adds an assignment.
@@ -289,8 +297,8 @@ impl Campus {
         Server::start(c, "cuhk")
     }
 
-    /// `blackboard serve -v` on `data` with the campus's CA, certificate and key; the caller
-    /// adds the rest (CRL, address, transport, limits).
+    /// `blackboard serve -v` on `data` with the campus's CA, certificate, key and CRL; the
+    /// caller adds the rest (address, transport, limits).
     pub fn blackboard_serve(&self, data: &Path) -> Command {
         let mut c = cmd("blackboard");
         c.args(["serve", "-v", "--data"])
@@ -300,14 +308,16 @@ impl Campus {
             .arg("--cert")
             .arg(self.path("bb.crt"))
             .arg("--key")
-            .arg(self.path("bb.key"));
+            .arg(self.path("bb.key"))
+            .arg("--crl")
+            .arg(self.pki().join("crl.pem"));
         c
     }
 
     /// Starts `blackboard serve` with the CRL.
     pub fn start_blackboard(&self) -> Server {
         let mut c = self.blackboard_serve(&self.data());
-        c.arg("--crl").arg(self.pki().join("crl.pem")).args([
+        c.args([
             "--listen",
             "127.0.0.1:0",
             "--transport",

@@ -47,19 +47,24 @@ fn max_size_units_are_decimal_or_binary_as_written() {
             "hw2",
             &["--due", "2099-01-01T00:00:00Z", "--max-size", spelling],
         ));
+        // Shown in binary units, and exactly.
+        let shown = handin_core::units::size_exact(bytes);
         assert!(
-            out.contains(&format!("at most {bytes} bytes")),
+            out.contains(&format!("at most {shown}")),
             "{spelling}: {out}"
         );
         assert_eq!(
             listed_limit(&campus, "hw2"),
-            format!("max {bytes} bytes"),
+            format!("max {shown}"),
             "{spelling}"
         );
     }
     // The default is 100 MiB, as it was before MB meant 10^6.
     ok(add(&campus, "hw3", &["--due", "2099-01-01T00:00:00Z"]));
-    assert_eq!(listed_limit(&campus, "hw3"), "max 104857600 bytes");
+    assert_eq!(
+        listed_limit(&campus, "hw3"),
+        "max 100 MiB (104,857,600 bytes)"
+    );
 }
 
 #[test]

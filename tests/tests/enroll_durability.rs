@@ -68,7 +68,7 @@ fn enroll_all(
                     &ca,
                     None,
                 )
-                .map_err(|e| e.0)
+                .map_err(|e| e.to_string())
             })
         })
         .collect()

@@ -120,12 +120,7 @@ impl Drop for Proc {
 /// `blackboard serve` on `data` with the campus's CA, Blackboard certificate and CRL.
 fn start_blackboard_on(campus: &Campus, data: &Path) -> Server {
     let mut c = campus.blackboard_serve(data);
-    c.arg("--crl").arg(campus.pki().join("crl.pem")).args([
-        "--listen",
-        "127.0.0.1:0",
-        "--transport",
-        "mio",
-    ]);
+    c.args(["--listen", "127.0.0.1:0", "--transport", "mio"]);
     Server::start(c, "blackboard")
 }
 
@@ -517,6 +512,7 @@ fn when_the_disk_fills_up_during_an_upload_the_student_is_told_and_blackboard_ke
     // Declared after the campus, so it is unmounted before the campus directory is removed.
     let disk = Tmpfs::mount(&campus.path("small-disk"), "8m");
     let data = disk.dir.join("data");
+    campus.init_data(&data);
     let mut add = cmd("blackboard");
     add.args(["assignment", "add", "--data"]).arg(&data).args([
         "CSCI3180",
@@ -590,6 +586,7 @@ fn a_full_disk_logs_one_warning_per_failed_upload_not_one_per_chunk() {
     // Declared after the campus, so it is unmounted before the campus directory is removed.
     let disk = Tmpfs::mount(&campus.path("small-disk"), "4m");
     let data = disk.dir.join("data");
+    campus.init_data(&data);
     let mut add = cmd("blackboard");
     add.args(["assignment", "add", "--data"]).arg(&data).args([
         "CSCI3180",

@@ -36,7 +36,7 @@ fn fetch_repeatedly(server: &str) {
                 panic!(
                     "fetch {i} of {FETCHES} ({client:?} client, {server} server) failed: {}\n\
                      blackboard's log:\n{}",
-                    e.0,
+                    e,
                     bb.log()
                 );
             }

@@ -234,6 +234,19 @@ fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
 }
 
+/// The exact bytes of a size field of a log line, as Blackboard logs sizes:
+/// `name=1 MiB (1,048,576 bytes)`, or `name=512 bytes`.
+fn size_field(line: &str, name: &str) -> Option<usize> {
+    let value = line.split(&format!(" {name}=")).nth(1)?;
+    let exact = match value.split_once(" (") {
+        Some((_, rest)) if !value.split_whitespace().nth(1)?.starts_with("bytes") => {
+            rest.split_once(" bytes)")?.0
+        }
+        _ => value.split_whitespace().next()?,
+    };
+    exact.replace(',', "").parse().ok()
+}
+
 /// Every "group commit" line of the log: (batch, size, stored, refused).
 fn batches(log: &str) -> Vec<(u64, usize, usize, usize)> {
     log.lines()
@@ -642,12 +655,8 @@ fn small_upload_buffer(transport: &str) {
         .find(|l| l.contains("upload buffer"))
         .unwrap_or_else(|| panic!("no upload buffer line:\n{}", tail(&log)));
     eprintln!("{line}");
-    let cap: usize = field(line, "cap")
-        .and_then(|v| v.parse().ok())
-        .expect("cap");
-    let peak: usize = field(line, "peak")
-        .and_then(|v| v.parse().ok())
-        .expect("peak");
+    let cap = size_field(line, "cap").expect("cap");
+    let peak = size_field(line, "peak").expect("peak");
     let waits: u64 = field(line, "waits")
         .and_then(|v| v.parse().ok())
         .expect("waits");

@@ -101,6 +101,7 @@ fn world(server: Transport, client: Transport) -> World {
     let signer = ReceiptSigner::new(&identity.key, identity.chain[0].clone()).expect("signer");
     let config = handin_core::ServerConfig::new(Role::Submit, ca, identity, Revocations::empty())
         .expect("config");
+    Board::init(&dir.path().join("data")).expect("a new store");
     let board = Board::open(&dir.path().join("data")).expect("board");
     board
         .add_assignment(
@@ -169,7 +170,7 @@ impl World {
             None,
         )
         .map(|_| ())
-        .map_err(|e| e.0)
+        .map_err(|e| e.to_string())
     }
 
     fn identity(&self, id: &str) -> Identity {
@@ -284,7 +285,7 @@ fn pairing(server: Transport, client: Transport) {
         &w.dir.path().join("x"),
     )
     .expect_err("not bob's");
-    assert!(err.0.contains("no submission"), "{}", err.0);
+    assert!(err.message().contains("no submission"), "{err}");
 
     // No certificate: refused at the handshake.
     let (events, error) = w.raw(None, |_| {}, |_, _| false);
@@ -353,7 +354,7 @@ fn pairing(server: Transport, client: Transport) {
     w.bb.set_config(w.bb.config().with_revocations(revs).expect("config"));
     let err =
         student::submit(&remote, &w.profile(alice), &file, "CSCI3180", "hw1").expect_err("revoked");
-    assert!(err.0.contains("revoked"), "{}", err.0);
+    assert!(err.message().contains("revoked"), "{err}");
     student::submit(&remote, &w.profile(bob), &file, "CSCI3180", "hw1").expect("bob is fine");
 
     w.stop();

@@ -192,7 +192,7 @@ fn pattern(size: usize, seed: u8) -> Vec<u8> {
 #[track_caller]
 fn assert_failed<T: std::fmt::Debug>(result: Result<T, StudentError>, what: &str) {
     match result {
-        Err(e) => assert!(e.0.contains(FAILED), "{what}: {}", e.0),
+        Err(e) => assert!(e.message().contains(FAILED), "{what}: {e}"),
         Ok(v) => panic!("{what} succeeded ({v:?}) though its job panicked"),
     }
 }
@@ -212,7 +212,7 @@ fn listings_fetches_and_offers(transport: Transport) {
     assert_failed(w.fetch(&id), "a fetch");
     w.pool.danger_panic_job(1);
     let err = w.fetch(&id).expect_err("a fetch whose read panicked");
-    assert!(!err.0.is_empty());
+    assert!(!err.message().is_empty());
     assert_eq!(w.fetch(&id).expect("the next fetch"), earlier);
 
     // The first job on the uploading connection's strand: the offer's.

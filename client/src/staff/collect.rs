@@ -6,6 +6,7 @@
 
 use super::folder::{Collection, Incoming, ManifestRow};
 use super::ops::{refused, status_on};
+use crate::error::ErrorKind;
 use crate::session::{
     fail, nothing_more, progress_bar, staff_blackboard, Profile, Remote, StudentError,
 };
@@ -35,7 +36,7 @@ pub fn collect(
     assignment: &str,
     out: &Path,
 ) -> Result<Collected, StudentError> {
-    let mut folder = Collection::open(out).map_err(|e| StudentError(e.0))?;
+    let mut folder = Collection::open(out).map_err(|e| StudentError::file(e.0))?;
     let mut bb = staff_blackboard(remote, profile)?;
     bb.keep_open();
     let table = status_on(&mut bb, course, assignment)?;
@@ -66,10 +67,13 @@ pub fn collect(
                     receipt: r,
                 } => {
                     if e != *entry {
-                        return Some(fail(format!(
-                            "Blackboard described {} differently from its status table",
-                            entry.id
-                        )));
+                        return Some(fail(
+                            ErrorKind::Other,
+                            format!(
+                                "Blackboard described {} differently from its status table",
+                                entry.id
+                            ),
+                        ));
                     }
                     receipt = Some(r);
                     match folder.begin(entry) {
@@ -77,7 +81,7 @@ pub fn collect(
                             incoming = Some(i);
                             None
                         }
-                        Err(e) => Some(Err(StudentError(e.0))),
+                        Err(e) => Some(Err(StudentError::file(e.0))),
                     }
                 }
                 StaffClientEvent::FetchData(d) => {
@@ -86,9 +90,12 @@ pub fn collect(
                         b.set_position(bytes);
                     }
                     match incoming.as_mut().map(|i| i.write(&d)) {
-                        Some(Err(e)) => Some(Err(StudentError(e.0))),
+                        Some(Err(e)) => Some(Err(StudentError::file(e.0))),
                         Some(Ok(())) => None,
-                        None => Some(fail("Blackboard sent bytes before describing them")),
+                        None => Some(fail(
+                            ErrorKind::Other,
+                            "Blackboard sent bytes before describing them",
+                        )),
                     }
                 }
                 StaffClientEvent::FetchEnd => Some(Ok(())),
@@ -100,13 +107,13 @@ pub fn collect(
         let finished = got.and_then(|()| {
             let i = incoming
                 .take()
-                .ok_or_else(|| StudentError("Blackboard sent no file".into()))?;
+                .ok_or_else(|| StudentError::other("Blackboard sent no file"))?;
             let r = receipt
                 .take()
-                .ok_or_else(|| StudentError("Blackboard sent no receipt".into()))?;
+                .ok_or_else(|| StudentError::other("Blackboard sent no receipt"))?;
             folder
                 .finish(i, r.to_pem().as_bytes())
-                .map_err(|e| StudentError(e.0))
+                .map_err(|e| StudentError::file(e.0))
         });
         if let Some(i) = incoming.take() {
             i.abandon();
@@ -114,9 +121,9 @@ pub fn collect(
         match finished {
             Ok(()) => fetched += 1,
             Err(e) => {
-                failure = Some(StudentError(format!(
-                    "{} ({} of {}): {}",
-                    entry.id, entry.file_name, entry.student_id, e.0
+                failure = Some(e.context(format_args!(
+                    "{} ({} of {})",
+                    entry.id, entry.file_name, entry.student_id
                 )));
                 break;
             }
@@ -127,12 +134,17 @@ pub fn collect(
     }
     bb.finish();
     // What did arrive is recorded, so that a re-run fetches only the rest.
-    folder.write_manifest().map_err(|e| StudentError(e.0))?;
+    folder
+        .write_manifest()
+        .map_err(|e| StudentError::file(e.0))?;
     if let Some(e) = failure {
-        return Err(StudentError(format!(
-            "collect stopped after {fetched} file(s): {}; run it again to fetch the rest",
-            e.0
-        )));
+        return Err(StudentError::new(
+            e.kind(),
+            format!(
+                "collect stopped after {fetched} file(s): {}; run it again to fetch the rest",
+                e.message()
+            ),
+        ));
     }
     Ok(Collected {
         fetched,

@@ -19,7 +19,7 @@ type Staff = Session<StaffClientProtocol>;
 
 /// The sentence for a refusal.
 pub(crate) fn refused(r: &Refusal) -> StudentError {
-    StudentError(format!(
+    StudentError::refused(format!(
         "Blackboard refused: {}",
         printable::text(&r.reason)
     ))
@@ -189,8 +189,7 @@ pub fn grade(
     bb.keep_open();
     let mut done = Vec::new();
     for g in grades {
-        let r = grade_one(&mut bb, course, assignment, g)
-            .map_err(|e| StudentError(format!("{}: {}", g.student, e.0)));
+        let r = grade_one(&mut bb, course, assignment, g).map_err(|e| e.context(&g.student));
         match r {
             Ok(d) => done.push(d),
             Err(e) => {
@@ -217,14 +216,14 @@ pub fn sheet_inputs(rows: &[SheetRow]) -> Vec<GradeInput<'_>> {
 
 fn hash_file(path: &Path) -> Result<(u64, [u8; 32]), StudentError> {
     let mut f = File::open(path)
-        .map_err(|e| StudentError(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| StudentError::file(format!("cannot open {}: {e}", path.display())))?;
     let mut h = Sha256::new();
     let mut buf = vec![0; 256 * 1024];
     let mut size = 0u64;
     loop {
         let n = f
             .read(&mut buf)
-            .map_err(|e| StudentError(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| StudentError::file(format!("cannot read {}: {e}", path.display())))?;
         if n == 0 {
             return Ok((size, h.finish()));
         }
@@ -242,11 +241,14 @@ fn grade_one(
     let feedback = match g.feedback {
         None => None,
         Some(path) => {
+            crate::student::refuse_directory(path)?;
             let (size, sha256) = hash_file(path)?;
             let file_name = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .ok_or_else(|| StudentError(format!("{} has no usable file name", path.display())))?
+                .ok_or_else(|| {
+                    StudentError::file(format!("{} has no usable file name", path.display()))
+                })?
                 .to_owned();
             Some((
                 path,

@@ -5,6 +5,7 @@
 //! (`student enroll`), a member of staff with a staff login or, for a TA, a student ID (`staff
 //! enroll`, through [`crate::staff::enroll`]). Both write the same profile.
 
+use crate::error::ErrorKind;
 use crate::printable;
 use crate::session::{
     client_config, fail, first_cert, nothing_more, Profile, Remote, Session, StudentError,
@@ -73,7 +74,7 @@ pub(crate) fn enroll_person(
     external: Option<&ExternalKey>,
 ) -> Result<Enrolled, StudentError> {
     let ca_pem = std::fs::read(ca_file).map_err(|e| {
-        StudentError(format!(
+        StudentError::file(format!(
             "cannot read the CA certificate {}: {e}",
             ca_file.display()
         ))
@@ -82,30 +83,30 @@ pub(crate) fn enroll_person(
     let (csr_der, key_pem) = match external {
         Some(x) => {
             let csr = std::fs::read(&x.csr)
-                .map_err(|e| StudentError(format!("cannot read {}: {e}", x.csr.display())))?;
+                .map_err(|e| StudentError::file(format!("cannot read {}: {e}", x.csr.display())))?;
             let csr = from_pem_or_der(&csr, "CERTIFICATE REQUEST")
-                .map_err(|e| StudentError(format!("{} is not a CSR: {e}", x.csr.display())))?
+                .map_err(|e| StudentError::file(format!("{} is not a CSR: {e}", x.csr.display())))?
                 .remove(0);
             let key = std::fs::read(&x.key)
-                .map_err(|e| StudentError(format!("cannot read {}: {e}", x.key.display())))?;
+                .map_err(|e| StudentError::file(format!("cannot read {}: {e}", x.key.display())))?;
             (csr, key)
         }
         None => {
-            let k =
-                new_person_key(id).map_err(|e| StudentError(format!("making your key: {e}")))?;
+            let k = new_person_key(id)
+                .map_err(|e| StudentError::other(format!("making your key: {e}")))?;
             (k.csr_der, k.key_pem.into_bytes())
         }
     };
     // Fail early, before using the one-time code, if the CSR is not acceptable.
     handin_core::pki::check_person_csr(&csr_der, Some(id))
-        .map_err(|e| StudentError(format!("your CSR would be refused: {e}")))?;
+        .map_err(|e| StudentError::file(format!("your CSR would be refused: {e}")))?;
     let config = client_config(Role::Enroll, ca.clone(), None)?;
     let chain = run_enroll(remote, &config, |c| c.enroll(id, code, &csr_der))?;
     // The key must go with the certificate: refuse to save a pair that does not match.
     Identity::from_pem(chain_pem(&chain).as_bytes(), &key_pem)
         .and_then(|i| ClientConfig::new(Role::Submit, ca.clone(), Some(i)))
         .map_err(|e| {
-            StudentError(format!(
+            StudentError::auth(format!(
                 "the issued certificate does not go with your key: {e}"
             ))
         })?;
@@ -118,9 +119,10 @@ pub(crate) fn enroll_person(
 pub fn renew(remote: &Remote, profile: &Profile) -> Result<Enrolled, StudentError> {
     let ca = profile.ca_der()?;
     let identity = profile.identity()?;
-    let (id, _) =
-        handin_core::pki::person_of(&identity.chain[0]).map_err(|e| StudentError(e.to_string()))?;
-    let key = new_person_key(&id).map_err(|e| StudentError(format!("making your key: {e}")))?;
+    let (id, _) = handin_core::pki::person_of(&identity.chain[0])
+        .map_err(|e| StudentError::file(e.to_string()))?;
+    let key =
+        new_person_key(&id).map_err(|e| StudentError::other(format!("making your key: {e}")))?;
     let config = client_config(Role::Enroll, ca.clone(), Some(identity))?;
     let chain = run_enroll(remote, &config, |c| c.renew(&key.csr_der))?;
     save_identity(profile, &ca, &chain, key.key_pem.as_bytes())?;
@@ -133,19 +135,64 @@ pub fn student_enroll_id(text: &str) -> Result<StudentId, StudentError> {
     let text = text.trim();
     match PersonId::parse(text) {
         Ok(PersonId::Student(id)) => Ok(id),
-        Ok(PersonId::Staff(login)) => fail(format!(
-            "{login} is a staff login, not a student ID: teachers enroll with `staff enroll \
+        Ok(PersonId::Staff(login)) => fail(
+            ErrorKind::Usage,
+            format!(
+                "{login} is a staff login, not a student ID: teachers enroll with `staff enroll \
              --id {login}` (same code, same profile)"
-        )),
-        Err(_) => fail(format!(
-            "{text:?} is not a student ID: it is exactly 10 digits"
-        )),
+            ),
+        ),
+        Err(_) => fail(
+            ErrorKind::Usage,
+            format!("{text:?} is not a student ID: it is exactly 10 digits"),
+        ),
     }
 }
 
+/// Refuses to enroll into `profile` if it already holds a certificate that has not expired:
+/// enrolling again would replace its key and certificate, while the old certificate stays
+/// valid until CUHK revokes it. `student enroll` and `staff enroll` call this unless given `--force`.
+pub fn refuse_enrolled(profile: &Profile) -> Result<(), StudentError> {
+    let path = profile.cert();
+    if path.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    let held = std::fs::read(&path)
+        .ok()
+        .and_then(|pem| from_pem_or_der(&pem, "CERTIFICATE").ok())
+        .and_then(|certs| describe(&[CertificateDer::from(certs.into_iter().next()?)]).ok());
+    // An expired certificate is valid nowhere: replacing it loses nothing.
+    if held
+        .as_ref()
+        .is_some_and(|e| e.not_after < SystemTime::now())
+    {
+        return Ok(());
+    }
+    let held = held.map_or_else(
+        || String::from("a certificate"),
+        |e| {
+            format!(
+                "the certificate of {} (serial {}, valid until {})",
+                printable::text(&e.subject),
+                e.serial,
+                crate::rfc3339(e.not_after)
+            )
+        },
+    );
+    fail(
+        ErrorKind::File,
+        format!(
+            "{} already holds {held}: enrolling again replaces it, and the old certificate stays \
+             valid until CUHK revokes it; pass --force to enroll anyway, or --profile DIR to \
+             enroll into another profile",
+            profile.dir().display()
+        ),
+    )
+}
+
 fn describe(chain: &[CertificateDer<'static>]) -> Result<Enrolled, StudentError> {
-    let info =
-        handin_core::pki::certificate_info(&chain[0]).map_err(|e| StudentError(e.to_string()))?;
+    let info = handin_core::pki::certificate_info(&chain[0])
+        .map_err(|e| StudentError::other(e.to_string()))?;
     Ok(Enrolled {
         subject: info.subject,
         serial: handin_core::pki::serial_hex(&info.serial),
@@ -165,10 +212,11 @@ fn save_identity(
 ) -> Result<(), StudentError> {
     let w = |path: PathBuf, bytes: &[u8], mode| {
         fsio::write_atomic(&path, bytes, mode)
-            .map_err(|e| StudentError(format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| StudentError::file(format!("cannot write {}: {e}", path.display())))
     };
-    fsio::create_dir(profile.dir(), 0o700)
-        .map_err(|e| StudentError(format!("cannot create {}: {e}", profile.dir().display())))?;
+    fsio::create_dir(profile.dir(), 0o700).map_err(|e| {
+        StudentError::file(format!("cannot create {}: {e}", profile.dir().display()))
+    })?;
     w(profile.key(), key_pem, PRIVATE)?;
     w(profile.cert(), chain_pem(chain).as_bytes(), PUBLIC)?;
     w(profile.ca(), to_pem("CERTIFICATE", ca).as_bytes(), PUBLIC)
@@ -183,7 +231,7 @@ fn run_enroll(
         request,
         |ev| match ev {
             EnrollClientEvent::Issued { chain } => Some(Ok(chain)),
-            EnrollClientEvent::Refused(r) => Some(fail(enroll_refusal(&r))),
+            EnrollClientEvent::Refused(r) => Some(fail(ErrorKind::Refused, enroll_refusal(&r))),
             _ => None,
         },
         nothing_more,

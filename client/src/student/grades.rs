@@ -1,5 +1,7 @@
 //! A student's grades and feedback files, once their staff released them.
 
+use super::output::{self, Destination};
+use crate::error::ErrorKind;
 use crate::printable;
 use crate::session::{blackboard, fail, nothing_more, Profile, Remote, StudentError};
 use handin_core::msg::{FeedbackFile, GradeEntry};
@@ -23,10 +25,10 @@ pub fn grades(
                 None
             }
             SubmitClientEvent::GradesEnd => Some(Ok(())),
-            SubmitClientEvent::Refused(r) => Some(fail(format!(
-                "Blackboard refused: {}",
-                printable::text(&r.reason)
-            ))),
+            SubmitClientEvent::Refused(r) => Some(fail(
+                ErrorKind::Refused,
+                format!("Blackboard refused: {}", printable::text(&r.reason)),
+            )),
             _ => None,
         },
         nothing_more,
@@ -35,7 +37,8 @@ pub fn grades(
     r.map(|()| got)
 }
 
-/// Fetches the feedback file of a released grade into `out` (written whole or not at all).
+/// Fetches the feedback file of a released grade into `out` (written whole or not at all),
+/// replacing a file there.
 pub fn feedback(
     remote: &Remote,
     profile: &Profile,
@@ -43,12 +46,23 @@ pub fn feedback(
     assignment: &str,
     out: &Path,
 ) -> Result<FeedbackFile, StudentError> {
+    feedback_to(remote, profile, course, assignment, out, true)
+}
+
+/// [`feedback`], replacing a file at `out` only if `overwrite` (else refused before connecting,
+/// and again when the file would land).
+pub fn feedback_to(
+    remote: &Remote,
+    profile: &Profile,
+    course: &str,
+    assignment: &str,
+    out: &Path,
+    overwrite: bool,
+) -> Result<FeedbackFile, StudentError> {
+    let dest = Destination::File(out);
+    output::check_free(out, overwrite)?;
     let mut bb = blackboard(remote, profile)?;
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = super::tempfile_in(dir)?;
+    let mut tmp = super::tempfile_in(dest.dir())?;
     let mut file: Option<FeedbackFile> = None;
     let result = bb.exchange(
         |c| c.feedback(course, assignment),
@@ -57,28 +71,29 @@ pub fn feedback(
                 file = Some(f);
                 None
             }
-            SubmitClientEvent::FeedbackData(d) => tmp
-                .1
-                .write_all(&d)
-                .err()
-                .map(|e| fail(format!("cannot write {}: {e}", tmp.0.display()))),
+            SubmitClientEvent::FeedbackData(d) => tmp.1.write_all(&d).err().map(|e| {
+                fail(
+                    ErrorKind::File,
+                    format!("cannot write {}: {e}", tmp.0.display()),
+                )
+            }),
             SubmitClientEvent::FeedbackEnd => Some(Ok(())),
-            SubmitClientEvent::Refused(r) => Some(fail(format!(
-                "Blackboard refused: {}",
-                printable::text(&r.reason)
-            ))),
+            SubmitClientEvent::Refused(r) => Some(fail(
+                ErrorKind::Refused,
+                format!("Blackboard refused: {}", printable::text(&r.reason)),
+            )),
             _ => None,
         },
         nothing_more,
     );
     bb.check_pin(profile);
     let finish = result.and_then(|()| {
+        let file = file.ok_or_else(|| StudentError::other("Blackboard sent no feedback file"))?;
         tmp.1
             .sync_all()
-            .map_err(|e| StudentError(format!("cannot write {}: {e}", tmp.0.display())))?;
-        std::fs::rename(&tmp.0, out)
-            .map_err(|e| StudentError(format!("cannot create {}: {e}", out.display())))?;
-        file.ok_or_else(|| StudentError("Blackboard sent no feedback file".into()))
+            .map_err(|e| StudentError::file(format!("cannot write {}: {e}", tmp.0.display())))?;
+        output::place(&tmp.0, out, overwrite)?;
+        Ok(file)
     });
     if finish.is_err() {
         let _ = std::fs::remove_file(&tmp.0);

@@ -36,12 +36,12 @@ impl Profile {
         let path = self.blackboard_cert();
         match std::fs::read(&path) {
             Ok(pem) => first_cert(&pem, &path).map(|c| Some(c.to_vec())).map_err(|e| {
-                StudentError(format!(
+                StudentError::file(format!(
                     "{e}: your pinned Blackboard certificate is damaged; pin it again with `student pin-blackboard FILE`"
                 ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StudentError(format!(
+            Err(e) => Err(StudentError::file(format!(
                 "cannot read {}: {e}",
                 path.display()
             ))),
@@ -54,9 +54,9 @@ impl Profile {
         let path = self.recorded_blackboard_cert(der);
         if !path.exists() {
             fsio::create_dir(&dir, 0o700)
-                .map_err(|e| StudentError(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| StudentError::file(format!("cannot create {}: {e}", dir.display())))?;
             fsio::write_atomic(&path, to_pem("CERTIFICATE", der).as_bytes(), PUBLIC)
-                .map_err(|e| StudentError(format!("cannot write {}: {e}", path.display())))?;
+                .map_err(|e| StudentError::file(format!("cannot write {}: {e}", path.display())))?;
         }
         Ok(path)
     }
@@ -102,7 +102,7 @@ pub(super) fn observe(profile: &Profile, presented: &[u8]) {
                 PUBLIC,
             )
             .map_err(|e| {
-                StudentError(format!(
+                StudentError::file(format!(
                     "cannot pin Blackboard's certificate in {}: {e}",
                     profile.blackboard_cert().display()
                 ))
@@ -177,15 +177,15 @@ pub struct Pinned {
 /// `blackboard-seen/`, so the receipts it signed still verify.
 pub fn pin_blackboard(profile: &Profile, file: &Path) -> Result<Pinned, StudentError> {
     let pem = std::fs::read(file)
-        .map_err(|e| StudentError(format!("cannot read {}: {e}", file.display())))?;
+        .map_err(|e| StudentError::file(format!("cannot read {}: {e}", file.display())))?;
     let chain: Vec<CertificateDer<'static>> = from_pem_or_der(&pem, "CERTIFICATE")
-        .map_err(|e| StudentError(format!("{} is not a certificate: {e}", file.display())))?
+        .map_err(|e| StudentError::file(format!("{} is not a certificate: {e}", file.display())))?
         .into_iter()
         .map(CertificateDer::from)
         .collect();
     let ca = profile.ca_der()?;
     let certificate = check_server_certificate(&chain, &ca, SystemTime::now()).map_err(|e| {
-        StudentError(format!(
+        StudentError::auth(format!(
             "{} cannot be pinned as Blackboard's certificate: {e}",
             file.display()
         ))
@@ -204,7 +204,7 @@ pub fn pin_blackboard(profile: &Profile, file: &Path) -> Result<Pinned, StudentE
     }
     let path = profile.blackboard_cert();
     fsio::write_atomic(&path, to_pem("CERTIFICATE", &new).as_bytes(), PUBLIC)
-        .map_err(|e| StudentError(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| StudentError::file(format!("cannot write {}: {e}", path.display())))?;
     Ok(Pinned {
         certificate,
         replaced: old.map(|o| fingerprint(&o)),

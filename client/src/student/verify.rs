@@ -14,7 +14,7 @@ use handin_core::pki::{
 };
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Receipt, ReceiptBody};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// A receipt that verified, and whose key signed it.
@@ -29,42 +29,45 @@ pub struct Verified {
 }
 
 fn invalid<T>(why: String) -> Result<T, StudentError> {
-    Err(StudentError(format!("the receipt is NOT valid: {why}")))
+    Err(StudentError::auth(format!(
+        "the receipt is NOT valid: {why}"
+    )))
 }
 
-/// Verifies the receipt file `receipt` as signed by the certificate in `blackboard_cert`, which
+/// Verifies the receipt file `receipt` as signed by the certificate in `blackboard_cert`
+/// (default: the Blackboard certificate the profile pinned, or one it recorded since), which
 /// must be a Blackboard certificate of the CUHK root in `ca` (default: the profile's `ca.crt`).
+///
+/// A receipt that does not verify is told apart as "signed by another key" (the certificate
+/// saved with it, or one the profile knows, verifies it) or "altered" (the certificate that
+/// signed it no longer does).
 pub fn verify_receipt(
     profile: &Profile,
     receipt: &Path,
-    blackboard_cert: &Path,
+    blackboard_cert: Option<&Path>,
     ca: Option<&Path>,
 ) -> Result<Verified, StudentError> {
     let text = std::fs::read(receipt)
-        .map_err(|e| StudentError(format!("cannot read {}: {e}", receipt.display())))?;
-    let parsed =
-        Receipt::from_pem(&text).map_err(|e| StudentError(format!("not a receipt: {e}")))?;
-    let cert_pem = std::fs::read(blackboard_cert)
-        .map_err(|e| StudentError(format!("cannot read {}: {e}", blackboard_cert.display())))?;
-    let chain: Vec<CertificateDer<'static>> = from_pem_or_der(&cert_pem, "CERTIFICATE")
-        .map_err(|e| {
-            StudentError(format!(
-                "{} is not a certificate: {e}",
-                blackboard_cert.display()
-            ))
-        })?
-        .into_iter()
-        .map(CertificateDer::from)
-        .collect();
+        .map_err(|e| StudentError::file(format!("cannot read {}: {e}", receipt.display())))?;
+    let parsed = Receipt::from_pem(&text)
+        .map_err(|e| StudentError::file(format!("{} is not a receipt: {e}", receipt.display())))?;
+    let candidates = match blackboard_cert {
+        Some(path) => vec![(path.to_path_buf(), read_chain(path)?)],
+        None => profile_certificates(profile)?,
+    };
     let root = root(profile, ca)?;
-
-    let body = match parsed.verify(&chain[0]) {
-        Ok(b) => b,
-        Err(e) => return invalid(format!("{e}{}", known_signer(profile, &parsed))),
+    let Some((path, chain, body)) = candidates.iter().find_map(|(path, chain)| {
+        parsed
+            .verify(&chain[0])
+            .ok()
+            .map(|body| (path, chain, body))
+    }) else {
+        let (path, chain) = &candidates[0];
+        return invalid(why_not(profile, &parsed, &text, path, &chain[0]));
     };
     let received = SystemTime::UNIX_EPOCH + Duration::from_secs(body.received_at);
-    let shown = blackboard_cert.display();
-    let signer = match check_server_certificate(&chain, &root.0, received) {
+    let shown = path.display();
+    let signer = match check_server_certificate(chain, &root.0, received) {
         Ok(s) => s,
         Err(ServerCertError::NotAServer(m)) => {
             return invalid(format!(
@@ -85,7 +88,7 @@ pub fn verify_receipt(
             ))
         }
         Err(e @ ServerCertError::Malformed(_)) => {
-            return Err(StudentError(format!("{shown}: {e}")))
+            return Err(StudentError::file(format!("{shown}: {e}")))
         }
     };
     match pin::standing(profile, &chain[0])? {
@@ -101,28 +104,125 @@ pub fn verify_receipt(
     }
 }
 
-/// If a Blackboard certificate the profile knows (pinned or recorded) signed `receipt`, a hint
-/// to verify with that one; else nothing.
-fn known_signer(profile: &Profile, receipt: &Receipt) -> String {
-    let recorded = std::fs::read_dir(profile.blackboard_seen())
+/// A certificate file's chain (at least one certificate).
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, StudentError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| StudentError::file(format!("cannot read {}: {e}", path.display())))?;
+    Ok(from_pem_or_der(&pem, "CERTIFICATE")
+        .map_err(|e| StudentError::file(format!("{} is not a certificate: {e}", path.display())))?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect())
+}
+
+/// The Blackboard certificates the profile knows, the pinned one first, then those recorded
+/// since; refused if it pinned none.
+fn profile_certificates(
+    profile: &Profile,
+) -> Result<Vec<(PathBuf, Vec<CertificateDer<'static>>)>, StudentError> {
+    let pinned = profile.blackboard_cert();
+    if pinned.symlink_metadata().is_err() {
+        return Err(StudentError::file(format!(
+            "your profile {} has no pinned Blackboard certificate ({} is missing; it is saved at \
+             your first connection to Blackboard): pass --blackboard-cert FILE with Blackboard's \
+             certificate",
+            profile.dir().display(),
+            pinned.display()
+        )));
+    }
+    let mut found = vec![(pinned.clone(), read_chain(&pinned)?)];
+    found.extend(
+        recorded(profile).filter_map(|path| read_chain(&path).ok().map(|chain| (path, chain))),
+    );
+    Ok(found)
+}
+
+/// The certificates recorded in `blackboard-seen/`.
+fn recorded(profile: &Profile) -> impl Iterator<Item = PathBuf> {
+    std::fs::read_dir(profile.blackboard_seen())
         .into_iter()
         .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()));
-    std::iter::once(profile.blackboard_cert())
-        .chain(recorded)
-        .find(|path| {
-            std::fs::read(path)
-                .ok()
-                .and_then(|pem| from_pem_or_der(&pem, "CERTIFICATE").ok())
-                .is_some_and(|certs| receipt.verify(&certs[0]).is_ok())
-        })
-        .map(|path| {
+        .filter_map(|e| e.ok().map(|e| e.path()))
+}
+
+/// Why `receipt` (the file's `text`) does not verify with `cert` (from `path`): damaged, signed
+/// by another key, or altered after it was signed.
+fn why_not(profile: &Profile, receipt: &Receipt, text: &[u8], path: &Path, cert: &[u8]) -> String {
+    let shown = path.display();
+    if let Err(e) = receipt.body_unverified() {
+        return format!("it is damaged ({e})");
+    }
+    // Receipts are saved with the certificate whose key signed them, after the receipt block.
+    let saved = from_pem_or_der(text, "CERTIFICATE")
+        .ok()
+        .and_then(|certs| certs.into_iter().next());
+    if let Some(saved) = saved {
+        if receipt.verify(&saved).is_ok() {
+            return format!(
+                "it was signed by another key: the certificate saved with it ({}) verifies it, \
+                 {shown} ({}) does not{}",
+                pin::describe(&saved),
+                pin::describe(cert),
+                known_as(profile, &saved)
+            );
+        }
+        return if saved == cert {
             format!(
-                "; it verifies with {}, a Blackboard certificate your profile knows: pass that as --blackboard-cert",
-                path.display()
+                "it was altered after it was signed: the key of {shown} ({}) signed it, and its \
+                 signature no longer matches its contents",
+                pin::describe(cert)
             )
-        })
-        .unwrap_or_default()
+        } else {
+            "it was altered after it was signed: not even the certificate saved with it verifies \
+             it any more"
+                .to_owned()
+        };
+    }
+    // An older receipt file, without its signer: a certificate the profile knows may tell.
+    let known = std::iter::once(profile.blackboard_cert())
+        .chain(recorded(profile))
+        .filter(|p| p.as_path() != path)
+        .find(|p| {
+            read_chain(p)
+                .ok()
+                .is_some_and(|chain| receipt.verify(&chain[0]).is_ok())
+        });
+    match known {
+        Some(p) => format!(
+            "it was signed by another key: it verifies with {}, a Blackboard certificate your \
+             profile knows, not with {shown}; verify with --blackboard-cert {}",
+            p.display(),
+            p.display()
+        ),
+        None => format!(
+            "its signature does not verify with {shown} ({}): either it was altered after it \
+             was signed, or another key signed it (this receipt file does not carry the \
+             certificate that signed it, so which cannot be told)",
+            pin::describe(cert)
+        ),
+    }
+}
+
+/// If the profile knows `cert` (pinned or recorded), where; else a hint on what to do.
+fn known_as(profile: &Profile, cert: &[u8]) -> String {
+    let path = std::iter::once(profile.blackboard_cert())
+        .chain(recorded(profile))
+        .find(|p| {
+            read_chain(p)
+                .ok()
+                .is_some_and(|chain| chain[0].as_ref() == cert)
+        });
+    match path {
+        Some(p) => format!(
+            "; it verifies with {}, a Blackboard certificate your profile knows: verify with \
+             --blackboard-cert {}",
+            p.display(),
+            p.display()
+        ),
+        None => "; it is no Blackboard certificate your profile knows: ask the course staff \
+                 which certificate is Blackboard's"
+            .to_owned(),
+    }
 }
 
 /// The CUHK root: `--ca`, else the profile's `ca.crt`; with where it came from.
@@ -132,14 +232,14 @@ fn root(
 ) -> Result<(CertificateDer<'static>, String), StudentError> {
     let path = ca.map(Path::to_path_buf).unwrap_or_else(|| profile.ca());
     let pem = std::fs::read(&path).map_err(|e| match ca {
-        Some(_) => StudentError(format!("cannot read {}: {e}", path.display())),
-        None => StudentError(format!(
+        Some(_) => StudentError::file(format!("cannot read {}: {e}", path.display())),
+        None => StudentError::file(format!(
             "cannot read the CUHK root certificate {} ({e}): pass --ca with CUHK's ca.crt, or --profile with your enrolled profile",
             path.display()
         )),
     })?;
     let der = from_pem_or_der(&pem, "CERTIFICATE")
-        .map_err(|e| StudentError(format!("{} is not a certificate: {e}", path.display())))?
+        .map_err(|e| StudentError::file(format!("{} is not a certificate: {e}", path.display())))?
         .remove(0);
     Ok((CertificateDer::from(der), path.display().to_string()))
 }

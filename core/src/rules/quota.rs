@@ -3,6 +3,7 @@
 //! cannot fill Blackboard's disk with versions of the largest allowed file. Blackboard checks it
 //! when an upload is offered and again inside the transaction that records the submission.
 
+use crate::units;
 use crate::{Refusal, RefusalCode};
 
 /// The bound per student and assignment.
@@ -55,11 +56,11 @@ impl Quota {
             return Err(Refusal::new(
                 RefusalCode::Quota,
                 format!(
-                    "this file ({size} bytes) would bring your submissions for this assignment to \
-                     {} bytes, over the {} bytes Blackboard keeps per student: ask the course \
-                     staff if you need more",
-                    used.bytes.saturating_add(size),
-                    self.max_bytes
+                    "this file ({}) would bring your submissions for this assignment to {}, over \
+                     the {} Blackboard keeps per student: ask the course staff if you need more",
+                    units::size_exact(size),
+                    units::size_exact(used.bytes.saturating_add(size)),
+                    units::size_exact(self.max_bytes)
                 ),
             ));
         }

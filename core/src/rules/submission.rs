@@ -2,6 +2,7 @@
 //! gets.
 
 use crate::msg::UploadOffer;
+use crate::units::size_exact;
 use crate::{Refusal, RefusalCode};
 
 /// Whether `offer` may be taken, given the largest file its assignment accepts now (`None`:
@@ -21,8 +22,12 @@ pub fn admit(offer: &UploadOffer, max_size: Option<u64>) -> Result<(), Refusal> 
         return Err(Refusal::new(
             RefusalCode::TooLarge,
             format!(
-                "the file is {} bytes but {}/{} accepts at most {}",
-                offer.size, offer.course, offer.assignment, max_size
+                "the file is {} but {}/{} accepts at most {}: make it smaller, or ask the course \
+                 staff",
+                size_exact(offer.size),
+                offer.course,
+                offer.assignment,
+                size_exact(max_size)
             ),
         ));
     }
@@ -55,7 +60,16 @@ mod tests {
         assert!(admit(&offer(10), Some(10)).is_ok());
         let r = admit(&offer(11), Some(10)).expect_err("one byte over");
         assert_eq!(r.code, RefusalCode::TooLarge);
-        assert!(r.reason.contains("at most 10"), "{}", r.reason);
+        assert!(r.reason.contains("at most 10 bytes"), "{}", r.reason);
+        let r = admit(&offer(21 << 20), Some(20 << 20)).expect_err("over 20 MiB");
+        assert!(
+            r.reason.starts_with(
+                "the file is 21 MiB (22,020,096 bytes) but CSCI3180/hw1 accepts at most 20 MiB \
+                 (20,971,520 bytes)"
+            ),
+            "{}",
+            r.reason
+        );
         let r = admit(&offer(0), None).expect_err("no assignment");
         assert_eq!(r.code, RefusalCode::NoSuchAssignment);
         assert!(r.reason.contains("hw1"), "{}", r.reason);

@@ -78,8 +78,10 @@ impl Lab {
             now,
         )
         .map_err(|e| e.0)?;
+        let data = dir.join("data");
+        handin_services::board::Board::init(&data).map_err(|e| e.to_string())?;
         let board =
-            handin_services::board::Board::open(&dir.join("data")).map_err(|e| e.to_string())?;
+            handin_services::board::Board::open_records(&data).map_err(|e| e.to_string())?;
         board
             .add_assignment(
                 "LOAD",
@@ -134,6 +136,8 @@ impl Lab {
             .arg(self.dir.join("bb.crt"))
             .arg("--key")
             .arg(self.dir.join("bb.key"))
+            .arg("--crl")
+            .arg(self.pki.crl())
             .args([
                 "--listen",
                 "127.0.0.1:0",

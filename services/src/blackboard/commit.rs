@@ -5,6 +5,7 @@
 use super::{failed, refusal, Done, Shared};
 use crate::board::{BoardError, Committed, Ready};
 use crate::runtime::{Batcher, Promise};
+use handin_core::units::size_exact;
 use handin_core::{Refusal, RefusalCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -71,7 +72,7 @@ fn reply(shared: &Arc<Shared>, result: Result<Committed, BoardError>, answer: Pr
         let Committed { record, .. } = committed;
         let body = record.receipt_body();
         tracing::info!(id = %record.id, student = %record.student, course = %record.course,
-            assignment = %record.assignment, size = record.size, late = record.late,
+            assignment = %record.assignment, size = %size_exact(record.size), late = record.late,
             version = record.version, "stored");
         let signed = signer.signer.sign(&body).map_err(|e| {
             tracing::error!(error = %e, "cannot sign a receipt");

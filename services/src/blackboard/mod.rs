@@ -36,7 +36,7 @@ use commit::Pending;
 use fetch::{Chunk, Fetch, Step};
 use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::msg::SubmissionEntry;
-use handin_core::pki::{unix_secs, PersonId, StudentId};
+use handin_core::pki::{rfc3339, PersonId, StudentId};
 use handin_core::staff::StaffServer;
 use handin_core::{
     Now, Receipt, ReceiptSigner, Refusal, RefusalCode, ServerConfig, SubmitServer,
@@ -328,7 +328,7 @@ impl BbConn {
                     peer = %self.peer,
                     %student,
                     subject = %certificate.subject,
-                    expires = unix_secs(certificate.not_after),
+                    expires = %rfc3339(certificate.not_after),
                     version = %handshake.version,
                     suite = %handshake.cipher_suite,
                     group = %handshake.key_exchange,

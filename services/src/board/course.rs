@@ -262,10 +262,10 @@ impl Board {
             open,
         };
         let detail = format!(
-            "{}: due {}, at most {} bytes, cut-off {}, grace {} s",
+            "{}: due {}, at most {}, cut-off {}, grace {} s",
             a.assignment,
             rfc3339(a.due),
-            a.max_size,
+            handin_core::units::size_exact(a.max_size),
             a.cutoff.map_or_else(|| "none".to_owned(), rfc3339),
             a.grace.as_secs()
         );

@@ -83,6 +83,26 @@ pub enum BoardError {
     /// The database holds something this version does not understand.
     #[error("submission database: {0}; restore it from a backup or use a newer handin")]
     BadDatabase(String),
+    /// The data directory does not exist, or holds no store: a typo in a path must not make a
+    /// new empty store. [`Board::init`] makes one.
+    #[error(
+        "{}: create it with `blackboard init --data {}`, or check the path",
+        if *.exists {
+            format!("{} is not a Blackboard data directory (it has no blackboard.db)", .dir.display())
+        } else {
+            format!("the data directory {} does not exist", .dir.display())
+        },
+        .dir.display()
+    )]
+    NoStore {
+        /// The directory named.
+        dir: std::path::PathBuf,
+        /// Whether the directory itself exists.
+        exists: bool,
+    },
+    /// [`Board::init`] was asked for a directory that already holds a store.
+    #[error("{} already holds a Blackboard store; refusing to make another (use another --data)", .0.display())]
+    AlreadyInitialized(std::path::PathBuf),
     /// Another server holds the data directory (or its lock could not be taken).
     #[error("{0}")]
     Locked(#[source] DirLockError),
@@ -157,8 +177,22 @@ pub struct Board {
     lock: Option<DirLock>,
 }
 
+/// The database file of the store in `dir`.
+const DB: &str = "blackboard.db";
+
 impl Board {
-    /// Opens (creating) the store in `dir` for a server: takes the directory's lock for as long
+    /// Makes a new, empty store in `dir` (creating the directory, mode 0700): the database,
+    /// `files/` and `tmp/`. Refuses a directory that already holds one.
+    pub fn init(dir: &Path) -> Result<(), BoardError> {
+        if dir.join(DB).symlink_metadata().is_ok() {
+            return Err(BoardError::AlreadyInitialized(dir.to_path_buf()));
+        }
+        BlobDir::open(dir).map_err(|(at, e)| io_err(format!("creating {}", at.display()))(e))?;
+        SqliteBoard::open(&dir.join(DB))?;
+        Ok(())
+    }
+
+    /// Opens the store in `dir` (made by [`Board::init`]) for a server: takes the directory's lock for as long
     /// as the store lives, then deletes every leftover file in `tmp/` (an upload without a
     /// receipt never survives a restart; see [`Board::leftovers_removed`]).
     ///
@@ -168,7 +202,7 @@ impl Board {
         Self::open_with(dir, true)
     }
 
-    /// Opens (creating) the store in `dir` for reading and changing its records (assignments,
+    /// Opens the store in `dir` (made by [`Board::init`]) for reading and changing its records (assignments,
     /// listings) while a server may be serving the same directory: unlike [`Board::open`], it
     /// leaves `tmp/` alone, so uploads in progress survive. Do not store submissions through
     /// it.
@@ -177,6 +211,14 @@ impl Board {
     }
 
     fn open_with(dir: &Path, clean: bool) -> Result<Self, BoardError> {
+        // Never a new empty store from a mistyped path: the directory and its database must
+        // be there already.
+        if dir.join(DB).symlink_metadata().is_err() {
+            return Err(BoardError::NoStore {
+                dir: dir.to_path_buf(),
+                exists: dir.is_dir(),
+            });
+        }
         let blobs = BlobDir::open(dir)
             .map_err(|(at, e)| io_err(format!("creating {}", at.display()))(e))?;
         let lock = match clean {
@@ -190,7 +232,7 @@ impl Board {
         } else {
             0
         };
-        let records = SqliteBoard::open(&dir.join("blackboard.db"))?;
+        let records = SqliteBoard::open(&dir.join(DB))?;
         Ok(Self::with_parts(
             Box::new(records),
             blobs,

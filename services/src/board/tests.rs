@@ -32,6 +32,7 @@ fn due() -> SystemTime {
 /// A store with CSCI3180/hw1 and CSCI3150/lab1, both due a week after t0.
 fn store() -> (TempDir, Board) {
     let dir = tempfile::tempdir().unwrap();
+    Board::init(dir.path()).unwrap();
     let board = Board::open(dir.path()).unwrap();
     board.add_assignment("CSCI3180", "hw1", due(), MAX).unwrap();
     board
@@ -294,6 +295,7 @@ fn list_filters_by_course_oldest_first() {
 #[test]
 fn leftover_uploads_are_removed_on_open() {
     let dir = tempfile::tempdir().unwrap();
+    Board::init(dir.path()).unwrap();
     let board = Board::open(dir.path()).unwrap();
     assert_eq!(board.leftovers_removed(), 0);
     let mut up = board.begin_upload().unwrap();
@@ -361,6 +363,7 @@ fn dropping_or_aborting_an_upload_removes_its_file() {
 #[test]
 fn records_survive_a_restart_and_stay_consistent() {
     let dir = tempfile::tempdir().unwrap();
+    Board::init(dir.path()).unwrap();
     let board = Board::open(dir.path()).unwrap();
     board.add_assignment("CSCI3180", "hw1", due(), MAX).unwrap();
     let mut entries = Vec::new();
@@ -458,6 +461,7 @@ fn disk_full_maps_to_a_storage_refusal() {
 #[test]
 fn assignments_are_checked_added_and_updated() {
     let dir = tempfile::tempdir().unwrap();
+    Board::init(dir.path()).unwrap();
     let board = Board::open(dir.path()).unwrap();
     assert!(board.assignments().unwrap().is_empty());
     board.add_assignment("CSCI3180", "hw2", due(), 10).unwrap();
@@ -570,6 +574,7 @@ fn concurrent_commits_from_worker_threads_get_distinct_versions() {
 #[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
+    Board::init(dir.path()).unwrap();
     drop(Board::open(dir.path()).unwrap());
     Connection::open(dir.path().join("blackboard.db"))
         .unwrap()
@@ -747,4 +752,38 @@ fn records_opened_beside_a_server_leave_its_uploads_alone() {
         RefusalCode::TooLarge
     );
     assert_nothing_stored(&dir, &board);
+}
+
+#[test]
+fn a_missing_or_empty_data_directory_is_refused_with_the_command_that_makes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("dta");
+    for open in [Board::open, Board::open_records] {
+        match open(&typo) {
+            Err(e @ BoardError::NoStore { exists: false, .. }) => assert_eq!(
+                e.to_string(),
+                format!(
+                    "the data directory {} does not exist: create it with `blackboard init \
+                     --data {}`, or check the path",
+                    typo.display(),
+                    typo.display()
+                )
+            ),
+            other => panic!("expected NoStore, got {other:?}"),
+        }
+        assert!(!typo.exists(), "nothing is created");
+        match open(dir.path()) {
+            Err(e @ BoardError::NoStore { exists: true, .. }) => {
+                assert!(e.to_string().contains("has no blackboard.db"), "{e}")
+            }
+            other => panic!("expected NoStore, got {other:?}"),
+        }
+        assert!(names_in(dir.path()).is_empty(), "nothing is created");
+    }
+    Board::init(&typo).unwrap();
+    assert!(Board::open_records(&typo).is_ok());
+    assert!(matches!(
+        Board::init(&typo),
+        Err(BoardError::AlreadyInitialized(_))
+    ));
 }

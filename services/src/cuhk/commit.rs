@@ -18,7 +18,7 @@ use super::CuhkShared;
 use crate::registrar::{Application, Registrar, RegistrarReader, Request};
 use crate::runtime::{Batcher, Inbox, Promise, Take};
 use crate::store::ViewOpener;
-use handin_core::pki::{unix_secs, CheckedCsr, PkiError};
+use handin_core::pki::{rfc3339, CheckedCsr, PkiError};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Refusal, RefusalCode};
 use std::net::SocketAddr;
@@ -213,7 +213,7 @@ fn commit(shared: &CuhkShared, stats: &Stats, registrar: &mut Registrar, batch: 
                     Ok(issued) => {
                         tracing::info!(peer = %item.peer, %person,
                             serial = %issued.record.serial_hex,
-                            until = unix_secs(issued.record.not_after), renewal,
+                            until = %rfc3339(issued.record.not_after), renewal,
                             "certificate issued");
                         item.answer.keep(Ok(issued.cert));
                     }

@@ -49,6 +49,25 @@ impl PkiDir {
         self.root.join("cuhk.db")
     }
 
+    /// Refuses a directory that `cuhk init` did not make (a typo in `--dir` must not make a new
+    /// empty roster): it must exist and hold the CA's certificate.
+    pub fn check(&self) -> Result<(), CuhkError> {
+        let root = self.root.display();
+        if !self.root.is_dir() {
+            return Err(CuhkError(format!(
+                "the PKI directory {root} does not exist: create it with `cuhk init --dir {root}`, \
+                 or check --dir"
+            )));
+        }
+        if self.ca_cert().symlink_metadata().is_err() {
+            return Err(CuhkError(format!(
+                "{root} is not a PKI directory (it has no ca.crt): create one with `cuhk init \
+                 --dir {root}`, or check --dir"
+            )));
+        }
+        Ok(())
+    }
+
     fn read(&self, path: &Path) -> Result<Vec<u8>, CuhkError> {
         std::fs::read(path).map_err(|e| {
             CuhkError(format!(
@@ -95,13 +114,14 @@ impl PkiDir {
             PUBLIC,
         )
         .map_err(io_err(format!("writing {}", self.cuhk_cert().display())))?;
-        let mut registrar = self.registrar()?;
+        let mut registrar = Registrar::create(&self.db()).map_err(|e| CuhkError(e.to_string()))?;
         self.publish_crl(&ca, &mut registrar, now)?;
         Ok(())
     }
 
     /// The CA, loaded from `ca.crt` and `ca.key`.
     pub fn ca(&self) -> Result<Ca, CuhkError> {
+        self.check()?;
         let cert = self.read(&self.ca_cert())?;
         let key = self.read(&self.ca_key())?;
         let text = |b: Vec<u8>, what: &str| {
@@ -118,8 +138,9 @@ impl PkiDir {
         DirLock::acquire(&self.root, now).map_err(|e| CuhkError(e.to_string()))
     }
 
-    /// The registrar database.
+    /// The registrar database (refused if the directory is not one `cuhk init` made).
     pub fn registrar(&self) -> Result<Registrar, CuhkError> {
+        self.check()?;
         Registrar::open(&self.db()).map_err(|e| CuhkError(e.to_string()))
     }
 

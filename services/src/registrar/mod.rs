@@ -62,6 +62,10 @@ pub enum RegistrarError {
     /// The database holds something this version does not understand.
     #[error("registrar database: {0}; restore it from a backup or use a newer handin")]
     BadDatabase(String),
+    /// [`Registrar::open`] found no database: a typo in a path must not make a new empty
+    /// roster. [`Registrar::create`] makes one.
+    #[error("there is no registrar database at {}: `cuhk init` makes one; check the path", .0.display())]
+    Missing(std::path::PathBuf),
     /// The system random number generator failed.
     #[error("the system random number generator failed; check the operating system")]
     Random,
@@ -181,8 +185,17 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    /// Opens the registrar's SQLite database at `path`, creating it and its schema if missing.
+    /// Opens the registrar's SQLite database at `path`, made by [`Registrar::create`]; refuses
+    /// ([`RegistrarError::Missing`]) if there is none.
     pub fn open(path: &Path) -> Result<Self, RegistrarError> {
+        if path.symlink_metadata().is_err() {
+            return Err(RegistrarError::Missing(path.to_path_buf()));
+        }
+        Self::create(path)
+    }
+
+    /// Opens the registrar's SQLite database at `path`, creating it and its schema if missing.
+    pub fn create(path: &Path) -> Result<Self, RegistrarError> {
         Ok(Self::with_records(Box::new(SqliteRegistrar::open(path)?)))
     }
 

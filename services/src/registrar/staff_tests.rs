@@ -68,7 +68,7 @@ fn staff_column(path: &Path, id: &str) -> Option<i64> {
 #[test]
 fn a_staff_login_enrolls_with_its_code_and_the_certificate_names_the_login() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let lee = login("prof.lee");
     let code = reg.add_person(&lee, t0()).unwrap();
     assert!(reg.on_roster(&lee).unwrap());
@@ -94,7 +94,7 @@ fn a_staff_login_enrolls_with_its_code_and_the_certificate_names_the_login() {
 #[test]
 fn an_unlisted_login_and_a_wrong_code_get_the_same_refusal() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let lee = login("prof.lee");
     let code = reg.add_person(&lee, t0()).unwrap();
     let stranger = login("prof.leee");
@@ -115,7 +115,7 @@ fn an_unlisted_login_and_a_wrong_code_get_the_same_refusal() {
 #[test]
 fn a_certificate_for_another_login_or_a_student_is_never_recorded_for_a_login() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let lee = login("prof.lee");
     let code = reg.add_person(&lee, t0()).unwrap();
     for other in [login("prof.chan"), student("1155000001")] {
@@ -137,7 +137,7 @@ fn a_certificate_for_another_login_or_a_student_is_never_recorded_for_a_login() 
 #[test]
 fn a_staff_login_renews_and_is_revoked_like_a_student() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let lee = login("t-a.9");
     let code = reg.add_person(&lee, t0()).unwrap();
     let first = reg
@@ -171,7 +171,7 @@ fn a_staff_login_renews_and_is_revoked_like_a_student() {
 #[test]
 fn revoking_an_unlisted_login_says_how_to_list_it() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     match reg.revoke_person(&login("nobody"), t0()) {
         Err(e @ RegistrarError::NotOnRoster(_)) => assert_eq!(
             e.to_string(),
@@ -192,7 +192,7 @@ fn revoking_an_unlisted_login_says_how_to_list_it() {
 #[test]
 fn a_row_is_found_only_as_the_kind_of_id_it_was_added_as() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let lee = login("prof.lee");
     let code = reg.add_person(&lee, t0()).unwrap();
     drop(reg);
@@ -204,7 +204,7 @@ fn a_row_is_found_only_as_the_kind_of_id_it_was_added_as() {
             [],
         )
         .unwrap();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     assert!(!reg.on_roster(&lee).unwrap());
     let r = refusal(reg.redeem(&lee, &code, t0(), signer(&f.ca, &lee, t0())));
     assert_eq!(r.code, RefusalCode::BadCode);
@@ -259,7 +259,7 @@ fn a_version_1_database_is_upgraded_and_keeps_its_students_and_certificates() {
     let (code_b, cert) = {
         let dir = tempfile::tempdir().unwrap();
         let scratch = dir.path().join("scratch.db");
-        let mut reg = Registrar::open(&scratch).unwrap();
+        let mut reg = Registrar::create(&scratch).unwrap();
         let code_a = reg.add_person(&alice, t0()).unwrap();
         let cert = reg
             .redeem(&alice, &code_a, t0(), signer(&f.ca, &alice, t0()))
@@ -281,7 +281,7 @@ fn a_version_1_database_is_upgraded_and_keeps_its_students_and_certificates() {
         (code_b, cert)
     };
 
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let conn = Connection::open(&f.path).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -316,7 +316,7 @@ fn a_version_1_database_is_upgraded_and_keeps_its_students_and_certificates() {
     assert_eq!(reg.revoke_person(&alice, t0()).unwrap(), 2);
     drop(reg);
     // And it reopens as it is.
-    let reg = Registrar::open(&f.path).unwrap();
+    let reg = Registrar::create(&f.path).unwrap();
     assert!(reg.on_roster(&lee).unwrap());
     assert_eq!(reg.revoked().unwrap().len(), 2);
 }

@@ -87,7 +87,7 @@ fn enroll(reg: &mut Registrar, ca: &Ca, id: &StudentId, now: SystemTime) -> Vec<
 #[test]
 fn code_has_the_documented_shape_and_loose_typing_redeems_it() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let id = sid("1155000001");
     let code = reg.add_student(&id, t0()).unwrap();
     let groups: Vec<&str> = code.split('-').collect();
@@ -116,7 +116,7 @@ fn code_has_the_documented_shape_and_loose_typing_redeems_it() {
 #[test]
 fn code_is_stored_only_as_a_salted_hash() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let id = sid("1155000001");
     let code = reg.add_student(&id, t0()).unwrap();
     let other = reg.add_student(&sid("1155000002"), t0()).unwrap();
@@ -153,7 +153,7 @@ fn code_is_stored_only_as_a_salted_hash() {
 fn wrong_codes_never_lock_the_student_out_or_spend_the_code() {
     let f = fixture();
     let id = sid("1155000001");
-    let code = Registrar::open(&f.path)
+    let code = Registrar::create(&f.path)
         .unwrap()
         .add_student(&id, t0())
         .unwrap();
@@ -164,14 +164,14 @@ fn wrong_codes_never_lock_the_student_out_or_spend_the_code() {
         if n >= 10 {
             at += mins(60);
         }
-        let mut reg = Registrar::open(&f.path).unwrap();
+        let mut reg = Registrar::create(&f.path).unwrap();
         let r = refusal(reg.redeem(&id, &format!("WRONG-{n}"), at, failing_signer));
         assert_eq!(r.code, RefusalCode::BadCode, "{r:?}");
         assert_eq!(r.reason, WRONG_CODE);
     }
     // Nothing was written, and the student enrolls at once with the right code.
     assert_eq!(failures(&f.path, &id), 0);
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let cert = reg.redeem(&id, &code, at, signer(&f.ca, &id, at));
     assert!(cert.is_ok(), "{cert:?}");
 }
@@ -179,7 +179,7 @@ fn wrong_codes_never_lock_the_student_out_or_spend_the_code() {
 #[test]
 fn a_new_code_replaces_the_old_one() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let id = sid("1155000001");
     let old = reg.add_student(&id, t0()).unwrap();
     let fresh = reg.add_student(&id, t0()).unwrap();
@@ -197,7 +197,7 @@ fn a_new_code_replaces_the_old_one() {
 #[test]
 fn a_used_code_is_refused_without_signing() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let id = sid("1155000001");
     let code = reg.add_student(&id, t0()).unwrap();
     reg.redeem(&id, &code, t0(), signer(&f.ca, &id, t0()))
@@ -217,7 +217,7 @@ fn a_used_code_is_refused_without_signing() {
         (RefusalCode::BadCode, WRONG_CODE)
     );
     drop(reg);
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let r = refusal(reg.redeem(&id, &code, t0(), signer(&f.ca, &id, t0())));
     assert_eq!(r.code, RefusalCode::CodeUsed);
 }
@@ -225,7 +225,7 @@ fn a_used_code_is_refused_without_signing() {
 #[test]
 fn an_unknown_student_gets_the_same_refusal_as_a_wrong_code() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let known = sid("1155000001");
     let stranger = sid("1155999999");
     let code = reg.add_student(&known, t0()).unwrap();
@@ -243,7 +243,7 @@ fn an_unknown_student_gets_the_same_refusal_as_a_wrong_code() {
 #[test]
 fn a_signing_failure_leaves_the_code_unused() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let id = sid("1155000001");
     let code = reg.add_student(&id, t0()).unwrap();
     let r = refusal(reg.redeem(&id, &code, t0(), failing_signer));
@@ -264,7 +264,7 @@ fn a_signing_failure_leaves_the_code_unused() {
 #[test]
 fn revoking_a_student_lists_exactly_their_serials() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let a = sid("1155000001");
     let b = sid("1155000002");
     let a1 = enroll(&mut reg, &f.ca, &a, t0());
@@ -349,7 +349,7 @@ fn codes_of(outcomes: &[Result<Issued, Refusal>]) -> Vec<Option<RefusalCode>> {
 #[test]
 fn a_batch_decides_each_application_on_its_own_in_one_transaction() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let ids: Vec<StudentId> = (1..=8).map(|i| sid(&format!("11550000{i:02}"))).collect();
     let codes: Vec<String> = ids
         .iter()
@@ -415,7 +415,7 @@ fn a_batch_decides_each_application_on_its_own_in_one_transaction() {
     drop(reg);
 
     // Every decision is on disk, read back through a new connection.
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     for (i, id) in [(0, &ids[0]), (2, &ids[2]), (8, &ids[3])] {
         let issued = reg.issued(id).unwrap();
         assert_eq!(issued.len(), 1, "{id}");
@@ -448,7 +448,7 @@ fn a_batch_decides_each_application_on_its_own_in_one_transaction() {
 #[test]
 fn a_database_failure_refuses_the_whole_batch_and_records_nothing() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let ids: Vec<StudentId> = (0..200).map(|i| sid(&format!("1156{i:06}"))).collect();
     let codes: Vec<String> = ids
         .iter()
@@ -487,7 +487,7 @@ fn a_database_failure_refuses_the_whole_batch_and_records_nothing() {
     }
     drop(reg);
 
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     for id in &ids {
         assert!(reg.issued(id).unwrap().is_empty(), "{id}");
     }
@@ -505,7 +505,7 @@ fn a_database_failure_refuses_the_whole_batch_and_records_nothing() {
 #[test]
 fn a_reader_advises_from_committed_records_without_writing() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let (a, b) = (sid("1155000001"), sid("1155000002"));
     let code_a = reg.add_student(&a, t0()).unwrap();
     let code_b = reg.add_student(&b, t0()).unwrap();
@@ -525,18 +525,18 @@ fn a_reader_advises_from_committed_records_without_writing() {
 #[test]
 fn the_crl_number_increments_and_persists() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     assert_eq!(reg.next_crl_number().unwrap(), 1);
     assert_eq!(reg.next_crl_number().unwrap(), 2);
     drop(reg);
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     assert_eq!(reg.next_crl_number().unwrap(), 3);
 }
 
 #[test]
 fn renewal_needs_a_current_valid_certificate_of_the_same_student() {
     let f = fixture();
-    let mut reg = Registrar::open(&f.path).unwrap();
+    let mut reg = Registrar::create(&f.path).unwrap();
     let a = sid("1155000001");
     let b = sid("1155000002");
     let a1 = serial_of(&CertificateDer::from(enroll(&mut reg, &f.ca, &a, t0())));
@@ -601,19 +601,33 @@ fn a_stored_serial_is_read_back_from_hex_of_either_case() {
 fn a_newer_schema_is_refused_and_an_existing_one_reopens() {
     let f = fixture();
     let id = sid("1155000001");
-    Registrar::open(&f.path)
+    Registrar::create(&f.path)
         .unwrap()
         .add_student(&id, t0())
         .unwrap();
-    let reg = Registrar::open(&f.path).unwrap();
+    let reg = Registrar::create(&f.path).unwrap();
     assert!(reg.on_roster(&id).unwrap());
     drop(reg);
     Connection::open(&f.path)
         .unwrap()
         .pragma_update(None, "user_version", 99)
         .unwrap();
-    match Registrar::open(&f.path) {
+    match Registrar::create(&f.path) {
         Err(e @ RegistrarError::BadDatabase(_)) => assert!(e.to_string().contains("99")),
         other => panic!("expected BadDatabase, got {other:?}"),
     }
+}
+
+#[test]
+fn opening_a_missing_database_is_refused_and_creates_nothing() {
+    let f = fixture();
+    match Registrar::open(&f.path) {
+        Err(e @ RegistrarError::Missing(_)) => {
+            assert!(e.to_string().contains("`cuhk init` makes one"), "{e}")
+        }
+        other => panic!("expected Missing, got {other:?}"),
+    }
+    assert!(!f.path.exists());
+    drop(Registrar::create(&f.path).unwrap());
+    assert!(Registrar::open(&f.path).is_ok());
 }

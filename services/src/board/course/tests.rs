@@ -26,6 +26,7 @@ fn due() -> SystemTime {
 /// class list, and hw1 due a day after t0, cut off two days after t0.
 fn course() -> (TempDir, Board) {
     let dir = tempfile::tempdir().unwrap();
+    Board::init(dir.path()).unwrap();
     let board = Board::open(dir.path()).unwrap();
     board
         .add_course("CSCI3180", "Programming Languages", t0())
