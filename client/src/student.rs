@@ -7,7 +7,7 @@ mod pin;
 mod verify;
 
 pub(crate) use enroll::enroll_person;
-pub use enroll::{enroll, renew, student_enroll_id, Enrolled, ExternalKey};
+pub use enroll::{enroll, renew, student_enroll_id, Enrolled, ExternalKey, Trust};
 pub use grades::{feedback, grades};
 pub use pin::{describe_server, pin_blackboard, Pinned, Standing};
 pub use verify::{verify_receipt, Verified};
