@@ -5,8 +5,13 @@
 # Usage: scripts/demo.sh        (builds the binaries first; leaves nothing behind)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Only the addresses this script passes count.
+unset HANDIN_CUHK HANDIN_BLACKBOARD HANDIN_HOME
 
-cargo build -q -p handin-cuhk -p handin-blackboard -p handin-student -p handin-staff
+echo "Building cuhk, blackboard, student and staff (a debug build: a few minutes on a fresh clone, seconds after)..."
+started=$SECONDS
+cargo build -p handin-cuhk -p handin-blackboard -p handin-student -p handin-staff
+echo "Built in $((SECONDS - started)) s."
 bin="$(cargo metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug"
 work="$(mktemp -d)"
 pids=()
@@ -36,8 +41,9 @@ address_of() {
   exit 1
 }
 
-step "CUHK creates its root CA (ECDSA P-256), a certificate for its own enrollment server, an empty CRL and its records."
+step "CUHK creates its root CA (ECDSA P-256), a certificate for its own enrollment server, an empty CRL and its records, and prints the root's SHA-256 fingerprint."
 run "$bin/cuhk" init --dir "$work/pki" --san localhost --san 127.0.0.1
+fingerprint="$("$bin/cuhk" fingerprint --dir "$work/pki")"
 
 step "CUHK issues Blackboard's server certificate (serverAuth, valid for localhost and 127.0.0.1)."
 run "$bin/cuhk" issue-server --dir "$work/pki" --name Blackboard --san localhost --san 127.0.0.1 \
@@ -68,23 +74,24 @@ run "$bin/staff" --profile "$work/teacher" enroll --id prof.lee --code "$staff_c
 due="$(date -u -d '+7 days' +%Y-%m-%dT%H:%M:%SZ)"
 run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" assignment add CSCI3180 hw1 --due "$due" --max-size 10MB
 
-step "The student makes a key pair and a CSR, and enrolls: CUHK checks the roster, the code and the CSR's own signature (proof of possession), then signs a client certificate whose subject is the student ID."
-run "$bin/student" --profile "$work/student" enroll --id 1155000001 --code "$code" --ca "$work/pki/ca.crt" --cuhk "$cuhk_addr"
+step "The student makes a key pair and a CSR, and enrolls with only CUHK's address and the root's fingerprint (from the enrollment letter): CUHK sends its root in the TLS handshake, the client keeps it only if the fingerprint matches and CUHK's certificate verifies against it. CUHK checks the roster, the code and the CSR's own signature (proof of possession), then signs a client certificate whose subject is the student ID. The profile remembers both addresses."
+run "$bin/student" --profile "$work/student" enroll --id 1155000001 --code "$code" --cuhk "$cuhk_addr" --fingerprint "$fingerprint" --blackboard "$bb_addr"
+run "$bin/student" --profile "$work/student" config
 
 step "The student submits homework over mutual TLS: Blackboard verifies the certificate against the CUHK root and the CRL, takes the ID from it, checks size and SHA-256, stores the file durably, and signs a receipt."
 head -c 200000 /dev/urandom > "$work/hw1.pdf"
-run "$bin/student" --profile "$work/student" submit "$work/hw1.pdf" --course CSCI3180 --assignment hw1 --blackboard "$bb_addr"
+run "$bin/student" --profile "$work/student" submit "$work/hw1.pdf" --course CSCI3180 --assignment hw1
 
 step "The receipt verifies offline with Blackboard's certificate: it must come from the CUHK root as a server certificate, and be the one the profile pinned when it first reached Blackboard."
 receipt="$(ls "$work/student/receipts/"*.receipt)"
 run "$bin/student" --profile "$work/student" verify-receipt "$receipt" --blackboard-cert "$work/blackboard.crt"
 
 step "The student lists their submissions (Blackboard shows a student only their own)."
-run "$bin/student" --profile "$work/student" list --blackboard "$bb_addr"
+run "$bin/student" --profile "$work/student" list
 
 step "The student fetches the submission back; the client checks its size and SHA-256."
 id="$(basename "$receipt" .receipt)"
-run "$bin/student" --profile "$work/student" fetch "$id" --out "$work/fetched.pdf" --blackboard "$bb_addr"
+run "$bin/student" --profile "$work/student" fetch "$id" --out "$work/fetched.pdf"
 cmp "$work/hw1.pdf" "$work/fetched.pdf"
 echo "      the fetched bytes are identical to the original"
 
@@ -97,10 +104,10 @@ echo "      the collected bytes are identical to the original"
 step "The teacher grades with a feedback file; the student sees nothing until the grades are released."
 printf 'Well done.\n' > "$work/feedback.txt"
 run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" grade CSCI3180 hw1 --student 1155000001 --score 92 --comment "Clear and correct." --feedback "$work/feedback.txt"
-run "$bin/student" --profile "$work/student" grades --blackboard "$bb_addr"
+run "$bin/student" --profile "$work/student" grades
 run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" release CSCI3180 hw1
-run "$bin/student" --profile "$work/student" grades --blackboard "$bb_addr"
-run "$bin/student" --profile "$work/student" feedback CSCI3180 hw1 --out "$work/my-feedback.txt" --blackboard "$bb_addr"
+run "$bin/student" --profile "$work/student" grades
+run "$bin/student" --profile "$work/student" feedback CSCI3180 hw1 --out "$work/my-feedback.txt"
 run "$bin/staff" --profile "$work/teacher" --blackboard "$bb_addr" log CSCI3180
 
 step "The servers shut down cleanly (SIGTERM: stop accepting, finish requests in flight, exit 0)."

@@ -41,6 +41,13 @@ enum Command {
         #[arg(long = "san", default_values = ["localhost", "127.0.0.1"])]
         sans: Vec<String>,
     },
+    /// Print the root certificate's SHA-256 fingerprint, alone on one line (as `openssl x509
+    /// -fingerprint -sha256` writes it): students and staff enroll with `--fingerprint` and it.
+    Fingerprint {
+        /// The PKI directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Issue a server certificate (for Blackboard) signed by the CA.
     IssueServer {
         #[arg(long)]
@@ -204,10 +211,25 @@ fn main() {
                 .unwrap_or_else(|e| die("cuhk", e));
         }
         Command::Init { dir, sans } => {
-            PkiDir::new(&dir)
-                .init(&sans, now)
+            let pki = PkiDir::new(&dir);
+            pki.init(&sans, now)
+                .unwrap_or_else(|e| die("cuhk", e.to_string()));
+            let fingerprint = pki
+                .fingerprint()
                 .unwrap_or_else(|e| die("cuhk", e.to_string()));
             println!("created the CUHK root CA in {}", dir.display());
+            println!("root certificate SHA-256 fingerprint: {fingerprint}");
+            println!(
+                "students and staff enroll with: --cuhk HOST --fingerprint {fingerprint} \
+                 (`cuhk fingerprint --dir {}` prints it again)",
+                dir.display()
+            );
+        }
+        Command::Fingerprint { dir } => {
+            let fingerprint = PkiDir::new(&dir)
+                .fingerprint()
+                .unwrap_or_else(|e| die("cuhk", e.to_string()));
+            println!("{fingerprint}");
         }
         Command::IssueServer {
             dir,

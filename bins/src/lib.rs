@@ -1,6 +1,7 @@
 //! The wiring shared by the handin role binaries: command-line helpers, the choice of
-//! transport for serving, and signals.
+//! transport for serving, the servers a client talks to, and signals.
 
 pub mod cli;
 pub mod net;
+pub mod servers;
 pub mod signals;

@@ -9,6 +9,8 @@ mod show;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use handin::cli::{die, init_logging, Failure, EXIT_CODES};
 use handin::net::Transport;
+use handin::servers;
+use handin_client::config::{self, Server};
 use handin_client::staff::{self, Profile, Remote};
 use handin_core::pki::PersonId;
 use std::io::{BufRead, Write};
@@ -35,9 +37,10 @@ struct Cli {
     /// Seconds to wait for the TCP connection.
     #[arg(long, default_value_t = 10, global = true)]
     connect_timeout: u64,
-    /// Blackboard's address.
-    #[arg(long, default_value = "127.0.0.1:3141", global = true)]
-    blackboard: String,
+    /// Blackboard, HOST[:PORT] (default: $HANDIN_BLACKBOARD, else the profile's, else
+    /// 127.0.0.1:3141). With `enroll` or `config`, remembered in the profile.
+    #[arg(long, value_name = "HOST[:PORT]", global = true)]
+    blackboard: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,12 +56,17 @@ enum Command {
         /// The one-time enrollment code from CUHK.
         #[arg(long)]
         code: String,
-        /// The CUHK root certificate, obtained out of band.
-        #[arg(long)]
-        ca: PathBuf,
-        /// CUHK's enrollment server.
-        #[arg(long, default_value = "127.0.0.1:9335")]
-        cuhk: String,
+        /// The CUHK root certificate, obtained out of band (or --fingerprint).
+        #[arg(long, required_unless_present = "fingerprint")]
+        ca: Option<PathBuf>,
+        /// The CUHK root's SHA-256 fingerprint, obtained out of band (`cuhk fingerprint`
+        /// prints it): CUHK sends the root, which is kept only if it has this fingerprint.
+        #[arg(long, value_name = "SHA256", conflicts_with = "ca")]
+        fingerprint: Option<String>,
+        /// CUHK's enrollment server, HOST[:PORT] (default: $HANDIN_CUHK, else the profile's,
+        /// else 127.0.0.1:9335); remembered in the profile.
+        #[arg(long, value_name = "HOST[:PORT]")]
+        cuhk: Option<String>,
         /// Enroll with a CSR made elsewhere (e.g. by `openssl req`, CN = your ID) instead of
         /// a new key...
         #[arg(long, requires = "key")]
@@ -73,8 +81,20 @@ enum Command {
     },
     /// Get a fresh certificate with a new key, authenticated by the current one.
     Renew {
-        #[arg(long, default_value = "127.0.0.1:9335")]
-        cuhk: String,
+        /// CUHK's enrollment server, HOST[:PORT] (default: $HANDIN_CUHK, else the profile's,
+        /// else 127.0.0.1:9335).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        cuhk: Option<String>,
+    },
+    /// Show the servers this profile talks to and where each address comes from; with
+    /// --cuhk or --blackboard, remember them in the profile (--unset forgets one).
+    Config {
+        /// CUHK's enrollment server to remember, HOST[:PORT] (port 9335 if none).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        cuhk: Option<String>,
+        /// Forget a remembered address (back to the default).
+        #[arg(long, value_name = "NAME", value_parser = ["cuhk", "blackboard"])]
+        unset: Vec<String>,
     },
     /// The courses you are staff of.
     Courses {
@@ -213,12 +233,20 @@ fn main() {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let profile = Profile::locate(cli.profile.clone());
-    let remote = |addr: &str| Remote {
-        addr: addr.to_owned(),
-        transport: cli.transport,
-        connect_timeout: Duration::from_secs(cli.connect_timeout),
+    // The flag, else the environment, else the profile, else the default; Blackboard's only
+    // for the commands that go there.
+    let remote = |server: Server, flag: Option<&str>| -> Remote {
+        config::remote(
+            server,
+            flag,
+            &profile,
+            cli.transport,
+            Duration::from_secs(cli.connect_timeout),
+        )
+        .unwrap_or_else(|e| die("staff", e))
     };
-    let bb = remote(&cli.blackboard);
+    let blackboard = cli.blackboard.as_deref();
+    let bb = || remote(Server::Blackboard, blackboard);
     let result = match cli.command {
         Command::Completions { shell } => {
             handin::cli::print_meta(Cli::command(), handin::cli::Meta::Completions(shell))
@@ -231,6 +259,7 @@ fn main() {
             id,
             code,
             ca,
+            fingerprint,
             cuhk,
             csr,
             key,
@@ -239,37 +268,55 @@ fn main() {
             if !force {
                 staff::refuse_enrolled(&profile).unwrap_or_else(|e| die("staff", e));
             }
+            let trust =
+                servers::trust(ca, fingerprint.as_deref()).unwrap_or_else(|e| die("staff", e));
+            let remember = servers::given(&[
+                (Server::Cuhk, cuhk.as_deref()),
+                (Server::Blackboard, blackboard),
+            ])
+            .unwrap_or_else(|e| die("staff", e));
+            let cuhk = remote(Server::Cuhk, cuhk.as_deref());
             let id = match id {
                 Some(s) => staff::enroll_id(&s).unwrap_or_else(|e| die("staff", e)),
                 None => ask_id(),
             };
-            run::enroll(&remote(&cuhk), &profile, &id, &code, &ca, csr.zip(key))
+            run::enroll(&cuhk, &profile, &id, &code, &trust, csr.zip(key), &remember)
         }
-        Command::Renew { cuhk } => run::renew(&remote(&cuhk), &profile),
-        Command::Courses { json } => run::courses(&bb, &profile, json),
-        Command::Assignment { command } => run::assignment(&bb, &profile, command),
+        Command::Renew { cuhk } => run::renew(&remote(Server::Cuhk, cuhk.as_deref()), &profile),
+        Command::Config { cuhk, unset } => servers::config_command(
+            "staff",
+            &profile,
+            &[
+                (Server::Cuhk, cuhk.as_deref()),
+                (Server::Blackboard, blackboard),
+            ],
+            &unset,
+        )
+        .map_err(Failure::from),
+        Command::Courses { json } => run::courses(&bb(), &profile, json),
+        Command::Assignment { command } => run::assignment(&bb(), &profile, command),
         Command::Status {
             course,
             assignment,
             json,
-        } => run::status(&bb, &profile, &course, &assignment, json),
+        } => run::status(&bb(), &profile, &course, &assignment, json),
         Command::Collect {
             course,
             assignment,
             out,
             json,
-        } => run::collect(&bb, &profile, &course, &assignment, &out, json),
+        } => run::collect(&bb(), &profile, &course, &assignment, &out, json),
         Command::Extend {
             course,
             assignment,
             student,
             due,
-        } => run::extend(&bb, &profile, &course, &assignment, &student, &due),
-        Command::Grade(g) => run::grade(&bb, &profile, g),
+        } => run::extend(&bb(), &profile, &course, &assignment, &student, &due),
+        Command::Grade(g) => run::grade(&bb(), &profile, g),
         Command::Release { course, assignment } => {
-            run::release(&bb, &profile, &course, &assignment)
+            run::release(&bb(), &profile, &course, &assignment)
         }
-        Command::Log { course, json } => run::log(&bb, &profile, &course, json),
+        Command::Log { course, json } => run::log(&bb(), &profile, &course, json),
     };
     if let Err(e) = result {
         die("staff", e);

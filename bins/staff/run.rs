@@ -4,8 +4,9 @@
 use crate::show;
 use crate::{AssignmentCommand, GradeArgs};
 use handin::cli::{parse_duration, parse_rfc3339, parse_size, rfc3339, Failure};
+use handin_client::config::{self, Server, ServerAddr};
 use handin_client::grade_sheet::parse_grade_sheet;
-use handin_client::staff::{self, ExternalKey, GradeInput, Profile, Remote, StaffError};
+use handin_client::staff::{self, ExternalKey, GradeInput, Profile, Remote, StaffError, Trust};
 use handin_core::msg::AssignmentSpec;
 use handin_core::pki::{unix_secs, PersonId, StudentId};
 use serde_json::json;
@@ -36,17 +37,23 @@ pub(crate) fn enroll(
     profile: &Profile,
     id: &PersonId,
     code: &str,
-    ca: &Path,
+    trust: &Trust,
     external: Option<(PathBuf, PathBuf)>,
+    remember: &[(Server, ServerAddr)],
 ) -> Result {
     let external = external.map(|(csr, key)| ExternalKey { csr, key });
-    let en = staff::enroll(cuhk, profile, id, code, ca, external.as_ref()).map_err(e)?;
+    let en = staff::enroll(cuhk, profile, id, code, trust, external.as_ref()).map_err(e)?;
+    config::remember(profile, remember).map_err(e)?;
     println!(
         "enrolled: {} (serial {}), valid until {}; saved in {}",
         en.subject,
         en.serial,
         rfc3339(en.not_after),
         profile.dir().display()
+    );
+    println!(
+        "trusting the CUHK root with SHA-256 fingerprint {}",
+        en.root
     );
     Ok(())
 }

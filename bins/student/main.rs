@@ -5,6 +5,8 @@ mod grades;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use handin::cli::{die, init_logging, rfc3339, Failure, EXIT_CODES};
 use handin::net::Transport;
+use handin::servers;
+use handin_client::config::{self, Server};
 use handin_client::printable;
 use handin_client::student::{self, Destination, ExternalKey, Profile, Remote, Standing};
 use handin_core::pki::StudentId;
@@ -51,12 +53,20 @@ enum Command {
         /// The one-time enrollment code from CUHK.
         #[arg(long)]
         code: String,
-        /// The CUHK root certificate, obtained out of band.
-        #[arg(long)]
-        ca: PathBuf,
-        /// CUHK's enrollment server.
-        #[arg(long, default_value = "127.0.0.1:9335")]
-        cuhk: String,
+        /// The CUHK root certificate, obtained out of band (or --fingerprint).
+        #[arg(long, required_unless_present = "fingerprint")]
+        ca: Option<PathBuf>,
+        /// The CUHK root's SHA-256 fingerprint, obtained out of band (`cuhk fingerprint`
+        /// prints it): CUHK sends the root, which is kept only if it has this fingerprint.
+        #[arg(long, value_name = "SHA256", conflicts_with = "ca")]
+        fingerprint: Option<String>,
+        /// CUHK's enrollment server, HOST[:PORT] (default: $HANDIN_CUHK, else the profile's,
+        /// else 127.0.0.1:9335); remembered in the profile.
+        #[arg(long, value_name = "HOST[:PORT]")]
+        cuhk: Option<String>,
+        /// Blackboard, HOST[:PORT], to remember in the profile for later commands.
+        #[arg(long, value_name = "HOST[:PORT]")]
+        blackboard: Option<String>,
         /// Enroll with a CSR made elsewhere (e.g. by `openssl req`) instead of a new key...
         #[arg(long, requires = "key")]
         csr: Option<PathBuf>,
@@ -72,8 +82,10 @@ enum Command {
     },
     /// Get a fresh certificate with a new key, authenticated by the current one.
     Renew {
-        #[arg(long, default_value = "127.0.0.1:9335")]
-        cuhk: String,
+        /// CUHK's enrollment server, HOST[:PORT] (default: $HANDIN_CUHK, else the profile's,
+        /// else 127.0.0.1:9335).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        cuhk: Option<String>,
         #[command(flatten)]
         net: Net,
     },
@@ -84,8 +96,10 @@ enum Command {
         course: String,
         #[arg(long)]
         assignment: String,
-        #[arg(long, default_value = "127.0.0.1:3141")]
-        blackboard: String,
+        /// Blackboard, HOST[:PORT] (default: $HANDIN_BLACKBOARD, else the profile's, else
+        /// 127.0.0.1:3141).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        blackboard: Option<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -96,8 +110,10 @@ enum Command {
     List {
         #[arg(long)]
         course: Option<String>,
-        #[arg(long, default_value = "127.0.0.1:3141")]
-        blackboard: String,
+        /// Blackboard, HOST[:PORT] (default: $HANDIN_BLACKBOARD, else the profile's, else
+        /// 127.0.0.1:3141).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        blackboard: Option<String>,
         /// Print one JSON array instead of text.
         #[arg(long)]
         json: bool,
@@ -114,8 +130,10 @@ enum Command {
         /// Replace the file if it exists.
         #[arg(long)]
         force: bool,
-        #[arg(long, default_value = "127.0.0.1:3141")]
-        blackboard: String,
+        /// Blackboard, HOST[:PORT] (default: $HANDIN_BLACKBOARD, else the profile's, else
+        /// 127.0.0.1:3141).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        blackboard: Option<String>,
         #[command(flatten)]
         net: Net,
     },
@@ -123,8 +141,10 @@ enum Command {
     Grades {
         #[arg(long)]
         course: Option<String>,
-        #[arg(long, default_value = "127.0.0.1:3141")]
-        blackboard: String,
+        /// Blackboard, HOST[:PORT] (default: $HANDIN_BLACKBOARD, else the profile's, else
+        /// 127.0.0.1:3141).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        blackboard: Option<String>,
         /// Print one JSON array instead of text.
         #[arg(long)]
         json: bool,
@@ -141,8 +161,10 @@ enum Command {
         /// Replace the file if it exists.
         #[arg(long)]
         force: bool,
-        #[arg(long, default_value = "127.0.0.1:3141")]
-        blackboard: String,
+        /// Blackboard, HOST[:PORT] (default: $HANDIN_BLACKBOARD, else the profile's, else
+        /// 127.0.0.1:3141).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        blackboard: Option<String>,
         #[command(flatten)]
         net: Net,
     },
@@ -157,6 +179,19 @@ enum Command {
         /// The CUHK root certificate (default: ca.crt in your profile).
         #[arg(long)]
         ca: Option<PathBuf>,
+    },
+    /// Show the servers this profile talks to and where each address comes from; with
+    /// --cuhk or --blackboard, remember them in the profile (--unset forgets one).
+    Config {
+        /// CUHK's enrollment server to remember, HOST[:PORT] (port 9335 if none).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        cuhk: Option<String>,
+        /// Blackboard to remember, HOST[:PORT] (port 3141 if none).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        blackboard: Option<String>,
+        /// Forget a remembered address (back to the default).
+        #[arg(long, value_name = "NAME", value_parser = ["cuhk", "blackboard"])]
+        unset: Vec<String>,
     },
     /// Make a Blackboard certificate the pinned one (after CUHK renewed it, say); the one
     /// pinned before is kept for verifying older receipts.
@@ -174,12 +209,21 @@ enum Command {
     Man,
 }
 
-fn remote(addr: String, net: Net) -> Remote {
-    Remote {
-        addr,
-        transport: net.transport,
-        connect_timeout: Duration::from_secs(net.connect_timeout),
-    }
+/// How to reach `server`: the flag, else the environment, else the profile, else the default.
+fn remote(server: Server, flag: Option<String>, net: Net, profile: &Profile) -> Remote {
+    config::remote(
+        server,
+        flag.as_deref(),
+        profile,
+        net.transport,
+        Duration::from_secs(net.connect_timeout),
+    )
+    .unwrap_or_else(|e| die("student", e))
+}
+
+/// How to reach Blackboard.
+fn bb(flag: Option<String>, net: Net, profile: &Profile) -> Remote {
+    remote(Server::Blackboard, flag, net, profile)
 }
 
 fn ask_id() -> StudentId {
@@ -222,7 +266,9 @@ fn main() {
             id,
             code,
             ca,
+            fingerprint,
             cuhk,
+            blackboard,
             csr,
             key,
             force,
@@ -231,20 +277,22 @@ fn main() {
             if !force {
                 student::refuse_enrolled(&profile).unwrap_or_else(|e| die("student", e));
             }
+            let trust =
+                servers::trust(ca, fingerprint.as_deref()).unwrap_or_else(|e| die("student", e));
+            let remember = servers::given(&[
+                (Server::Cuhk, cuhk.as_deref()),
+                (Server::Blackboard, blackboard.as_deref()),
+            ])
+            .unwrap_or_else(|e| die("student", e));
+            let cuhk = remote(Server::Cuhk, cuhk, net, &profile);
             let id = match id {
                 Some(s) => student::student_enroll_id(&s).unwrap_or_else(|e| die("student", e)),
                 None => ask_id(),
             };
             let external = csr.zip(key).map(|(csr, key)| ExternalKey { csr, key });
-            let e = student::enroll(
-                &remote(cuhk, net),
-                &profile,
-                &id,
-                &code,
-                &ca,
-                external.as_ref(),
-            )
-            .unwrap_or_else(|e| die("student", e));
+            let e = student::enroll(&cuhk, &profile, &id, &code, &trust, external.as_ref())
+                .unwrap_or_else(|e| die("student", e));
+            config::remember(&profile, &remember).unwrap_or_else(|e| die("student", e));
             println!(
                 "enrolled: {} (serial {}), valid until {}; saved in {}",
                 e.subject,
@@ -252,10 +300,25 @@ fn main() {
                 rfc3339(e.not_after),
                 profile.dir().display()
             );
+            println!("trusting the CUHK root with SHA-256 fingerprint {}", e.root);
         }
+        Command::Config {
+            cuhk,
+            blackboard,
+            unset,
+        } => servers::config_command(
+            "student",
+            &profile,
+            &[
+                (Server::Cuhk, cuhk.as_deref()),
+                (Server::Blackboard, blackboard.as_deref()),
+            ],
+            &unset,
+        )
+        .unwrap_or_else(|e| die("student", e)),
         Command::Renew { cuhk, net } => {
-            let e =
-                student::renew(&remote(cuhk, net), &profile).unwrap_or_else(|e| die("student", e));
+            let e = student::renew(&remote(Server::Cuhk, cuhk, net, &profile), &profile)
+                .unwrap_or_else(|e| die("student", e));
             println!(
                 "renewed: {} (serial {}), valid until {}",
                 e.subject,
@@ -272,7 +335,7 @@ fn main() {
             net,
         } => {
             let s = student::submit(
-                &remote(blackboard, net),
+                &bb(blackboard, net, &profile),
                 &profile,
                 &file,
                 &course,
@@ -303,8 +366,9 @@ fn main() {
             json,
             net,
         } => {
-            let entries = student::list(&remote(blackboard, net), &profile, course.as_deref())
-                .unwrap_or_else(|e| die("student", e));
+            let entries =
+                student::list(&bb(blackboard, net, &profile), &profile, course.as_deref())
+                    .unwrap_or_else(|e| die("student", e));
             if json {
                 let v: Vec<_> = entries.iter().map(|e| serde_json::json!({
                     "id": e.id, "course": e.course, "assignment": e.assignment, "file_name": e.file_name,
@@ -342,7 +406,7 @@ fn main() {
                 None => Destination::NameIn(std::path::Path::new(".")),
             };
             let f = student::fetch_to(
-                &remote(blackboard, net),
+                &bb(blackboard, net, &profile),
                 &profile,
                 &submission_id,
                 dest,
@@ -403,8 +467,9 @@ fn main() {
             json,
             net,
         } => {
-            let grades = student::grades(&remote(blackboard, net), &profile, course.as_deref())
-                .unwrap_or_else(|e| die("student", e));
+            let grades =
+                student::grades(&bb(blackboard, net, &profile), &profile, course.as_deref())
+                    .unwrap_or_else(|e| die("student", e));
             grades::print(&grades, json);
         }
         Command::Feedback {
@@ -416,7 +481,7 @@ fn main() {
             net,
         } => {
             let f = student::feedback_to(
-                &remote(blackboard, net),
+                &bb(blackboard, net, &profile),
                 &profile,
                 &course,
                 &assignment,

@@ -2,8 +2,10 @@
 //! Blackboard (enroll, renew, submit, list, fetch, verify a receipt), each written once against
 //! any transport's [`Link`](handin_core::driver::Link), the staff side ([`staff`]: enrollment
 //! with a staff login or a TA's student ID, into the same profile), and the choice of
-//! transport.
+//! transport. [`config`] says where the servers are: the addresses the profile remembers, the
+//! environment and the flags.
 
+pub mod config;
 mod error;
 pub mod grade_sheet;
 pub mod net;

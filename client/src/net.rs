@@ -57,6 +57,23 @@ pub fn resolve(addr: &str) -> io::Result<SocketAddr> {
     })
 }
 
+/// Resolves `host:port` (DNS) and connects to its addresses in turn, until one answers
+/// (a name such as `localhost` may resolve to `::1` first while the server listens on
+/// `127.0.0.1`). `timeout` is for each attempt. Fails with the last address's error.
+pub fn connect_host(transport: Transport, addr: &str, timeout: Duration) -> io::Result<AnyLink> {
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{addr} resolves to no address"),
+    );
+    for sock in addr.to_socket_addrs()? {
+        match connect(transport, sock, timeout) {
+            Ok(link) => return Ok(link),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// The TLS server name for `host:port`: the host part (an IP or a DNS name).
 pub fn host_of(addr: &str) -> &str {
     let host = match addr.rsplit_once(':') {

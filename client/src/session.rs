@@ -30,7 +30,8 @@ pub(crate) fn fail<T>(kind: ErrorKind, m: impl Into<String>) -> Result<T, Studen
 /// How to reach a server.
 #[derive(Debug, Clone)]
 pub struct Remote {
-    /// `host:port`.
+    /// `host:port` (the host resolves by DNS, and is the name the server's certificate must
+    /// carry); [`crate::config::remote`] makes one from a flag, the environment or the profile.
     pub addr: String,
     /// Which transport.
     pub transport: Transport,
@@ -144,13 +145,13 @@ pub(crate) fn client_config(
 }
 
 pub(crate) fn connect(remote: &Remote, what: &str) -> Result<net::AnyLink, StudentError> {
-    let addr = net::resolve(&remote.addr).map_err(|e| {
+    net::resolve(&remote.addr).map_err(|e| {
         StudentError::unreachable(format!(
             "cannot resolve {what} address {}: {e}",
             remote.addr
         ))
     })?;
-    net::connect(remote.transport, addr, remote.connect_timeout).map_err(|e| {
+    net::connect_host(remote.transport, &remote.addr, remote.connect_timeout).map_err(|e| {
         StudentError::unreachable(format!(
             "cannot reach {what} at {}: {e}; is it running, and is the address right?",
             remote.addr

@@ -18,9 +18,8 @@ pub use ops::{
 
 use crate::student::{self, enroll_person};
 use handin_core::pki::PersonId;
-use std::path::Path;
 
-pub use crate::student::{refuse_enrolled, Enrolled, ExternalKey, Profile, Remote};
+pub use crate::student::{refuse_enrolled, Enrolled, ExternalKey, Profile, Remote, Trust};
 
 /// A staff-facing error: one line, what went wrong and what to do.
 pub use crate::student::StudentError as StaffError;
@@ -38,7 +37,7 @@ pub fn enroll_id(text: &str) -> Result<PersonId, StaffError> {
 }
 
 /// Enrolls `id` (a staff login, or a TA's student ID) at CUHK with the one-time `code`,
-/// trusting the CA certificate in `ca_file`, and saves the key (mode 0600), the certificate and
+/// trusting the CUHK root as `trust` says (its file, or its fingerprint), and saves the key (mode 0600), the certificate and
 /// the CA in `profile`, replacing an identity already there as `student enroll` does.
 ///
 /// The key pair is made here (ECDSA P-256) unless `external` names a CSR and key made
@@ -49,10 +48,10 @@ pub fn enroll(
     profile: &Profile,
     id: &PersonId,
     code: &str,
-    ca_file: &Path,
+    trust: &Trust,
     external: Option<&ExternalKey>,
 ) -> Result<Enrolled, StaffError> {
-    enroll_person(remote, profile, id, code, ca_file, external)
+    enroll_person(remote, profile, id, code, trust, external)
 }
 
 /// Renews the certificate in the profile (a staff login's or a student's) over mutual TLS,

@@ -8,7 +8,7 @@ mod pin;
 mod verify;
 
 pub(crate) use enroll::enroll_person;
-pub use enroll::{enroll, refuse_enrolled, renew, student_enroll_id, Enrolled, ExternalKey};
+pub use enroll::{enroll, refuse_enrolled, renew, student_enroll_id, Enrolled, ExternalKey, Trust};
 pub use grades::{feedback, feedback_to, grades};
 pub use output::Destination;
 pub use pin::{describe_server, pin_blackboard, Pinned, Standing};

@@ -154,7 +154,7 @@ impl Clone for Identity {
     }
 }
 
-fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, ConfigError> {
+pub(crate) fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, ConfigError> {
     let mut store = RootCertStore::empty();
     store.add(ca.clone()).map_err(cfg_err(
         "the CA certificate is not usable as a trust anchor",
@@ -423,25 +423,31 @@ impl ClientConfig {
         ca: CertificateDer<'static>,
         identity: Option<Identity>,
     ) -> Result<Self, ConfigError> {
-        let clock = Arc::new(Clock::default());
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(cfg_err("TLS versions"))?
             .with_root_certificates(roots(&ca)?);
-        let mut tls = match identity {
+        let tls = match identity {
             Some(id) => builder
                 .with_client_auth_cert(id.chain, id.key)
                 .map_err(cfg_err("client certificate and key"))?,
             None => builder.with_no_client_auth(),
         };
+        Ok(Self::from_tls(role, tls))
+    }
+
+    /// A client for `role` over a rustls configuration whose trust is set: the protocol's
+    /// ALPN name, the injected clock and a client's deadlines are added here.
+    pub(crate) fn from_tls(role: Role, mut tls: rustls::ClientConfig) -> Self {
+        let clock = Arc::new(Clock::default());
         tls.alpn_protocols = vec![role.alpn().to_vec()];
         tls.time_provider = clock.clone();
-        Ok(Self {
+        Self {
             tls: Arc::new(tls),
             clock,
             timeouts: Timeouts::client(),
             role,
-        })
+        }
     }
 
     /// Sets the handshake and idle deadlines.

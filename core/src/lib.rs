@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 pub mod accept;
+pub mod bootstrap;
 pub mod config;
 mod connection;
 pub mod driver;

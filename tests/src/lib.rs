@@ -57,6 +57,17 @@ pub fn cmd(name: &str) -> Command {
     Command::new(bin_dir().join(name))
 }
 
+/// A command for a client binary (`student`, `staff`), without the environment variables that
+/// name the servers (`HANDIN_CUHK`, `HANDIN_BLACKBOARD`) or the profile (`HANDIN_HOME`), so
+/// that only what a test passes counts.
+pub fn client_cmd(name: &str) -> Command {
+    let mut c = cmd(name);
+    c.env_remove("HANDIN_CUHK")
+        .env_remove("HANDIN_BLACKBOARD")
+        .env_remove("HANDIN_HOME");
+    c
+}
+
 /// Runs a command, returning its output.
 pub fn run(mut c: Command) -> Output {
     c.stdin(Stdio::null());
@@ -331,9 +342,10 @@ impl Campus {
         self.path(&format!("profile-{id}"))
     }
 
-    /// A `student` command for `id`'s profile, with the client transport set.
+    /// A `student` command for `id`'s profile, with the client transport set (and none of the
+    /// environment variables that name servers: the tests name them).
     pub fn student(&self, id: &str, args: &[&str]) -> Command {
-        let mut c = cmd("student");
+        let mut c = client_cmd("student");
         c.arg("--profile").arg(self.profile(id));
         if let Some((sub, rest)) = args.split_first() {
             c.arg(sub)
@@ -346,7 +358,7 @@ impl Campus {
     /// A `staff` command for `id`'s profile (the same profile as `student`'s for that ID), with
     /// the client transport set.
     pub fn staff(&self, id: &str, args: &[&str]) -> Command {
-        let mut c = cmd("staff");
+        let mut c = client_cmd("staff");
         c.arg("--profile").arg(self.profile(id));
         if let Some((sub, rest)) = args.split_first() {
             c.arg(sub)

@@ -5,7 +5,7 @@
 
 use arc_swap::ArcSwap;
 use handin::net::{self, Transport};
-use handin_client::student::{self, Enrolled, Profile, Remote};
+use handin_client::student::{self, Enrolled, Profile, Remote, Trust};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::StudentId;
 use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
@@ -65,7 +65,7 @@ fn enroll_all(
                     &Profile::locate(Some(profile)),
                     &sid(&id),
                     &code,
-                    &ca,
+                    &Trust::CaFile(ca),
                     None,
                 )
                 .map_err(|e| e.to_string())

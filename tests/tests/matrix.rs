@@ -4,7 +4,7 @@
 
 use arc_swap::ArcSwap;
 use handin::net::{self, AnyLink, Transport};
-use handin_client::student::{self, Profile, Remote};
+use handin_client::student::{self, Profile, Remote, Trust};
 use handin_core::driver::{Link, ServeOptions, Shutdown, Step};
 use handin_core::msg::UploadOffer;
 use handin_core::pki::{from_pem_or_der, Revocations, StudentId};
@@ -166,7 +166,7 @@ impl World {
             &self.profile(id),
             &sid(id),
             code,
-            &self.pki.ca_cert(),
+            &Trust::CaFile(self.pki.ca_cert()),
             None,
         )
         .map(|_| ())

@@ -193,6 +193,12 @@ fn the_demo_script_runs_the_whole_scenario_and_exits_zero() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // It says what it is doing before the (possibly long) build.
+    assert!(
+        stdout.starts_with("Building cuhk, blackboard, student and staff"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nBuilt in "), "{stdout}");
     assert!(
         stdout.contains("the fetched bytes are identical to the original"),
         "{stdout}"

@@ -8,10 +8,11 @@
 use crate::error::ErrorKind;
 use crate::printable;
 use crate::session::{
-    client_config, fail, first_cert, nothing_more, Profile, Remote, Session, StudentError,
+    client_config, fail, first_cert, key_log, nothing_more, Profile, Remote, Session, StudentError,
 };
+use handin_core::bootstrap::{Bootstrap, Found};
 use handin_core::enroll::EnrollClientProtocol;
-use handin_core::pki::{from_pem_or_der, new_person_key, to_pem, PersonId, StudentId};
+use handin_core::pki::{from_pem_or_der, new_person_key, to_pem, Fingerprint, PersonId, StudentId};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{ClientConfig, EnrollClient, EnrollClientEvent, Identity, Role, UsageError};
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
@@ -27,6 +28,18 @@ pub struct ExternalKey {
     pub key: PathBuf,
 }
 
+/// How an enrolling client comes to trust the CUHK root, which it then keeps in the profile
+/// (`ca.crt`).
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The root certificate, handed over as a file (`--ca`).
+    CaFile(PathBuf),
+    /// Only the root's SHA-256 fingerprint (`--fingerprint`, from `cuhk fingerprint`): CUHK
+    /// presents the root in its TLS chain, and it is trusted only if its fingerprint is this
+    /// one and CUHK's certificate verifies against it.
+    Fingerprint(Fingerprint),
+}
+
 /// What enrollment produced.
 #[derive(Debug)]
 pub struct Enrolled {
@@ -36,31 +49,26 @@ pub struct Enrolled {
     pub serial: String,
     /// End of validity.
     pub not_after: SystemTime,
+    /// The fingerprint of the CUHK root saved in the profile.
+    pub root: Fingerprint,
 }
 
-/// Enrolls student `id` at CUHK with a one-time `code`, trusting the CA certificate in
-/// `ca_file`, and saves the identity in `profile`.
+/// Enrolls student `id` at CUHK with a one-time `code`, trusting the CUHK root as `trust`
+/// says, and saves the identity and the root in `profile`.
 pub fn enroll(
     remote: &Remote,
     profile: &Profile,
     id: &StudentId,
     code: &str,
-    ca_file: &Path,
+    trust: &Trust,
     external: Option<&ExternalKey>,
 ) -> Result<Enrolled, StudentError> {
-    enroll_person(
-        remote,
-        profile,
-        &PersonId::from(id),
-        code,
-        ca_file,
-        external,
-    )
+    enroll_person(remote, profile, &PersonId::from(id), code, trust, external)
 }
 
 /// Enrolls `id`, a student ID or a staff login, at CUHK with a one-time `code`, trusting the
-/// CA certificate in `ca_file`, and saves the identity in `profile` (replacing one that is
-/// there, as a new enrollment does).
+/// CUHK root as `trust` says, and saves the identity and the root in `profile` (replacing one
+/// that is there, as a new enrollment does). Nothing is saved unless CUHK issued a certificate.
 ///
 /// The key is made here (ECDSA P-256), unless `external` gives a CSR and key made elsewhere;
 /// either way the CSR is checked against CUHK's policy for `id` before the one-time code is
@@ -70,16 +78,14 @@ pub(crate) fn enroll_person(
     profile: &Profile,
     id: &PersonId,
     code: &str,
-    ca_file: &Path,
+    trust: &Trust,
     external: Option<&ExternalKey>,
 ) -> Result<Enrolled, StudentError> {
-    let ca_pem = std::fs::read(ca_file).map_err(|e| {
-        StudentError::file(format!(
-            "cannot read the CA certificate {}: {e}",
-            ca_file.display()
-        ))
-    })?;
-    let ca = first_cert(&ca_pem, ca_file)?;
+    // A root file that cannot be read fails here, before a key is made.
+    let anchor = match trust {
+        Trust::CaFile(ca_file) => Anchor::Root(read_ca(ca_file)?),
+        Trust::Fingerprint(pin) => Anchor::Pin(*pin),
+    };
     let (csr_der, key_pem) = match external {
         Some(x) => {
             let csr = std::fs::read(&x.csr)
@@ -100,8 +106,14 @@ pub(crate) fn enroll_person(
     // Fail early, before using the one-time code, if the CSR is not acceptable.
     handin_core::pki::check_person_csr(&csr_der, Some(id))
         .map_err(|e| StudentError::file(format!("your CSR would be refused: {e}")))?;
-    let config = client_config(Role::Enroll, ca.clone(), None)?;
-    let chain = run_enroll(remote, &config, |c| c.enroll(id, code, &csr_der))?;
+    let request = |c: &mut EnrollClient| c.enroll(id, code, &csr_der);
+    let (ca, chain) = match anchor {
+        Anchor::Root(ca) => {
+            let config = client_config(Role::Enroll, ca.clone(), None)?;
+            (ca, run_enroll(remote, &config, request)?)
+        }
+        Anchor::Pin(pin) => bootstrap_enroll(remote, pin, request)?,
+    };
     // The key must go with the certificate: refuse to save a pair that does not match.
     Identity::from_pem(chain_pem(&chain).as_bytes(), &key_pem)
         .and_then(|i| ClientConfig::new(Role::Submit, ca.clone(), Some(i)))
@@ -111,7 +123,57 @@ pub(crate) fn enroll_person(
             ))
         })?;
     save_identity(profile, &ca, &chain, &key_pem)?;
-    describe(&chain)
+    describe(&chain, &ca)
+}
+
+/// What an enrollment trusts: a root in hand, or the fingerprint of the root CUHK will send.
+enum Anchor {
+    Root(CertificateDer<'static>),
+    Pin(Fingerprint),
+}
+
+fn read_ca(ca_file: &Path) -> Result<CertificateDer<'static>, StudentError> {
+    let ca_pem = std::fs::read(ca_file).map_err(|e| {
+        StudentError::file(format!(
+            "cannot read the CA certificate {}: {e}",
+            ca_file.display()
+        ))
+    })?;
+    first_cert(&ca_pem, ca_file)
+}
+
+/// Enrolls over a connection that trusts only the root with fingerprint `pin`, which CUHK
+/// presents in its chain; returns that root and the issued chain.
+fn bootstrap_enroll(
+    remote: &Remote,
+    pin: Fingerprint,
+    request: impl FnOnce(&mut EnrollClient) -> Result<(), UsageError>,
+) -> Result<(CertificateDer<'static>, Vec<CertificateDer<'static>>), StudentError> {
+    let (config, bootstrap) = ClientConfig::bootstrap(Role::Enroll, pin, None)
+        .map_err(|e| StudentError::other(format!("TLS setup: {e}")))?;
+    let config = key_log(config, |c, k| Ok(c.with_key_log(k)))?;
+    let chain = run_enroll(remote, &config, request)
+        .map_err(|e| pin_refused(&bootstrap, remote).unwrap_or(e))?;
+    let root = bootstrap.root().ok_or_else(|| {
+        pin_refused(&bootstrap, remote).unwrap_or(StudentError::auth(
+            "CUHK's root certificate was not verified: enroll again",
+        ))
+    })?;
+    Ok((root, chain))
+}
+
+/// What to say when CUHK did not present the root with the pinned fingerprint.
+fn pin_refused(bootstrap: &Bootstrap, remote: &Remote) -> Option<StudentError> {
+    let Found::Mismatch(presented) = bootstrap.found() else {
+        return None;
+    };
+    let presented: Vec<String> = presented.iter().map(|f| f.to_string()).collect();
+    Some(StudentError::auth(format!(
+        "CUHK at {} presented no certificate with the SHA-256 fingerprint {} (it presented {}):          check the fingerprint you were given (`cuhk fingerprint` prints the root's) and the          address; nothing was saved",
+        remote.addr,
+        bootstrap.fingerprint(),
+        presented.join(" and ")
+    )))
 }
 
 /// Renews the certificate in the profile over mutual TLS, with a new key: a student's or a
@@ -126,7 +188,7 @@ pub fn renew(remote: &Remote, profile: &Profile) -> Result<Enrolled, StudentErro
     let config = client_config(Role::Enroll, ca.clone(), Some(identity))?;
     let chain = run_enroll(remote, &config, |c| c.renew(&key.csr_der))?;
     save_identity(profile, &ca, &chain, key.key_pem.as_bytes())?;
-    describe(&chain)
+    describe(&chain, &ca)
 }
 
 /// The ID `student enroll` was given (`--id` or at the prompt), white space around it ignored:
@@ -160,22 +222,28 @@ pub fn refuse_enrolled(profile: &Profile) -> Result<(), StudentError> {
     let held = std::fs::read(&path)
         .ok()
         .and_then(|pem| from_pem_or_der(&pem, "CERTIFICATE").ok())
-        .and_then(|certs| describe(&[CertificateDer::from(certs.into_iter().next()?)]).ok());
+        .and_then(|certs| {
+            let info = handin_core::pki::certificate_info(certs.first()?).ok()?;
+            Some((
+                info.subject,
+                handin_core::pki::serial_hex(&info.serial),
+                info.not_after,
+            ))
+        });
     // An expired certificate is valid nowhere: replacing it loses nothing.
     if held
         .as_ref()
-        .is_some_and(|e| e.not_after < SystemTime::now())
+        .is_some_and(|(_, _, not_after)| *not_after < SystemTime::now())
     {
         return Ok(());
     }
     let held = held.map_or_else(
         || String::from("a certificate"),
-        |e| {
+        |(subject, serial, not_after)| {
             format!(
-                "the certificate of {} (serial {}, valid until {})",
-                printable::text(&e.subject),
-                e.serial,
-                crate::rfc3339(e.not_after)
+                "the certificate of {} (serial {serial}, valid until {})",
+                printable::text(&subject),
+                crate::rfc3339(not_after)
             )
         },
     );
@@ -190,13 +258,17 @@ pub fn refuse_enrolled(profile: &Profile) -> Result<(), StudentError> {
     )
 }
 
-fn describe(chain: &[CertificateDer<'static>]) -> Result<Enrolled, StudentError> {
+fn describe(
+    chain: &[CertificateDer<'static>],
+    ca: &CertificateDer<'static>,
+) -> Result<Enrolled, StudentError> {
     let info = handin_core::pki::certificate_info(&chain[0])
         .map_err(|e| StudentError::other(e.to_string()))?;
     Ok(Enrolled {
         subject: info.subject,
         serial: handin_core::pki::serial_hex(&info.serial),
         not_after: info.not_after,
+        root: Fingerprint::of(ca),
     })
 }
 

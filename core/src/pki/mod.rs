@@ -6,6 +6,7 @@
 
 mod ca;
 mod csr;
+mod fingerprint;
 mod identity;
 mod person;
 mod revocation;
@@ -17,6 +18,7 @@ pub use ca::{
 pub use csr::{
     check_csr, check_person_csr, CheckedCsr, CsrError, KeyKind, MAX_RSA_BITS, MIN_RSA_BITS,
 };
+pub use fingerprint::{Fingerprint, InvalidFingerprint};
 pub use identity::{certificate_info, person_of, student_id_of, CertificateInfo, IdentityError};
 pub use person::{InvalidPersonId, InvalidStaffLogin, PersonId, StaffLogin};
 pub use revocation::{RevocationError, Revocations};

@@ -50,13 +50,7 @@ pub enum ServerCertError {
 
 /// The SHA-256 fingerprint of a certificate (DER): 32 colon-separated upper-case hex bytes.
 pub fn fingerprint(der: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-    digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    super::Fingerprint::of(der).to_string()
 }
 
 /// Checks that `chain` (end-entity first, then any intermediates) is a server certificate

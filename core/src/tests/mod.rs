@@ -1,6 +1,7 @@
 //! Tests on the in-memory harness, and of the text encodings the core writes and reads.
 
 mod accept;
+mod bootstrap;
 mod clocks;
 mod encoding;
 mod model;

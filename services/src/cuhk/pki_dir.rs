@@ -3,7 +3,9 @@
 
 use super::{io_err, CuhkError, CA_LIFETIME, CRL_VALIDITY, SERVER_LIFETIME};
 use crate::registrar::Registrar;
-use handin_core::pki::{to_pem, Ca, PersonId, Revocations, ServerName};
+use handin_core::pki::{
+    from_pem_or_der, to_pem, Ca, Fingerprint, PersonId, Revocations, ServerName,
+};
 use handin_core::{Identity, Role, ServerConfig};
 use handin_files::dirlock::DirLock;
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
@@ -119,6 +121,19 @@ impl PkiDir {
         Ok(())
     }
 
+    /// The SHA-256 fingerprint of the root certificate (`ca.crt`), which enrolling clients pin
+    /// (`--fingerprint`).
+    pub fn fingerprint(&self) -> Result<Fingerprint, CuhkError> {
+        let pem = self.read(&self.ca_cert())?;
+        let der = from_pem_or_der(&pem, "CERTIFICATE")
+            .ok()
+            .and_then(|mut certs| (!certs.is_empty()).then(|| certs.remove(0)))
+            .ok_or_else(|| {
+                CuhkError(format!("{} holds no certificate", self.ca_cert().display()))
+            })?;
+        Ok(Fingerprint::of(&der))
+    }
+
     /// The CA, loaded from `ca.crt` and `ca.key`.
     pub fn ca(&self) -> Result<Ca, CuhkError> {
         self.check()?;
@@ -221,14 +236,25 @@ impl PkiDir {
         Ok(n)
     }
 
-    /// The enrollment server's TLS configuration (CUHK's certificate, the current CRL).
-    pub fn server_config(&self) -> Result<ServerConfig, CuhkError> {
-        let ca = self.ca()?;
-        let identity = Identity::from_pem(
+    /// The enrollment server's certificate chain and key (`cuhk.crt`, `cuhk.key`), the root
+    /// last: a client that holds only the root's fingerprint takes the root from the handshake.
+    /// `cuhk init` writes the root into `cuhk.crt`; it is added here if it is not there.
+    pub fn server_identity(&self, ca: &Ca) -> Result<Identity, CuhkError> {
+        let mut identity = Identity::from_pem(
             &self.read(&self.cuhk_cert())?,
             &self.read(&self.cuhk_key())?,
         )
         .map_err(|e| CuhkError(format!("loading CUHK's certificate: {e}")))?;
+        if !identity.chain.iter().any(|c| c == ca.cert()) {
+            identity.chain.push(ca.cert().clone());
+        }
+        Ok(identity)
+    }
+
+    /// The enrollment server's TLS configuration (CUHK's certificate, the current CRL).
+    pub fn server_config(&self) -> Result<ServerConfig, CuhkError> {
+        let ca = self.ca()?;
+        let identity = self.server_identity(&ca)?;
         let revocations = Revocations::from_crl(&self.read(&self.crl())?, ca.cert())
             .map_err(|e| CuhkError(format!("loading {}: {e}", self.crl().display())))?;
         ServerConfig::new(Role::Enroll, ca.cert().clone(), identity, revocations)
@@ -262,5 +288,23 @@ mod tests {
             .init(&["localhost".into()], SystemTime::now())
             .unwrap();
         assert_eq!(mode(&new), 0o700);
+    }
+
+    #[test]
+    fn cuhk_presents_the_root_its_fingerprint_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiDir::new(&dir.path().join("pki"));
+        pki.init(&["localhost".into()], SystemTime::now()).unwrap();
+        let ca = pki.ca().unwrap();
+        assert_eq!(pki.fingerprint().unwrap(), Fingerprint::of(ca.cert()));
+        let chain = pki.server_identity(&ca).unwrap().chain;
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain.last(), Some(ca.cert()));
+        // A cuhk.crt without the root (written by hand, say) still goes out with it.
+        let leaf = to_pem("CERTIFICATE", &chain[0]);
+        std::fs::write(pki.cuhk_cert(), leaf).unwrap();
+        let chain = pki.server_identity(&ca).unwrap().chain;
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain.last(), Some(ca.cert()));
     }
 }
