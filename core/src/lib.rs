@@ -52,6 +52,7 @@ pub mod frame;
 pub mod harness;
 pub mod msg;
 pub mod names;
+mod outgoing;
 mod peer;
 pub mod pki;
 pub mod receipt;

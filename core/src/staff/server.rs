@@ -7,12 +7,12 @@ use crate::config::{ConfigError, Role, ServerConfig};
 use crate::connection::{sealed::Machine, Connection, Protocol};
 use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, RefusalCode, UsageError};
-use crate::frame::CHUNK;
 use crate::msg::{
     CourseRow, GradeSpec, LogRow, Message, StaffMessage, StatusRow, SubmissionEntry,
     SubmissionState,
 };
 use crate::names::{check_file_name, check_label, check_submission_id};
+use crate::outgoing::Outgoing;
 use crate::peer::{authenticate_person, check_standing, welcome};
 use crate::pki::{CertificateInfo, PersonId, StudentId};
 use crate::receipt::Receipt;
@@ -80,10 +80,7 @@ enum State {
     Storing,
     Discarding,
     FetchPending(String),
-    Fetching {
-        size: u64,
-        sent: u64,
-    },
+    Fetching(Outgoing),
 }
 
 impl State {
@@ -98,7 +95,7 @@ impl State {
             Self::Storing => "storing a feedback file",
             Self::Discarding => "discarding a refused feedback file",
             Self::FetchPending(_) => "deciding on a fetch",
-            Self::Fetching { .. } => "fetching",
+            Self::Fetching(_) => "fetching",
         }
     }
 }
@@ -356,10 +353,7 @@ impl Connection<StaffServerProtocol> {
             entry: entry.clone(),
             receipt: Bytes::from(receipt.encode()),
         }))?;
-        self.proto.state = State::Fetching {
-            size: entry.size,
-            sent: 0,
-        };
+        self.proto.state = State::Fetching(Outgoing::new(entry.size));
         Ok(())
     }
 
@@ -367,30 +361,19 @@ impl Connection<StaffServerProtocol> {
     /// buffer between two `poll_transmit` calls.
     pub fn send_fetch_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
         self.live()?;
-        let State::Fetching { size, sent } = &mut self.proto.state else {
+        let State::Fetching(out) = &mut self.proto.state else {
             return Err(UsageError("no fetch is in progress"));
         };
-        if *sent + data.len() as u64 > *size {
-            return Err(UsageError("more bytes than the submission's size"));
-        }
-        *sent += data.len() as u64;
-        for chunk in data.chunks(CHUNK) {
-            self.engine
-                .send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
-        }
-        Ok(())
+        out.send(&mut self.engine, data)
     }
 
     /// Ends the fetch; every byte of the submission must have been sent.
     pub fn finish_fetch(&mut self) -> Result<(), UsageError> {
         self.live()?;
-        let State::Fetching { size, sent } = &self.proto.state else {
+        let State::Fetching(out) = &self.proto.state else {
             return Err(UsageError("no fetch is in progress"));
         };
-        if size != sent {
-            return Err(UsageError("fewer bytes sent than the submission's size"));
-        }
-        self.engine.send_fixed(&Message::DataEnd);
+        out.finish(&mut self.engine)?;
         self.go_idle();
         Ok(())
     }

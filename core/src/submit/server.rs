@@ -5,9 +5,9 @@ use crate::config::{ConfigError, ServerConfig};
 use crate::connection::{sealed::Machine, Connection, Protocol};
 use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, RefusalCode, UsageError};
-use crate::frame::CHUNK;
 use crate::msg::{FeedbackFile, GradeEntry, Message, SubmissionEntry, UploadOffer};
 use crate::names::{check_file_name, check_label};
+use crate::outgoing::Outgoing;
 use crate::peer::{authenticate_peer, check_standing, welcome};
 use crate::pki::{CertificateInfo, StudentId};
 use crate::receipt::Receipt;
@@ -92,10 +92,7 @@ enum State {
     Discarding,
     Listing,
     FetchPending,
-    Fetching {
-        size: u64,
-        sent: u64,
-    },
+    Fetching(Outgoing),
     Grades(Option<String>),
     FeedbackPending,
 }
@@ -111,7 +108,7 @@ impl State {
             Self::Discarding => "discarding a refused upload",
             Self::Listing => "listing",
             Self::FetchPending => "deciding on a fetch",
-            Self::Fetching { .. } => "fetching",
+            Self::Fetching(_) => "fetching",
             Self::Grades(_) => "listing grades",
             Self::FeedbackPending => "deciding on a feedback fetch",
         }
@@ -336,10 +333,7 @@ impl Connection<SubmitServerProtocol> {
             return Err(UsageError("that submission belongs to another student"));
         }
         self.engine.send(&Message::FetchBegin(entry.clone()))?;
-        self.proto.state = State::Fetching {
-            size: entry.size,
-            sent: 0,
-        };
+        self.proto.state = State::Fetching(Outgoing::new(entry.size));
         Ok(())
     }
 
@@ -376,10 +370,7 @@ impl Connection<SubmitServerProtocol> {
             return Err(UsageError("no feedback request is waiting"));
         }
         self.engine.send(&Message::FeedbackBegin(file.clone()))?;
-        self.proto.state = State::Fetching {
-            size: file.size,
-            sent: 0,
-        };
+        self.proto.state = State::Fetching(Outgoing::new(file.size));
         Ok(())
     }
 
@@ -387,30 +378,19 @@ impl Connection<SubmitServerProtocol> {
     /// the transport can buffer between two `poll_transmit` calls.
     pub fn send_fetch_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
         self.live()?;
-        let State::Fetching { size, sent } = &mut self.proto.state else {
+        let State::Fetching(out) = &mut self.proto.state else {
             return Err(UsageError("no fetch is in progress"));
         };
-        if *sent + data.len() as u64 > *size {
-            return Err(UsageError("more bytes than the submission's size"));
-        }
-        *sent += data.len() as u64;
-        for chunk in data.chunks(CHUNK) {
-            self.engine
-                .send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
-        }
-        Ok(())
+        out.send(&mut self.engine, data)
     }
 
     /// Ends the fetch; every byte of the submission (or feedback file) must have been sent.
     pub fn finish_fetch(&mut self) -> Result<(), UsageError> {
         self.live()?;
-        let State::Fetching { size, sent } = &self.proto.state else {
+        let State::Fetching(out) = &self.proto.state else {
             return Err(UsageError("no fetch is in progress"));
         };
-        if size != sent {
-            return Err(UsageError("fewer bytes sent than the submission's size"));
-        }
-        self.engine.send_fixed(&Message::DataEnd);
+        out.finish(&mut self.engine)?;
         self.go_idle();
         Ok(())
     }
