@@ -166,15 +166,15 @@ pub(crate) fn assignment(command: AssignmentCommand) {
                         serde_json::json!({
                             "course": a.course,
                             "assignment": a.assignment,
-                            "due": rfc3339(a.due),
+                            "due_at": rfc3339(a.due),
                             "max_size": a.max_size,
-                            "cutoff": a.cutoff.map(rfc3339),
+                            "cutoff_at": a.cutoff.map(rfc3339),
                             "grace_secs": a.grace.as_secs(),
                             "open": a.open,
                         })
                     })
                     .collect();
-                println!("{}", serde_json::Value::Array(v));
+                handin::json::print(&serde_json::Value::Array(v));
                 return;
             }
             for a in all {
@@ -258,9 +258,8 @@ pub(crate) fn course(command: CourseCommand) {
             let (staff, class) = records(&data).lists(&course).unwrap_or_else(|e| store(e));
             if json {
                 let students: Vec<&str> = class.iter().map(|s| s.as_str()).collect();
-                println!(
-                    "{}",
-                    serde_json::json!({"course": course, "staff": staff, "students": students})
+                handin::json::print(
+                    &serde_json::json!({"course": course, "staff": staff, "students": students}),
                 );
                 return;
             }
@@ -277,7 +276,7 @@ pub(crate) fn course(command: CourseCommand) {
                     .iter()
                     .map(|c| serde_json::json!({"course": c.course, "title": c.title}))
                     .collect();
-                println!("{}", serde_json::Value::Array(v));
+                handin::json::print(&serde_json::Value::Array(v));
                 return;
             }
             for c in courses {

@@ -1,6 +1,7 @@
 //! `cuhk roster import` and `cuhk roster list`: the roster at the scale of a real course.
 
 use handin::cli::rfc3339;
+use handin_core::pki::PersonId;
 use handin_services::cuhk::PkiDir;
 use handin_services::people_csv::parse_roster;
 use std::path::Path;
@@ -49,7 +50,10 @@ pub(crate) fn list(dir: &Path, json: bool) -> Result<(), String> {
             .map(|r| {
                 serde_json::json!({
                     "id": r.person.as_str(),
-                    "kind": r.person.kind(),
+                    "kind": match r.person {
+                        PersonId::Student(_) => "student",
+                        PersonId::Staff(_) => "staff",
+                    },
                     "added_at": rfc3339(r.added_at),
                     "enrolled": r.enrolled_at.is_some(),
                     "enrolled_at": r.enrolled_at.map(rfc3339),
@@ -58,7 +62,7 @@ pub(crate) fn list(dir: &Path, json: bool) -> Result<(), String> {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        handin::json::print(&serde_json::Value::Array(v));
         return Ok(());
     }
     let enrolled = roster.iter().filter(|r| r.enrolled_at.is_some()).count();

@@ -5,6 +5,7 @@
 use handin_client::config::{self, Chosen, Server, ServerAddr, Settings, Source};
 use handin_client::student::{Profile, Trust};
 use handin_core::pki::Fingerprint;
+use serde_json::json;
 use std::path::PathBuf;
 
 /// The trust `enroll` was given: the root's file (`--ca`) or its fingerprint
@@ -35,13 +36,14 @@ pub fn given(flags: &[(Server, Option<&str>)]) -> Result<Vec<(Server, ServerAddr
 }
 
 /// `config`: remembers the addresses given in the profile, forgets those named by `--unset`,
-/// then shows the address in force for each server and where it comes from. `program` is
-/// `student` or `staff`, for the hints.
+/// then shows the address in force for each server and where it comes from (as text, or one
+/// JSON object with `as_json`). `program` is `student` or `staff`, for the hints.
 pub fn config_command(
     program: &str,
     profile: &Profile,
     set: &[(Server, Option<&str>)],
     unset: &[String],
+    as_json: bool,
 ) -> Result<(), String> {
     let given = given(set)?;
     let unset: Vec<Server> = unset
@@ -54,7 +56,8 @@ pub fn config_command(
         })
         .collect::<Result<_, _>>()?;
     let mut settings = Settings::load(profile).map_err(|e| e.to_string())?;
-    if !given.is_empty() || !unset.is_empty() {
+    let saved = !given.is_empty() || !unset.is_empty();
+    if saved {
         for s in unset {
             settings.set(s, None);
         }
@@ -62,8 +65,11 @@ pub fn config_command(
             settings.set(s, Some(addr));
         }
         settings.save(profile).map_err(|e| e.to_string())?;
-        println!("saved in {}", profile.settings().display());
+        if !as_json {
+            println!("saved in {}", profile.settings().display());
+        }
     }
+    let mut servers = serde_json::Map::new();
     for server in Server::ALL {
         let chosen = config::choose(
             server,
@@ -73,14 +79,42 @@ pub fn config_command(
             || Ok(settings.clone()),
         )
         .map_err(|e| e.to_string())?;
-        println!(
-            "{:<11} {:<28} {}",
-            server.key(),
-            chosen.addr.to_string(),
-            whence(program, server, &chosen, &settings)
-        );
+        if as_json {
+            servers.insert(
+                server.key().to_owned(),
+                json!({
+                    "address": chosen.addr.to_string(),
+                    "source": source(&chosen.source),
+                    "remembered": settings.get(server).map(|a| a.to_string()),
+                }),
+            );
+        } else {
+            println!(
+                "{:<11} {:<28} {}",
+                server.key(),
+                chosen.addr.to_string(),
+                whence(program, server, &chosen, &settings)
+            );
+        }
+    }
+    if as_json {
+        crate::json::print(&json!({
+            "servers": servers,
+            "settings_file": crate::json::path(&profile.settings()),
+            "saved": saved,
+        }));
     }
     Ok(())
+}
+
+/// Where an address in force came from, as `config --json` names it.
+fn source(s: &Source) -> &'static str {
+    match s {
+        Source::Flag => "flag",
+        Source::Env => "env",
+        Source::Profile(_) => "profile",
+        Source::Default => "default",
+    }
 }
 
 fn whence(program: &str, server: Server, chosen: &Chosen, settings: &Settings) -> String {

@@ -78,6 +78,9 @@ enum Command {
         /// replaced, and the old certificate stays valid until CUHK revokes it.
         #[arg(long)]
         force: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Get a fresh certificate with a new key, authenticated by the current one.
     Renew {
@@ -85,6 +88,9 @@ enum Command {
         /// else 127.0.0.1:9335).
         #[arg(long, value_name = "HOST[:PORT]")]
         cuhk: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the servers this profile talks to and where each address comes from; with
     /// --cuhk or --blackboard, remember them in the profile (--unset forgets one).
@@ -95,6 +101,9 @@ enum Command {
         /// Forget a remembered address (back to the default).
         #[arg(long, value_name = "NAME", value_parser = ["cuhk", "blackboard"])]
         unset: Vec<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// The courses you are staff of.
     Courses {
@@ -264,6 +273,7 @@ fn main() {
             csr,
             key,
             force,
+            json,
         } => {
             if !force {
                 staff::refuse_enrolled(&profile).unwrap_or_else(|e| die("staff", e));
@@ -281,9 +291,12 @@ fn main() {
                 None => ask_id(),
             };
             run::enroll(&cuhk, &profile, &id, &code, &trust, csr.zip(key), &remember)
+                .map(|en| show::enrolled(&en, &profile, false, json))
         }
-        Command::Renew { cuhk } => run::renew(&remote(Server::Cuhk, cuhk.as_deref()), &profile),
-        Command::Config { cuhk, unset } => servers::config_command(
+        Command::Renew { cuhk, json } => {
+            run::renew(&remote(Server::Cuhk, cuhk.as_deref()), &profile, json)
+        }
+        Command::Config { cuhk, unset, json } => servers::config_command(
             "staff",
             &profile,
             &[
@@ -291,6 +304,7 @@ fn main() {
                 (Server::Blackboard, blackboard),
             ],
             &unset,
+            json,
         )
         .map_err(Failure::from),
         Command::Courses { json } => run::courses(&bb(), &profile, json),

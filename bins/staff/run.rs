@@ -3,10 +3,12 @@
 
 use crate::show;
 use crate::{AssignmentCommand, GradeArgs};
-use handin::cli::{parse_duration, parse_rfc3339, parse_size, rfc3339, Failure};
+use handin::cli::{parse_duration, parse_rfc3339, parse_size, Failure};
 use handin_client::config::{self, Server, ServerAddr};
 use handin_client::grade_sheet::parse_grade_sheet;
-use handin_client::staff::{self, ExternalKey, GradeInput, Profile, Remote, StaffError, Trust};
+use handin_client::staff::{
+    self, Enrolled, ExternalKey, GradeInput, Profile, Remote, StaffError, Trust,
+};
 use handin_core::msg::AssignmentSpec;
 use handin_core::pki::{unix_secs, PersonId, StudentId};
 use serde_json::json;
@@ -40,32 +42,16 @@ pub(crate) fn enroll(
     trust: &Trust,
     external: Option<(PathBuf, PathBuf)>,
     remember: &[(Server, ServerAddr)],
-) -> Result {
+) -> std::result::Result<Enrolled, Failure> {
     let external = external.map(|(csr, key)| ExternalKey { csr, key });
     let en = staff::enroll(cuhk, profile, id, code, trust, external.as_ref()).map_err(e)?;
     config::remember(profile, remember).map_err(e)?;
-    println!(
-        "enrolled: {} (serial {}), valid until {}; saved in {}",
-        en.subject,
-        en.serial,
-        rfc3339(en.not_after),
-        profile.dir().display()
-    );
-    println!(
-        "trusting the CUHK root with SHA-256 fingerprint {}",
-        en.root
-    );
-    Ok(())
+    Ok(en)
 }
 
-pub(crate) fn renew(cuhk: &Remote, profile: &Profile) -> Result {
+pub(crate) fn renew(cuhk: &Remote, profile: &Profile, as_json: bool) -> Result {
     let en = staff::renew(cuhk, profile).map_err(e)?;
-    println!(
-        "renewed: {} (serial {}), valid until {}",
-        en.subject,
-        en.serial,
-        rfc3339(en.not_after)
-    );
+    show::enrolled(&en, profile, true, as_json);
     Ok(())
 }
 
@@ -134,7 +120,7 @@ pub(crate) fn collect(
 ) -> Result {
     let c = staff::collect(bb, profile, course, assignment, out).map_err(e)?;
     if as_json {
-        show::print_json(&json!({
+        handin::json::print(&json!({
             "students": c.students,
             "files": c.rows.len(),
             "fetched": c.fetched,

@@ -1,16 +1,12 @@
-//! How the staff commands print: a table for people, one JSON value for scripts (`--json`).
-//! Everything from the server goes through `printable` first.
+//! How the staff commands print: a table for people, one JSON value for scripts (`--json`,
+//! with the fields of docs/JSON.md). Text from the server is printed with its control
+//! characters escaped.
 
+use handin::json::{self, at as time, print as print_json};
 use handin_client::printable;
-use handin_client::rfc3339;
-use handin_core::msg::{CourseRow, LogRow, StatusRow, SubmissionEntry, SubmissionState};
-use handin_core::submit::hex;
+use handin_client::staff::{Enrolled, Profile};
+use handin_core::msg::{CourseRow, LogRow, StatusRow, SubmissionState};
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime};
-
-fn time(secs: u64) -> String {
-    rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-}
 
 fn text(s: &str) -> String {
     printable::text(s).into_owned()
@@ -24,15 +20,43 @@ pub(crate) fn state(s: SubmissionState) -> &'static str {
     }
 }
 
-pub(crate) fn print_json(v: &Value) {
-    println!("{}", printable::json(v));
+/// The state as `--json` names it.
+fn state_key(s: SubmissionState) -> &'static str {
+    match s {
+        SubmissionState::Nothing => "nothing",
+        SubmissionState::OnTime => "on_time",
+        SubmissionState::Late => "late",
+    }
+}
+
+pub(crate) fn enrolled(e: &Enrolled, profile: &Profile, renewed: bool, as_json: bool) {
+    if as_json {
+        return print_json(&json::enrolled(e, profile));
+    }
+    if renewed {
+        println!(
+            "renewed: {} (serial {}), valid until {}",
+            e.subject,
+            e.serial,
+            json::time(e.not_after)
+        );
+        return;
+    }
+    println!(
+        "enrolled: {} (serial {}), valid until {}; saved in {}",
+        e.subject,
+        e.serial,
+        json::time(e.not_after),
+        profile.dir().display()
+    );
+    println!("trusting the CUHK root with SHA-256 fingerprint {}", e.root);
 }
 
 pub(crate) fn courses(rows: &[CourseRow], as_json: bool) {
     if as_json {
         let v: Vec<Value> = rows
             .iter()
-            .map(|c| json!({"course": text(&c.course), "title": text(&c.title)}))
+            .map(|c| json!({"course": c.course, "title": c.title}))
             .collect();
         return print_json(&Value::Array(v));
     }
@@ -44,30 +68,18 @@ pub(crate) fn courses(rows: &[CourseRow], as_json: bool) {
     }
 }
 
-fn file_json(f: &SubmissionEntry) -> Value {
-    json!({
-        "id": text(&f.id),
-        "file_name": text(&f.file_name),
-        "size": f.size,
-        "sha256": hex(&f.sha256),
-        "received_at": time(f.received_at),
-        "late": f.late,
-        "version": f.version,
-    })
-}
-
 pub(crate) fn status(rows: &[StatusRow], as_json: bool) {
     if as_json {
         let v: Vec<Value> = rows
             .iter()
             .map(|r| {
                 json!({
-                    "student_id": text(&r.student_id),
+                    "student_id": r.student_id,
                     "on_class_list": r.on_class_list,
                     "due_at": time(r.due_at),
                     "extended": r.extended,
-                    "state": state(r.state),
-                    "files": r.files.iter().map(file_json).collect::<Vec<_>>(),
+                    "state": state_key(r.state),
+                    "files": r.files.iter().map(json::submission).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -116,10 +128,10 @@ pub(crate) fn log(rows: &[LogRow], as_json: bool) {
             .map(|l| {
                 json!({
                     "at": time(l.at),
-                    "actor": text(&l.actor),
-                    "action": text(&l.action),
-                    "student": l.student.as_deref().map(text),
-                    "detail": text(&l.detail),
+                    "actor": l.actor,
+                    "action": l.action,
+                    "student": l.student,
+                    "detail": l.detail,
                 })
             })
             .collect();

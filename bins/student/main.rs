@@ -1,20 +1,17 @@
 //! `student`: enroll at CUHK, then submit, list and fetch homework at Blackboard.
 
-mod grades;
+mod show;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use handin::cli::{die, init_logging, rfc3339, Failure, EXIT_CODES};
+use handin::cli::{die, init_logging, Failure, EXIT_CODES};
 use handin::net::Transport;
 use handin::servers;
 use handin_client::config::{self, Server};
-use handin_client::printable;
-use handin_client::student::{self, Destination, ExternalKey, Profile, Remote, Standing};
+use handin_client::student::{self, Destination, ExternalKey, Profile, Remote};
 use handin_core::pki::StudentId;
-use handin_core::submit::hex;
-use handin_core::units::{size, size_exact};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -77,6 +74,9 @@ enum Command {
         /// replaced, and the old certificate stays valid until CUHK revokes it.
         #[arg(long)]
         force: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         net: Net,
     },
@@ -86,6 +86,9 @@ enum Command {
         /// else 127.0.0.1:9335).
         #[arg(long, value_name = "HOST[:PORT]")]
         cuhk: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         net: Net,
     },
@@ -134,6 +137,9 @@ enum Command {
         /// 127.0.0.1:3141).
         #[arg(long, value_name = "HOST[:PORT]")]
         blackboard: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         net: Net,
     },
@@ -165,6 +171,9 @@ enum Command {
         /// 127.0.0.1:3141).
         #[arg(long, value_name = "HOST[:PORT]")]
         blackboard: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         net: Net,
     },
@@ -179,6 +188,10 @@ enum Command {
         /// The CUHK root certificate (default: ca.crt in your profile).
         #[arg(long)]
         ca: Option<PathBuf>,
+        /// Print one JSON object instead of text (only for a valid receipt: an invalid one
+        /// prints nothing on stdout and exits 5).
+        #[arg(long)]
+        json: bool,
     },
     /// Show the servers this profile talks to and where each address comes from; with
     /// --cuhk or --blackboard, remember them in the profile (--unset forgets one).
@@ -192,6 +205,9 @@ enum Command {
         /// Forget a remembered address (back to the default).
         #[arg(long, value_name = "NAME", value_parser = ["cuhk", "blackboard"])]
         unset: Vec<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Make a Blackboard certificate the pinned one (after CUHK renewed it, say); the one
     /// pinned before is kept for verifying older receipts.
@@ -245,10 +261,6 @@ fn ask_id() -> StudentId {
     }
 }
 
-fn time_str(secs: u64) -> String {
-    rfc3339(UNIX_EPOCH + Duration::from_secs(secs))
-}
-
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.verbose);
@@ -272,6 +284,7 @@ fn main() {
             csr,
             key,
             force,
+            json,
             net,
         } => {
             if !force {
@@ -293,19 +306,13 @@ fn main() {
             let e = student::enroll(&cuhk, &profile, &id, &code, &trust, external.as_ref())
                 .unwrap_or_else(|e| die("student", e));
             config::remember(&profile, &remember).unwrap_or_else(|e| die("student", e));
-            println!(
-                "enrolled: {} (serial {}), valid until {}; saved in {}",
-                e.subject,
-                e.serial,
-                rfc3339(e.not_after),
-                profile.dir().display()
-            );
-            println!("trusting the CUHK root with SHA-256 fingerprint {}", e.root);
+            show::enrolled(&e, &profile, false, json);
         }
         Command::Config {
             cuhk,
             blackboard,
             unset,
+            json,
         } => servers::config_command(
             "student",
             &profile,
@@ -314,17 +321,13 @@ fn main() {
                 (Server::Blackboard, blackboard.as_deref()),
             ],
             &unset,
+            json,
         )
         .unwrap_or_else(|e| die("student", e)),
-        Command::Renew { cuhk, net } => {
+        Command::Renew { cuhk, json, net } => {
             let e = student::renew(&remote(Server::Cuhk, cuhk, net, &profile), &profile)
                 .unwrap_or_else(|e| die("student", e));
-            println!(
-                "renewed: {} (serial {}), valid until {}",
-                e.subject,
-                e.serial,
-                rfc3339(e.not_after)
-            );
+            show::enrolled(&e, &profile, true, json);
         }
         Command::Submit {
             file,
@@ -342,23 +345,7 @@ fn main() {
                 &assignment,
             )
             .unwrap_or_else(|e| die("student", e));
-            let b = &s.body;
-            if json {
-                let v = serde_json::json!({
-                    "id": b.id, "student_id": b.student_id, "course": b.course, "assignment": b.assignment,
-                    "file_name": b.file_name, "size": b.size, "sha256": hex(&b.sha256),
-                    "received_at": time_str(b.received_at), "due_at": time_str(b.due_at), "late": b.late,
-                    "version": b.version, "receipt": s.receipt_path.display().to_string(),
-                });
-                println!("{}", printable::json(&v));
-            } else {
-                println!(
-                    "submitted {}: {}, sha256 {}, as {} version {}{}\nreceived {} (due {}); signed receipt saved to {}",
-                    printable::text(&b.file_name), size_exact(b.size), hex(&b.sha256), b.id, b.version,
-                    if b.late { ", LATE" } else { "" },
-                    time_str(b.received_at), time_str(b.due_at), s.receipt_path.display()
-                );
-            }
+            show::submitted(&s, json);
         }
         Command::List {
             course,
@@ -369,36 +356,14 @@ fn main() {
             let entries =
                 student::list(&bb(blackboard, net, &profile), &profile, course.as_deref())
                     .unwrap_or_else(|e| die("student", e));
-            if json {
-                let v: Vec<_> = entries.iter().map(|e| serde_json::json!({
-                    "id": e.id, "course": e.course, "assignment": e.assignment, "file_name": e.file_name,
-                    "size": e.size, "sha256": hex(&e.sha256), "received_at": time_str(e.received_at),
-                    "late": e.late, "version": e.version,
-                })).collect();
-                println!("{}", printable::json(&serde_json::Value::Array(v)));
-            } else if entries.is_empty() {
-                println!("no submissions");
-            } else {
-                for e in entries {
-                    println!(
-                        "{}\t{}/{}\t{}\tv{}\t{}\t{}{}",
-                        e.id,
-                        printable::text(&e.course),
-                        printable::text(&e.assignment),
-                        printable::text(&e.file_name),
-                        e.version,
-                        size(e.size),
-                        time_str(e.received_at),
-                        if e.late { "\tLATE" } else { "" }
-                    );
-                }
-            }
+            show::list(&entries, json);
         }
         Command::Fetch {
             submission_id,
             out,
             force,
             blackboard,
+            json,
             net,
         } => {
             let dest = match &out {
@@ -413,17 +378,13 @@ fn main() {
                 force,
             )
             .unwrap_or_else(|e| die("student", e));
-            println!(
-                "fetched {} to {}: {}, sha256 verified",
-                printable::text(&f.entry.file_name),
-                f.path.display(),
-                size_exact(f.entry.size)
-            );
+            show::fetched(&f, json);
         }
         Command::VerifyReceipt {
             receipt,
             blackboard_cert,
             ca,
+            json,
         } => {
             let v = student::verify_receipt(
                 &profile,
@@ -432,34 +393,7 @@ fn main() {
                 ca.as_deref(),
             )
             .unwrap_or_else(|e| die("student", e));
-            let b = &v.body;
-            let t = |s: &str| printable::text(s).into_owned();
-            println!(
-                "valid receipt: {} submitted {}: {}, sha256 {}, to {}/{} as {} version {} at {}{}",
-                t(&b.student_id),
-                t(&b.file_name),
-                size_exact(b.size),
-                hex(&b.sha256),
-                t(&b.course),
-                t(&b.assignment),
-                t(&b.id),
-                b.version,
-                time_str(b.received_at),
-                if b.late { " (late)" } else { "" }
-            );
-            let standing = match v.standing {
-                Standing::Pinned => "the Blackboard certificate pinned in your profile",
-                Standing::Recorded => {
-                    "a Blackboard certificate your profile recorded after the pinned one"
-                }
-                Standing::NoPin => {
-                    "no Blackboard certificate is pinned in this profile: check that this is Blackboard's"
-                }
-            };
-            println!(
-                "signed by {} ({standing})",
-                student::describe_server(&v.signer)
-            );
+            show::verified(&v, json);
         }
         Command::Grades {
             course,
@@ -470,7 +404,7 @@ fn main() {
             let grades =
                 student::grades(&bb(blackboard, net, &profile), &profile, course.as_deref())
                     .unwrap_or_else(|e| die("student", e));
-            grades::print(&grades, json);
+            show::grades(&grades, json);
         }
         Command::Feedback {
             course,
@@ -478,6 +412,7 @@ fn main() {
             out,
             force,
             blackboard,
+            json,
             net,
         } => {
             let f = student::feedback_to(
@@ -489,12 +424,7 @@ fn main() {
                 force,
             )
             .unwrap_or_else(|e| die("student", e));
-            println!(
-                "feedback {} saved as {}: {}",
-                printable::text(&f.file_name),
-                out.display(),
-                size_exact(f.size)
-            );
+            show::feedback(&f, &out, json);
         }
         Command::PinBlackboard { cert } => {
             let p = student::pin_blackboard(&profile, &cert).unwrap_or_else(|e| die("student", e));

@@ -229,7 +229,7 @@ fn run_course(server: &str, client: &str) {
     assert_eq!(row(&rows, ALICE)["state"], "nothing");
     assert_eq!(row(&rows, BOB)["state"], "late");
     assert_eq!(row(&rows, BOB)["files"].as_array().expect("files").len(), 5);
-    assert_eq!(row(&rows, CAROL)["state"], "on time");
+    assert_eq!(row(&rows, CAROL)["state"], "on_time");
     assert_eq!(row(&rows, CAROL)["extended"], true);
 
     // Collect: every current file, byte for byte, with the manifest and receipts.

@@ -43,6 +43,8 @@ pub enum Trust {
 /// What enrollment produced.
 #[derive(Debug)]
 pub struct Enrolled {
+    /// The person certified: a student ID or a staff login.
+    pub id: PersonId,
     /// The certificate's subject.
     pub subject: String,
     /// Serial in hex.
@@ -262,9 +264,10 @@ fn describe(
     chain: &[CertificateDer<'static>],
     ca: &CertificateDer<'static>,
 ) -> Result<Enrolled, StudentError> {
-    let info = handin_core::pki::certificate_info(&chain[0])
-        .map_err(|e| StudentError::other(e.to_string()))?;
+    let (id, info) =
+        handin_core::pki::person_of(&chain[0]).map_err(|e| StudentError::other(e.to_string()))?;
     Ok(Enrolled {
+        id,
         subject: info.subject,
         serial: handin_core::pki::serial_hex(&info.serial),
         not_after: info.not_after,
