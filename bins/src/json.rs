@@ -5,7 +5,7 @@
 //! their exact value, with the characters a terminal would obey escaped by the encoding.
 
 use handin_client::printable;
-use handin_client::student::{Enrolled, Profile, Standing};
+use handin_client::student::{Enrolled, ExportedP12, Profile, Standing};
 use handin_core::msg::{FeedbackFile, SubmissionEntry};
 use handin_core::pki::{rfc3339, ServerCertificate};
 use handin_core::receipt::ReceiptBody;
@@ -109,4 +109,27 @@ pub fn feedback(f: &FeedbackFile, out: &Path) -> Value {
         "sha256": hex(&f.sha256),
         "path": path(out),
     })
+}
+
+/// A PKCS#12 file written by `export-p12`.
+pub fn exported_p12(x: &ExportedP12) -> Value {
+    json!({
+        "path": path(&x.path),
+        "subject": x.subject,
+        "sha256": x.sha256,
+    })
+}
+
+/// Prints what `export-p12` wrote: one JSON object, or a line for a person.
+pub fn print_exported_p12(x: &ExportedP12, as_json: bool) {
+    if as_json {
+        return print(&exported_p12(x));
+    }
+    println!(
+        "exported {} (certificate SHA-256 {}), its private key and the CUHK root to {} (mode \
+         0600, password-protected): import it into your browser's certificates",
+        x.subject,
+        x.sha256,
+        x.path.display()
+    );
 }

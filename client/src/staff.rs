@@ -19,7 +19,10 @@ pub use ops::{
 use crate::student::{self, enroll_person};
 use handin_core::pki::PersonId;
 
-pub use crate::student::{refuse_enrolled, Enrolled, ExternalKey, Profile, Remote, Trust};
+pub use crate::student::{
+    export_p12, refuse_enrolled, Enrolled, ExportedP12, ExternalKey, PasswordSource, Profile,
+    Remote, Trust,
+};
 
 /// A staff-facing error: one line, what went wrong and what to do.
 pub use crate::student::StudentError as StaffError;

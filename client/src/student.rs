@@ -1,9 +1,10 @@
 //! The student's side: the profile directory and the commands enroll, renew, submit, list,
-//! fetch and verify-receipt, each written once against any transport's [`Link`].
+//! fetch, verify-receipt and export-p12, each written once against any transport's [`Link`].
 
 mod enroll;
 mod grades;
 mod output;
+mod p12;
 mod pin;
 mod verify;
 
@@ -11,6 +12,7 @@ pub(crate) use enroll::enroll_person;
 pub use enroll::{enroll, refuse_enrolled, renew, student_enroll_id, Enrolled, ExternalKey, Trust};
 pub use grades::{feedback, feedback_to, grades};
 pub use output::Destination;
+pub use p12::{export_p12, ExportedP12, PasswordSource};
 pub use pin::{describe_server, pin_blackboard, Pinned, Standing};
 pub use verify::{verify_receipt, Verified};
 
