@@ -42,7 +42,7 @@ impl Documented {
             }
         }
         assert!(
-            sections.len() >= 15,
+            sections.len() >= 17,
             "sections of docs/JSON.md: {sections:?}"
         );
         Self {
@@ -472,6 +472,33 @@ fn every_json_output_has_the_documented_fields() {
     assert_ne!(renewed["serial"], a["serial"], "a new certificate");
     let renewed = doc.run("staff renew", campus.staff(TEACHER, &["renew", "--json"]));
     assert_eq!(renewed["id"], TEACHER);
+
+    // A PKCS#12 file for the browser, both roles: the fingerprint is the certificate's.
+    let password = write(&campus, "p12-password", b"correct horse\n");
+    for (bin, who, command) in [
+        ("student", ALICE, "student export-p12"),
+        ("staff", TEACHER, "staff export-p12"),
+    ] {
+        let out = campus.path(&format!("{who}.p12"));
+        let mut c = local(&campus, bin, who, &["export-p12", "--json", "--out"]);
+        c.arg(&out).arg("--password-file").arg(&password);
+        let x = doc.run(command, c);
+        assert_eq!(Path::new(x["path"].as_str().expect("path")), out);
+        assert!(out.is_file());
+        let mut fp = Command::new("openssl");
+        fp.args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(campus.profile(who).join("cert.pem"));
+        let fp = ok(fp);
+        let sha = x["sha256"].as_str().expect("sha256");
+        assert!(fp.trim_end().ends_with(&format!("={sha}")), "{fp} vs {sha}");
+        assert!(
+            x["subject"]
+                .as_str()
+                .expect("subject")
+                .contains(&format!("CN={who}")),
+            "{x}"
+        );
+    }
 
     doc.all_checked();
     assert!(bb.stop());
