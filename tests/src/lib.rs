@@ -3,6 +3,7 @@
 //! `blackboard serve` on ephemeral loopback ports, and runs `student` and `staff` commands
 //! against them.
 
+pub mod browser;
 pub mod held;
 
 use handin_core::rustls;
