@@ -50,6 +50,7 @@ pub mod enroll;
 pub mod error;
 pub mod frame;
 pub mod harness;
+pub mod http;
 pub mod msg;
 pub mod names;
 mod outgoing;

@@ -13,7 +13,8 @@
 //! - [`runtime`]: the worker pool, the group-commit engine, the upload budget, panic
 //!   containment;
 //! - [`crl_watch`]: reloading a rewritten CRL;
-//! - [`people_csv`]: class lists and roster imports from spreadsheets.
+//! - [`people_csv`]: class lists and roster imports from spreadsheets;
+//! - [`zip_stream`]: the streaming zip writer behind staff's download of every submission.
 
 pub mod blackboard;
 pub mod board;
@@ -23,3 +24,4 @@ pub mod people_csv;
 pub mod registrar;
 pub mod runtime;
 pub mod store;
+pub mod zip_stream;

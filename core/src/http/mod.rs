@@ -1,0 +1,3 @@
+//! HTTP/1.1 for browsers
+
+pub mod multipart;
