@@ -32,6 +32,7 @@ use crate::config::{Role, ServerConfig, Timeouts};
 use crate::connection::{Connection, Protocol};
 use crate::driver::Driven;
 use crate::error::Error;
+use crate::http::{HttpLimits, HttpServer};
 use crate::staff::StaffServer;
 use crate::submit::SubmitServer;
 use crate::time::Now;
@@ -229,6 +230,18 @@ impl Hello {
     pub fn into_staff(self, config: Arc<ServerConfig>, now: Now) -> Result<StaffServer, Rejected> {
         let (tls, rest) = self.connection(&config, Role::Staff, now)?;
         Ok(rest.finish(StaffServer::from_tls(config, tls, now), now))
+    }
+
+    /// Continues the handshake as an HTTP/1.1 server ([`HttpServer`]) for a browser, from
+    /// `config` (whose role must be [`Role::Web`]; the client certificate is optional).
+    pub fn into_web(
+        self,
+        config: Arc<ServerConfig>,
+        limits: HttpLimits,
+        now: Now,
+    ) -> Result<HttpServer, Rejected> {
+        let (tls, rest) = self.connection(&config, Role::Web, now)?;
+        Ok(rest.finish(HttpServer::from_tls(config, tls, limits, now), now))
     }
 
     /// Refuses the client: none of the protocols it offers is served here. It gets the TLS

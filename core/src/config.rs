@@ -22,6 +22,8 @@ pub const ENROLL_ALPN: &[u8] = b"handin-enroll/1";
 pub const SUBMIT_ALPN: &[u8] = b"handin-submit/1";
 /// ALPN protocol name of the staff protocol (Blackboard's port 3141, beside submission).
 pub const STAFF_ALPN: &[u8] = b"handin-staff/1";
+/// ALPN protocol name of Blackboard's web pages: HTTP/1.1, what a browser offers (with `h2`).
+pub const WEB_ALPN: &[u8] = b"http/1.1";
 
 /// The crypto provider used everywhere in handin: aws-lc-rs, passed explicitly so that no
 /// process-wide default is needed (and none can conflict).
@@ -237,11 +239,14 @@ pub enum Role {
     /// The staff protocol: a personal certificate (a staff login, or a TA's student ID) is
     /// mandatory; what the person may do is the application's decision per request.
     Staff,
+    /// Blackboard's web pages over HTTP/1.1: the certificate is optional at the handshake (a
+    /// browser without one is shown how to import it) and required by every other page.
+    Web,
 }
 
 impl Role {
     /// Every role, in the order of their protocols' introduction.
-    pub const ALL: [Role; 3] = [Role::Enroll, Role::Submit, Role::Staff];
+    pub const ALL: [Role; 4] = [Role::Enroll, Role::Submit, Role::Staff, Role::Web];
 
     /// The role's ALPN protocol name.
     pub fn alpn(self) -> &'static [u8] {
@@ -249,6 +254,7 @@ impl Role {
             Self::Enroll => ENROLL_ALPN,
             Self::Submit => SUBMIT_ALPN,
             Self::Staff => STAFF_ALPN,
+            Self::Web => WEB_ALPN,
         }
     }
 

@@ -1,5 +1,6 @@
-//! The engine under every connection: rustls fed through slices, frame decoding, deadlines,
-//! sticky errors and the last gasp (an `Error` frame and close_notify) before closing.
+//! The engine under every connection: rustls fed through slices, frame decoding (or, for
+//! HTTP, the plain byte stream), deadlines, sticky errors and the last gasp (an `Error` frame
+//! and close_notify) before closing.
 
 use crate::config::{Clock, Timeouts};
 use crate::error::{Error, Refusal, RefusalCode};
@@ -15,6 +16,9 @@ use std::time::{Instant, SystemTime};
 pub(crate) struct Engine {
     pub(crate) tls: rustls::Connection,
     decoder: FrameDecoder,
+    /// Whether the plaintext is handin frames (the default) or a plain byte stream (HTTP),
+    /// which the protocol takes from [`Engine::stream`].
+    stream: bool,
     scratch: BytesMut,
     clock: Arc<Clock>,
     timeouts: Timeouts,
@@ -48,6 +52,7 @@ impl Engine {
         Self {
             tls,
             decoder: FrameDecoder::new(),
+            stream: false,
             scratch: BytesMut::new(),
             clock,
             timeouts,
@@ -63,6 +68,18 @@ impl Engine {
             touch_on_send: false,
             sent_since_check: false,
         }
+    }
+
+    /// Makes the plaintext a plain byte stream (HTTP) instead of handin frames: the protocol
+    /// reads it from [`stream`](Self::stream), and a fatal error sends no `Error` frame (the
+    /// protocol answers in its own terms before failing).
+    pub(crate) fn use_stream(&mut self) {
+        self.stream = true;
+    }
+
+    /// The plaintext received and not yet consumed, in stream mode.
+    pub(crate) fn stream(&mut self) -> &mut BytesMut {
+        self.decoder.buffer_mut()
     }
 
     pub(crate) fn check(&self) -> Result<(), Error> {
@@ -228,7 +245,7 @@ impl Engine {
             )),
             Error::Tls(_) | Error::Remote(_) | Error::Closed => None,
         };
-        if let Some(r) = gasp {
+        if let Some(r) = gasp.filter(|_| !self.stream) {
             if !self.tls.is_handshaking() && !self.we_closed {
                 self.send_fixed(&Message::Error(r));
             }

@@ -95,6 +95,11 @@ impl FrameDecoder {
         self.buf.len()
     }
 
+    /// The bytes buffered, for a connection that reads them as a plain stream.
+    pub(crate) fn buffer_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
     /// Call when the stream has ended: an unfinished frame is an error.
     pub fn finish(&self) -> Result<(), FrameError> {
         match self.buf.len() {

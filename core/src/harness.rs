@@ -25,8 +25,11 @@ use std::time::{Duration, SystemTime};
 
 mod apps;
 mod staff;
+mod web;
+
 pub use apps::{Board, BoardSession, Course, Registrar};
 pub use staff::StaffSession;
+pub use web::WebPair;
 
 /// A fixed starting wall time for tests: 2026-09-01T00:00:00Z.
 pub fn t0() -> SystemTime {

@@ -4,6 +4,7 @@ mod accept;
 mod bootstrap;
 mod clocks;
 mod encoding;
+mod http;
 mod model;
 mod props;
 mod refusals;

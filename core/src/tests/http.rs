@@ -1,0 +1,197 @@
+//! Blackboard's HTTP/1.1 connection, driven by a plain rustls client as a browser would be:
+//! dispatched by ALPN at the ClientHello, the certificate optional, requests answered one at a
+//! time (pipelined ones in order), bodies streamed in both directions, and every bad head
+//! answered by the connection itself before it closes.
+
+use super::t0;
+use crate::harness::{Campus, WebPair};
+use crate::http::{HttpLimits, HttpServerEvent, Response};
+use crate::{PersonId, Role};
+use std::sync::Arc;
+
+const ALICE: &str = "1155000001";
+
+fn connect(campus: &Campus, identity: Option<crate::Identity>, limits: HttpLimits) -> WebPair {
+    campus.web_pair(identity, limits)
+}
+
+fn requests(events: &[HttpServerEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            HttpServerEvent::Request(r) => Some(r.path.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_browser_without_a_certificate_is_served_and_told_so() {
+    let campus = Campus::new(t0());
+    let mut b = connect(&campus, None, HttpLimits::default());
+    let ev = b.events();
+    assert!(
+        matches!(&ev[..], [HttpServerEvent::Connected { person: None, .. }]),
+        "{ev:?}"
+    );
+    b.send(&campus, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(requests(&b.events()), ["/"]);
+    b.server
+        .respond(&Response::html(200), b"<p>import your certificate</p>")
+        .expect("answer");
+    b.pump(&campus);
+    let text = b.text();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("content-security-policy: "), "{text}");
+    assert!(text.ends_with("<p>import your certificate</p>"), "{text}");
+    assert!(!b.server.is_closed(), "kept alive for the next request");
+}
+
+#[test]
+fn a_certificate_names_the_person_and_pipelined_requests_are_answered_in_order() {
+    let mut campus = Campus::new(t0());
+    let alice = campus.new_student(ALICE);
+    let mut b = connect(&campus, Some(alice), HttpLimits::default());
+    let ev = b.events();
+    let Some(HttpServerEvent::Connected {
+        person: Some(PersonId::Student(id)),
+        ..
+    }) = ev.first()
+    else {
+        panic!("{ev:?}");
+    };
+    assert_eq!(id.as_str(), ALICE);
+    b.send(
+        &campus,
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(requests(&b.events()), ["/a"], "one at a time");
+    b.server.respond(&Response::new(200), b"A").expect("a");
+    assert_eq!(requests(&b.events()), ["/b"], "the next once answered");
+    b.server
+        .start_response(&Response::new(200), None)
+        .expect("b");
+    b.server.send_body(b"chunk one,").expect("body");
+    b.server.send_body(b" two").expect("body");
+    b.server.end_response().expect("end");
+    b.pump(&campus);
+    let text = b.text();
+    let second = text
+        .find("HTTP/1.1 200 OK\r\n")
+        .and_then(|i| text[i + 1..].find("HTTP/1.1 200"));
+    assert!(second.is_some(), "two answers: {text}");
+    assert!(text.contains("transfer-encoding: chunked\r\n"));
+    assert!(
+        text.ends_with("a\r\nchunk one,\r\n4\r\n two\r\n0\r\n\r\n"),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn a_body_arrives_in_pieces_and_whole() {
+    let mut campus = Campus::new(t0());
+    let alice = campus.new_student(ALICE);
+    let mut b = connect(&campus, Some(alice), HttpLimits::default());
+    b.events();
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    b.send(&campus, head.as_bytes());
+    let ev = b.events();
+    assert_eq!(requests(&ev), ["/upload"]);
+    b.server.read_body().expect("take the body");
+    let mut got = Vec::new();
+    let mut ended = false;
+    for piece in body.chunks(7000) {
+        b.send(&campus, piece);
+        for e in b.events() {
+            match e {
+                HttpServerEvent::Body(bytes) => got.extend_from_slice(&bytes),
+                HttpServerEvent::BodyEnd => ended = true,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(ended);
+    assert_eq!(got, body);
+    b.server
+        .respond(&Response::see_other("/"), b"")
+        .expect("answer");
+    b.pump(&campus);
+    assert!(b.text().starts_with("HTTP/1.1 303 See Other\r\n"));
+    assert!(b.text().contains("location: /\r\n"));
+    assert!(!b.server.is_closed());
+}
+
+#[test]
+fn bad_heads_are_answered_by_the_connection_which_then_closes() {
+    let campus = Campus::new(t0());
+    let cases: [(&[u8], u16); 5] = [
+        (b"GET / HTTP/1.1\r\nX: \x01\r\n\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            411,
+        ),
+        (b"POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 413),
+        (b"GET / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", 417),
+        (&[b'a'; 3000], 431),
+    ];
+    for (head, status) in cases {
+        let limits = HttpLimits {
+            head: 2048,
+            body: 4096,
+        };
+        let mut b = connect(&campus, None, limits);
+        b.events();
+        b.send(&campus, head);
+        let ev = b.events();
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, HttpServerEvent::Refused { status: s, .. } if *s == status)),
+            "{status}: {ev:?}"
+        );
+        assert!(
+            b.text().starts_with(&format!("HTTP/1.1 {status} ")),
+            "{}",
+            b.text()
+        );
+        assert!(b.text().contains("connection: close\r\n"));
+        assert!(b.server.is_closed(), "{status}: closed");
+    }
+}
+
+#[test]
+fn an_answer_before_the_body_closes_the_connection_after_it() {
+    let mut campus = Campus::new(t0());
+    let alice = campus.new_student(ALICE);
+    let mut b = connect(&campus, Some(alice), HttpLimits::default());
+    b.events();
+    // The body would be a request of its own if it were ever parsed as one.
+    b.send(
+        &campus,
+        b"POST /upload HTTP/1.1\r\nContent-Length: 33\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n12345",
+    );
+    assert_eq!(requests(&b.events()), ["/upload"]);
+    b.server
+        .respond(&Response::html(413), b"too large")
+        .expect("answer");
+    b.pump(&campus);
+    assert!(requests(&b.events()).is_empty(), "nothing smuggled");
+    assert!(b.text().contains("connection: close\r\n"));
+    assert!(b.server.is_closed());
+}
+
+#[test]
+fn a_certificate_revoked_while_connected_ends_the_connection_at_the_next_request() {
+    let mut campus = Campus::new(t0());
+    let alice = campus.new_student(ALICE);
+    let mut b = connect(&campus, Some(alice), HttpLimits::default());
+    b.events();
+    campus.revoke(ALICE);
+    // The connection learns the new revoked set as Blackboard installs it.
+    let web = Arc::new(campus.blackboard.with_role(Role::Web).expect("web"));
+    assert!(b.server.set_config(campus.now, web).is_err());
+    assert!(b.server.is_closed());
+}
