@@ -7,7 +7,7 @@
 
 pub mod config;
 mod error;
-pub mod grade_sheet;
+pub use handin_core::grade_sheet;
 pub mod net;
 pub mod printable;
 pub mod session;

@@ -49,6 +49,7 @@ mod engine;
 pub mod enroll;
 pub mod error;
 pub mod frame;
+pub mod grade_sheet;
 pub mod harness;
 pub mod http;
 pub mod msg;

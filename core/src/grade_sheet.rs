@@ -1,11 +1,11 @@
-//! Reading a grade sheet for `staff grade --csv`: a CSV file with a header row naming its
-//! columns: `student_id` (or `id`, `sid`, `student id`), `score`, and optionally `comment` and
-//! `feedback` (a file path, relative to the sheet's folder). Every row is checked with the
+//! Reading a grade sheet, for `staff grade --csv` and the staff's web page: a CSV file with a
+//! header row naming its columns: `student_id` (or `id`, `sid`, `student id`), `score`, and
+//! optionally `comment` and `feedback` (a file path, relative to the sheet's folder). Every row is checked with the
 //! same rules the server applies before anything is sent, and a sheet with any bad row is
 //! refused whole, with the line numbers.
 
-use handin_core::pki::StudentId;
-use handin_core::rules::grading::{check_comment, check_score};
+use crate::pki::StudentId;
+use crate::rules::grading::{check_comment, check_score};
 use std::path::{Path, PathBuf};
 
 /// The most bad rows an error names.
