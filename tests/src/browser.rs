@@ -299,6 +299,8 @@ impl Browser {
                         "--disable-component-update",
                         "--disable-sync",
                         "--disable-dev-shm-usage",
+                        // A laptop's window: what the screenshots show.
+                        "--window-size=1100,900",
                         format!("--user-data-dir={}", profile.display()),
                     ],
                     "prefs": {

@@ -2,21 +2,26 @@
 //! batch ([`Board::commit_batch`](crate::board::Board::commit_batch)) on the group-commit
 //! engine; each receipt is signed only after its batch committed.
 
-use super::{failed, refusal, Done, Shared};
+use super::{refusal, Shared};
 use crate::board::{BoardError, Committed, Ready};
-use crate::runtime::{Batcher, Promise};
+use crate::runtime::Batcher;
 use handin_core::units::size_exact;
-use handin_core::{Refusal, RefusalCode};
+use handin_core::{Receipt, Refusal, RefusalCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Most submissions committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// A submission waiting for the group commit, and the promise of an answer to its connection.
+/// How a submission's outcome reaches its connection (whichever protocol it came by): called
+/// once with the signed receipt or the refusal. It holds the connection's promise, so one
+/// dropped uncalled (a panicking job) still answers, with the promise's broken answer.
+pub(super) type Reply = Box<dyn FnOnce(Result<Receipt, Refusal>) + Send>;
+
+/// A submission waiting for the group commit, and the way its answer goes back.
 pub(super) struct Pending {
     pub(super) ready: Ready,
-    pub(super) answer: Promise<Done>,
+    pub(super) answer: Reply,
 }
 
 /// The committer of submissions: a [`Batcher`] whose batches are stored by [`commit_batch`].
@@ -62,10 +67,10 @@ fn commit_batch(shared: &Arc<Shared>, batch_no: u64, batch: Vec<Pending>) {
 
 /// Answers one submission of a committed batch: its refusal at once, or its receipt, signed
 /// on some worker so that the committer goes on to the next batch at once.
-fn reply(shared: &Arc<Shared>, result: Result<Committed, BoardError>, answer: Promise<Done>) {
+fn reply(shared: &Arc<Shared>, result: Result<Committed, BoardError>, answer: Reply) {
     let committed = match result {
         Ok(c) => c,
-        Err(e) => return answer.keep(Done::Stored(Err(refusal(e)))),
+        Err(e) => return answer(Err(refusal(e))),
     };
     let signer = shared.clone();
     shared.pool.spawn(move || {
@@ -81,11 +86,6 @@ fn reply(shared: &Arc<Shared>, result: Result<Committed, BoardError>, answer: Pr
                 "stored, but the receipt could not be signed: list your submissions to confirm",
             )
         });
-        answer.keep(Done::Stored(signed));
+        answer(signed);
     });
-}
-
-/// The answer to a submission whose job failed unexpectedly.
-pub(super) fn broken() -> Done {
-    Done::Stored(Err(failed()))
 }

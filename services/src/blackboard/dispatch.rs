@@ -1,8 +1,10 @@
 //! One port, several protocols: every accepted socket starts as an [`Incoming`] until its
 //! ClientHello is in, then continues as the protocol its ALPN offer names: a student's
-//! [`BbConn`] (`handin-submit/1`) or a staff member's [`StaffConn`] (`handin-staff/1`). A client
-//! offering neither gets the TLS alert `no_application_protocol`.
+//! [`BbConn`] (`handin-submit/1`), a staff member's [`StaffConn`] (`handin-staff/1`) or a
+//! browser's [`WebConn`] (`http/1.1`, which a browser offers with `h2`). A client offering none
+//! of them gets the TLS alert `no_application_protocol`.
 
+use super::web::WebConn;
 use super::{BbConn, Blackboard, StaffConn};
 use handin_core::accept::{Hello, Incoming, Rejected};
 use handin_core::driver::{Driven, Notify};
@@ -26,6 +28,8 @@ pub enum Conn {
     Submit(Box<BbConn>),
     /// A staff member's connection.
     Staff(Box<StaffConn>),
+    /// A browser's connection (HTTP/1.1).
+    Web(Box<WebConn>),
     /// Turned away at the ClientHello (its alert is being sent).
     Refused(Rejected),
     /// Nothing left (only while one stage gives way to the next).
@@ -38,6 +42,7 @@ impl std::fmt::Debug for Conn {
             Self::Hello(w) => write!(f, "Conn::Hello({})", w.peer),
             Self::Submit(c) => c.fmt(f),
             Self::Staff(c) => c.fmt(f),
+            Self::Web(c) => c.fmt(f),
             Self::Refused(r) => r.fmt(f),
             Self::Gone => f.write_str("Conn::Gone"),
         }
@@ -60,6 +65,7 @@ impl Conn {
             Self::Hello(_) | Self::Gone => None,
             Self::Submit(c) => Some(c.as_mut()),
             Self::Staff(c) => Some(c.as_mut()),
+            Self::Web(c) => Some(c.as_mut()),
             Self::Refused(r) => Some(r),
         }
     }
@@ -69,6 +75,7 @@ impl Conn {
             Self::Hello(_) | Self::Gone => None,
             Self::Submit(c) => Some(c.as_ref()),
             Self::Staff(c) => Some(c.as_ref()),
+            Self::Web(c) => Some(c.as_ref()),
             Self::Refused(r) => Some(r),
         }
     }
@@ -99,6 +106,10 @@ impl Waiting {
             },
             Some(Role::Staff) => match hello.into_staff(bb.staff_config(), now) {
                 Ok(core) => Conn::Staff(Box::new(bb.staff_conn(core, now, peer, notify))),
+                Err(r) => Conn::Refused(r),
+            },
+            Some(Role::Web) => match hello.into_web(bb.web_config(), bb.http_limits(), now) {
+                Ok(core) => Conn::Web(Box::new(bb.web_conn(core, peer, notify))),
                 Err(r) => Conn::Refused(r),
             },
             _ => {

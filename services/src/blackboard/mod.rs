@@ -25,9 +25,11 @@ mod grades;
 pub mod sessions;
 mod staff;
 mod upload;
+pub mod web;
 
 pub use dispatch::Conn;
 pub use staff::StaffConn;
+pub use web::WebConn;
 
 use crate::board::{Board, BoardError};
 use crate::runtime::{Batcher, Budget, Inbox, Pool, Promise};
@@ -35,6 +37,7 @@ use arc_swap::ArcSwap;
 use commit::Pending;
 use fetch::{Chunk, Fetch, Step};
 use handin_core::driver::{Accept, Driven, Notify};
+use handin_core::http::{HttpLimits, HttpServer};
 use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{rfc3339, PersonId, StudentId};
 use handin_core::staff::StaffServer;
@@ -47,7 +50,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use upload::{Finished, Uploads};
+use upload::{Finished, UploadDone, Uploads};
 
 /// The default cap on uploaded bytes held in memory across all connections.
 pub const DEFAULT_UPLOAD_BUFFER: usize = 256 * 1024 * 1024;
@@ -74,6 +77,10 @@ pub struct Blackboard {
     config: Arc<ArcSwap<ServerConfig>>,
     /// The same server's configuration for `handin-staff/1`.
     staff_config: Arc<ArcSwap<ServerConfig>>,
+    /// The same server's configuration for its web pages (`http/1.1`).
+    web_config: Arc<ArcSwap<ServerConfig>>,
+    web: Arc<web::WebShared>,
+    http_limits: HttpLimits,
     shared: Arc<Shared>,
     committer: Batcher<Pending>,
     budget: Arc<Budget>,
@@ -89,8 +96,13 @@ impl Blackboard {
         let shared = Arc::new(shared);
         let committer = commit::committer(shared.clone());
         let staff = config.with_role(handin_core::Role::Staff)?;
+        let web = config.with_role(handin_core::Role::Web)?;
+        let key = web::FormKey::generate().map_err(handin_core::ConfigError)?;
         Ok(Self {
             staff_config: Arc::new(ArcSwap::from_pointee(staff)),
+            web_config: Arc::new(ArcSwap::from_pointee(web)),
+            web: Arc::new(web::WebShared { key }),
+            http_limits: HttpLimits::default(),
             config: Arc::new(ArcSwap::from_pointee(config)),
             shared,
             committer,
@@ -143,6 +155,12 @@ impl Blackboard {
             Ok(staff) => self.staff_config.store(Arc::new(staff)),
             Err(e) => {
                 tracing::error!(error = %e, "the staff configuration could not follow the new one")
+            }
+        }
+        match config.with_role(handin_core::Role::Web) {
+            Ok(web) => self.web_config.store(Arc::new(web)),
+            Err(e) => {
+                tracing::error!(error = %e, "the web configuration could not follow the new one")
             }
         }
         self.config.store(Arc::new(config));
@@ -214,6 +232,32 @@ impl Blackboard {
     pub fn staff_config(&self) -> Arc<ServerConfig> {
         self.staff_config.load_full()
     }
+
+    /// The web pages' configuration new connections get.
+    pub fn web_config(&self) -> Arc<ServerConfig> {
+        self.web_config.load_full()
+    }
+
+    /// What a browser's request may be (head and body sizes).
+    pub fn http_limits(&self) -> HttpLimits {
+        self.http_limits
+    }
+
+    /// A browser's connection over an HTTP server continued from its ClientHello.
+    fn web_conn(&self, core: HttpServer, peer: SocketAddr, notify: Notify) -> WebConn {
+        WebConn::new(
+            core,
+            web::WebParts {
+                configs: self.web_config.clone(),
+                shared: self.shared.clone(),
+                web: self.web.clone(),
+                committer: self.committer.clone(),
+                budget: self.budget.clone(),
+                notify,
+                peer,
+            },
+        )
+    }
 }
 
 /// What a job tells its connection.
@@ -226,6 +270,18 @@ enum Done {
     FetchChunk(Chunk),
     Grades(Result<Vec<handin_core::msg::GradeEntry>, Refusal>),
     FeedbackOpened(Result<(handin_core::msg::FeedbackFile, File), Refusal>),
+}
+
+impl UploadDone for Done {
+    fn offer(verdict: Result<(), Refusal>) -> Self {
+        Self::Offer(verdict)
+    }
+    fn write_failed(refusal: Refusal) -> Self {
+        Self::WriteFailed(refusal)
+    }
+    fn stored(outcome: Result<Receipt, Refusal>) -> Self {
+        Self::Stored(outcome)
+    }
 }
 
 impl fetch::ChunkDone for Done {
@@ -248,7 +304,7 @@ pub struct BbConn {
     retire_at: Option<Instant>,
     shared: Arc<Shared>,
     /// The upload in progress and its way to the disk.
-    uploads: Uploads,
+    uploads: Uploads<Done>,
     notify: Notify,
     inbox: Inbox<Done>,
     /// The core was told Blackboard holds the input (see `sync_hold`).
@@ -368,6 +424,7 @@ impl BbConn {
                     serial,
                     offer,
                     received_at,
+                    measured: false,
                 };
                 self.uploads
                     .complete(&self.shared, &self.inbox, &self.configs, finished);

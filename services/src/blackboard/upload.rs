@@ -11,8 +11,8 @@
 //! [`DISK_HIGH_WATER`] of their own upload waiting for the disk, and the server-wide upload
 //! buffer ([`Budget`]) being spent.
 
-use super::commit::{self, Pending};
-use super::{failed, refusal, Done, Shared};
+use super::commit::Pending;
+use super::{failed, refusal, Shared};
 use crate::board::io_refusal;
 use crate::runtime::{Batcher, Budget, Inbox, Pool, Promise, Strand, Waiter};
 use crate::store::Upload;
@@ -20,13 +20,23 @@ use arc_swap::ArcSwap;
 use handin_core::driver::Notify;
 use handin_core::msg::UploadOffer;
 use handin_core::pki::StudentId;
-use handin_core::{Refusal, RefusalCode, ServerConfig};
+use handin_core::{Receipt, Refusal, RefusalCode, ServerConfig};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Stop reading from a student while this many uploaded bytes wait for the disk.
 const DISK_HIGH_WATER: usize = 4 * 1024 * 1024;
+
+/// The answers a connection's upload jobs send it, whichever protocol it speaks.
+pub(super) trait UploadDone: Send + 'static {
+    /// The verdict on an offer (a temporary file is ready if it is `Ok`).
+    fn offer(verdict: Result<(), Refusal>) -> Self;
+    /// A write to the upload's file failed.
+    fn write_failed(refusal: Refusal) -> Self;
+    /// The upload was stored (its signed receipt) or refused.
+    fn stored(outcome: Result<Receipt, Refusal>) -> Self;
+}
 
 /// An upload whose last byte arrived, as the core reported it.
 pub(super) struct Finished {
@@ -38,10 +48,13 @@ pub(super) struct Finished {
     pub(super) offer: UploadOffer,
     /// When the last byte arrived.
     pub(super) received_at: SystemTime,
+    /// The offer was made before the bytes were known (a browser's form): its size and
+    /// SHA-256 are taken from what was received, and it is admitted again with them.
+    pub(super) measured: bool,
 }
 
-/// A connection's upload state.
-pub(super) struct Uploads {
+/// A connection's upload state; its jobs answer with `D`.
+pub(super) struct Uploads<D> {
     /// Runs the connection's upload jobs in order, and owns the upload in progress.
     strand: Strand<Option<Upload>>,
     /// The group commit the finished uploads go to.
@@ -61,9 +74,10 @@ pub(super) struct Uploads {
     unwritten: Vec<u8>,
     /// Upload bytes handed to workers and not yet written.
     disk_pending: Arc<AtomicUsize>,
+    answers: std::marker::PhantomData<fn() -> D>,
 }
 
-impl Uploads {
+impl<D: UploadDone> Uploads<D> {
     pub(super) fn new(committer: Batcher<Pending>, budget: Arc<Budget>, notify: Notify) -> Self {
         Self {
             strand: Strand::default(),
@@ -76,6 +90,7 @@ impl Uploads {
             write_failed: false,
             unwritten: Vec::new(),
             disk_pending: Arc::new(AtomicUsize::new(0)),
+            answers: std::marker::PhantomData,
         }
     }
 
@@ -95,17 +110,17 @@ impl Uploads {
     }
 
     /// An offer: checked against its assignment and the student's quota, and given a
-    /// temporary file, on the strand; the verdict comes back as [`Done::Offer`].
+    /// temporary file, on the strand; the verdict comes back as [`UploadDone::offer`].
     pub(super) fn offer(
         &mut self,
         shared: &Arc<Shared>,
-        inbox: &Inbox<Done>,
+        inbox: &Inbox<D>,
         student: StudentId,
         offer: UploadOffer,
     ) {
         self.offered = true;
         let shared = shared.clone();
-        let answer = Promise::new(inbox.clone(), || Done::Offer(Err(failed())));
+        let answer = Promise::new(inbox.clone(), || D::offer(Err(failed())));
         self.strand.run(&shared.pool.clone(), move |slot| {
             let verdict = (|| {
                 shared
@@ -116,7 +131,7 @@ impl Uploads {
                 *slot = Some(upload);
                 Ok(())
             })();
-            answer.keep(Done::Offer(verdict));
+            answer.keep(D::offer(verdict));
         });
     }
 
@@ -133,7 +148,7 @@ impl Uploads {
 
     /// Hands the upload bytes received so far to the strand, which writes them to the upload's
     /// file and gives their room in the budget back.
-    pub(super) fn flush(&mut self, pool: &Pool, inbox: &Inbox<Done>) {
+    pub(super) fn flush(&mut self, pool: &Pool, inbox: &Inbox<D>) {
         if self.unwritten.is_empty() {
             return;
         }
@@ -146,7 +161,7 @@ impl Uploads {
             pending: self.disk_pending.clone(),
             notify: self.notify.clone(),
         };
-        let answer = Promise::new(inbox.clone(), || Done::WriteFailed(failed()));
+        let answer = Promise::new(inbox.clone(), || D::write_failed(failed()));
         self.strand.run(pool, move |slot| {
             let written = match slot.as_mut() {
                 Some(u) => u.write(&bytes).map_err(|e| refusal(io_refusal(e))),
@@ -157,17 +172,19 @@ impl Uploads {
             drop(handed);
             match written {
                 Ok(()) => answer.release(),
-                Err(r) => answer.keep(Done::WriteFailed(r)),
+                Err(r) => answer.keep(D::write_failed(r)),
             }
         });
     }
 
     /// The last byte arrived: on the strand, the upload is checked and made durable, then
-    /// handed to the group commit; the receipt (or refusal) comes back as [`Done::Stored`].
+    /// handed to the group commit; the receipt (or refusal) comes back as
+    /// [`UploadDone::stored`]. A `measured` upload takes the size and SHA-256 of what was
+    /// received, and is admitted again with them (the same rules as an offer made up front).
     pub(super) fn complete(
         &mut self,
         shared: &Arc<Shared>,
-        inbox: &Inbox<Done>,
+        inbox: &Inbox<D>,
         configs: &Arc<ArcSwap<ServerConfig>>,
         finished: Finished,
     ) {
@@ -177,10 +194,11 @@ impl Uploads {
             serial,
             offer,
             received_at,
+            measured,
         } = finished;
         let (shared, committer) = (shared.clone(), self.committer.clone());
         let configs = configs.clone();
-        let answer = Promise::new(inbox.clone(), commit::broken);
+        let answer = Promise::new(inbox.clone(), || D::stored(Err(failed())));
         self.strand.run(&shared.pool.clone(), move |slot| {
             let ready = slot
                 .take()
@@ -188,6 +206,17 @@ impl Uploads {
                     Refusal::new(RefusalCode::Storage, "the upload was lost: send it again")
                 })
                 .and_then(|upload| {
+                    let offer = match measured.then(|| exactly(&offer, &upload)) {
+                        Some(exact) => {
+                            // Known only now: the same admission as an offer made up front.
+                            if let Err(e) = shared.board.admit(&student, &exact, received_at) {
+                                upload.abort();
+                                return Err(refusal(e));
+                            }
+                            exact
+                        }
+                        None => offer,
+                    };
                     shared
                         .board
                         .prepare(upload, &student, &offer, received_at)
@@ -195,16 +224,17 @@ impl Uploads {
                 });
             let ready = match ready {
                 Ok(r) => r,
-                Err(r) => return answer.keep(Done::Stored(Err(r))),
+                Err(r) => return answer.keep(D::stored(Err(r))),
             };
             // The CRL may have changed while the file was made durable: the revoked set in
             // force now decides, before anything is committed.
             if configs.load().revocations().is_revoked(&serial) {
-                return answer.keep(Done::Stored(Err(Refusal::new(
+                return answer.keep(D::stored(Err(Refusal::new(
                     RefusalCode::Revoked,
                     format!("certificate of student {student} was revoked: nothing was stored"),
                 ))));
             }
+            let answer: super::commit::Reply = Box::new(move |r| answer.keep(D::stored(r)));
             committer.submit(Pending { ready, answer });
         });
     }
@@ -229,7 +259,17 @@ impl Uploads {
     }
 }
 
-impl Drop for Uploads {
+/// An offer made before its bytes were known, with the size and SHA-256 of what `upload`
+/// received.
+fn exactly(offer: &UploadOffer, upload: &Upload) -> UploadOffer {
+    UploadOffer {
+        size: upload.written(),
+        sha256: upload.sha256(),
+        ..offer.clone()
+    }
+}
+
+impl<D> Drop for Uploads<D> {
     fn drop(&mut self) {
         // Bytes never handed to a worker give their room back here.
         if !self.unwritten.is_empty() {

@@ -21,12 +21,14 @@
 
 mod commit;
 mod course;
+mod student_view;
 #[cfg(test)]
 mod tests;
 
 pub use crate::people_csv::parse_class_list;
 pub use commit::{Committed, Ready};
 pub use course::{Actor, AssignmentSpec, StudentStatus};
+pub use student_view::{AssignmentView, CourseView};
 
 use crate::store::blobs::is_submission_id;
 use crate::store::sqlite::SqliteBoard;
