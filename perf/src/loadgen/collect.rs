@@ -4,7 +4,9 @@
 //! the same run, both through the client library in this process, both writing each file to
 //! disk and fsyncing it. Then a second collect (nothing changed: nothing fetched), and the peak
 //! memory of the real `staff collect` and `student fetch` processes, to show that a client's
-//! memory does not grow with what it fetches.
+//! memory does not grow with what it fetches. In the same run, the web pages' side of it: the
+//! time to load the assignment's table (a row per student), and the zip of every current
+//! submission downloaded over HTTPS, against `staff collect`.
 
 use super::{make_file, peak_rss_kib, Lab, Result};
 use handin_client::net::Transport;
@@ -180,6 +182,20 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         }
     }
 
+    // The same files from the web pages, in the same run: the assignment's table (every
+    // student's row), and every current submission as one zip, written and fsynced.
+    let browser = super::web::Browser::new(&bb.addr, &lab.ca, lab.student(&ca, TA)?)?;
+    let mut table = browser.time_page("/staff/LOAD/hw1", 7)?;
+    table.sort();
+    let table_ms = table[table.len() / 2].as_secs_f64() * 1e3;
+    let (zip_time, zip_bytes) =
+        browser.download("/staff/LOAD/hw1/all.zip", &lab.dir.join("all.zip"))?;
+    if zip_bytes < total {
+        return Err(format!(
+            "the zip holds {zip_bytes} bytes, less than the {total} stored"
+        ));
+    }
+
     // The real processes' memory: a whole collect, and one fetch.
     let mut staff = Command::new(lab.bin("staff")?);
     staff
@@ -217,6 +233,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
 
     let fetch_rate = mib_per_sec(total, fetch_time);
     let collect_rate = mib_per_sec(total, collect_time);
+    let zip_rate = mib_per_sec(total, zip_time);
     Ok(serde_json::json!({
         "measurement": "collect",
         "transport": o.transport,
@@ -235,5 +252,10 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         "staff_collect_peak_rss_kib": staff_rss,
         "student_fetch_peak_rss_kib": student_rss,
         "blackboard_peak_rss_kib": blackboard_rss,
+        "web_table_ms_median": table_ms,
+        "zip_seconds": zip_time.as_secs_f64(),
+        "zip_bytes": zip_bytes,
+        "zip_mib_per_sec": zip_rate,
+        "zip_over_collect": zip_rate / collect_rate,
     }))
 }

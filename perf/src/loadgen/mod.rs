@@ -10,6 +10,7 @@ pub mod openssl;
 pub mod storm;
 pub mod summarize;
 pub mod upload;
+pub mod web;
 
 use handin_core::pki::{from_pem_or_der, new_student_key, StudentId};
 use handin_core::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
