@@ -266,16 +266,20 @@ impl MultipartParser {
             .iter()
             .take_while(|&&b| b == b' ' || b == b'\t')
             .count();
+        // Padding counts against the header limit; judged by position, so that the error is
+        // the same however the body is cut.
+        if padding > self.limits.max_header_bytes {
+            return Err(MultipartError::HeadersTooLong {
+                limit: self.limits.max_header_bytes,
+            });
+        }
         match &self.buf[padding..] {
             [b'\r', b'\n', ..] => {
                 let _ = self.buf.split_to(padding + 2);
                 self.state = State::Headers;
                 Ok(true)
             }
-            [] | [b'\r'] if self.buf.len() <= self.limits.max_header_bytes => Ok(false),
-            [] | [b'\r'] => Err(MultipartError::HeadersTooLong {
-                limit: self.limits.max_header_bytes,
-            }),
+            [] | [b'\r'] => Ok(false),
             _ => Err(MultipartError::BadDelimiterLine),
         }
     }

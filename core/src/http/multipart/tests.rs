@@ -348,6 +348,18 @@ fn headers_over_the_limit() {
         parse_whole(padding.as_bytes()).1,
         Err(MultipartError::HeadersTooLong { limit: 8192 })
     );
+    // Too much padding is too long whatever follows it, however the body is cut.
+    let junk = format!("--b0und{}junk", " ".repeat(9000));
+    assert_eq!(
+        parse_whole(junk.as_bytes()).1,
+        Err(MultipartError::HeadersTooLong { limit: 8192 })
+    );
+    let (_, result) = parse_pieces(
+        b"b0und",
+        MultipartLimits::default(),
+        junk.as_bytes().chunks(7),
+    );
+    assert_eq!(result, Err(MultipartError::HeadersTooLong { limit: 8192 }));
     // Exactly at the limit is fine.
     let line = "Content-Disposition: form-data; name=a\r\nX-Junk: ";
     let exact = format!(
