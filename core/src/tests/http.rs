@@ -195,3 +195,54 @@ fn a_certificate_revoked_while_connected_ends_the_connection_at_the_next_request
     assert!(b.server.set_config(campus.now, web).is_err());
     assert!(b.server.is_closed());
 }
+
+fn after(campus: &Campus, d: std::time::Duration) -> crate::Now {
+    crate::Now::new(campus.now.mono + d, campus.now.wall + d)
+}
+
+#[test]
+fn a_slow_request_meets_the_same_idle_deadline_as_any_connection() {
+    let campus = Campus::new(t0());
+    let idle = campus.timeouts.idle;
+    let mut b = connect(&campus, None, HttpLimits::default());
+    b.events();
+    // Half a head, then silence.
+    b.send(&campus, b"GET / HTTP/1.1\r\nHost: loc");
+    assert!(requests(&b.events()).is_empty());
+    let deadline = b.server.poll_timeout().expect("a deadline");
+    assert!(
+        deadline <= campus.now.mono + idle,
+        "the idle deadline runs on a partial head"
+    );
+    let _ = b
+        .server
+        .handle_timeout(after(&campus, idle + std::time::Duration::from_secs(1)));
+    assert!(b.server.is_closed(), "closed at the idle deadline");
+    assert!(matches!(b.server.error(), Some(crate::Error::Timeout(_))));
+}
+
+#[test]
+fn the_idle_deadline_does_not_run_while_blackboard_answers() {
+    let campus = Campus::new(t0());
+    let idle = campus.timeouts.idle;
+    let mut b = connect(&campus, None, HttpLimits::default());
+    b.events();
+    b.send(&campus, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(requests(&b.events()), ["/"]);
+    // The answer takes longer than the idle timeout (a slow disk): the browser is not at fault.
+    assert_eq!(
+        b.server.poll_timeout(),
+        None,
+        "no deadline while the answer is owed"
+    );
+    let late = after(&campus, idle * 3);
+    let _ = b.server.handle_timeout(late);
+    assert!(!b.server.is_closed());
+    b.server
+        .respond(&Response::new(200), b"done")
+        .expect("answer");
+    assert!(
+        b.server.poll_timeout().is_some(),
+        "the idle deadline runs again"
+    );
+}
