@@ -28,6 +28,8 @@ pub(crate) struct Engine {
     /// ends then.
     expiry: Option<Instant>,
     idle_paused: bool,
+    /// A whole request (an HTTP head) must have arrived by then, however it trickles in.
+    request_deadline: Option<Instant>,
     /// The application stopped reading from the peer (its own backpressure).
     input_held: bool,
     now: Now,
@@ -60,6 +62,7 @@ impl Engine {
             idle_deadline: None,
             expiry: None,
             idle_paused: false,
+            request_deadline: None,
             input_held: false,
             now,
             error: None,
@@ -228,6 +231,9 @@ impl Engine {
 
     pub(crate) fn send_raw(&mut self, bytes: &[u8]) {
         let _ = self.tls.writer().write_all(bytes);
+        if self.touch_on_send {
+            self.sent_since_check = true;
+        }
     }
 
     /// Records a fatal error, sends the last gasp, and returns the error for the caller to
@@ -294,6 +300,18 @@ impl Engine {
         }
     }
 
+    /// Sets (or clears) the instant by which the request being received must be complete:
+    /// input does not move it, so a request sent a byte at a time cannot hold the connection
+    /// for longer.
+    pub(crate) fn set_request_deadline(&mut self, at: Option<Instant>) {
+        self.request_deadline = at;
+    }
+
+    /// The latest input's time.
+    pub(crate) fn now(&self) -> Now {
+        self.now
+    }
+
     /// Clients count their own sending as activity: an upload is not silence.
     pub(crate) fn set_touch_on_send(&mut self) {
         self.touch_on_send = true;
@@ -346,10 +364,15 @@ impl Engine {
         if self.error.is_some() || self.we_closed {
             return None;
         }
-        [self.handshake_deadline, self.idle_deadline, self.expiry]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.handshake_deadline,
+            self.idle_deadline,
+            self.expiry,
+            self.request_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(crate) fn handle_timeout(&mut self, now: Now) -> Result<(), Error> {
@@ -363,6 +386,9 @@ impl Engine {
         }
         if self.expiry.is_some_and(|at| now >= at) {
             return Err(self.fail(Error::Refused(expired())));
+        }
+        if self.request_deadline.is_some_and(|at| now >= at) {
+            return Err(self.fail(Error::Timeout("the request did not arrive in time")));
         }
         if let Some(d) = self.idle_deadline {
             if now >= d {

@@ -369,3 +369,124 @@ fn scenario(transport: &str) {
     assert!(bb.stop());
     assert!(cuhk.stop());
 }
+
+/// A campus with CSCI3180 (Alice on its class list, the teacher on its staff list) and both
+/// servers running.
+fn course() -> (Campus, Server, Server) {
+    let campus = Campus::new();
+    let cuhk = campus.start_cuhk();
+    let bb = campus.start_blackboard();
+    campus.enroll_staff(&cuhk, TEACHER);
+    campus.enroll(&cuhk, ALICE);
+    campus.enroll(&cuhk, BOB);
+    ok(blackboard(&campus, &["course", "add", "CSCI3180"]));
+    ok(blackboard(
+        &campus,
+        &["course", "staff", "CSCI3180", "--add", TEACHER],
+    ));
+    ok(blackboard(
+        &campus,
+        &["course", "students", "CSCI3180", "--add", ALICE],
+    ));
+    (campus, cuhk, bb)
+}
+
+#[test]
+fn hostile_forms_and_odd_clients_are_answered_and_store_nothing_wrong() {
+    let (campus, cuhk, bb) = course();
+    let (_, html) = page(curl(&campus, &bb, Some(ALICE), "/"));
+    let tok = token(&html);
+    let good = campus.path("good.txt");
+    std::fs::write(&good, b"the real answers").expect("write");
+
+    // A token sent as a file is no token.
+    let mut c = curl(&campus, &bb, Some(ALICE), "/submit/CSCI3180/hw1");
+    c.arg("-H").arg(origin(&bb));
+    c.arg("-F")
+        .arg(format!("token=@{};filename=token.txt", good.display()));
+    c.arg("-F").arg(format!("file=@{}", good.display()));
+    assert_eq!(page(c).0, 403);
+
+    // Two files in one form are refused, and the next upload on the same connection is
+    // stored exactly as sent (nothing of the refused one leaks into it).
+    let bad = campus.path("bad.txt");
+    std::fs::write(&bad, vec![b'x'; 300_000]).expect("write");
+    let out = run({
+        let mut c = curl(&campus, &bb, Some(ALICE), "/submit/CSCI3180/hw1");
+        c.arg("-H").arg(origin(&bb));
+        c.arg("-F").arg(format!("token={tok}"));
+        c.arg("-F").arg(format!("file=@{}", bad.display()));
+        c.arg("-F")
+            .arg(format!("file=@{};filename=second.txt", bad.display()));
+        c.arg("--next");
+        c.args(["--silent", "--show-error", "--http1.1", "--include"]);
+        c.arg("--cacert").arg(campus.pki().join("ca.crt"));
+        let p = campus.profile(ALICE);
+        c.arg("--cert")
+            .arg(p.join("cert.pem"))
+            .arg("--key")
+            .arg(p.join("key.pem"));
+        c.arg("-H").arg(origin(&bb));
+        c.arg("-F").arg(format!("token={tok}"));
+        c.arg("-F").arg(format!("file=@{}", good.display()));
+        c.arg(format!("https://{}/submit/CSCI3180/hw1", bb.addr));
+        c
+    });
+    let text = stdout_of(&out);
+    assert!(text.contains("HTTP/1.1 400"), "{text}");
+    let list = campus.list(&bb, ALICE);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["sha256"], sha256_hex(b"the real answers"));
+
+    // An empty upload form.
+    let mut empty = curl(&campus, &bb, Some(ALICE), "/submit/CSCI3180/hw1");
+    empty.arg("-H").arg(origin(&bb)).args(["-X", "POST"]);
+    assert_eq!(page(empty).0, 400);
+
+    // Refused at admission (Bob is not on the class list), with the body sent at once (no
+    // `Expect`, as a browser does): the answer arrives, not a reset.
+    let (_, bob_page) = page(curl(&campus, &bb, Some(BOB), "/"));
+    assert!(!bob_page.contains("CSCI3180"), "{bob_page}");
+    let mid = campus.path("mid.bin");
+    std::fs::write(&mid, vec![b'y'; 500_000]).expect("write");
+    let mut c = curl(&campus, &bb, Some(BOB), "/submit/CSCI3180/hw1");
+    c.arg("-H").arg(origin(&bb)).arg("-H").arg("Expect:");
+    c.arg("-F").arg("token=whatever");
+    c.arg("-F").arg(format!("file=@{}", mid.display()));
+    let (status, html) = page(c);
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("not on the class list"), "{html}");
+
+    // The zip: not from another site (made from the assignment's page, it holds the file).
+    let mut cross = curl(&campus, &bb, Some(TEACHER), "/staff/CSCI3180/hw1/all.zip");
+    cross.arg("-H").arg("Sec-Fetch-Site: cross-site");
+    assert_eq!(page(cross).0, 403);
+    let (status, _, zip) = fetch(curl(
+        &campus,
+        &bb,
+        Some(TEACHER),
+        "/staff/CSCI3180/hw1/all.zip",
+    ));
+    assert_eq!(status, 200);
+    let zip_file = campus.path("all.zip");
+    std::fs::write(&zip_file, zip).expect("write");
+    let names = ok({
+        let mut py = Command::new("python3");
+        py.arg("-c")
+            .arg("import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(*z.namelist())")
+            .arg(&zip_file);
+        py
+    });
+    assert_eq!(names.trim(), format!("{ALICE}/good.txt"));
+
+    // HEAD: a head only, and the connection goes on.
+    let mut head = curl(&campus, &bb, Some(ALICE), "/");
+    head.arg("--head");
+    let out = run(head);
+    let text = stdout_of(&out);
+    assert!(text.starts_with("HTTP/1.1 405"), "{text}");
+    assert!(!text.contains("<html"), "{text}");
+
+    assert!(bb.stop());
+    assert!(cuhk.stop());
+}

@@ -6,6 +6,7 @@ use super::Campus;
 use crate::accept::Incoming;
 use crate::config::{server_name, Identity, Role};
 use crate::http::{HttpLimits, HttpServer, HttpServerEvent};
+use crate::time::Now;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
@@ -54,6 +55,11 @@ impl Campus {
 impl WebPair {
     /// Moves bytes both ways until neither side has anything more to send.
     pub fn pump(&mut self, campus: &Campus) {
+        self.pump_at(campus.now);
+    }
+
+    /// [`pump`](Self::pump), the server's input arriving at `now`.
+    pub fn pump_at(&mut self, now: Now) {
         for _ in 0..10_000 {
             let mut to_server = Vec::new();
             while self.browser.wants_write() {
@@ -67,7 +73,7 @@ impl WebPair {
                 return;
             }
             if !to_server.is_empty() {
-                let _ = self.server.receive(campus.now, &to_server);
+                let _ = self.server.receive(now, &to_server);
             }
             let mut slice = &to_browser[..];
             while !slice.is_empty() {
@@ -94,6 +100,12 @@ impl WebPair {
     pub fn send(&mut self, campus: &Campus, bytes: &[u8]) {
         let _ = self.browser.writer().write_all(bytes);
         self.pump(campus);
+    }
+
+    /// The browser sends `bytes` at `now`, and the pair settles.
+    pub fn send_at(&mut self, now: Now, bytes: &[u8]) {
+        let _ = self.browser.writer().write_all(bytes);
+        self.pump_at(now);
     }
 
     /// The server's events so far.

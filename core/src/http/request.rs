@@ -23,6 +23,8 @@ pub struct Request {
     pub keep_alive: bool,
     /// Whether the client waits for `100 Continue` before it sends the body.
     pub expects_continue: bool,
+    /// The minor version: 1 for HTTP/1.1, 0 for HTTP/1.0 (which takes no chunked answer).
+    pub version: u8,
 }
 
 impl Request {
@@ -154,6 +156,7 @@ pub fn parse_head(buf: &[u8], limit: usize) -> Result<Option<(Request, usize)>, 
             content_length: content_length.unwrap_or(0),
             keep_alive,
             expects_continue,
+            version,
         },
         skip + head_len,
     )))

@@ -68,8 +68,14 @@ impl Response {
 
     /// The head's bytes: the status line, the application's headers, the security headers,
     /// `Cache-Control: no-store` unless set, the body's framing (`Content-Length`, or chunked
-    /// when the length is not known), and `Connection: close` if `close`.
+    /// when the length is not known, or nothing: the body ends with the connection, for an
+    /// HTTP/1.0 client), and `Connection: close` if `close`.
     pub(crate) fn encode(&self, length: Option<u64>, close: bool) -> Vec<u8> {
+        self.encode_framed(length, close, true)
+    }
+
+    /// [`encode`](Self::encode), with chunked framing allowed or not (`chunked`).
+    pub(crate) fn encode_framed(&self, length: Option<u64>, close: bool, chunked: bool) -> Vec<u8> {
         let mut head = String::with_capacity(512);
         let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (n, v) in &self.headers {
@@ -89,7 +95,8 @@ impl Response {
             Some(n) => {
                 let _ = write!(head, "content-length: {n}\r\n");
             }
-            None => head.push_str("transfer-encoding: chunked\r\n"),
+            None if chunked => head.push_str("transfer-encoding: chunked\r\n"),
+            None => {}
         }
         if close {
             head.push_str("connection: close\r\n");

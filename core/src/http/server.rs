@@ -94,7 +94,17 @@ pub struct HttpServerProtocol {
     certificate: Option<CertificateInfo>,
     /// The current request lets the connection stay open after its answer.
     keep_alive: bool,
+    /// The current request is `HEAD`: its answer has a head only.
+    head_only: bool,
+    /// The current request is HTTP/1.0: an answer of unknown length is not chunked.
+    http10: bool,
+    /// The first bytes of a request head arrived (its deadline is set).
+    head_started: bool,
 }
+
+/// Most bytes of an unread request body read and dropped after its early answer, so that the
+/// client sees the answer rather than a reset; a larger body is cut off.
+const DRAIN_MAX: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -116,8 +126,13 @@ enum State {
     Answering {
         /// Bytes of the body still to send, for a body of known length.
         left: Option<u64>,
-        /// The request body was not read: close after the answer.
-        close_after: bool,
+        /// Bytes of the request's body not read (the connection closes after the answer).
+        unread: u64,
+    },
+    /// The answer was sent before the request's body was read: the rest of the body is read
+    /// and dropped, then the connection closes.
+    Draining {
+        remaining: u64,
     },
     Closing,
 }
@@ -165,6 +180,8 @@ impl Connection<HttpServerProtocol> {
     ) -> Self {
         let mut engine = Engine::new(tls.into(), config.clock.clone(), config.timeouts, now);
         engine.use_stream();
+        // A long download is not silence while its bytes go out.
+        engine.set_touch_on_send();
         Self::from_parts(
             engine,
             HttpServerProtocol {
@@ -174,6 +191,9 @@ impl Connection<HttpServerProtocol> {
                 person: None,
                 certificate: None,
                 keep_alive: true,
+                head_only: false,
+                http10: false,
+                head_started: false,
             },
         )
     }
@@ -236,63 +256,79 @@ impl Connection<HttpServerProtocol> {
         length: Option<u64>,
     ) -> Result<(), UsageError> {
         self.live()?;
-        let close_after = match self.proto.state {
-            State::Complete => false,
-            State::Unread { .. } | State::Body { .. } => true,
+        let unread = match self.proto.state {
+            State::Complete => 0,
+            State::Unread { remaining, .. } | State::Body { remaining } => remaining,
             _ => return Err(UsageError("no request is waiting for an answer")),
         };
-        let close = close_after || !self.proto.keep_alive;
-        self.engine.send_raw(&response.encode(length, close));
+        let until_close = length.is_none() && self.proto.http10;
+        let close = unread > 0 || !self.proto.keep_alive || until_close;
+        self.engine
+            .send_raw(&response.encode_framed(length, close, !self.proto.http10));
         self.proto.keep_alive = !close;
         self.proto.state = State::Answering {
             left: length,
-            close_after,
+            unread,
         };
-        self.engine.pause_idle(true);
+        // The idle deadline runs again, moved on by every byte sent: a reader that stops
+        // reading is let go at the idle timeout.
+        self.engine.pause_idle(false);
         Ok(())
     }
 
-    /// Sends the next bytes of the answer's body.
+    /// Sends the next bytes of the answer's body (nothing goes out for a `HEAD` request).
     pub fn send_body(&mut self, data: &[u8]) -> Result<(), UsageError> {
         self.live()?;
-        let State::Answering { left, close_after } = self.proto.state else {
+        let State::Answering { left, unread } = self.proto.state else {
             return Err(UsageError("no answer is being sent"));
         };
         if data.is_empty() {
             return Ok(());
         }
-        match left {
-            Some(n) => {
-                if data.len() as u64 > n {
-                    return Err(UsageError("more body bytes than the answer announced"));
-                }
-                self.engine.send_raw(data);
-                self.proto.state = State::Answering {
-                    left: Some(n - data.len() as u64),
-                    close_after,
-                };
+        if let Some(n) = left {
+            if data.len() as u64 > n {
+                return Err(UsageError("more body bytes than the answer announced"));
             }
-            None => {
-                self.engine
-                    .send_raw(format!("{:x}\r\n", data.len()).as_bytes());
-                self.engine.send_raw(data);
-                self.engine.send_raw(b"\r\n");
-            }
+            self.proto.state = State::Answering {
+                left: Some(n - data.len() as u64),
+                unread,
+            };
+        }
+        if self.proto.head_only {
+            return Ok(());
+        }
+        if left.is_none() && !self.proto.http10 {
+            self.engine
+                .send_raw(format!("{:x}\r\n", data.len()).as_bytes());
+            self.engine.send_raw(data);
+            self.engine.send_raw(b"\r\n");
+        } else {
+            self.engine.send_raw(data);
         }
         Ok(())
     }
 
     /// Ends the answer; the connection then reads the next request, or closes if the client
-    /// asked to, or the request's body was not read.
+    /// asked to, or the request's body was not read (after reading and dropping what is left
+    /// of it, up to 1 MiB, so that the client sees the answer).
     pub fn end_response(&mut self) -> Result<(), UsageError> {
         self.live()?;
-        let State::Answering { left, .. } = self.proto.state else {
+        let State::Answering { left, unread } = self.proto.state else {
             return Err(UsageError("no answer is being sent"));
         };
         match left {
             Some(0) => {}
             Some(_) => return Err(UsageError("fewer body bytes than the answer announced")),
-            None => self.engine.send_raw(b"0\r\n\r\n"),
+            None if !self.proto.http10 && !self.proto.head_only => {
+                self.engine.send_raw(b"0\r\n\r\n")
+            }
+            None => {}
+        }
+        if unread > 0 && unread <= DRAIN_MAX {
+            self.proto.state = State::Draining { remaining: unread };
+            let r = self.on_input();
+            let _ = self.settle(r);
+            return Ok(());
         }
         if !self.proto.keep_alive {
             self.proto.state = State::Closing;
@@ -300,7 +336,6 @@ impl Connection<HttpServerProtocol> {
             return Ok(());
         }
         self.proto.state = State::Head;
-        self.engine.pause_idle(false);
         // A request sent behind this one (pipelined) is taken now.
         let r = self.on_input();
         let _ = self.settle(r);
@@ -371,12 +406,25 @@ impl Connection<HttpServerProtocol> {
             match self.proto.state {
                 State::Head => {
                     if self.engine.stream().is_empty() {
+                        self.engine.set_request_deadline(None);
                         break;
                     }
                     match parse_head(self.engine.stream(), self.proto.limits.head) {
-                        Ok(None) => break,
+                        Ok(None) => {
+                            // The whole head must arrive within one idle timeout of its first
+                            // byte, however slowly it trickles in.
+                            if !self.proto.head_started {
+                                self.proto.head_started = true;
+                                let now = self.engine.now();
+                                let idle = self.proto.config.timeouts.idle;
+                                self.engine.set_request_deadline(Some(now.mono + idle));
+                            }
+                            break;
+                        }
                         Ok(Some((request, n))) => {
                             self.engine.stream().advance(n);
+                            self.proto.head_started = false;
+                            self.engine.set_request_deadline(None);
                             self.recheck()?;
                             if request.content_length > self.proto.limits.body {
                                 let limit = crate::units::size_exact(self.proto.limits.body);
@@ -387,6 +435,8 @@ impl Connection<HttpServerProtocol> {
                                 break;
                             }
                             self.proto.keep_alive = request.keep_alive;
+                            self.proto.head_only = request.method == "HEAD";
+                            self.proto.http10 = request.version == 0;
                             self.proto.state = if request.content_length > 0 {
                                 State::Unread {
                                     remaining: request.content_length,
@@ -404,6 +454,21 @@ impl Connection<HttpServerProtocol> {
                             break;
                         }
                     }
+                }
+                State::Draining { remaining } => {
+                    let have = self.engine.stream().len() as u64;
+                    let n = have.min(remaining);
+                    // `n` is at most the buffered length, a usize.
+                    self.engine.stream().advance(n as usize);
+                    if n == remaining {
+                        self.proto.state = State::Closing;
+                        self.engine.close();
+                    } else {
+                        self.proto.state = State::Draining {
+                            remaining: remaining - n,
+                        };
+                    }
+                    break;
                 }
                 State::Body { remaining } => {
                     let have = self.engine.stream().len() as u64;
@@ -429,11 +494,15 @@ impl Connection<HttpServerProtocol> {
             }
         }
         if self.engine.peer_closed() {
+            let buffered = self.engine.stream().len() as u64;
             match self.proto.state {
-                State::Head | State::Closing => self.engine.close(),
-                State::Body { .. } | State::Unread { .. } => {
-                    return Err(self.engine.fail(Error::Closed))
+                State::Head | State::Closing | State::Draining { .. } => self.engine.close(),
+                State::Body { .. } => return Err(self.engine.fail(Error::Closed)),
+                // A body not read yet but all here: the request is whole, and answered.
+                State::Unread { remaining, .. } if buffered >= remaining => {
+                    self.proto.keep_alive = false
                 }
+                State::Unread { .. } => return Err(self.engine.fail(Error::Closed)),
                 // The answer is still sent; the connection closes after it.
                 State::Complete | State::Answering { .. } => self.proto.keep_alive = false,
                 State::Handshaking => {}

@@ -163,7 +163,7 @@ fn bad_heads_are_answered_by_the_connection_which_then_closes() {
 }
 
 #[test]
-fn an_answer_before_the_body_closes_the_connection_after_it() {
+fn an_answer_before_the_body_drops_the_rest_of_it_then_closes() {
     let mut campus = Campus::new(t0());
     let alice = campus.new_student(ALICE);
     let mut b = connect(&campus, Some(alice), HttpLimits::default());
@@ -180,7 +180,76 @@ fn an_answer_before_the_body_closes_the_connection_after_it() {
     b.pump(&campus);
     assert!(requests(&b.events()).is_empty(), "nothing smuggled");
     assert!(b.text().contains("connection: close\r\n"));
+    // The body's last two bytes are still read (and dropped), so that the browser sees the
+    // answer instead of a reset; then the connection closes, whatever follows.
+    assert!(!b.server.is_closed(), "draining the body");
+    b.send(&campus, b"67GET /after HTTP/1.1\r\n\r\n");
+    assert!(
+        requests(&b.events()).is_empty(),
+        "nothing after the body either"
+    );
     assert!(b.server.is_closed());
+}
+
+#[test]
+fn a_body_too_large_to_drain_is_cut_off_after_the_answer() {
+    let mut campus = Campus::new(t0());
+    let alice = campus.new_student(ALICE);
+    let mut b = connect(&campus, Some(alice), HttpLimits::default());
+    b.events();
+    b.send(
+        &campus,
+        b"POST /upload HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n",
+    );
+    assert_eq!(requests(&b.events()), ["/upload"]);
+    b.server
+        .respond(&Response::html(413), b"too large")
+        .expect("answer");
+    b.pump(&campus);
+    assert!(b.server.is_closed());
+}
+
+#[test]
+fn head_and_http_1_0_get_what_they_can_read() {
+    let campus = Campus::new(t0());
+    let mut b = connect(&campus, None, HttpLimits::default());
+    b.events();
+    b.send(
+        &campus,
+        b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(requests(&b.events()), ["/"]);
+    b.server
+        .respond(&Response::html(200), b"<p>page</p>")
+        .expect("head");
+    assert_eq!(requests(&b.events()), ["/next"]);
+    b.server
+        .respond(&Response::new(200), b"next")
+        .expect("next");
+    b.pump(&campus);
+    let text = b.text();
+    assert!(text.contains("content-length: 11\r\n"), "{text}");
+    assert!(!text.contains("<p>page</p>"), "no body for HEAD: {text}");
+    assert!(text.ends_with("\r\n\r\nnext"), "{text}");
+
+    let mut old = connect(&campus, None, HttpLimits::default());
+    old.events();
+    old.send(&campus, b"GET /zip HTTP/1.0\r\n\r\n");
+    assert_eq!(requests(&old.events()), ["/zip"]);
+    old.server
+        .start_response(&Response::new(200), None)
+        .expect("start");
+    old.server.send_body(b"zip bytes").expect("body");
+    old.server.end_response().expect("end");
+    old.pump(&campus);
+    let text = old.text();
+    assert!(!text.contains("transfer-encoding"), "{text}");
+    assert!(text.contains("connection: close\r\n"));
+    assert!(text.ends_with("\r\n\r\nzip bytes"), "{text}");
+    assert!(
+        old.server.is_closed(),
+        "the end of the body is the end of the connection"
+    );
 }
 
 #[test]
@@ -245,4 +314,25 @@ fn the_idle_deadline_does_not_run_while_blackboard_answers() {
         b.server.poll_timeout().is_some(),
         "the idle deadline runs again"
     );
+}
+
+#[test]
+fn a_head_trickling_in_byte_by_byte_is_cut_off_one_idle_timeout_after_it_began() {
+    let campus = Campus::new(t0());
+    let idle = campus.timeouts.idle;
+    let mut b = connect(&campus, None, HttpLimits::default());
+    b.events();
+    b.send(&campus, b"GET / HTTP/1.1\r\n");
+    // One more byte well within every idle period: the idle deadline alone never fires.
+    let third = idle / 3;
+    for (i, byte) in b"X-Slow: 1".iter().enumerate() {
+        let now = after(&campus, third * (i as u32 + 1) / 4);
+        b.send_at(now, &[*byte]);
+        assert!(!b.server.is_closed(), "byte {i}: still open");
+    }
+    let _ = b
+        .server
+        .handle_timeout(after(&campus, idle + std::time::Duration::from_secs(1)));
+    assert!(b.server.is_closed(), "the head's own deadline");
+    assert!(matches!(b.server.error(), Some(crate::Error::Timeout(_))));
 }

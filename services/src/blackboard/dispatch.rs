@@ -109,7 +109,7 @@ impl Waiting {
                 Err(r) => Conn::Refused(r),
             },
             Some(Role::Web) => match hello.into_web(bb.web_config(), bb.http_limits(), now) {
-                Ok(core) => Conn::Web(Box::new(bb.web_conn(core, peer, notify))),
+                Ok(core) => Conn::Web(Box::new(bb.web_conn(core, now, peer, notify))),
                 Err(r) => Conn::Refused(r),
             },
             _ => {

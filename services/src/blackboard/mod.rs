@@ -81,6 +81,9 @@ pub struct Blackboard {
     web_config: Arc<ArcSwap<ServerConfig>>,
     web: Arc<web::WebShared>,
     http_limits: HttpLimits,
+    /// The browsers' connections by person, apart from the protocols' (a browser opens up to
+    /// six connections to one site at once).
+    web_sessions: Arc<Sessions>,
     shared: Arc<Shared>,
     committer: Batcher<Pending>,
     budget: Arc<Budget>,
@@ -103,6 +106,7 @@ impl Blackboard {
             web_config: Arc::new(ArcSwap::from_pointee(web)),
             web: Arc::new(web::WebShared { key }),
             http_limits: HttpLimits::default(),
+            web_sessions: Arc::new(Sessions::new(web::browser_limits(Limits::default()))),
             config: Arc::new(ArcSwap::from_pointee(config)),
             shared,
             committer,
@@ -115,6 +119,7 @@ impl Blackboard {
     /// [`Limits`]). Call before serving.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.sessions = Arc::new(Sessions::new(limits));
+        self.web_sessions = Arc::new(Sessions::new(web::browser_limits(limits)));
         self
     }
 
@@ -164,7 +169,7 @@ impl Blackboard {
             }
         }
         self.config.store(Arc::new(config));
-        let woken = self.sessions.wake_all();
+        let woken = self.sessions.wake_all() + self.web_sessions.wake_all();
         tracing::debug!(woken, "open connections told of the new configuration");
     }
 }
@@ -244,10 +249,12 @@ impl Blackboard {
     }
 
     /// A browser's connection over an HTTP server continued from its ClientHello.
-    fn web_conn(&self, core: HttpServer, peer: SocketAddr, notify: Notify) -> WebConn {
+    fn web_conn(&self, core: HttpServer, now: Now, peer: SocketAddr, notify: Notify) -> WebConn {
         WebConn::new(
             core,
             web::WebParts {
+                sessions: self.web_sessions.clone(),
+                retire_at: now.mono.checked_add(self.web_sessions.limits().max_age),
                 configs: self.web_config.clone(),
                 shared: self.shared.clone(),
                 web: self.web.clone(),

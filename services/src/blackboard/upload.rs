@@ -242,6 +242,12 @@ impl<D: UploadDone> Uploads<D> {
     /// The upload will not complete: its file goes, on the strand.
     pub(super) fn abort(&mut self, pool: &Pool) {
         self.uploading = false;
+        // Bytes received and not yet handed to a worker belong to the aborted upload: they go
+        // (and give their room back), never into the next one.
+        if !self.unwritten.is_empty() {
+            self.budget.release(self.unwritten.len());
+            self.unwritten.clear();
+        }
         self.strand.run(pool, |slot| {
             if let Some(u) = slot.take() {
                 u.abort();

@@ -23,7 +23,20 @@ mod zip;
 
 pub use guard::FormKey;
 
+/// Most connections one person's browsers may hold at once (a browser opens up to six to one
+/// site).
+pub const PER_PERSON: usize = 8;
+
+/// The limits of browsers' connections: the protocols' limits, with [`PER_PERSON`] per person.
+pub fn browser_limits(limits: super::sessions::Limits) -> super::sessions::Limits {
+    super::sessions::Limits {
+        per_student: limits.per_student.max(PER_PERSON),
+        ..limits
+    }
+}
+
 use super::fetch::{Chunk, ChunkDone, Fetch, Sink, Step};
+use super::sessions::Sessions;
 use super::upload::{UploadDone, Uploads};
 use super::Shared;
 use crate::runtime::{Batcher, Budget, Inbox, Promise};
@@ -122,6 +135,14 @@ pub struct WebConn {
     inbox: Inbox<WebDone>,
     peer: SocketAddr,
     person: Option<PersonId>,
+    sessions: Arc<Sessions>,
+    /// The key in `sessions`, once the person is admitted.
+    session: Option<u64>,
+    /// Why the person's connection was turned away (every request is answered so, then it
+    /// closes).
+    turned_away: Option<Refusal>,
+    retire_at: Option<Instant>,
+    notify: Notify,
     work: Work,
     held: bool,
     closing: bool,
@@ -136,6 +157,8 @@ impl std::fmt::Debug for WebConn {
 
 /// What a web connection is made of, besides its core.
 pub(in crate::blackboard) struct WebParts {
+    pub(in crate::blackboard) sessions: Arc<Sessions>,
+    pub(in crate::blackboard) retire_at: Option<Instant>,
     pub(in crate::blackboard) configs: Arc<ArcSwap<ServerConfig>>,
     pub(in crate::blackboard) shared: Arc<Shared>,
     pub(in crate::blackboard) web: Arc<WebShared>,
@@ -154,9 +177,14 @@ impl WebConn {
             shared: parts.shared,
             web: parts.web,
             uploads: Uploads::new(parts.committer, parts.budget, parts.notify.clone()),
-            inbox: Inbox::new(parts.notify),
+            inbox: Inbox::new(parts.notify.clone()),
+            notify: parts.notify,
             peer: parts.peer,
             person: None,
+            sessions: parts.sessions,
+            session: None,
+            turned_away: None,
+            retire_at: parts.retire_at,
             work: Work::Idle,
             held: false,
             closing: false,
@@ -191,6 +219,15 @@ impl WebConn {
             } => {
                 tracing::info!(peer = %self.peer, person = ?person.as_ref().map(|p| p.to_string()),
                     version = %handshake.version, resumed = handshake.resumed, "browser connected");
+                if let Some(p) = &person {
+                    match self.sessions.join(p, self.notify.clone()) {
+                        Ok(key) => self.session = Some(key),
+                        Err(r) => {
+                            tracing::info!(peer = %self.peer, person = %p, reason = %r.reason, "browser turned away");
+                            self.turned_away = Some(r);
+                        }
+                    }
+                }
                 self.person = person;
             }
             HttpServerEvent::Request(request) => self.on_request(request),
@@ -246,6 +283,13 @@ impl WebConn {
         if let Route::Static(name) = route {
             return self.send_static(name);
         }
+        if let Some(r) = self.turned_away.clone() {
+            self.closing = true;
+            return self.answer(Answer::page(
+                503,
+                pages::error(503, &r.reason, self.person.as_ref()),
+            ));
+        }
         let Some(who) = self.person.clone() else {
             let status = if route == Route::Home { 200 } else { 403 };
             return self.answer(Answer::page(status, pages::no_certificate()));
@@ -262,6 +306,10 @@ impl WebConn {
                 self.job(move || jobs::table(&shared, &web.key, &who, &c, &a, None))
             }
             Route::Zip(c, a) => {
+                // Making a zip is costly: only Blackboard's own page (or the address typed) asks.
+                if request.header("sec-fetch-site") == Some("cross-site") {
+                    return self.error(403, "Download the zip from the assignment's page.");
+                }
                 self.work = Work::Job;
                 zip::start(&self.shared, &self.inbox, who, c, a);
             }
@@ -287,6 +335,9 @@ impl WebConn {
                 let PersonId::Student(student) = who else {
                     return self.error(403, "Only students submit homework.");
                 };
+                if request.content_length == 0 {
+                    return self.error(400, "The form held no file.");
+                }
                 match upload::WebUpload::start(&request, student, course, assignment, web) {
                     Ok((up, offer)) => {
                         let student = up.student().clone();
@@ -436,10 +487,16 @@ impl WebConn {
                 }
             }
             WebDone::WriteFailed(r) => {
-                if matches!(self.work, Work::Upload(_)) && self.uploads.first_failure() {
+                // Once the body is in, the commit refuses a file that was not written whole,
+                // and that refusal is the answer.
+                let receiving = matches!(&self.work, Work::Upload(up) if !up.committing());
+                if receiving && self.uploads.first_failure() {
                     tracing::warn!(peer = %self.peer, reason = %r.reason, "web upload write failed");
                     self.fail_upload(Answer::refused(&r, self.person.as_ref()));
                 }
+            }
+            WebDone::Stored(_) if !matches!(&self.work, Work::Upload(up) if up.committing()) => {
+                // An upload answered already (a write failed): nothing more to say.
             }
             WebDone::Stored(outcome) => {
                 let answer = match outcome {
@@ -504,11 +561,27 @@ impl WebConn {
         }
     }
 
+    /// Past its maximum age, the connection closes once its request in flight is answered.
+    fn retire_if_old(&mut self, now: Now) {
+        if self.retire_at.is_some_and(|at| now.mono >= at) {
+            self.closing = true;
+            self.retire_at = None;
+        }
+    }
+
     fn sync_hold(&mut self, now: Now) {
         let held = !self.wants_read();
         if held != self.held {
             self.held = held;
             self.core.hold_input(now, held);
+        }
+    }
+}
+
+impl Drop for WebConn {
+    fn drop(&mut self) {
+        if let (Some(key), Some(person)) = (self.session, &self.person) {
+            self.sessions.leave(person, key);
         }
     }
 }
@@ -523,11 +596,17 @@ impl Driven for WebConn {
 
     fn handle_eof(&mut self, now: Now) {
         let _ = self.core.handle_eof(now);
+        // Nobody reads the rest of a download: stop making it.
+        if matches!(self.work, Work::Streaming(_) | Work::Zipping(_)) {
+            self.work = Work::Idle;
+            self.core.close();
+        }
         self.process();
     }
 
     fn handle_timeout(&mut self, now: Now) {
         self.refresh_config(now);
+        self.retire_if_old(now);
         let _ = self.core.handle_timeout(now);
         self.process();
         self.sync_hold(now);
@@ -551,14 +630,22 @@ impl Driven for WebConn {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout()
+        let core = self.core.poll_timeout();
+        match (core, self.retire_at) {
+            _ if self.core.is_closed() => core,
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (None, Some(b)) if !self.core.is_handshaking() => Some(b),
+            _ => core,
+        }
     }
 
     fn wants_read(&self) -> bool {
         // One request at a time: what a browser sends behind it waits in the socket (beyond
         // one head's worth here), and an upload's bytes wait while the disk is behind.
         match &self.work {
-            Work::Upload(_) => self.uploads.wants_read(),
+            // Before admission and after the body, nothing is consumed: at most a head's
+            // worth waits here.
+            Work::Upload(_) => self.uploads.wants_read() && self.core.buffered_input() < 16 * 1024,
             Work::Idle | Work::Form { .. } => true,
             _ => self.core.buffered_input() < 16 * 1024,
         }

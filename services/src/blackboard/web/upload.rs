@@ -27,6 +27,9 @@ use std::time::SystemTime;
 /// exact size is checked once the file is in.
 const FORM_OVERHEAD: u64 = 16 * 1024;
 
+/// The most bytes of a form token.
+const MAX_TOKEN: usize = 256;
+
 /// The part of the form being read.
 enum Part {
     None,
@@ -46,6 +49,8 @@ pub(super) struct WebUpload {
     token_ok: bool,
     file_name: Option<String>,
     ended: bool,
+    /// The body is in and the file went to the commit: its answer is [`WebDone::Stored`].
+    committing: bool,
 }
 
 fn bad(status: u16, message: &str, who: Option<&PersonId>) -> Answer {
@@ -82,9 +87,15 @@ impl WebUpload {
                 token_ok: false,
                 file_name: None,
                 ended: false,
+                committing: false,
             },
             offer,
         ))
+    }
+
+    /// Whether the body is in and the file went to the commit.
+    pub(super) fn committing(&self) -> bool {
+        self.committing
     }
 
     /// The student uploading.
@@ -135,7 +146,7 @@ impl WebUpload {
                     name, file_name, ..
                 } => {
                     self.part = match (name.as_str(), file_name) {
-                        ("token", _) => Part::Token(Vec::new()),
+                        ("token", None) => Part::Token(Vec::new()),
                         ("file", Some(f)) => {
                             if !self.token_ok {
                                 return Err(bad(
@@ -158,7 +169,9 @@ impl WebUpload {
                     };
                 }
                 PartEvent::Data(b) => match &mut self.part {
-                    Part::Token(t) => t.extend_from_slice(&b),
+                    // A token is a few dozen bytes: anything longer is not one.
+                    Part::Token(t) if t.len() + b.len() <= MAX_TOKEN => t.extend_from_slice(&b),
+                    Part::Token(_) => self.part = Part::Other,
                     Part::File => uploads.received(&b),
                     Part::None | Part::Other => {}
                 },
@@ -207,6 +220,7 @@ impl WebUpload {
             return Err(bad(400, "The form held no file.", Some(&who)));
         };
         uploads.flush(&shared.pool, inbox);
+        self.committing = true;
         uploads.complete(
             shared,
             inbox,
