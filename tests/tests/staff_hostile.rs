@@ -96,8 +96,9 @@ fn turned_away(transport: &str) {
         "expected a certificate_required alert, got {err:?}"
     );
 
-    // A protocol Blackboard does not serve: no_application_protocol at the handshake.
-    let mut s = tls_client(&campus, &bb, b"http/1.1", Some(ALICE));
+    // A protocol Blackboard does not serve (HTTP/2 alone; its pages are HTTP/1.1):
+    // no_application_protocol at the handshake.
+    let mut s = tls_client(&campus, &bb, b"h2", Some(ALICE));
     let (got, err) = read_all(&mut s);
     assert!(got.is_empty());
     let err = err.map(|e| e.to_string()).unwrap_or_default();

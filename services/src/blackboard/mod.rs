@@ -22,6 +22,7 @@ mod commit;
 mod dispatch;
 mod fetch;
 mod grades;
+mod served;
 pub mod sessions;
 mod staff;
 mod upload;
@@ -36,7 +37,7 @@ use crate::runtime::{Batcher, Budget, Inbox, Pool, Promise};
 use arc_swap::ArcSwap;
 use commit::Pending;
 use fetch::{Chunk, Fetch, Step};
-use handin_core::driver::{Accept, Driven, Notify};
+use handin_core::driver::{Accept, Notify};
 use handin_core::http::{HttpLimits, HttpServer};
 use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{rfc3339, PersonId, StudentId};
@@ -619,90 +620,49 @@ impl BbConn {
             }
         }
     }
-
-    /// Past `Limits::max_age`, the connection closes once its request in flight is answered.
-    fn retire_if_old(&mut self, now: Now) {
-        if self.retire_at.is_some_and(|at| now.mono >= at) && !self.closing {
-            tracing::debug!(peer = %self.peer, "connection reached its maximum age: closing after its request");
-            self.closing = true;
-            self.retire_at = None;
-        }
-    }
-
-    fn sync_hold(&mut self, now: Now) {
-        let held = !self.wants_read();
-        if held != self.held {
-            self.held = held;
-            self.core.hold_input(now, held);
-        }
-    }
 }
 
-impl Driven for BbConn {
-    fn receive(&mut self, now: Now, data: &[u8]) {
-        self.refresh_config(now);
-        let _ = self.core.receive(now, data);
-        self.process();
-        self.sync_hold(now);
-    }
+impl served::Served for BbConn {
+    type Protocol = handin_core::submit::SubmitServerProtocol;
+    type Done = Done;
 
-    fn handle_eof(&mut self, now: Now) {
-        let _ = self.core.handle_eof(now);
-        self.process();
+    fn core(&self) -> &SubmitServer {
+        &self.core
     }
-
-    fn handle_timeout(&mut self, now: Now) {
-        self.refresh_config(now);
-        self.retire_if_old(now);
-        let _ = self.core.handle_timeout(now);
-        self.process();
-        self.sync_hold(now);
+    fn core_mut(&mut self) -> &mut SubmitServer {
+        &mut self.core
     }
-
-    fn wake(&mut self, now: Now) {
-        self.refresh_config(now);
-        for done in self.inbox.take() {
-            self.on_done(done);
-        }
-        self.process();
-        self.sync_hold(now);
+    fn inbox(&self) -> &Inbox<Done> {
+        &self.inbox
     }
-
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        let before = out.len();
-        self.pump_fetch(out.len());
-        self.process();
-        self.core.poll_transmit(out);
-        out.len() - before
+    fn refresh_config(&mut self, now: Now) {
+        BbConn::refresh_config(self, now)
     }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        let core = self.core.poll_timeout();
-        match (core, self.retire_at) {
-            (Some(a), Some(b)) if !self.core.is_closed() => Some(a.min(b)),
-            (None, Some(b)) if !self.core.is_closed() && !self.core.is_handshaking() => Some(b),
-            _ => core,
-        }
+    fn retire_at(&self) -> Option<Instant> {
+        self.retire_at
     }
-
+    fn retire(&mut self) {
+        self.closing = true;
+        self.retire_at = None;
+    }
+    fn process(&mut self) {
+        BbConn::process(self)
+    }
+    fn on_done(&mut self, done: Done) {
+        BbConn::on_done(self, done)
+    }
+    fn pump(&mut self, out_len: usize) {
+        self.pump_fetch(out_len)
+    }
     fn wants_read(&self) -> bool {
         self.uploads.wants_read()
     }
-
-    fn is_closed(&self) -> bool {
-        self.core.is_closed()
+    fn held(&mut self) -> &mut bool {
+        &mut self.held
     }
-
-    fn is_handshaking(&self) -> bool {
-        self.core.is_handshaking()
-    }
-
-    fn error(&self) -> Option<&handin_core::Error> {
-        self.core.error()
-    }
-
-    fn shutdown(&mut self, _now: Now) {
+    fn close_when_idle(&mut self) {
         self.closing = true;
-        self.process();
     }
 }
+
+served::served_driven!(BbConn);

@@ -18,7 +18,7 @@ use crate::board::{Actor, AssignmentSpec, BoardError, StudentStatus};
 use crate::runtime::{Inbox, Promise, Strand};
 use crate::store::{FeedbackFile, Grade, Upload};
 use arc_swap::ArcSwap;
-use handin_core::driver::{Driven, Notify};
+use handin_core::driver::Notify;
 use handin_core::msg::{CourseRow, GradeSpec, LogRow, StatusRow, SubmissionEntry, SubmissionState};
 use handin_core::pki::{unix_secs, PersonId};
 use handin_core::rules::current::Standing;
@@ -43,14 +43,14 @@ impl Sink for StaffServer {
 }
 
 /// One row of an answer.
-enum Row {
+pub(super) enum Row {
     Course(CourseRow),
     Status(StatusRow),
     Log(LogRow),
 }
 
 /// What a job tells its staff connection.
-enum StaffDone {
+pub(super) enum StaffDone {
     Rows(Result<Vec<Row>, Refusal>),
     Changed(Result<String, Refusal>),
     FetchOpened(Result<(SubmissionEntry, Receipt, File), Refusal>),
@@ -452,14 +452,6 @@ impl StaffConn {
             }
         }
     }
-
-    fn sync_hold(&mut self, now: Now) {
-        let held = !self.wants_read();
-        if held != self.held {
-            self.held = held;
-            self.core.hold_input(now, held);
-        }
-    }
 }
 
 /// A status row on the wire.
@@ -603,74 +595,47 @@ impl Drop for StaffConn {
     }
 }
 
-impl Driven for StaffConn {
-    fn receive(&mut self, now: Now, data: &[u8]) {
-        self.refresh_config(now);
-        let _ = self.core.receive(now, data);
-        self.process();
-        self.sync_hold(now);
-    }
+impl super::served::Served for StaffConn {
+    type Protocol = handin_core::staff::StaffServerProtocol;
+    type Done = StaffDone;
 
-    fn handle_eof(&mut self, now: Now) {
-        let _ = self.core.handle_eof(now);
-        self.process();
+    fn core(&self) -> &StaffServer {
+        &self.core
     }
-
-    fn handle_timeout(&mut self, now: Now) {
-        self.refresh_config(now);
-        if self.retire_at.is_some_and(|t| now.mono >= t) && !self.closing {
-            self.closing = true;
-            self.retire_at = None;
-        }
-        let _ = self.core.handle_timeout(now);
-        self.process();
-        self.sync_hold(now);
+    fn core_mut(&mut self) -> &mut StaffServer {
+        &mut self.core
     }
-
-    fn wake(&mut self, now: Now) {
-        self.refresh_config(now);
-        for done in self.inbox.take() {
-            self.on_done(done);
-        }
-        self.process();
-        self.sync_hold(now);
+    fn inbox(&self) -> &Inbox<StaffDone> {
+        &self.inbox
     }
-
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        let before = out.len();
-        self.pump_fetch(out.len());
-        self.process();
-        self.core.poll_transmit(out);
-        out.len() - before
+    fn refresh_config(&mut self, now: Now) {
+        StaffConn::refresh_config(self, now)
     }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        let core = self.core.poll_timeout();
-        match (core, self.retire_at) {
-            (Some(a), Some(b)) if !self.core.is_closed() => Some(a.min(b)),
-            (None, Some(b)) if !self.core.is_closed() && !self.core.is_handshaking() => Some(b),
-            _ => core,
-        }
+    fn retire_at(&self) -> Option<Instant> {
+        self.retire_at
     }
-
+    fn retire(&mut self) {
+        self.closing = true;
+        self.retire_at = None;
+    }
+    fn process(&mut self) {
+        StaffConn::process(self)
+    }
+    fn on_done(&mut self, done: StaffDone) {
+        StaffConn::on_done(self, done)
+    }
+    fn pump(&mut self, out_len: usize) {
+        self.pump_fetch(out_len)
+    }
     fn wants_read(&self) -> bool {
         self.waiting.load(Ordering::Acquire) < FEEDBACK_AHEAD
     }
-
-    fn is_closed(&self) -> bool {
-        self.core.is_closed()
+    fn held(&mut self) -> &mut bool {
+        &mut self.held
     }
-
-    fn is_handshaking(&self) -> bool {
-        self.core.is_handshaking()
-    }
-
-    fn error(&self) -> Option<&handin_core::Error> {
-        self.core.error()
-    }
-
-    fn shutdown(&mut self, _now: Now) {
+    fn close_when_idle(&mut self) {
         self.closing = true;
-        self.process();
     }
 }
+
+super::served::served_driven!(StaffConn);

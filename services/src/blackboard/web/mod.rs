@@ -41,7 +41,7 @@ use super::upload::{UploadDone, Uploads};
 use super::Shared;
 use crate::runtime::{Batcher, Budget, Inbox, Promise};
 use arc_swap::ArcSwap;
-use handin_core::driver::{Driven, Notify};
+use handin_core::driver::Notify;
 use handin_core::http::{HttpServer, HttpServerEvent, Request, Response};
 use handin_core::pki::PersonId;
 use handin_core::{Now, Receipt, Refusal, ServerConfig, UsageError};
@@ -560,22 +560,6 @@ impl WebConn {
             }
         }
     }
-
-    /// Past its maximum age, the connection closes once its request in flight is answered.
-    fn retire_if_old(&mut self, now: Now) {
-        if self.retire_at.is_some_and(|at| now.mono >= at) {
-            self.closing = true;
-            self.retire_at = None;
-        }
-    }
-
-    fn sync_hold(&mut self, now: Now) {
-        let held = !self.wants_read();
-        if held != self.held {
-            self.held = held;
-            self.core.hold_input(now, held);
-        }
-    }
 }
 
 impl Drop for WebConn {
@@ -586,85 +570,61 @@ impl Drop for WebConn {
     }
 }
 
-impl Driven for WebConn {
-    fn receive(&mut self, now: Now, data: &[u8]) {
-        self.refresh_config(now);
-        let _ = self.core.receive(now, data);
-        self.process();
-        self.sync_hold(now);
-    }
+impl super::served::Served for WebConn {
+    type Protocol = handin_core::http::HttpServerProtocol;
+    type Done = WebDone;
 
-    fn handle_eof(&mut self, now: Now) {
-        let _ = self.core.handle_eof(now);
-        // Nobody reads the rest of a download: stop making it.
-        if matches!(self.work, Work::Streaming(_) | Work::Zipping(_)) {
-            self.work = Work::Idle;
-            self.core.close();
-        }
-        self.process();
+    fn core(&self) -> &HttpServer {
+        &self.core
     }
-
-    fn handle_timeout(&mut self, now: Now) {
-        self.refresh_config(now);
-        self.retire_if_old(now);
-        let _ = self.core.handle_timeout(now);
-        self.process();
-        self.sync_hold(now);
+    fn core_mut(&mut self) -> &mut HttpServer {
+        &mut self.core
     }
-
-    fn wake(&mut self, now: Now) {
-        self.refresh_config(now);
-        for done in self.inbox.take() {
-            self.on_done(done);
-        }
-        self.process();
-        self.sync_hold(now);
+    fn inbox(&self) -> &Inbox<WebDone> {
+        &self.inbox
     }
-
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        let before = out.len();
-        self.pump(out.len());
-        self.process();
-        self.core.poll_transmit(out);
-        out.len() - before
+    fn refresh_config(&mut self, now: Now) {
+        WebConn::refresh_config(self, now)
     }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        let core = self.core.poll_timeout();
-        match (core, self.retire_at) {
-            _ if self.core.is_closed() => core,
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (None, Some(b)) if !self.core.is_handshaking() => Some(b),
-            _ => core,
-        }
+    fn retire_at(&self) -> Option<Instant> {
+        self.retire_at
     }
-
+    fn retire(&mut self) {
+        self.closing = true;
+        self.retire_at = None;
+    }
+    fn process(&mut self) {
+        WebConn::process(self)
+    }
+    fn on_done(&mut self, done: WebDone) {
+        WebConn::on_done(self, done)
+    }
+    fn pump(&mut self, out_len: usize) {
+        WebConn::pump(self, out_len)
+    }
     fn wants_read(&self) -> bool {
         // One request at a time: what a browser sends behind it waits in the socket (beyond
-        // one head's worth here), and an upload's bytes wait while the disk is behind.
+        // one head's worth here), and an upload's bytes wait while the disk is behind. Before
+        // admission and after the body, nothing is consumed: at most a head's worth waits.
         match &self.work {
-            // Before admission and after the body, nothing is consumed: at most a head's
-            // worth waits here.
             Work::Upload(_) => self.uploads.wants_read() && self.core.buffered_input() < 16 * 1024,
             Work::Idle | Work::Form { .. } => true,
             _ => self.core.buffered_input() < 16 * 1024,
         }
     }
-
-    fn is_closed(&self) -> bool {
-        self.core.is_closed()
+    fn held(&mut self) -> &mut bool {
+        &mut self.held
     }
-
-    fn is_handshaking(&self) -> bool {
-        self.core.is_handshaking()
-    }
-
-    fn error(&self) -> Option<&handin_core::Error> {
-        self.core.error()
-    }
-
-    fn shutdown(&mut self, _now: Now) {
+    fn close_when_idle(&mut self) {
         self.closing = true;
-        self.process();
+    }
+    fn on_eof(&mut self) {
+        // Nobody reads the rest of a download: stop making it.
+        if matches!(self.work, Work::Streaming(_) | Work::Zipping(_)) {
+            self.work = Work::Idle;
+            self.core.close();
+        }
     }
 }
+
+super::served::served_driven!(WebConn);
