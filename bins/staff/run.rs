@@ -170,7 +170,14 @@ pub(crate) fn grade(bb: &Remote, profile: &Profile, g: GradeArgs) -> Result {
         Some(path) => {
             let text = std::fs::read(path)
                 .map_err(|err| Failure::file(format!("cannot read {}: {err}", path.display())))?;
-            sheet = parse_grade_sheet(&text, path)
+            let there = |f: &Path| {
+                if f.is_file() {
+                    Ok(())
+                } else {
+                    Err(format!("feedback file {} is not there", f.display()))
+                }
+            };
+            sheet = parse_grade_sheet(&text, path, &there)
                 .map_err(|err| Failure::file(format!("{}: {err}", path.display())))?;
             staff::sheet_inputs(&sheet)
         }

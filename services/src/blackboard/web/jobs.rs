@@ -350,14 +350,16 @@ pub(crate) fn change(
         }
         Action::Sheet => {
             let text = sheet.ok_or_else(|| bad("choose a grade sheet (CSV) to upload".into()))?;
-            let rows = parse_grade_sheet(text, Path::new("sheet.csv")).map_err(bad)?;
-            if rows.iter().any(|r| r.feedback.is_some()) {
-                return Err(bad(
-                    "a sheet with feedback files goes with `staff grade --csv` from the \
-                     command line, which sends the files: remove the feedback column here"
-                        .into(),
-                ));
-            }
+            // The page cannot take files by path: a sheet naming feedback files goes with
+            // `staff grade --csv`, which sends them.
+            let no_files = |_: &Path| {
+                Err(
+                    "feedback files go with `staff grade --csv` from the command line, which \
+                     sends them: remove the feedback column here"
+                        .to_owned(),
+                )
+            };
+            let rows = parse_grade_sheet(text, Path::new("sheet.csv"), &no_files).map_err(bad)?;
             // The staff member's right to grade here is checked once, before any row.
             shared.board.authorize(who, course)?;
             for row in &rows {
