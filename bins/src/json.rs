@@ -120,6 +120,31 @@ pub fn exported_p12(x: &ExportedP12) -> Value {
     })
 }
 
+/// Prints a certificate CUHK issued into `profile` (`enroll`, or `renew` if `renewed`): one
+/// JSON object, or lines for a person.
+pub fn print_enrolled(e: &Enrolled, profile: &Profile, renewed: bool, as_json: bool) {
+    if as_json {
+        return print(&enrolled(e, profile));
+    }
+    if renewed {
+        println!(
+            "renewed: {} (serial {}), valid until {}",
+            e.subject,
+            e.serial,
+            time(e.not_after)
+        );
+        return;
+    }
+    println!(
+        "enrolled: {} (serial {}), valid until {}; saved in {}",
+        e.subject,
+        e.serial,
+        time(e.not_after),
+        profile.dir().display()
+    );
+    println!("trusting the CUHK root with SHA-256 fingerprint {}", e.root);
+}
+
 /// Prints what `export-p12` wrote: one JSON object, or a line for a person.
 pub fn print_exported_p12(x: &ExportedP12, as_json: bool) {
     if as_json {

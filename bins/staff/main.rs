@@ -308,7 +308,7 @@ fn main() {
                 None => ask_id(),
             };
             run::enroll(&cuhk, &profile, &id, &code, &trust, csr.zip(key), &remember)
-                .map(|en| show::enrolled(&en, &profile, false, json))
+                .map(|en| handin::json::print_enrolled(&en, &profile, false, json))
         }
         Command::Renew { cuhk, json } => {
             run::renew(&remote(Server::Cuhk, cuhk.as_deref()), &profile, json)

@@ -51,7 +51,7 @@ pub(crate) fn enroll(
 
 pub(crate) fn renew(cuhk: &Remote, profile: &Profile, as_json: bool) -> Result {
     let en = staff::renew(cuhk, profile).map_err(e)?;
-    show::enrolled(&en, profile, true, as_json);
+    handin::json::print_enrolled(&en, profile, true, as_json);
     Ok(())
 }
 

@@ -4,7 +4,6 @@
 
 use handin::json::{self, at as time, print as print_json};
 use handin_client::printable;
-use handin_client::staff::{Enrolled, Profile};
 use handin_core::msg::{CourseRow, LogRow, StatusRow, SubmissionState};
 use serde_json::{json, Value};
 
@@ -27,29 +26,6 @@ fn state_key(s: SubmissionState) -> &'static str {
         SubmissionState::OnTime => "on_time",
         SubmissionState::Late => "late",
     }
-}
-
-pub(crate) fn enrolled(e: &Enrolled, profile: &Profile, renewed: bool, as_json: bool) {
-    if as_json {
-        return print_json(&json::enrolled(e, profile));
-    }
-    if renewed {
-        println!(
-            "renewed: {} (serial {}), valid until {}",
-            e.subject,
-            e.serial,
-            json::time(e.not_after)
-        );
-        return;
-    }
-    println!(
-        "enrolled: {} (serial {}), valid until {}; saved in {}",
-        e.subject,
-        e.serial,
-        json::time(e.not_after),
-        profile.dir().display()
-    );
-    println!("trusting the CUHK root with SHA-256 fingerprint {}", e.root);
 }
 
 pub(crate) fn courses(rows: &[CourseRow], as_json: bool) {

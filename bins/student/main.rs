@@ -323,7 +323,7 @@ fn main() {
             let e = student::enroll(&cuhk, &profile, &id, &code, &trust, external.as_ref())
                 .unwrap_or_else(|e| die("student", e));
             config::remember(&profile, &remember).unwrap_or_else(|e| die("student", e));
-            show::enrolled(&e, &profile, false, json);
+            handin::json::print_enrolled(&e, &profile, false, json);
         }
         Command::Config {
             cuhk,
@@ -344,7 +344,7 @@ fn main() {
         Command::Renew { cuhk, json, net } => {
             let e = student::renew(&remote(Server::Cuhk, cuhk, net, &profile), &profile)
                 .unwrap_or_else(|e| die("student", e));
-            show::enrolled(&e, &profile, true, json);
+            handin::json::print_enrolled(&e, &profile, true, json);
         }
         Command::Submit {
             file,

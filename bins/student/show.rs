@@ -4,7 +4,7 @@
 
 use handin::json::{self, at};
 use handin_client::printable;
-use handin_client::student::{self, Enrolled, Fetched, Profile, Standing, Submitted, Verified};
+use handin_client::student::{self, Fetched, Standing, Submitted, Verified};
 use handin_core::msg::{FeedbackFile, GradeEntry, SubmissionEntry};
 use handin_core::submit::hex;
 use handin_core::units::{size, size_exact};
@@ -13,29 +13,6 @@ use std::path::Path;
 
 fn text(s: &str) -> String {
     printable::text(s).into_owned()
-}
-
-pub(crate) fn enrolled(e: &Enrolled, profile: &Profile, renewed: bool, as_json: bool) {
-    if as_json {
-        return json::print(&json::enrolled(e, profile));
-    }
-    if renewed {
-        println!(
-            "renewed: {} (serial {}), valid until {}",
-            e.subject,
-            e.serial,
-            json::time(e.not_after)
-        );
-        return;
-    }
-    println!(
-        "enrolled: {} (serial {}), valid until {}; saved in {}",
-        e.subject,
-        e.serial,
-        json::time(e.not_after),
-        profile.dir().display()
-    );
-    println!("trusting the CUHK root with SHA-256 fingerprint {}", e.root);
 }
 
 pub(crate) fn submitted(s: &Submitted, as_json: bool) {
