@@ -2,6 +2,7 @@
 //! transport for serving, the JSON they print, the servers a client talks to, and signals.
 
 pub mod cli;
+pub mod export;
 pub mod json;
 pub mod net;
 pub mod servers;

@@ -11,7 +11,7 @@ use handin::cli::{die, init_logging, Failure, EXIT_CODES};
 use handin::net::Transport;
 use handin::servers;
 use handin_client::config::{self, Server};
-use handin_client::staff::{self, PasswordSource, Profile, Remote};
+use handin_client::staff::{self, Profile, Remote};
 use handin_core::pki::PersonId;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -153,23 +153,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write your key, certificate and the CUHK root as one PKCS#12 file (mode 0600) to import
-    /// into a browser or a key store; protected by a password (asked twice on the terminal
-    /// unless --password-file gives it). An existing file is not replaced without --force.
-    ExportP12 {
-        /// The file to write (such as handin.p12).
-        #[arg(long)]
-        out: PathBuf,
-        /// Read the password from the first line of this file instead of asking.
-        #[arg(long, value_name = "FILE")]
-        password_file: Option<PathBuf>,
-        /// Replace the file if it exists.
-        #[arg(long)]
-        force: bool,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    #[command(name = "export-p12")]
+    ExportP12(handin::export::ExportP12),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell): for example
     /// `staff completions bash > ~/.local/share/bash-completion/completions/staff`.
     Completions {
@@ -348,17 +333,7 @@ fn main() {
             run::release(&bb(), &profile, &course, &assignment)
         }
         Command::Log { course, json } => run::log(&bb(), &profile, &course, json),
-        Command::ExportP12 {
-            out,
-            password_file,
-            force,
-            json,
-        } => {
-            let password = password_file.map_or(PasswordSource::Prompt, PasswordSource::File);
-            staff::export_p12(&profile, &out, &password, force)
-                .map(|x| handin::json::print_exported_p12(&x, json))
-                .map_err(Failure::from)
-        }
+        Command::ExportP12(export) => export.run(&profile).map_err(Failure::from),
     };
     if let Err(e) = result {
         die("staff", e);

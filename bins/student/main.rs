@@ -7,7 +7,7 @@ use handin::cli::{die, init_logging, Failure, EXIT_CODES};
 use handin::net::Transport;
 use handin::servers;
 use handin_client::config::{self, Server};
-use handin_client::student::{self, Destination, ExternalKey, PasswordSource, Profile, Remote};
+use handin_client::student::{self, Destination, ExternalKey, Profile, Remote};
 use handin_core::pki::StudentId;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -215,23 +215,8 @@ enum Command {
         /// The certificate, e.g. the one a warning says was recorded in blackboard-seen/.
         cert: PathBuf,
     },
-    /// Write your key, certificate and the CUHK root as one PKCS#12 file (mode 0600) to import
-    /// into a browser or a key store; protected by a password (asked twice on the terminal
-    /// unless --password-file gives it). An existing file is not replaced without --force.
-    ExportP12 {
-        /// The file to write (such as handin.p12).
-        #[arg(long)]
-        out: PathBuf,
-        /// Read the password from the first line of this file instead of asking.
-        #[arg(long, value_name = "FILE")]
-        password_file: Option<PathBuf>,
-        /// Replace the file if it exists.
-        #[arg(long)]
-        force: bool,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    #[command(name = "export-p12")]
+    ExportP12(handin::export::ExportP12),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell): for example
     /// `student completions bash > ~/.local/share/bash-completion/completions/student`.
     Completions {
@@ -443,17 +428,7 @@ fn main() {
             .unwrap_or_else(|e| die("student", e));
             show::feedback(&f, &out, json);
         }
-        Command::ExportP12 {
-            out,
-            password_file,
-            force,
-            json,
-        } => {
-            let password = password_file.map_or(PasswordSource::Prompt, PasswordSource::File);
-            let x = student::export_p12(&profile, &out, &password, force)
-                .unwrap_or_else(|e| die("student", e));
-            handin::json::print_exported_p12(&x, json);
-        }
+        Command::ExportP12(export) => export.run(&profile).unwrap_or_else(|e| die("student", e)),
         Command::PinBlackboard { cert } => {
             let p = student::pin_blackboard(&profile, &cert).unwrap_or_else(|e| die("student", e));
             let what = student::describe_server(&p.certificate);
