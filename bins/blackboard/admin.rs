@@ -1,7 +1,8 @@
-//! The operator's commands on a data directory: assignments and courses (the staff and class
-//! lists). They work while a server runs on the same directory.
+//! The operator's commands on a store (a data directory, or PostgreSQL): assignments and courses (the staff and class
+//! lists). They work while servers run on the same store.
 
 use crate::board_failure;
+use crate::store_args::StoreArgs;
 use clap::Subcommand;
 use handin::cli::{die, parse_duration, parse_rfc3339, parse_size, rfc3339, Failure};
 use handin_core::pki::{PersonId, StudentId};
@@ -14,8 +15,8 @@ use std::time::SystemTime;
 pub(crate) enum AssignmentCommand {
     /// Add an assignment (or change its times and size limit).
     Add {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Course code, e.g. CSCI3180.
         course: String,
         /// Assignment name, e.g. hw1.
@@ -36,8 +37,8 @@ pub(crate) enum AssignmentCommand {
     },
     /// List assignments.
     List {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// One JSON array: course, assignment, due, max_size, cutoff, grace_secs, open.
         #[arg(long)]
         json: bool,
@@ -48,8 +49,8 @@ pub(crate) enum AssignmentCommand {
 pub(crate) enum CourseCommand {
     /// Add a course (or change its title).
     Add {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Course code, e.g. CSCI3180.
         course: String,
         /// The course's title.
@@ -58,8 +59,8 @@ pub(crate) enum CourseCommand {
     },
     /// Add teachers (staff logins) and TAs (student IDs) to a course's staff list.
     Staff {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         course: String,
         /// A staff login or a TA's student ID (repeat for more).
         #[arg(long = "add", required = true)]
@@ -68,8 +69,8 @@ pub(crate) enum CourseCommand {
     /// Add students to a course's class list. Once a course has one, only listed students may
     /// submit to it.
     Students {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         course: String,
         /// A student ID (repeat for more).
         #[arg(
@@ -84,8 +85,8 @@ pub(crate) enum CourseCommand {
     },
     /// Show a course's staff list and class list.
     Show {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         course: String,
         /// One JSON object: course, staff, students.
         #[arg(long)]
@@ -93,8 +94,8 @@ pub(crate) enum CourseCommand {
     },
     /// List the courses.
     List {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// One JSON array: course, title.
         #[arg(long)]
         json: bool,
@@ -111,20 +112,15 @@ fn usage(e: impl std::fmt::Display) -> ! {
 }
 
 /// A store failure, with its exit code.
-fn store(e: BoardError) -> ! {
+fn store_failed(e: BoardError) -> ! {
     fail(board_failure(e))
 }
 
-/// The store for an operator's command: a running server may be using the directory, so its
-/// uploads are left alone.
-fn records(data: &Path) -> Board {
-    Board::open_records(data).unwrap_or_else(|e| store(e))
-}
 
 pub(crate) fn assignment(command: AssignmentCommand) {
     match command {
         AssignmentCommand::Add {
-            data,
+            store,
             course,
             assignment,
             due,
@@ -147,9 +143,9 @@ pub(crate) fn assignment(command: AssignmentCommand) {
                 grace,
             };
             // The operator may set any due time (an old assignment, a test).
-            records(&data)
+            store.records()
                 .put_assignment(&spec, true, &Actor::Operator, SystemTime::now())
-                .unwrap_or_else(|e| store(e));
+                .unwrap_or_else(|e| store_failed(e));
             println!(
                 "{course}/{assignment}: due {}, at most {}{}",
                 rfc3339(due),
@@ -157,8 +153,8 @@ pub(crate) fn assignment(command: AssignmentCommand) {
                 cutoff.map_or_else(String::new, |c| format!(", cut-off {}", rfc3339(c)))
             );
         }
-        AssignmentCommand::List { data, json } => {
-            let all = records(&data).assignments().unwrap_or_else(|e| store(e));
+        AssignmentCommand::List { store, json } => {
+            let all = store.records().assignments().unwrap_or_else(|e| store_failed(e));
             if json {
                 let v: Vec<serde_json::Value> = all
                     .iter()
@@ -208,24 +204,24 @@ pub(crate) fn course(command: CourseCommand) {
     let now = SystemTime::now();
     match command {
         CourseCommand::Add {
-            data,
+            store,
             course,
             title,
         } => {
-            records(&data)
+            store.records()
                 .add_course(&course, &title, now)
-                .unwrap_or_else(|e| store(e));
+                .unwrap_or_else(|e| store_failed(e));
             println!("course {course} added");
         }
-        CourseCommand::Staff { data, course, add } => {
+        CourseCommand::Staff { store, course, add } => {
             let people = people(&add);
-            records(&data)
+            store.records()
                 .add_staff(&course, &people, now)
-                .unwrap_or_else(|e| store(e));
+                .unwrap_or_else(|e| store_failed(e));
             println!("{course}: {} on the staff list", people.len());
         }
         CourseCommand::Students {
-            data,
+            store,
             course,
             add,
             import,
@@ -243,19 +239,19 @@ pub(crate) fn course(command: CourseCommand) {
                 }
                 None => students(&add),
             };
-            let board = records(&data);
+            let board = store.records();
             board
                 .add_students(&course, &ids, now)
-                .unwrap_or_else(|e| store(e));
-            let (_, listed) = board.lists(&course).unwrap_or_else(|e| store(e));
+                .unwrap_or_else(|e| store_failed(e));
+            let (_, listed) = board.lists(&course).unwrap_or_else(|e| store_failed(e));
             println!(
                 "{course}: {} student(s) added, {} on the class list",
                 ids.len(),
                 listed.len()
             );
         }
-        CourseCommand::Show { data, course, json } => {
-            let (staff, class) = records(&data).lists(&course).unwrap_or_else(|e| store(e));
+        CourseCommand::Show { store, course, json } => {
+            let (staff, class) = store.records().lists(&course).unwrap_or_else(|e| store_failed(e));
             if json {
                 let students: Vec<&str> = class.iter().map(|s| s.as_str()).collect();
                 handin::json::print(
@@ -269,8 +265,8 @@ pub(crate) fn course(command: CourseCommand) {
                 println!("{s}");
             }
         }
-        CourseCommand::List { data, json } => {
-            let courses = records(&data).courses().unwrap_or_else(|e| store(e));
+        CourseCommand::List { store, json } => {
+            let courses = store.records().courses().unwrap_or_else(|e| store_failed(e));
             if json {
                 let v: Vec<serde_json::Value> = courses
                     .iter()

@@ -1,8 +1,10 @@
 //! `blackboard`: the course submission server.
 
 mod admin;
+mod store_args;
 
 use admin::{AssignmentCommand, CourseCommand};
+use store_args::StoreArgs;
 use clap::{CommandFactory, Parser, Subcommand};
 use handin::cli::{die, init_logging, parse_duration, parse_size, Failure, EXIT_CODES};
 use handin::net::{self, Transport};
@@ -12,8 +14,9 @@ use handin_core::rules::quota::{Quota, DEFAULT_MAX_SUBMISSIONS};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Identity, ReceiptSigner, Role, ServerConfig};
 use handin_services::blackboard::sessions::{Limits, DEFAULT_PER_STUDENT};
+use handin_services::blackboard::web::FormKey;
 use handin_services::blackboard::{Blackboard, Shared, MIN_UPLOAD_BUFFER};
-use handin_services::board::{Board, BoardError};
+use handin_services::board::{default_node_name, Board, BoardError, StoreLocation};
 use handin_services::runtime::Pool;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,11 +42,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Make a new data directory (mode 0700) with an empty store; every other command needs
-    /// one.
+    /// one. With --db, make the PostgreSQL schema (if missing) and the shared --blobs directory.
     Init {
-        /// The data directory to make.
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Manage assignments.
     Assignment {
@@ -57,9 +59,12 @@ enum Command {
     },
     /// Run the submission server.
     Serve {
-        /// The data directory (submissions and their index).
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// With --db: this node's name among the nodes sharing --blobs (default: the host's
+        /// name); its uploads in progress are kept in BLOBS/tmp/NODE/, which only it cleans.
+        #[arg(long, requires = "db")]
+        node: Option<String>,
         /// The CUHK root certificate students must chain to.
         #[arg(long)]
         ca: PathBuf,
@@ -134,14 +139,24 @@ fn main() {
             handin::cli::print_meta(Cli::command(), handin::cli::Meta::Man)
                 .unwrap_or_else(|e| die("blackboard", e));
         }
-        Command::Init { data } => {
-            Board::init(&data).unwrap_or_else(|e| die("blackboard", board_failure(e)));
-            println!("created the Blackboard data directory {}", data.display());
+        Command::Init { store } => {
+            let location = store.location();
+            Board::init_at(&location).unwrap_or_else(|e| die("blackboard", board_failure(e)));
+            match location {
+                StoreLocation::Data(data) => {
+                    println!("created the Blackboard data directory {}", data.display())
+                }
+                StoreLocation::Postgres { blobs, .. } => println!(
+                    "made the Blackboard schema in PostgreSQL and the shared files directory {}",
+                    blobs.display()
+                ),
+            }
         }
         Command::Assignment { command } => admin::assignment(command),
         Command::Course { command } => admin::course(command),
         Command::Serve {
-            data,
+            store,
+            node,
             ca,
             cert,
             key,
@@ -177,8 +192,9 @@ fn main() {
                 max_submissions: max_versions_per_student,
                 max_bytes,
             };
+            let node = node.unwrap_or_else(default_node_name);
             serve(
-                &data,
+                (&store.location(), &node),
                 &ca,
                 &cert,
                 &key,
@@ -248,7 +264,7 @@ struct Tuning {
 
 #[allow(clippy::too_many_arguments)]
 fn serve(
-    data: &Path,
+    (location, node): (&StoreLocation, &str),
     ca: &Path,
     cert: &Path,
     key: &Path,
@@ -282,7 +298,9 @@ fn serve(
             .with_key_log(Arc::new(handin_core::rustls::KeyLogFile::new()))
             .map_err(|e| e.to_string())?;
     }
-    let board = Board::open(data).map_err(board_failure)?.with_quota(quota);
+    let board = Board::open_at(location, node)
+        .map_err(board_failure)?
+        .with_quota(quota);
     if board.leftovers_removed() > 0 {
         tracing::warn!(
             count = board.leftovers_removed(),
@@ -297,12 +315,15 @@ fn serve(
         signer,
         pool: Pool::new(threads, "bb-worker").map_err(|e| e.to_string())?,
     };
-    let bb = Arc::new(
-        Blackboard::new(config, shared)
-            .map_err(|e| format!("the staff protocol's TLS configuration: {e}"))?
-            .with_upload_buffer(upload_buffer)
-            .with_limits(limits),
-    );
+    let mut bb = Blackboard::new(config, shared)
+        .map_err(|e| format!("the staff protocol's TLS configuration: {e}"))?
+        .with_upload_buffer(upload_buffer)
+        .with_limits(limits);
+    if let StoreLocation::Postgres { blobs, .. } = location {
+        // Nodes sharing the files share the key of the web pages' forms.
+        bb = bb.with_form_key(FormKey::shared(&blobs.join("web-form.key"))?);
+    }
+    let bb = Arc::new(bb);
     handin::net::raise_open_files();
     let listener = handin::net::listen(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using that port?)")

@@ -8,7 +8,8 @@ use handin::cli::{die, init_logging, ErrorKind, Failure, EXIT_CODES};
 use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::{PersonId, StaffLogin, StudentId};
-use handin_services::cuhk::{Cuhk, CuhkShared, PkiDir};
+use handin_services::cuhk::{follow_crl, Cuhk, CuhkShared, PkiDir, SharedThrottle};
+use handin_services::store::PgThrottle;
 use handin_services::registrar::RegistrarError;
 use handin_services::runtime::Pool;
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ enum Command {
         /// The PKI directory to create.
         #[arg(long)]
         dir: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
         /// Names the enrollment server's certificate is valid for (DNS names or IPs).
         #[arg(long = "san", default_values = ["localhost", "127.0.0.1"])]
         sans: Vec<String>,
@@ -74,6 +77,8 @@ enum Command {
     Serve {
         #[arg(long)]
         dir: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9335")]
         listen: String,
@@ -87,6 +92,8 @@ enum Command {
     Revoke {
         #[arg(long)]
         dir: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
         /// The 10-digit student ID.
         #[arg(long, value_name = "STUDENT_ID", required_unless_present = "staff")]
         student: Option<String>,
@@ -98,6 +105,8 @@ enum Command {
     Crl {
         #[arg(long)]
         dir: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
         #[arg(long)]
         out: PathBuf,
     },
@@ -118,6 +127,8 @@ enum RosterCommand {
     Add {
         #[arg(long)]
         dir: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
         /// The 10-digit student ID (a TA is added as a student).
         #[arg(required_unless_present = "staff")]
         student_id: Option<String>,
@@ -132,6 +143,8 @@ enum RosterCommand {
     Import {
         #[arg(long)]
         dir: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
         /// The CSV file.
         file: PathBuf,
     },
@@ -140,10 +153,36 @@ enum RosterCommand {
     List {
         #[arg(long)]
         dir: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
         /// One JSON array: id, kind, added_at, enrolled, enrolled_at, certificates, revoked.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where the records are, if not in the PKI directory's `cuhk.db`.
+#[derive(clap::Args)]
+struct DbArg {
+    /// Keep the records in PostgreSQL (postgres://USER@HOST/DB) instead of PKI/cuhk.db:
+    /// several CUHK nodes, each with a copy of the PKI directory, share them.
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+}
+
+impl DbArg {
+    /// The PKI directory `dir` with these records (a usage error if --db is no PostgreSQL URL).
+    fn pki(self, dir: &std::path::Path) -> PkiDir {
+        if let Some(url) = &self.db {
+            if !handin_services::store::postgres::is_postgres_url(url) {
+                usage(format!(
+                    "--db {url:?} is not a PostgreSQL URL: give postgres://USER@HOST/DB (leave \
+                     --db out for PKI/cuhk.db)"
+                ));
+            }
+        }
+        PkiDir::new(dir).with_db(self.db)
+    }
 }
 
 /// The ID an operator command names: a student ID, or with `--staff` a staff login. Either
@@ -173,8 +212,8 @@ fn person_id(student: Option<&str>, staff: Option<&str>) -> Result<PersonId, Str
 
 /// The PKI directory a command (other than `init`) names, refused (exit code 6) if `cuhk init`
 /// did not make it: a typo must not make a new empty roster.
-fn existing(dir: &std::path::Path) -> PkiDir {
-    let pki = PkiDir::new(dir);
+fn existing(dir: &std::path::Path, db: DbArg) -> PkiDir {
+    let pki = db.pki(dir);
     pki.check()
         .unwrap_or_else(|e| die("cuhk", Failure::file(e)));
     pki
@@ -210,8 +249,8 @@ fn main() {
             handin::cli::print_meta(Cli::command(), handin::cli::Meta::Man)
                 .unwrap_or_else(|e| die("cuhk", e));
         }
-        Command::Init { dir, sans } => {
-            let pki = PkiDir::new(&dir);
+        Command::Init { dir, db, sans } => {
+            let pki = db.pki(&dir);
             pki.init(&sans, now)
                 .unwrap_or_else(|e| die("cuhk", e.to_string()));
             let fingerprint = pki
@@ -238,7 +277,7 @@ fn main() {
             out_cert,
             out_key,
         } => {
-            existing(&dir)
+            existing(&dir, DbArg { db: None })
                 .issue_server(&name, &sans, &out_cert, &out_key, now)
                 .unwrap_or_else(|e| die("cuhk", e.to_string()));
             println!(
@@ -252,13 +291,14 @@ fn main() {
             command:
                 RosterCommand::Add {
                     dir,
+                    db,
                     student_id,
                     staff,
                 },
         } => {
             let id =
                 person_id(student_id.as_deref(), staff.as_deref()).unwrap_or_else(|e| usage(e));
-            let mut registrar = existing(&dir)
+            let mut registrar = existing(&dir, db)
                 .registrar()
                 .unwrap_or_else(|e| die("cuhk", e.to_string()));
             let code = registrar
@@ -267,24 +307,23 @@ fn main() {
             println!("{code}");
         }
         Command::Roster {
-            command: RosterCommand::Import { dir, file },
+            command: RosterCommand::Import { dir, db, file },
         } => {
-            existing(&dir);
-            roster::import(&dir, &file, now).unwrap_or_else(|e| die("cuhk", e))
+            roster::import(&existing(&dir, db), &file, now).unwrap_or_else(|e| die("cuhk", e))
         }
         Command::Roster {
-            command: RosterCommand::List { dir, json },
+            command: RosterCommand::List { dir, db, json },
         } => {
-            existing(&dir);
-            roster::list(&dir, json).unwrap_or_else(|e| die("cuhk", e))
+            roster::list(&existing(&dir, db), json).unwrap_or_else(|e| die("cuhk", e))
         }
         Command::Revoke {
             dir,
+            db,
             student,
             staff,
         } => {
             let id = person_id(student.as_deref(), staff.as_deref()).unwrap_or_else(|e| usage(e));
-            let n = existing(&dir)
+            let n = existing(&dir, db)
                 .revoke(&id, now)
                 .unwrap_or_else(|e| die("cuhk", e.to_string()));
             println!(
@@ -292,8 +331,8 @@ fn main() {
                 PkiDir::new(&dir).crl().display()
             );
         }
-        Command::Crl { dir, out } => {
-            let pki = existing(&dir);
+        Command::Crl { dir, db, out } => {
+            let pki = existing(&dir, db);
             let ca = pki.ca().unwrap_or_else(|e| die("cuhk", e.to_string()));
             let mut registrar = pki
                 .registrar()
@@ -312,24 +351,23 @@ fn main() {
         }
         Command::Serve {
             dir,
+            db,
             listen,
             transport,
             cert_lifetime,
         } => {
-            existing(&dir);
-            serve(&dir, &listen, transport, cert_lifetime)
+            serve(&existing(&dir, db), &listen, transport, cert_lifetime)
                 .unwrap_or_else(|e| die("cuhk", e.to_string()));
         }
     }
 }
 
 fn serve(
-    dir: &std::path::Path,
+    pki: &PkiDir,
     listen: &str,
     transport: Transport,
     lifetime: Duration,
 ) -> Result<(), String> {
-    let pki = PkiDir::new(dir);
     // Seed the random number generator now: its first use gathers entropy for tens of
     // milliseconds, which the first student's handshake would otherwise wait for.
     aws_lc_rs::rand::fill(&mut [0u8; 16])
@@ -354,7 +392,17 @@ fn serve(
         lifetime,
         crl: ArcSwap::from_pointee(crl),
     };
-    let cuhk = Arc::new(Cuhk::new(config, shared));
+    let mut cuhk = Cuhk::new(config, shared);
+    if let Some(url) = pki.db_url() {
+        // Nodes sharing the records share the wrong-code counts.
+        let records = PgThrottle::open(url).map_err(|e| e.to_string())?;
+        cuhk = cuhk.with_throttle(Arc::new(SharedThrottle::new(Box::new(records))));
+    }
+    let cuhk = Arc::new(cuhk);
+    if pki.db_url().is_some() {
+        follow_crl(cuhk.clone(), pki.records().map_err(|e| e.to_string())?, pki.crl())
+            .map_err(|e| e.to_string())?;
+    }
     handin::net::raise_open_files();
     let listener = handin::net::listen(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using that port?)")

@@ -9,10 +9,10 @@ use std::time::SystemTime;
 
 /// Puts everyone in a CSV file (IDs, optional names) who is not on the roster yet on it, and
 /// prints `id,name,code` CSV on stdout for a mail merge; a summary on stderr.
-pub(crate) fn import(dir: &Path, file: &Path, now: SystemTime) -> Result<(), String> {
+pub(crate) fn import(pki: &PkiDir, file: &Path, now: SystemTime) -> Result<(), String> {
     let text = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let people = parse_roster(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    let mut registrar = PkiDir::new(dir).registrar().map_err(|e| e.to_string())?;
+    let mut registrar = pki.registrar().map_err(|e| e.to_string())?;
     let ids: Vec<_> = people.iter().map(|p| p.id.clone()).collect();
     let added = registrar.import(&ids, now).map_err(|e| e.to_string())?;
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
@@ -41,8 +41,8 @@ pub(crate) fn import(dir: &Path, file: &Path, now: SystemTime) -> Result<(), Str
 
 /// Everyone on the roster: enrolled or not, certificates issued and revoked. Codes are never
 /// shown again.
-pub(crate) fn list(dir: &Path, json: bool) -> Result<(), String> {
-    let registrar = PkiDir::new(dir).registrar().map_err(|e| e.to_string())?;
+pub(crate) fn list(pki: &PkiDir, json: bool) -> Result<(), String> {
+    let registrar = pki.registrar().map_err(|e| e.to_string())?;
     let roster = registrar.roster().map_err(|e| e.to_string())?;
     if json {
         let v: Vec<serde_json::Value> = roster

@@ -46,6 +46,7 @@ impl Server {
         ServerAddr {
             host: "127.0.0.1".into(),
             port: self.default_port(),
+            also: Vec::new(),
         }
     }
 
@@ -74,17 +75,45 @@ impl Server {
     }
 }
 
-/// A server's address: a host (DNS name or IP address) and a port.
+/// A server's address: a host (DNS name or IP address) and a port; or several, tried in turn
+/// (nodes of one service, written `host:port, host:port`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddr {
     host: String,
     port: u16,
+    /// The other addresses of the list, in order.
+    also: Vec<ServerAddr>,
 }
 
 impl ServerAddr {
     /// Reads `host`, `host:port`, an IPv6 address, or `[IPv6]:port`; a missing port is
-    /// `default_port`. The host must be a DNS name or an IP address.
+    /// `default_port`. The host must be a DNS name or an IP address. A list of them separated
+    /// by commas is several addresses of one service, tried in that order.
     pub fn parse(text: &str, default_port: u16) -> Result<Self, String> {
+        let mut addrs = text.split(',').map(|one| Self::parse_one(one, default_port));
+        let mut first = match addrs.next() {
+            Some(first) => first?,
+            None => Self::parse_one(text, default_port)?,
+        };
+        for more in addrs {
+            let more = more.map_err(|e| {
+                if text.split(',').any(|a| a.trim().is_empty()) {
+                    format!("{text:?} has an empty address in its list")
+                } else {
+                    e
+                }
+            })?;
+            first.also.push(more);
+        }
+        Ok(first)
+    }
+
+    /// Each address of the list, the first first.
+    pub fn each(&self) -> impl Iterator<Item = &ServerAddr> {
+        std::iter::once(self).chain(&self.also)
+    }
+
+    fn parse_one(text: &str, default_port: u16) -> Result<Self, String> {
         let text = text.trim();
         if text.is_empty() {
             return Err("the address is empty: give HOST or HOST:PORT".into());
@@ -143,6 +172,7 @@ impl ServerAddr {
         Ok(Self {
             host: host.to_owned(),
             port,
+            also: Vec::new(),
         })
     }
 
@@ -158,13 +188,17 @@ impl ServerAddr {
 }
 
 impl fmt::Display for ServerAddr {
-    /// `host:port`, with an IPv6 address in brackets.
+    /// `host:port`, with an IPv6 address in brackets; a list joined by `, `.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
+            write!(f, "[{}]:{}", self.host, self.port)?;
         } else {
-            write!(f, "{}:{}", self.host, self.port)
+            write!(f, "{}:{}", self.host, self.port)?;
         }
+        for more in &self.also {
+            write!(f, ", {more}")?;
+        }
+        Ok(())
     }
 }
 
@@ -379,8 +413,14 @@ pub fn remote(
         from = %chosen.describe(server),
         "address"
     );
+    let mut each = chosen.addr.each().map(|a| {
+        let mut one = a.clone();
+        one.also.clear();
+        one.to_string()
+    });
     Ok(Remote {
-        addr: chosen.addr.to_string(),
+        addr: each.next().unwrap_or_default(),
+        also: each.collect(),
         transport,
         connect_timeout,
     })
@@ -442,6 +482,25 @@ mod tests {
             assert_eq!(a.to_string(), shown);
             assert_eq!(ServerAddr::parse(shown, 1), Ok(a));
         }
+    }
+
+    #[test]
+    fn a_list_is_several_nodes_tried_in_order_and_prints_back() {
+        let a = ServerAddr::parse(" bb1.example.edu, [::1]:9 ,10.0.0.7", 3141).unwrap();
+        let each: Vec<String> = a
+            .each()
+            .map(|x| format!("{}:{}", x.host(), x.port()))
+            .collect();
+        assert_eq!(each, ["bb1.example.edu:3141", "::1:9", "10.0.0.7:3141"]);
+        assert_eq!(a.to_string(), "bb1.example.edu:3141, [::1]:9, 10.0.0.7:3141");
+        assert_eq!(ServerAddr::parse(&a.to_string(), 1), Ok(a));
+        for bad in ["a,", ",a", "a,,b", "a, b:0"] {
+            assert!(ServerAddr::parse(bad, 3141).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            ServerAddr::parse("a,,b", 3141).unwrap_err(),
+            "\"a,,b\" has an empty address in its list"
+        );
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Remote {
     /// `host:port` (the host resolves by DNS, and is the name the server's certificate must
     /// carry); [`crate::config::remote`] makes one from a flag, the environment or the profile.
     pub addr: String,
+    /// Other addresses of the same service (nodes behind no load balancer), tried in order
+    /// when the ones before cannot be reached.
+    pub also: Vec<String>,
     /// Which transport.
     pub transport: Transport,
     /// Connect timeout.
@@ -145,22 +148,40 @@ pub(crate) fn client_config(
 }
 
 pub(crate) fn connect(remote: &Remote, what: &str) -> Result<net::AnyLink, StudentError> {
-    net::resolve(&remote.addr).map_err(|e| {
-        StudentError::unreachable(format!(
-            "cannot resolve {what} address {}: {e}",
-            remote.addr
-        ))
-    })?;
-    net::connect_host(remote.transport, &remote.addr, remote.connect_timeout).map_err(|e| {
-        StudentError::unreachable(format!(
-            "cannot reach {what} at {}: {e}; is it running, and is the address right?",
-            remote.addr
-        ))
-    })
+    Ok(connect_any(remote, what)?.0)
 }
 
-pub(crate) fn server_name(remote: &Remote) -> Result<ServerName<'static>, StudentError> {
-    handin_core::config::server_name(net::host_of(&remote.addr))
+/// Connects to the first of `remote`'s addresses that answers; returns the link and the
+/// address it reached. Fails with the last address's error.
+fn connect_any<'r>(
+    remote: &'r Remote,
+    what: &str,
+) -> Result<(net::AnyLink, &'r str), StudentError> {
+    let mut failure = None;
+    for addr in std::iter::once(&remote.addr).chain(&remote.also) {
+        if let Some(e) = &failure {
+            tracing::info!("{e}; trying {addr}");
+        }
+        if let Err(e) = net::resolve(addr) {
+            failure = Some(StudentError::unreachable(format!(
+                "cannot resolve {what} address {addr}: {e}"
+            )));
+            continue;
+        }
+        match net::connect_host(remote.transport, addr, remote.connect_timeout) {
+            Ok(link) => return Ok((link, addr)),
+            Err(e) => {
+                failure = Some(StudentError::unreachable(format!(
+                    "cannot reach {what} at {addr}: {e}; is it running, and is the address right?"
+                )))
+            }
+        }
+    }
+    Err(failure.unwrap_or_else(|| StudentError::unreachable(format!("no {what} address given"))))
+}
+
+fn server_name(addr: &str) -> Result<ServerName<'static>, StudentError> {
+    handin_core::config::server_name(net::host_of(addr))
         .map_err(|e| StudentError::usage(e.to_string()))
 }
 
@@ -351,9 +372,9 @@ impl<P: ClientSide> Session<P> {
         config: &ClientConfig,
         what: &'static str,
     ) -> Result<Self, StudentError> {
-        let link = connect(remote, what)?;
+        let (link, addr) = connect_any(remote, what)?;
         let now = Now::new(Instant::now(), SystemTime::now());
-        let conn = P::start(config, server_name(remote)?, now)
+        let conn = P::start(config, server_name(addr)?, now)
             .map_err(|e| StudentError::other(e.to_string()))?;
         Ok(Self {
             link,

@@ -57,6 +57,7 @@ fn enroll_all(
             std::thread::spawn(move || {
                 let remote = Remote {
                     addr,
+                    also: Vec::new(),
                     transport: Transport::Mio,
                     connect_timeout: Duration::from_secs(10),
                 };

@@ -27,6 +27,7 @@ fn fetch_repeatedly(server: &str) {
     for client in [Transport::Mio, Transport::Smol] {
         let remote = Remote {
             addr: bb.addr.clone(),
+            also: Vec::new(),
             transport: client,
             connect_timeout: Duration::from_secs(5),
         };

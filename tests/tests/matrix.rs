@@ -141,6 +141,7 @@ impl World {
     fn remote(&self, addr: &str) -> Remote {
         Remote {
             addr: addr.into(),
+            also: Vec::new(),
             transport: self.client,
             connect_timeout: Duration::from_secs(5),
         }

@@ -82,6 +82,7 @@ impl World {
         write_profile(&lab, &profile);
         let remote = Remote {
             addr,
+            also: Vec::new(),
             transport,
             connect_timeout: Duration::from_secs(5),
         };

@@ -138,6 +138,7 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     let bb = lab.start_blackboard(&o.transport)?;
     let remote = Remote {
         addr: bb.addr.clone(),
+        also: Vec::new(),
         transport,
         connect_timeout: Duration::from_secs(10),
     };

@@ -116,6 +116,14 @@ impl Blackboard {
         })
     }
 
+    /// Signs and checks the web pages' forms with `key` instead of this process's own random
+    /// one: nodes behind one load balancer share a key ([`web::FormKey::shared`]), so that a
+    /// form from one node is taken by another. Call before serving.
+    pub fn with_form_key(mut self, key: web::FormKey) -> Self {
+        self.web = Arc::new(web::WebShared { key });
+        self
+    }
+
     /// Limits how many connections a student may hold and for how long (see
     /// [`Limits`]). Call before serving.
     pub fn with_limits(mut self, limits: Limits) -> Self {

@@ -21,6 +21,7 @@
 
 mod commit;
 mod course;
+mod location;
 mod student_view;
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ mod tests;
 pub use crate::people_csv::parse_class_list;
 pub use commit::{Committed, Ready};
 pub use course::{Actor, AssignmentSpec, StudentStatus};
+pub use location::{default_node_name, StoreLocation};
 pub use student_view::{AssignmentView, CourseView};
 
 use crate::store::blobs::is_submission_id;
@@ -73,8 +75,8 @@ pub enum BoardError {
     },
     /// The database could not be read or written.
     #[error(
-        "submission database: {what}: {source}; check that blackboard.db is a handin database \
-         on a writable disk"
+        "submission database: {what}: {source}; check that the database (blackboard.db, or the \
+         PostgreSQL server of --db) is reachable, writable and a handin database"
     )]
     Database {
         /// What was being done.

@@ -3,11 +3,15 @@
 //! directory with the operator's commands on it ([`PkiDir`]).
 
 mod commit;
+mod crl_follow;
 mod pki_dir;
+pub mod shared_throttle;
 pub mod throttle;
 
 pub use commit::CommitStats;
+pub use crl_follow::follow_crl;
 pub use pki_dir::PkiDir;
+pub use shared_throttle::SharedThrottle;
 
 use crate::registrar::{Application, Registrar, Request};
 use crate::runtime::{Inbox, Pool};
@@ -17,9 +21,9 @@ use handin_core::driver::{Accept, Driven, Notify};
 use handin_core::pki::{Ca, CheckedCsr, PersonId};
 use handin_core::{EnrollServer, EnrollServerEvent, Now, Refusal, RefusalCode, ServerConfig};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use throttle::AddressThrottle;
+use throttle::{AddressThrottle, Throttle};
 
 /// Lifetime of the root CA.
 pub const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -60,7 +64,7 @@ pub struct Cuhk {
     config: ArcSwap<ServerConfig>,
     shared: Arc<CuhkShared>,
     commits: Arc<GroupCommit>,
-    throttle: Arc<Mutex<AddressThrottle>>,
+    throttle: Arc<dyn Throttle>,
 }
 
 impl Cuhk {
@@ -75,8 +79,15 @@ impl Cuhk {
             config: ArcSwap::from_pointee(config),
             commits: Arc::new(GroupCommit::new(shared.clone(), views)),
             shared,
-            throttle: Arc::default(),
+            throttle: Arc::new(Mutex::new(AddressThrottle::default())),
         }
+    }
+
+    /// Keeps the wrong-code counts in `throttle` instead of this process's memory (several
+    /// nodes share a [`SharedThrottle`]). Call before serving.
+    pub fn with_throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
+        self.throttle = throttle;
+        self
     }
 
     /// What the group committer did so far: transactions, applications decided, the largest
@@ -137,7 +148,7 @@ pub struct CuhkConn {
     core: EnrollServer,
     shared: Arc<CuhkShared>,
     commits: Arc<GroupCommit>,
-    throttle: Arc<Mutex<AddressThrottle>>,
+    throttle: Arc<dyn Throttle>,
     inbox: Answer,
     peer: SocketAddr,
     /// Enrollments refused on this connection as a wrong code or throttled.
@@ -148,15 +159,22 @@ pub struct CuhkConn {
 }
 
 impl CuhkConn {
-    /// Hands the application to a worker: checked against the last committed records, signed
-    /// there if it would pass, then decided and recorded with others in one transaction; the
-    /// answer comes back through the inbox once that transaction committed.
+    /// Hands the application to a worker: an enrollment is refused there at once if the peer's
+    /// address sent too many wrong codes lately (the count may be in a shared database, never
+    /// read on the connection's thread); else checked against the last committed records,
+    /// signed there if it would pass, then decided and recorded with others in one
+    /// transaction. The answer comes back through the inbox once that transaction committed.
     fn apply(&mut self, person: PersonId, request: Request, csr: CheckedCsr) {
         self.busy = true;
         let (shared, commits) = (self.shared.clone(), self.commits.clone());
-        let (answer, peer) = (self.inbox.clone(), self.peer);
+        let (answer, peer, throttle) = (self.inbox.clone(), self.peer, self.throttle.clone());
         self.shared.pool.spawn(move || {
             let now = SystemTime::now();
+            if matches!(request, Request::Enroll { .. }) {
+                if let Err(wait) = throttle.check(peer.ip(), now) {
+                    return answer.post(Err(throttled(wait)));
+                }
+            }
             let mut application = Application {
                 person,
                 request,
@@ -169,26 +187,6 @@ impl CuhkConn {
             }
             commits.submit(application, csr, answer, peer);
         });
-    }
-
-    /// An enrollment: refused at once if the peer's address sent too many wrong codes lately,
-    /// else handed to a worker.
-    fn enroll(&mut self, person: PersonId, code: String, csr: CheckedCsr, now: SystemTime) {
-        let Err(wait) = lock(&self.throttle).check(self.peer.ip(), now) else {
-            return self.apply(person, Request::Enroll { code }, csr);
-        };
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let refusal = Refusal::new(
-            RefusalCode::Throttled,
-            format!(
-                "too many wrong enrollment codes from your network address: try again in {secs} \
-                 seconds"
-            ),
-        );
-        tracing::info!(peer = %self.peer, %person, code = ?refusal.code,
-            reason = %refusal.reason, "enrollment refused");
-        let _ = self.core.refuse(refusal);
-        self.failed_attempt();
     }
 
     /// Counts a failed enrollment; closes the connection (once answered) at its limit.
@@ -210,7 +208,7 @@ impl CuhkConn {
                         group = %handshake.key_exchange, resumed = handshake.resumed, "enrollment connection");
                 }
                 EnrollServerEvent::EnrollRequested { person, code, csr } => {
-                    self.enroll(person, code, csr, now)
+                    self.apply(person, Request::Enroll { code }, csr)
                 }
                 EnrollServerEvent::RenewRequested {
                     person,
@@ -269,9 +267,15 @@ impl Driven for CuhkConn {
                 Ok(cert) => self.core.issue(&[cert, self.shared.ca.cert().clone()]),
                 Err(r) => {
                     // A committed wrong code (or unknown ID) counts against the address and
-                    // the connection, never against the student ID.
+                    // the connection, never against the student ID (counted by a worker: the
+                    // count may be in a shared database).
                     if r.code == RefusalCode::BadCode {
-                        lock(&self.throttle).wrong_code(self.peer.ip(), now.wall);
+                        let (throttle, ip, at) = (self.throttle.clone(), self.peer.ip(), now.wall);
+                        self.shared.pool.spawn(move || throttle.wrong_code(ip, at));
+                        self.failed_attempt();
+                    } else if r.code == RefusalCode::Throttled {
+                        tracing::info!(peer = %self.peer, code = ?r.code, reason = %r.reason,
+                            "enrollment refused");
                         self.failed_attempt();
                     }
                     self.core.refuse(r)
@@ -307,7 +311,14 @@ impl Driven for CuhkConn {
     }
 }
 
-/// Locks a mutex whose contents a panic cannot leave half-changed (the throttle's table).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+/// The refusal of an enrollment from an address that must wait `wait`.
+fn throttled(wait: Duration) -> Refusal {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    Refusal::new(
+        RefusalCode::Throttled,
+        format!(
+            "too many wrong enrollment codes from your network address: try again in {secs} \
+             seconds"
+        ),
+    )
 }

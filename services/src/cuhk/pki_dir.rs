@@ -3,6 +3,8 @@
 
 use super::{io_err, CuhkError, CA_LIFETIME, CRL_VALIDITY, SERVER_LIFETIME};
 use crate::registrar::Registrar;
+use crate::store::sqlite::SqliteRegistrar;
+use crate::store::{PgRegistrar, RegistrarRecords};
 use handin_core::pki::{
     from_pem_or_der, to_pem, Ca, Fingerprint, PersonId, Revocations, ServerName,
 };
@@ -12,18 +14,42 @@ use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// The files of a PKI directory.
+/// The files of a PKI directory, and where its records are: `cuhk.db` in it, or PostgreSQL
+/// ([`PkiDir::with_db`]) shared by several CUHK nodes, each with a copy of the directory.
 #[derive(Debug, Clone)]
 pub struct PkiDir {
     root: PathBuf,
+    db: Option<String>,
 }
 
 impl PkiDir {
-    /// The directory at `root`.
+    /// The directory at `root`, its records in `cuhk.db`.
     pub fn new(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
+            db: None,
         }
+    }
+
+    /// The records in the PostgreSQL database at `url` instead of `cuhk.db` (`None`: `cuhk.db`).
+    pub fn with_db(mut self, url: Option<String>) -> Self {
+        self.db = url;
+        self
+    }
+
+    /// The PostgreSQL URL of the records, if they are there.
+    pub fn db_url(&self) -> Option<&str> {
+        self.db.as_deref()
+    }
+
+    /// The records themselves, on a connection of their own (for a node following the CRL).
+    pub fn records(&self) -> Result<Box<dyn RegistrarRecords>, CuhkError> {
+        self.check()?;
+        let records: Box<dyn RegistrarRecords> = match &self.db {
+            Some(url) => Box::new(PgRegistrar::open(url).map_err(|e| CuhkError(e.to_string()))?),
+            None => Box::new(SqliteRegistrar::open(&self.db()).map_err(|e| CuhkError(e.to_string()))?),
+        };
+        Ok(records)
     }
 
     /// `ca.crt`: the root certificate, to hand to students and Blackboard.
@@ -116,7 +142,22 @@ impl PkiDir {
             PUBLIC,
         )
         .map_err(io_err(format!("writing {}", self.cuhk_cert().display())))?;
-        let mut registrar = Registrar::create(&self.db()).map_err(|e| CuhkError(e.to_string()))?;
+        let mut registrar = match &self.db {
+            Some(url) => {
+                let records = PgRegistrar::open(url).map_err(|e| CuhkError(e.to_string()))?;
+                let taken = records.latest_crl().map_err(|e| CuhkError(e.to_string()))?;
+                if taken.is_some() {
+                    return Err(CuhkError(
+                        "the database of --db already holds another CA's records: give each CA a \
+                         database of its own, and copy the PKI directory (not `cuhk init` again) \
+                         to every node of this one"
+                            .into(),
+                    ));
+                }
+                Registrar::with_records(Box::new(records))
+            }
+            None => Registrar::create(&self.db()).map_err(|e| CuhkError(e.to_string()))?,
+        };
         self.publish_crl(&ca, &mut registrar, now)?;
         Ok(())
     }
@@ -153,10 +194,13 @@ impl PkiDir {
         DirLock::acquire(&self.root, now).map_err(|e| CuhkError(e.to_string()))
     }
 
-    /// The registrar database (refused if the directory is not one `cuhk init` made).
+    /// The registrar over the records (refused if the directory is not one `cuhk init` made).
     pub fn registrar(&self) -> Result<Registrar, CuhkError> {
         self.check()?;
-        Registrar::open(&self.db()).map_err(|e| CuhkError(e.to_string()))
+        match &self.db {
+            Some(_) => Ok(Registrar::with_records(self.records()?)),
+            None => Registrar::open(&self.db()).map_err(|e| CuhkError(e.to_string())),
+        }
     }
 
     /// Issues a server certificate and key for `names` into the given files.
@@ -189,15 +233,19 @@ impl PkiDir {
         Ok(())
     }
 
-    /// Builds a CRL of every revoked certificate, signed by the CA, and writes it atomically
-    /// to `crl.pem`. Returns the PEM.
+    /// Builds a CRL of every revoked certificate, signed by the CA, keeps it in the records
+    /// (where every node of several finds it) and writes it atomically to `crl.pem`. Returns
+    /// the PEM.
     pub fn publish_crl(
         &self,
         ca: &Ca,
         registrar: &mut Registrar,
         now: SystemTime,
     ) -> Result<String, CuhkError> {
-        let pem = self.current_crl(ca, registrar, now)?;
+        let (number, pem) = self.signed_crl(ca, registrar, now)?;
+        registrar
+            .put_crl(number, pem.as_bytes())
+            .map_err(|e| CuhkError(e.to_string()))?;
         fsio::write_atomic(&self.crl(), pem.as_bytes(), PUBLIC)
             .map_err(io_err(format!("writing {}", self.crl().display())))?;
         Ok(pem)
@@ -210,6 +258,16 @@ impl PkiDir {
         registrar: &mut Registrar,
         now: SystemTime,
     ) -> Result<String, CuhkError> {
+        Ok(self.signed_crl(ca, registrar, now)?.1)
+    }
+
+    /// A freshly signed CRL and its number.
+    fn signed_crl(
+        &self,
+        ca: &Ca,
+        registrar: &mut Registrar,
+        now: SystemTime,
+    ) -> Result<(u64, String), CuhkError> {
         let revoked = registrar.revoked().map_err(|e| CuhkError(e.to_string()))?;
         let number = registrar
             .next_crl_number()
@@ -217,7 +275,7 @@ impl PkiDir {
         let crl = ca
             .crl(&revoked, number, now, CRL_VALIDITY)
             .map_err(|e| CuhkError(e.0))?;
-        Ok(to_pem("X509 CRL", &crl))
+        Ok((number, to_pem("X509 CRL", &crl)))
     }
 
     /// Revokes every certificate of `id` (a student ID or a staff login) and republishes the

@@ -18,12 +18,49 @@
 //!   attempts (wrong or throttled) is closed once the last refusal is sent; a real client makes
 //!   one attempt per connection.
 //!
-//! The state lives in memory: a restart forgets it, which only lets a guesser start a new burst.
-//! Pure: every call takes the time.
+//! One CUHK keeps the state in memory ([`AddressThrottle`]): a restart forgets it, which only
+//! lets a guesser start a new burst. Several CUHK nodes keep it in their shared database
+//! ([`SharedThrottle`](super::shared_throttle::SharedThrottle)), so that a guesser gains nothing
+//! by spreading guesses over the nodes; both are a [`Throttle`] and compute the same waits
+//! ([`wait`]). Pure: every call takes the time.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
+
+/// Where the wrong-code counts per source address are kept.
+pub trait Throttle: Send + Sync + std::fmt::Debug {
+    /// Whether an enrollment from `ip` may go ahead at `now`; if not, how long to wait.
+    fn check(&self, ip: IpAddr, now: SystemTime) -> Result<(), Duration>;
+    /// Counts a wrong code from `ip` at `now`.
+    fn wrong_code(&self, ip: IpAddr, now: SystemTime);
+}
+
+impl Throttle for Mutex<AddressThrottle> {
+    fn check(&self, ip: IpAddr, now: SystemTime) -> Result<(), Duration> {
+        self.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check(ip, now)
+    }
+
+    fn wrong_code(&self, ip: IpAddr, now: SystemTime) {
+        self.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .wrong_code(ip, now)
+    }
+}
+
+/// How long a source whose count runs out at `until` must wait at `now`, allowing `burst`
+/// wrong codes at once and one per `interval` after them.
+pub fn wait(until: SystemTime, now: SystemTime, burst: u32, interval: Duration) -> Result<(), Duration> {
+    let ahead = until.duration_since(now).unwrap_or_default();
+    let allowed = interval.saturating_mul(burst.max(1) - 1);
+    match ahead.checked_sub(allowed) {
+        Some(wait) if !wait.is_zero() => Err(wait),
+        _ => Ok(()),
+    }
+}
 
 /// Wrong codes one source address may send at once before it is throttled.
 pub const ADDRESS_BURST: u32 = 20;
@@ -42,16 +79,27 @@ pub fn closes_after(failed: u32) -> bool {
 /// The part of a peer's address taken to be one client: an IPv4 address (also when mapped into
 /// IPv6), or the first 64 bits of an IPv6 one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Source(IpAddr);
+pub struct Source(IpAddr);
 
 impl Source {
-    fn of(ip: IpAddr) -> Self {
+    /// The source `ip` belongs to.
+    pub fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(_) => Self(ip),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => Self(IpAddr::V4(v4)),
                 None => Self(IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into())),
             },
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    /// An IPv4 address, or an IPv6 /64 as `prefix::/64`: the key in a shared table.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
         }
     }
 }
@@ -86,14 +134,9 @@ impl AddressThrottle {
 
     /// Whether an enrollment from `ip` may go ahead at `now`; if not, how long to wait.
     pub fn check(&self, ip: IpAddr, now: SystemTime) -> Result<(), Duration> {
-        let Some(until) = self.until.get(&Source::of(ip)) else {
-            return Ok(());
-        };
-        let ahead = until.duration_since(now).unwrap_or_default();
-        let allowed = self.interval.saturating_mul(self.burst - 1);
-        match ahead.checked_sub(allowed) {
-            Some(wait) if !wait.is_zero() => Err(wait),
-            _ => Ok(()),
+        match self.until.get(&Source::of(ip)) {
+            Some(until) => wait(*until, now, self.burst, self.interval),
+            None => Ok(()),
         }
     }
 

@@ -410,6 +410,16 @@ impl Registrar {
         Ok(self.records.next_crl_number()?)
     }
 
+    /// Keeps the signed CRL numbered `number` as the latest (for every node to serve).
+    pub fn put_crl(&mut self, number: u64, pem: &[u8]) -> Result<(), RegistrarError> {
+        Ok(self.records.put_crl(number, pem)?)
+    }
+
+    /// The latest signed CRL kept, with its number.
+    pub fn latest_crl(&self) -> Result<Option<(u64, Vec<u8>)>, RegistrarError> {
+        Ok(self.records.latest_crl()?)
+    }
+
     /// The certificates issued to a student or member of staff, oldest first.
     pub fn issued(
         &self,

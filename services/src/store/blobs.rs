@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! DIR/files/<id>   the bytes of each submission, named by its id
-//! DIR/tmp/         uploads in progress
+//! DIR/tmp/         uploads in progress (one server on the directory)
+//! DIR/tmp/<node>/  uploads in progress of the node `<node>` (several servers sharing it)
 //! ```
 //!
 //! What makes a blob durable, in this order: written to a temporary file in `tmp/`
@@ -11,7 +12,8 @@
 //! ([`Upload::written`], [`Upload::sha256`]), its data fdatasync'd ([`Upload::sync_data`]),
 //! renamed into `files/` ([`BlobDir::place`]), and `files/` fsync'd ([`BlobDir::sync`]). Only
 //! then may its record be committed. Upload and submission ids are random, so servers sharing
-//! the directory do not collide.
+//! the directory do not collide; each node of several keeps its uploads in progress in its own
+//! `tmp/<node>/` ([`BlobDir::open_node`]), so that cleaning up after a crash touches only its own.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -45,6 +47,18 @@ impl BlobDir {
         Ok(Self { files, tmp })
     }
 
+    /// The blob directory in `dir` as the node `node` of several sharing it: uploads in
+    /// progress go to `tmp/<node>/`, which [`BlobDir::clean_tmp`] empties (and nothing else).
+    /// `node` must be a [node name](check_node_name).
+    pub fn open_node(dir: &Path, node: &str) -> Result<Self, (PathBuf, io::Error)> {
+        check_node_name(node)
+            .map_err(|m| (dir.to_path_buf(), io::Error::new(io::ErrorKind::InvalidInput, m)))?;
+        let mut blobs = Self::open(dir)?;
+        blobs.tmp = blobs.tmp.join(node);
+        make_dir(&blobs.tmp).map_err(|e| (blobs.tmp.clone(), e))?;
+        Ok(blobs)
+    }
+
     /// `files/`.
     pub fn files(&self) -> &Path {
         &self.files
@@ -56,12 +70,13 @@ impl BlobDir {
     }
 
     /// Removes everything in `tmp/` (uploads that can never be committed) and returns how
-    /// many entries were removed. Only for a server that holds the directory alone.
+    /// many entries were removed. Only for a server that holds the directory (or, opened with
+    /// [`BlobDir::open_node`], its node's `tmp/<node>/`) alone.
     pub fn clean_tmp(&self) -> Result<usize, (PathBuf, io::Error)> {
         clean_dir(&self.tmp)
     }
 
-    /// Starts an upload into a new temporary file in `tmp/`.
+    /// Starts an upload into a new temporary file in `tmp/` (or `tmp/<node>/`).
     pub fn begin_upload(&self) -> io::Result<Upload> {
         let path = self.tmp.join(format!("upload-{}", token()?));
         let mut options = OpenOptions::new();
@@ -253,6 +268,24 @@ fn clean_dir(dir: &Path) -> Result<usize, (PathBuf, io::Error)> {
     Ok(removed)
 }
 
+/// Whether `node` may name a node sharing a blob directory: 1 to 64 of `A-Z a-z 0-9 . _ -`, not
+/// starting with a dot (it names its directory `tmp/<node>/`).
+pub fn check_node_name(node: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&node.len())
+        && !node.starts_with('.')
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{node:?} is not a node name: give 1 to 64 letters, digits, dots, dashes or \
+             underscores, not starting with a dot"
+        ))
+    }
+}
+
 /// 20 random characters of RFC 4648 base32 (upper case, no padding), 100 bits: the first 20 of
 /// the 21 that encode 13 random bytes. Submission ids and upload names use them.
 pub fn token() -> io::Result<String> {
@@ -292,6 +325,29 @@ mod tests {
         let last: std::collections::HashSet<u8> =
             tokens.iter().map(|t| t.as_bytes()[TOKEN_LEN - 1]).collect();
         assert!(last.len() > 4, "{last:?}");
+    }
+
+    #[test]
+    fn nodes_sharing_a_directory_keep_and_clean_their_own_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = BlobDir::open_node(dir.path(), "node-a").unwrap();
+        let b = BlobDir::open_node(dir.path(), "node-b").unwrap();
+        let mut ua = a.begin_upload().unwrap();
+        ua.write(b"a").unwrap();
+        let mut ub = b.begin_upload().unwrap();
+        ub.write(b"b").unwrap();
+        assert!(ua.path().starts_with(dir.path().join("tmp/node-a")));
+        assert!(ub.path().starts_with(dir.path().join("tmp/node-b")));
+        std::mem::forget(ua);
+        assert_eq!(a.clean_tmp().unwrap(), 1);
+        assert!(ub.path().exists(), "node b's upload in progress is not node a's to remove");
+        // Both place into the one files/ and read each other's blobs.
+        let id = b.fresh_id().unwrap();
+        b.place(&mut ub, &id).unwrap();
+        assert!(a.open_blob(&id).is_ok());
+        for bad in ["", ".", "..", ".hidden", "a/b", "a b", &"n".repeat(65)] {
+            assert!(BlobDir::open_node(dir.path(), bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// The key form tokens are made with.
 pub struct FormKey(hmac::Key);
 
+/// The length of a shared form key's file.
+const KEY_LEN: usize = 32;
+
 impl std::fmt::Debug for FormKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("FormKey")
@@ -35,6 +38,48 @@ impl FormKey {
         hmac::Key::generate(hmac::HMAC_SHA256, &rng)
             .map(Self)
             .map_err(|_| "no randomness for the form key".to_owned())
+    }
+
+    /// The key kept in the file `path` (32 bytes), made first if there is none (mode 0600,
+    /// written whole before it appears, so that nodes starting at once all read the same key).
+    /// Nodes that share the file take each other's forms.
+    pub fn shared(path: &std::path::Path) -> Result<Self, String> {
+        use std::io::Write;
+        let key = |bytes: &[u8]| Self(hmac::Key::new(hmac::HMAC_SHA256, bytes));
+        let read = |path: &std::path::Path| match std::fs::read(path) {
+            Ok(b) if b.len() == KEY_LEN => Ok(Some(key(&b))),
+            Ok(b) => Err(format!(
+                "{} holds {} bytes, not a {KEY_LEN}-byte form key: remove it and restart every node",
+                path.display(),
+                b.len()
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("reading the form key {}: {e}", path.display())),
+        };
+        if let Some(k) = read(path)? {
+            return Ok(k);
+        }
+        let mut secret = [0u8; KEY_LEN];
+        aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no randomness for the form key")?;
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let io = |e: std::io::Error| format!("making the form key {}: {e}", path.display());
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp).map_err(io)?;
+        file.write_all(&secret)
+            .and_then(|()| file.sync_all())
+            .map_err(io)?;
+        // A link never replaces a file: the first node's key stays, the others read it.
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(key(&secret)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                read(path)?.ok_or_else(|| io(e))
+            }
+            Err(e) => Err(io(e)),
+        }
     }
 
     fn mac(&self, person: &PersonId, issued: u64) -> String {
@@ -154,6 +199,13 @@ mod tests {
         assert!(!key.check(&t, &person(), now + TOKEN_LIFETIME + Duration::from_secs(1)));
         assert!(!key.check(&t, &PersonId::parse("1155000002").unwrap(), now));
         assert!(!key.check(&t.replace('.', "x"), &person(), now));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("web-form.key");
+        let (a, b) = (FormKey::shared(&file).unwrap(), FormKey::shared(&file).unwrap());
+        assert!(b.check(&a.token(&person(), now), &person(), now), "nodes share the key");
+        assert_eq!(std::fs::read(&file).unwrap().len(), KEY_LEN);
+        std::fs::write(&file, b"short").unwrap();
+        assert!(FormKey::shared(&file).unwrap_err().contains("not a 32-byte form key"));
         let other = FormKey::generate().unwrap();
         assert!(!other.check(&t, &person(), now), "another server's key");
         let (issued, mac) = t.split_once('.').unwrap();
