@@ -77,6 +77,14 @@ enum Command {
         /// Spread the sizes between --size and this (e.g. 16KiB to 100KiB).
         #[arg(long)]
         size_max: Option<String>,
+        /// Where Blackboard keeps its records: sqlite (one node), or postgres (a PostgreSQL
+        /// server started for the run, from the distribution's binaries, shared by --nodes).
+        #[arg(long, default_value = "sqlite")]
+        db: storm::Backend,
+        /// Blackboard nodes sharing the database and the blob directory (postgres only); the
+        /// clients spread over them in turn.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
     },
     /// Memory per idle connection: authenticated submission connections held open and silent,
     /// Blackboard's resident memory before and after.
@@ -163,9 +171,13 @@ fn main() {
             students,
             size,
             size_max,
+            db,
+            nodes,
         } => {
             let size = parse_size(&size).unwrap_or_else(|e| die("loadgen", e));
             let mut opts = storm::Opts::new(&transport, students, size);
+            opts.backend = db;
+            opts.nodes = nodes;
             if let Some(max) = size_max {
                 opts.size_max = parse_size(&max).unwrap_or_else(|e| die("loadgen", e));
             }

@@ -2,6 +2,7 @@
 //! started from the binaries next to this one (or from a given directory), and readings from
 //! `/proc`.
 
+pub mod cluster;
 pub mod collect;
 pub mod enroll;
 pub mod handshakes;
@@ -42,6 +43,8 @@ pub struct Lab {
     pub ca: CertificateDer<'static>,
     /// The directory holding the `cuhk`, `blackboard` and `student` binaries.
     pub bins: PathBuf,
+    /// The assignment's size limit.
+    pub max_size: u64,
 }
 
 impl Lab {
@@ -93,7 +96,13 @@ impl Lab {
             .map_err(|e| e.to_string())?;
         let pem = std::fs::read(pki.ca_cert()).map_err(|e| e.to_string())?;
         let ca = CertificateDer::from(from_pem_or_der(&pem, "CERTIFICATE")?.remove(0));
-        Ok(Self { dir, pki, ca, bins })
+        Ok(Self {
+            dir,
+            pki,
+            ca,
+            bins,
+            max_size: max_size.max(1),
+        })
     }
 
     /// The path of one of the binaries, checked to exist.
@@ -129,9 +138,21 @@ impl Lab {
     /// Starts `blackboard serve` on a free loopback port.
     pub fn start_blackboard(&self, transport: &str) -> Result<Server> {
         let mut c = Command::new(self.bin("blackboard")?);
-        c.args(["serve", "--data"])
-            .arg(self.dir.join("data"))
-            .arg("--ca")
+        c.args(["serve", "--data"]).arg(self.dir.join("data"));
+        self.start_serving(c, transport)
+    }
+
+    /// Starts `blackboard serve` as the node `node` on the PostgreSQL database at `url`, the
+    /// lab's data directory as the shared blob directory, on a free loopback port.
+    pub fn start_blackboard_node(&self, transport: &str, url: &str, node: &str) -> Result<Server> {
+        let mut c = Command::new(self.bin("blackboard")?);
+        c.args(["serve", "--db", url, "--node", node, "--blobs"])
+            .arg(self.dir.join("data"));
+        self.start_serving(c, transport)
+    }
+
+    fn start_serving(&self, mut c: Command, transport: &str) -> Result<Server> {
+        c.arg("--ca")
             .arg(self.pki.ca_cert())
             .arg("--cert")
             .arg(self.dir.join("bb.crt"))

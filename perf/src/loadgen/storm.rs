@@ -10,6 +10,8 @@
 //! The files are never held whole: each is a stream of pseudo-random 16 KiB blocks derived
 //! from the student's number, made again when sending and when checking the stored copy.
 
+pub use super::cluster::Backend;
+use super::cluster::Servers;
 use super::{peak_rss_kib, percentile, raise_nofile, Lab, Result};
 use handin_core::driver::Step;
 use handin_core::msg::UploadOffer;
@@ -37,6 +39,10 @@ pub struct Opts {
     pub size_max: u64,
     /// The directory of the `blackboard` binary to run; `None`: next to this executable.
     pub bins: Option<std::path::PathBuf>,
+    /// Where the records are.
+    pub backend: Backend,
+    /// Blackboard nodes (more than one only on PostgreSQL); the clients spread over them.
+    pub nodes: usize,
 }
 
 impl Opts {
@@ -49,6 +55,8 @@ impl Opts {
             size,
             size_max: size,
             bins: None,
+            backend: Backend::Sqlite,
+            nodes: 1,
         }
     }
 
@@ -390,12 +398,13 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         .next()
         .ok_or("bb.crt holds no certificate")?;
 
-    let server = lab.start_blackboard(&o.transport)?;
-    let addr = handin::net::resolve(&server.addr).map_err(|e| e.to_string())?;
-    let backlog = listen_backlog(addr.port());
-    let pid = server.pid();
+    let servers = Servers::start(&lab, &o.transport, o.backend, o.nodes)?;
+    let addrs = servers.addrs()?;
+    let backlog = listen_backlog(addrs[0].port());
+    let pids: Vec<u32> = servers.nodes.iter().map(|n| n.pid()).collect();
     let counters = Counters::default();
     let kernel0 = listen_counters();
+    let cpu0 = servers.cpu()?;
 
     let ex = smol::Executor::new();
     let (stop, stopped) = smol::channel::unbounded::<()>();
@@ -407,11 +416,13 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         }
         s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
-                if let Ok(kib) = peak_rss_kib(pid) {
-                    peak_during.fetch_max(kib, Ordering::Relaxed);
-                }
-                if let Some(n) = open_files(pid) {
-                    files_during.fetch_max(n, Ordering::Relaxed);
+                for &pid in &pids {
+                    if let Ok(kib) = peak_rss_kib(pid) {
+                        peak_during.fetch_max(kib, Ordering::Relaxed);
+                    }
+                    if let Some(n) = open_files(pid) {
+                        files_during.fetch_max(n, Ordering::Relaxed);
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -419,7 +430,8 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         let start = Instant::now();
         let tasks: Vec<_> = clients
             .iter()
-            .map(|c| ex.spawn(submit(c, addr, start, &counters)))
+            .enumerate()
+            .map(|(i, c)| ex.spawn(submit(c, addrs[i % addrs.len()], start, &counters)))
             .collect();
         let results = smol::block_on(async {
             let mut results = Vec::with_capacity(tasks.len());
@@ -434,8 +446,13 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         (results, elapsed)
     });
     let kernel1 = listen_counters();
-    let peak_after = peak_rss_kib(pid)?;
-    drop(server);
+    let cpu1 = servers.cpu()?;
+    let mut peak_after = 0;
+    for &pid in &pids {
+        peak_after = peak_after.max(peak_rss_kib(pid)?);
+    }
+    drop(servers);
+    let (bb_cpu, db_cpu) = (cpu1.0.saturating_sub(cpu0.0), cpu1.1.saturating_sub(cpu0.1));
 
     // Tally, then check every receipt and every stored file.
     let mut failures: BTreeMap<String, u64> = BTreeMap::new();
@@ -506,6 +523,8 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     Ok(serde_json::json!({
         "measurement": "storm",
         "transport": o.transport,
+        "db": o.backend.name(),
+        "nodes": addrs.len(),
         "students": o.students,
         "size": o.size,
         "size_max": o.size.max(o.size_max),
@@ -519,12 +538,16 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         "first_failure": first_failure,
         "connect_retries": counters.retries.load(Ordering::Relaxed),
         "clients_that_retried": counters.clients_retried.load(Ordering::Relaxed),
+        "blackboard_cpu_ms": ms(bb_cpu),
+        "database_cpu_ms": ms(db_cpu),
+        "server_cpu_ms_per_submission": ms(bb_cpu + db_cpu) / succeeded.max(1) as f64,
         "receipt_ms_p50": ms(percentile(&times, 0.50)),
         "receipt_ms_p95": ms(percentile(&times, 0.95)),
         "receipt_ms_p99": ms(percentile(&times, 0.99)),
         "receipt_ms_max": ms(times.last().copied().unwrap_or_default()),
         "welcome_ms_p50": ms(percentile(&welcomes, 0.50)),
         "welcome_ms_p99": ms(percentile(&welcomes, 0.99)),
+        // Of the node that peaked highest.
         "blackboard_peak_rss_kib": peak_after.max(peak_during.load(Ordering::Relaxed)),
         "blackboard_peak_rss_kib_during": peak_during.load(Ordering::Relaxed),
         "blackboard_peak_rss_kib_after": peak_after,
