@@ -10,7 +10,8 @@
 //!   decision reads (also from a read-only connection); [`ThrottleRecords`], the wrong-code
 //!   throttle shared by several CUHK nodes.
 //!
-//! The embedded SQLite implementation is [`sqlite`].
+//! Two implementations: the embedded SQLite one ([`sqlite`], one server per database) and the
+//! PostgreSQL one ([`postgres`], several servers sharing one database).
 //!
 //! The traits hold no rules: what to check, and in what order, is the services' (see
 //! [`crate::board`] and [`crate::registrar`]), and the rules themselves are the core's
@@ -18,8 +19,10 @@
 
 pub mod blobs;
 pub mod course;
+pub mod postgres;
 pub mod sqlite;
 
+pub use self::postgres::{PgBoard, PgRegistrar, PgThrottle};
 pub use blobs::{BlobDir, Upload};
 pub use course::{
     Change, Course, CourseRecords, Extension, FeedbackFile, Grade, LogEntry, ReleasedGrade,
