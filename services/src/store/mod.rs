@@ -18,6 +18,8 @@
 //! ([`handin_core::rules`]).
 
 pub mod blobs;
+#[cfg(test)]
+mod conformance;
 pub mod course;
 pub mod postgres;
 pub mod sqlite;
