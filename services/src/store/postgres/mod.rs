@@ -20,6 +20,8 @@ mod board;
 mod course;
 #[cfg(any(test, feature = "local-postgres"))]
 pub mod local;
+#[cfg(test)]
+mod nodes_tests;
 mod registrar;
 pub(crate) mod schema;
 #[cfg(test)]
@@ -52,9 +54,36 @@ pub fn is_postgres_url(s: &str) -> bool {
 fn failed(what: impl Into<String>) -> impl FnOnce(postgres::Error) -> StoreError {
     move |source| StoreError::Database {
         what: what.into(),
-        source: Box::new(source),
+        source: Box::new(PgError(source)),
     }
 }
+
+/// A PostgreSQL error that says what went wrong in its message: the server's message and
+/// SQLSTATE, or the client's error and its cause (the client's own message is often only
+/// "db error").
+#[derive(Debug)]
+struct PgError(postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(db) = self.0.as_db_error() {
+            return write!(
+                f,
+                "{}: {} (SQLSTATE {})",
+                db.severity(),
+                db.message(),
+                db.code().code()
+            );
+        }
+        write!(f, "{}", self.0)?;
+        match std::error::Error::source(&self.0) {
+            Some(cause) => write!(f, ": {cause}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for PgError {}
 
 /// Seconds since the Unix epoch, as the database keeps times.
 fn secs(t: SystemTime) -> i64 {
