@@ -5,7 +5,7 @@
 //! This file holds what they share: reading a `postgres://` or `postgresql://` URL
 //! ([`is_postgres_url`]), a small connection pool that recovers by itself after PostgreSQL
 //! restarts, and the mapping of errors into [`StoreError`]. The schemas and their migrations
-//! are in [`schema`].
+//! are in `schema.rs`.
 //!
 //! Connections are made without TLS: the database is expected on a Unix socket
 //! (`postgres://handin@/handin?host=/run/postgresql`) or on loopback. A URL asking for TLS
