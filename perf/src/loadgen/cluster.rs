@@ -10,7 +10,7 @@
 
 use super::{cpu_time, Lab, Result, Server};
 use handin_services::board::{Board, StoreLocation};
-use handin_services::store::postgres::LocalPostgres;
+use handin_services::store::postgres::local::LocalPostgres;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
@@ -68,7 +68,9 @@ impl Servers {
             }
             Backend::Postgres => {
                 let pg = LocalPostgres::start().map_err(|e| format!("PostgreSQL: {e}"))?;
-                let url = pg.url("blackboard");
+                let url = pg
+                    .url("blackboard")
+                    .map_err(|e| format!("PostgreSQL: {e}"))?;
                 let location = StoreLocation::Postgres {
                     url: url.clone(),
                     blobs: lab.dir.join("data"),
@@ -118,7 +120,7 @@ impl Servers {
 /// The postmaster's process id, from the first line of `postmaster.pid` in the cluster's
 /// data directory.
 fn postmaster_pid(pg: &LocalPostgres) -> Result<u32> {
-    let path = pg.data_dir().join("postmaster.pid");
+    let path = pg.dir().join("data").join("postmaster.pid");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     text.lines()
         .next()

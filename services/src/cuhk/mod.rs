@@ -199,7 +199,7 @@ impl CuhkConn {
         }
     }
 
-    fn process(&mut self, now: SystemTime) {
+    fn process(&mut self) {
         while let Some(ev) = self.core.poll_event() {
             match ev {
                 EnrollServerEvent::Connected { person, handshake } => {
@@ -247,17 +247,17 @@ impl CuhkConn {
 impl Driven for CuhkConn {
     fn receive(&mut self, now: Now, data: &[u8]) {
         let _ = self.core.receive(now, data);
-        self.process(now.wall);
+        self.process();
     }
 
     fn handle_eof(&mut self, now: Now) {
         let _ = self.core.handle_eof(now);
-        self.process(now.wall);
+        self.process();
     }
 
     fn handle_timeout(&mut self, now: Now) {
         let _ = self.core.handle_timeout(now);
-        self.process(now.wall);
+        self.process();
     }
 
     fn wake(&mut self, now: Now) {
@@ -282,7 +282,7 @@ impl Driven for CuhkConn {
                 }
             };
         }
-        self.process(now.wall);
+        self.process();
     }
 
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -305,9 +305,9 @@ impl Driven for CuhkConn {
         self.core.error()
     }
 
-    fn shutdown(&mut self, now: Now) {
+    fn shutdown(&mut self, _now: Now) {
         self.closing = true;
-        self.process(now.wall);
+        self.process();
     }
 }
 
