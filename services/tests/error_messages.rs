@@ -40,8 +40,9 @@ fn board_errors_read_as_before() {
     };
     assert_eq!(
         database.to_string(),
-        "submission database: listing: Query returned no rows; check that blackboard.db is a \
-         handin database on a writable disk"
+        "submission database: listing: Query returned no rows; check that the database \
+         (blackboard.db, or the PostgreSQL server of --db) is reachable, writable and a handin \
+         database"
     );
     assert_eq!(
         BoardError::BadDatabase("schema version 9".into()).to_string(),
@@ -54,8 +55,8 @@ fn board_errors_read_as_before() {
     assert_eq!(
         batch.to_string(),
         "the shared commit of 3 submission(s) failed, none was stored: submission database: \
-         listing: Query returned no rows; check that blackboard.db is a handin database on a \
-         writable disk"
+         listing: Query returned no rows; check that the database (blackboard.db, or the \
+         PostgreSQL server of --db) is reachable, writable and a handin database"
     );
     assert!(batch.source().is_some());
 }

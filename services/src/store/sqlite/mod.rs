@@ -148,9 +148,7 @@ pub fn open_migrating(
         tx.pragma_update(None, "user_version", version)
             .map_err(db("recording the schema version"))?;
     } else if found != version {
-        return Err(SqliteOpenError::BadDatabase(format!(
-            "schema version {found} is not the version {version} this program knows"
-        )));
+        return Err(SqliteOpenError::BadDatabase(other_version(found, version)));
     }
     tx.commit().map_err(db("creating the schema"))?;
     Ok(conn)
@@ -171,11 +169,22 @@ pub fn open_read_only(path: &Path, version: i64) -> Result<Connection, SqliteOpe
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db("reading the schema version"))?;
     if found != version {
-        return Err(SqliteOpenError::BadDatabase(format!(
-            "schema version {found} is not the version {version} this program knows"
-        )));
+        return Err(SqliteOpenError::BadDatabase(other_version(found, version)));
     }
     Ok(conn)
+}
+
+/// Why a database at schema version `found` is refused by a program that knows `version`: a
+/// newer one needs a newer program.
+fn other_version(found: i64, version: i64) -> String {
+    if found > version {
+        format!(
+            "schema version {found} is newer than the version {version} this program knows: \
+             upgrade handin"
+        )
+    } else {
+        format!("schema version {found} is not the version {version} this program knows")
+    }
 }
 
 #[cfg(test)]
@@ -287,7 +296,8 @@ mod tests {
             Err(SqliteOpenError::BadDatabase(m)) => {
                 assert_eq!(
                     m,
-                    "schema version 2 is not the version 1 this program knows"
+                    "schema version 2 is newer than the version 1 this program knows: upgrade \
+                     handin"
                 );
             }
             other => panic!("expected BadDatabase, got {other:?}"),
