@@ -115,6 +115,23 @@ impl PkiDir {
                 self.root.display()
             )));
         }
+        // Records in PostgreSQL must be nobody's yet: checked before anything is written.
+        let pg = match &self.db {
+            Some(url) => {
+                let records = PgRegistrar::open(url).map_err(|e| CuhkError(e.to_string()))?;
+                let taken = records.latest_crl().map_err(|e| CuhkError(e.to_string()))?;
+                if taken.is_some() {
+                    return Err(CuhkError(
+                        "the database of --db already holds another CA's records: give each CA a \
+                         database of its own, and copy the PKI directory (not `cuhk init` again) \
+                         to every node of this one"
+                            .into(),
+                    ));
+                }
+                Some(records)
+            }
+            None => None,
+        };
         let before = fsio::create_private_dir(&self.root).map_err(io_err(format!(
             "creating {} (mode 0700)",
             self.root.display()
@@ -142,20 +159,8 @@ impl PkiDir {
             PUBLIC,
         )
         .map_err(io_err(format!("writing {}", self.cuhk_cert().display())))?;
-        let mut registrar = match &self.db {
-            Some(url) => {
-                let records = PgRegistrar::open(url).map_err(|e| CuhkError(e.to_string()))?;
-                let taken = records.latest_crl().map_err(|e| CuhkError(e.to_string()))?;
-                if taken.is_some() {
-                    return Err(CuhkError(
-                        "the database of --db already holds another CA's records: give each CA a \
-                         database of its own, and copy the PKI directory (not `cuhk init` again) \
-                         to every node of this one"
-                            .into(),
-                    ));
-                }
-                Registrar::with_records(Box::new(records))
-            }
+        let mut registrar = match pg {
+            Some(records) => Registrar::with_records(Box::new(records)),
             None => Registrar::create(&self.db()).map_err(|e| CuhkError(e.to_string()))?,
         };
         self.publish_crl(&ca, &mut registrar, now)?;
@@ -327,6 +332,33 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn nodes_on_postgres_share_records_and_follow_one_crl() {
+        let url = crate::store::postgres::tests::fresh_url("pki_dir");
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let first = PkiDir::new(&dir.path().join("a")).with_db(Some(url.clone()));
+        first.init(&["localhost".into()], now).unwrap();
+        // A second CA on the same database is refused: its records are another CA's.
+        let e = PkiDir::new(&dir.path().join("b"))
+            .with_db(Some(url.clone()))
+            .init(&["localhost".into()], now)
+            .unwrap_err();
+        assert!(e.0.contains("already holds another CA's records"), "{e}");
+        assert!(!dir.path().join("b").exists(), "nothing written");
+        // A copy of the directory on another node sees the same roster and the latest CRL.
+        let student = PersonId::parse("1155000001").unwrap();
+        let code = first.registrar().unwrap().add_person(&student, now).unwrap();
+        assert!(!code.is_empty());
+        let copy = PkiDir::new(&dir.path().join("a")).with_db(Some(url));
+        assert!(copy.registrar().unwrap().on_roster(&student).unwrap());
+        let before = copy.records().unwrap().latest_crl().unwrap().unwrap();
+        first.revoke(&student, now).unwrap();
+        let after = copy.records().unwrap().latest_crl().unwrap().unwrap();
+        assert!(after.0 > before.0, "{} then {}", before.0, after.0);
+        assert_eq!(after.1, std::fs::read(first.crl()).unwrap());
     }
 
     #[test]

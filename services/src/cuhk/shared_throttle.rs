@@ -82,3 +82,61 @@ impl Throttle for SharedThrottle {
         self.sweep(now);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::tests::{at, fresh_url};
+    use crate::store::PgThrottle;
+
+    fn node(url: &str) -> SharedThrottle {
+        SharedThrottle::with_limits(
+            Box::new(PgThrottle::open(url).unwrap()),
+            3,
+            Duration::from_secs(10),
+        )
+    }
+
+    #[test]
+    fn wrong_codes_spread_over_nodes_count_as_at_one() {
+        let url = fresh_url("shared_throttle");
+        let (a, b) = (node(&url), node(&url));
+        let guesser: IpAddr = "10.1.2.3".parse().unwrap();
+        let other: IpAddr = "10.1.2.4".parse().unwrap();
+        let t = at(1_900_000_000);
+        a.wrong_code(guesser, t);
+        b.wrong_code(guesser, t);
+        assert_eq!(a.check(guesser, t), Ok(()), "two of a burst of three");
+        a.wrong_code(guesser, t);
+        // The third wrong code, counted by node a, holds the source back on node b too.
+        assert_eq!(b.check(guesser, t), Err(Duration::from_secs(10)));
+        assert_eq!(a.check(guesser, t), Err(Duration::from_secs(10)));
+        assert_eq!(b.check(other, t), Ok(()));
+        assert_eq!(b.check(guesser, t + Duration::from_secs(10)), Ok(()));
+        // The same waits as one process's table.
+        let mut memory = super::super::throttle::AddressThrottle::new(3, Duration::from_secs(10), 8);
+        for _ in 0..3 {
+            memory.wrong_code(guesser, t);
+        }
+        assert_eq!(memory.check(guesser, t), b.check(guesser, t));
+    }
+
+    #[test]
+    fn a_database_that_is_gone_throttles_nobody_and_panics_nowhere() {
+        let server = crate::store::postgres::local::LocalPostgres::start().unwrap();
+        let url = server.url("gone").unwrap();
+        let throttle = node(&url);
+        let ip: IpAddr = "10.9.9.9".parse().unwrap();
+        for _ in 0..3 {
+            throttle.wrong_code(ip, at(1_900_000_000));
+        }
+        assert!(throttle.check(ip, at(1_900_000_000)).is_err());
+        server.stop().unwrap();
+        throttle.wrong_code(ip, at(1_900_000_000));
+        assert_eq!(throttle.check(ip, at(1_900_000_000)), Ok(()));
+        server.start_again().unwrap();
+        // A connection broken by the restart may cost one more call before a new one is made.
+        let held = (0..3).any(|_| throttle.check(ip, at(1_900_000_000)).is_err());
+        assert!(held, "the counts are there again once the database is back");
+    }
+}
