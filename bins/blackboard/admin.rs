@@ -7,8 +7,8 @@ use clap::Subcommand;
 use handin::cli::{die, parse_duration, parse_rfc3339, parse_size, rfc3339, Failure};
 use handin_core::pki::{PersonId, StudentId};
 use handin_core::units::size_exact;
-use handin_services::board::{parse_class_list, Actor, AssignmentSpec, Board, BoardError};
-use std::path::{Path, PathBuf};
+use handin_services::board::{parse_class_list, Actor, AssignmentSpec, BoardError};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 #[derive(Subcommand)]

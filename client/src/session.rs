@@ -147,10 +147,6 @@ pub(crate) fn client_config(
     key_log(config, |c, k| Ok(c.with_key_log(k)))
 }
 
-pub(crate) fn connect(remote: &Remote, what: &str) -> Result<net::AnyLink, StudentError> {
-    Ok(connect_any(remote, what)?.0)
-}
-
 /// Connects to the first of `remote`'s addresses that answers; returns the link and the
 /// address it reached. Fails with the last address's error.
 fn connect_any<'r>(

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the records are read.
-pub const INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const INTERVAL: Duration = Duration::from_secs(2);
 
 /// Starts the thread that follows the CRL in `records` for `cuhk`, writing each new one to
 /// `publish`. A failure to read the records is logged once until it reads again; the CRL in

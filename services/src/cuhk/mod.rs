@@ -199,7 +199,7 @@ impl CuhkConn {
         }
     }
 
-    fn process(&mut self, now: SystemTime) {
+    fn process(&mut self, _now: SystemTime) {
         while let Some(ev) = self.core.poll_event() {
             match ev {
                 EnrollServerEvent::Connected { person, handshake } => {
