@@ -286,7 +286,7 @@ fn a_version_1_database_is_upgraded_and_keeps_its_students_and_certificates() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let index: String = conn
         .query_row(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'certificates'

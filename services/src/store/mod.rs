@@ -1,21 +1,30 @@
 //! Storage behind traits: what Blackboard and CUHK keep, and the operations they need on it,
-//! so that another database can sit beside the embedded SQLite one ([`sqlite`]).
+//! so that another database can sit beside the embedded SQLite one.
 //!
 //! - Blackboard: [`BoardRecords`] (assignments and submission records) with [`BoardTx`], the
 //!   transaction in which a batch of submissions is recorded; the bytes live in a [`BlobDir`]
 //!   (a directory that several servers could share).
 //! - CUHK: [`RegistrarRecords`] (roster of students and staff and their codes, issued
-//!   certificates, revocations, the CRL number) with [`RegistrarTx`], the transaction in which a batch of applications is decided,
-//!   and [`RegistrarView`], what a decision reads (also from a read-only connection).
+//!   certificates, revocations, the CRL number and the latest CRL) with [`RegistrarTx`], the
+//!   transaction in which a batch of applications is decided, and [`RegistrarView`], what a
+//!   decision reads (also from a read-only connection); [`ThrottleRecords`], the wrong-code
+//!   throttle shared by several CUHK nodes.
+//!
+//! Two implementations: the embedded SQLite one ([`sqlite`], one server per database) and the
+//! PostgreSQL one ([`postgres`], several servers sharing one database).
 //!
 //! The traits hold no rules: what to check, and in what order, is the services' (see
 //! [`crate::board`] and [`crate::registrar`]), and the rules themselves are the core's
 //! ([`handin_core::rules`]).
 
 pub mod blobs;
+#[cfg(test)]
+mod conformance;
 pub mod course;
+pub mod postgres;
 pub mod sqlite;
 
+pub use self::postgres::{PgBoard, PgRegistrar, PgThrottle};
 pub use blobs::{BlobDir, Upload};
 pub use course::{
     Change, Course, CourseRecords, Extension, FeedbackFile, Grade, LogEntry, ReleasedGrade,
@@ -44,6 +53,17 @@ pub enum StoreError {
     /// The database holds something this version does not understand.
     #[error("{0}")]
     BadDatabase(String),
+}
+
+/// The error of [`RegistrarTx::mark_code_used`] when no unused code of `person` was there to
+/// mark.
+pub(crate) fn code_not_spent(person: &PersonId) -> StoreError {
+    StoreError::Database {
+        what: format!("marking the code of {} {person} used", person.kind()),
+        source: "the code was used already (by another server?) or the person is not on the \
+                 roster"
+            .into(),
+    }
 }
 
 /// An assignment students can submit to.
@@ -288,7 +308,9 @@ pub trait RegistrarTx: RegistrarView {
         person: &PersonId,
         record: &IssuedRecord,
     ) -> Result<(), StoreError>;
-    /// Marks the person's code used at `now`.
+    /// Marks the person's unused code used at `now`; fails (and the batch with it) if the code
+    /// was used already, by another node or earlier in this transaction, or the person is not
+    /// on the roster.
     fn mark_code_used(&mut self, person: &PersonId, now: SystemTime) -> Result<(), StoreError>;
     /// Commits every decision.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
@@ -340,4 +362,24 @@ pub trait RegistrarRecords: Send + fmt::Debug {
     fn roster(&self) -> Result<Vec<RosterEntry>, StoreError>;
     /// How to open read-only views of the committed records, if the store has them.
     fn views(&self) -> Option<ViewOpener>;
+    /// Keeps `pem`, the CRL signed with number `number`, if it is the latest: of all the CRLs
+    /// put, only the one with the highest number is kept.
+    fn put_crl(&mut self, number: u64, pem: &[u8]) -> Result<(), StoreError>;
+    /// The latest CRL kept (the one with the highest number) and its number, if any.
+    fn latest_crl(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+}
+
+/// Wrong-code throttling state shared by every CUHK node (one row per source address).
+pub trait ThrottleRecords: Send + Sync + fmt::Debug {
+    /// When the source's count of wrong codes is back to zero, if it is remembered.
+    fn until(&self, source: &str) -> Result<Option<SystemTime>, StoreError>;
+    /// Atomically sets the source's time to max(its time, now) + interval; returns it.
+    fn push(
+        &self,
+        source: &str,
+        now: SystemTime,
+        interval: Duration,
+    ) -> Result<SystemTime, StoreError>;
+    /// Forgets sources whose time is before `now`; returns how many.
+    fn forget_before(&self, now: SystemTime) -> Result<usize, StoreError>;
 }

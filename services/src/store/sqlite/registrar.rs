@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 // `roster.failures` and `roster.last_failure_at` are no longer written (wrong codes are not
 // counted per ID); they stay so that a database upgraded from version 1 and a new one have the
 // same columns.
@@ -48,18 +48,32 @@ CREATE TABLE counters (
 ) STRICT;
 ";
 
+/// Version 2 to 3: the latest signed CRL is kept (one row: the highest number).
+const ADD_CRLS: &str = "
+CREATE TABLE crls (
+    number INTEGER PRIMARY KEY NOT NULL,
+    pem    BLOB NOT NULL
+) STRICT;
+";
+
 /// Version 1 to 2: the roster keeps staff logins beside student IDs, and says which is which.
-/// Every row of a version 1 roster is a student.
-const MIGRATIONS: &[Migration] = &[Migration {
-    from: 1,
-    sql: "
+/// Every row of a version 1 roster is a student. Then 2 to 3 ([`ADD_CRLS`]).
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        from: 1,
+        sql: "
 ALTER TABLE roster RENAME COLUMN student_id TO person_id;
 ALTER TABLE certificates RENAME COLUMN student_id TO person_id;
 ALTER TABLE roster ADD COLUMN staff INTEGER NOT NULL DEFAULT 0 CHECK (staff IN (0, 1));
 DROP INDEX certificates_by_student;
 CREATE INDEX certificates_by_person ON certificates(person_id);
 ",
-}];
+    },
+    Migration {
+        from: 2,
+        sql: ADD_CRLS,
+    },
+];
 
 /// The `staff` column of a person's roster row.
 fn staff_flag(id: &PersonId) -> i64 {
@@ -76,8 +90,10 @@ impl SqliteRegistrar {
     /// Opens the database at `path`, creating it and its schema if missing, and upgrading a
     /// database of an earlier version.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // A new database gets the version 2 schema and every step after it at once.
+        let schema = format!("{SCHEMA}{ADD_CRLS}");
         Ok(Self {
-            conn: open_migrating(path, SCHEMA, SCHEMA_VERSION, MIGRATIONS)?,
+            conn: open_migrating(path, &schema, SCHEMA_VERSION, MIGRATIONS)?,
         })
     }
 
@@ -298,6 +314,47 @@ impl RegistrarRecords for SqliteRegistrar {
             Ok(Box::new(view) as Box<dyn RegistrarView + Send>)
         }))
     }
+
+    fn put_crl(&mut self, number: u64, pem: &[u8]) -> Result<(), StoreError> {
+        let number = i64::try_from(number).map_err(|_| {
+            StoreError::BadDatabase(format!("the CRL number {number} does not fit the database"))
+        })?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(failed("keeping the CRL"))?;
+        tx.execute(
+            "INSERT INTO crls (number, pem) VALUES (?1, ?2)
+             ON CONFLICT (number) DO UPDATE SET pem = excluded.pem",
+            params![number, pem],
+        )
+        .map_err(failed("keeping the CRL"))?;
+        tx.execute(
+            "DELETE FROM crls WHERE number < (SELECT MAX(number) FROM crls)",
+            [],
+        )
+        .map_err(failed("keeping the CRL"))?;
+        tx.commit().map_err(failed("keeping the CRL"))
+    }
+
+    fn latest_crl(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let found: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT number, pem FROM crls ORDER BY number DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(failed("reading the latest CRL"))?;
+        found
+            .map(|(n, pem)| {
+                u64::try_from(n)
+                    .map(|n| (n, pem))
+                    .map_err(|_| StoreError::BadDatabase(format!("the CRL number {n} is negative")))
+            })
+            .transpose()
+    }
 }
 
 struct SqliteRegistrarTx<'a> {
@@ -343,12 +400,17 @@ impl RegistrarTx for SqliteRegistrarTx<'_> {
     }
 
     fn mark_code_used(&mut self, id: &PersonId, now: SystemTime) -> Result<(), StoreError> {
-        self.tx
+        let changed = self
+            .tx
             .prepare_cached(
-                "UPDATE roster SET code_used_at = ?2 WHERE person_id = ?1 AND staff = ?3",
+                "UPDATE roster SET code_used_at = ?2
+                 WHERE person_id = ?1 AND staff = ?3 AND code_used_at IS NULL",
             )
             .and_then(|mut stmt| stmt.execute(params![id.as_str(), secs(now), staff_flag(id)]))
             .map_err(failed("marking the code used"))?;
+        if changed == 0 {
+            return Err(crate::store::code_not_spent(id));
+        }
         Ok(())
     }
 
@@ -442,4 +504,46 @@ pub(crate) fn decode_hex(s: &str) -> Result<Vec<u8>, StoreError> {
     data_encoding::HEXUPPER_PERMISSIVE
         .decode(s.as_bytes())
         .map_err(|_| StoreError::BadDatabase(format!("the serial {s:?} is not hex")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RegistrarRecords;
+
+    #[test]
+    fn a_version_2_database_is_upgraded_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cuhk.db");
+        let v2 = crate::store::sqlite::open(&path, SCHEMA, 2).unwrap();
+        v2.execute_batch(
+            "INSERT INTO roster (person_id, added_at, code_salt, code_hash, code_used_at, staff)
+             VALUES ('1155000001', 10, x'01', x'02', 20, 0), ('lee', 10, x'03', x'04', NULL, 1);
+             INSERT INTO certificates (serial, person_id, not_before, not_after, issued_at)
+             VALUES ('0A', '1155000001', 20, 30, 20);
+             INSERT INTO counters (name, value) VALUES ('crl_number', 7);",
+        )
+        .unwrap();
+        drop(v2);
+        let mut reg = SqliteRegistrar::open(&path).unwrap();
+        let version: i64 = reg
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+        let roster = reg.roster().unwrap();
+        let ids: Vec<&str> = roster.iter().map(|e| e.person.as_str()).collect();
+        assert_eq!(ids, ["1155000001", "lee"]);
+        assert_eq!(roster[0].certificates, 1);
+        assert_eq!(roster[0].enrolled_at, Some(time(20)));
+        assert_eq!(reg.next_crl_number().unwrap(), 8);
+        assert_eq!(reg.latest_crl().unwrap(), None);
+        reg.put_crl(8, b"crl").unwrap();
+        drop(reg);
+        // It reopens as it is, with the CRL kept.
+        let reg = SqliteRegistrar::open(&path).unwrap();
+        assert_eq!(reg.latest_crl().unwrap(), Some((8, b"crl".to_vec())));
+        // A reader opens it at the new version.
+        assert!(SqliteRegistrarView::open(&path).is_ok());
+    }
 }

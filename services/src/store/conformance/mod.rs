@@ -1,0 +1,99 @@
+//! The storage traits' conformance suite: the same tests, written once against the traits
+//! (`board.rs` for [`BoardRecords`] and [`CourseRecords`](crate::store::CourseRecords),
+//! `registrar.rs` for [`RegistrarRecords`]), run on SQLite and on PostgreSQL (a real server
+//! started for the test binary, one database per test).
+
+mod board;
+mod registrar;
+
+use super::{BoardRecords, RegistrarRecords};
+use std::any::Any;
+
+/// What a test keeps alive while it uses a store (a temporary directory), and the store.
+type Opened<T> = (Box<dyn Any>, T);
+
+/// Defines one test per named case of `board.rs` and `registrar.rs`, in module `$backend`,
+/// opening each store with `$opener::board(name)` / `$opener::registrar(name)`.
+macro_rules! backend {
+    ($backend:ident, $opener:ident; board: [$($b:ident),* $(,)?]; registrar: [$($r:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $b() {
+                    let (_keep, store) = super::$opener::board(stringify!($b));
+                    super::board::$b(store.as_ref());
+                }
+            )*
+            $(
+                #[test]
+                fn $r() {
+                    let (_keep, mut store) = super::$opener::registrar(stringify!($r));
+                    super::registrar::$r(store.as_mut());
+                }
+            )*
+        }
+    };
+}
+
+/// The cases, for each backend.
+macro_rules! every_case {
+    ($backend:ident, $opener:ident) => {
+        backend!($backend, $opener;
+            board: [
+                a_transaction_sees_its_own_records_and_commits_them_whole,
+                a_transaction_dropped_without_commit_records_nothing,
+                a_duplicate_version_or_unknown_assignment_fails_the_batch_whole,
+                submissions_are_listed_in_the_order_recorded,
+                assignments_are_added_changed_and_sorted_bytewise,
+                a_change_that_fails_leaves_no_log_entry,
+                course_records_round_trip,
+            ];
+            registrar: [
+                a_person_is_found_only_as_the_kind_of_id_added,
+                a_batch_records_certificates_and_spends_codes,
+                a_dropped_batch_records_nothing,
+                a_code_is_spent_only_once,
+                a_duplicate_serial_fails,
+                revocation_marks_exactly_the_persons_certificates,
+                the_crl_number_increments_and_the_latest_crl_is_kept,
+                an_import_is_all_or_none_and_the_roster_is_sorted,
+                a_view_sees_only_committed_records,
+            ]);
+    };
+}
+
+every_case!(sqlite, open_sqlite);
+every_case!(postgres, open_postgres);
+
+mod open_sqlite {
+    use super::*;
+    use crate::store::sqlite::{SqliteBoard, SqliteRegistrar};
+
+    pub(super) fn board(_name: &str) -> Opened<Box<dyn BoardRecords>> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteBoard::open(&dir.path().join("blackboard.db")).expect("open");
+        (Box::new(dir), Box::new(store))
+    }
+
+    pub(super) fn registrar(_name: &str) -> Opened<Box<dyn RegistrarRecords>> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteRegistrar::open(&dir.path().join("cuhk.db")).expect("open");
+        (Box::new(dir), Box::new(store))
+    }
+}
+
+mod open_postgres {
+    use super::*;
+    use crate::store::postgres::tests::fresh_url;
+    use crate::store::{PgBoard, PgRegistrar};
+
+    pub(super) fn board(name: &str) -> Opened<Box<dyn BoardRecords>> {
+        let store = PgBoard::open(&fresh_url(&format!("b_{name}"))).expect("open");
+        (Box::new(()), Box::new(store))
+    }
+
+    pub(super) fn registrar(name: &str) -> Opened<Box<dyn RegistrarRecords>> {
+        let store = PgRegistrar::open(&fresh_url(&format!("r_{name}"))).expect("open");
+        (Box::new(()), Box::new(store))
+    }
+}
