@@ -1,13 +1,17 @@
 //! A harness for end-to-end tests: builds the role binaries once, lays out a campus in a
 //! temporary directory (PKI, Blackboard's certificate, an assignment), starts `cuhk serve` and
 //! `blackboard serve` on ephemeral loopback ports, and runs `student` and `staff` commands
-//! against them.
+//! against them. The records are in SQLite, or in PostgreSQL when the test process asks for
+//! it ([`store`]).
 
 pub mod browser;
+pub mod cluster;
 pub mod held;
+pub mod store;
 
 use handin_core::rustls;
 use handin_core::submit::{hex, sha256};
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -112,7 +116,13 @@ pub struct Server {
 
 impl Server {
     /// Starts `c` (a `serve` command with `--listen 127.0.0.1:0`) and waits for its address.
-    pub fn start(mut c: Command, what: &str) -> Self {
+    pub fn start(c: Command, what: &str) -> Self {
+        Self::start_or_exit(c, what).unwrap_or_else(|log| panic!("{what} did not start: {log}"))
+    }
+
+    /// Starts `c` and waits for its address; if it ends first (or says nothing for 30 s),
+    /// returns what it logged.
+    pub fn start_or_exit(mut c: Command, what: &str) -> Result<Self, String> {
         c.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -139,15 +149,14 @@ impl Server {
         });
         let addr = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(a) => a,
-            Err(_) => {
+            Err(e) => {
                 let _ = child.kill();
-                panic!(
-                    "{what} did not start: {}",
-                    log.lock().map(|l| l.clone()).unwrap_or_default()
-                );
+                let _ = child.wait();
+                let log = log.lock().map(|l| l.clone()).unwrap_or_default();
+                return Err(format!("{what}: {e}: {log}"));
             }
         };
-        Self { child, addr, log }
+        Ok(Self { child, addr, log })
     }
 
     /// Everything the server logged so far.
@@ -209,25 +218,43 @@ pub struct Campus {
     pub server_transport: String,
     /// Transport of the student client.
     pub client_transport: String,
+    /// The records in PostgreSQL (`None`: in SQLite files).
+    pg: Option<store::PgStores>,
 }
 
 impl Campus {
-    /// Inits the PKI, issues Blackboard's certificate, adds CSCI3180/hw1 due in a year.
+    /// Inits the PKI, issues Blackboard's certificate, adds CSCI3180/hw1 due in a year. The
+    /// records are in SQLite, or in PostgreSQL if this test process asks for it
+    /// ([`store::postgres_wanted`]).
     pub fn new() -> Self {
         Self::with_transports("mio", "mio")
     }
 
     /// Same, with the given transports.
     pub fn with_transports(server: &str, client: &str) -> Self {
+        let pg = store::postgres_wanted().then(store::shared_postgres);
+        Self::build(server, client, pg)
+    }
+
+    /// A campus whose records are in databases of their own on `pg`, whatever the process
+    /// asks for.
+    pub fn on_postgres(pg: Arc<handin_services::store::postgres::local::LocalPostgres>) -> Self {
+        Self::build("mio", "mio", Some(pg))
+    }
+
+    fn build(
+        server: &str,
+        client: &str,
+        pg: Option<Arc<handin_services::store::postgres::local::LocalPostgres>>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let c = Self {
             dir,
             server_transport: server.into(),
             client_transport: client.into(),
+            pg: pg.map(store::PgStores::new),
         };
-        let mut init = cmd("cuhk");
-        init.args(["init", "--dir"]).arg(c.pki());
-        ok(init);
+        ok(c.cuhk(&["init"]));
         let mut issue = cmd("cuhk");
         issue
             .args(["issue-server", "--dir"])
@@ -260,47 +287,125 @@ impl Campus {
         self.path("pki")
     }
 
-    /// Blackboard's data directory.
+    /// Blackboard's data directory (with PostgreSQL: its blob directory).
     pub fn data(&self) -> PathBuf {
         self.path("data")
     }
 
-    /// Makes a Blackboard data directory (`blackboard init --data DIR`).
+    /// The records in PostgreSQL, if they are there.
+    pub fn postgres(&self) -> Option<&store::PgStores> {
+        self.pg.as_ref()
+    }
+
+    /// Whether the records are in PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The flags that name the Blackboard store of `data`: `--data DATA`, or with PostgreSQL
+    /// `--db URL --blobs DATA`.
+    pub fn store_args(&self, data: &Path) -> Vec<OsString> {
+        match &self.pg {
+            Some(pg) => pg.board_args(data),
+            None => vec!["--data".into(), data.into()],
+        }
+    }
+
+    /// Opens the Blackboard store of `data` as a server would (its lock taken, its uploads in
+    /// progress removed), to look at it after the server stopped.
+    pub fn reopen_board(
+        &self,
+        data: &Path,
+    ) -> Result<handin_services::board::Board, handin_services::board::BoardError> {
+        use handin_services::board::{default_node_name, Board, StoreLocation};
+        match &self.pg {
+            None => Board::open(data),
+            Some(pg) => Board::open_at(
+                &StoreLocation::Postgres {
+                    url: pg.board_url(data),
+                    blobs: data.to_path_buf(),
+                },
+                &default_node_name(),
+            ),
+        }
+    }
+
+    /// Where a server on `data` keeps its uploads in progress: `DATA/tmp/`, with PostgreSQL
+    /// `DATA/tmp/<node>/` (the default node name, which the campus's servers use).
+    pub fn uploads_dir(&self, data: &Path) -> PathBuf {
+        match &self.pg {
+            None => data.join("tmp"),
+            Some(_) => data
+                .join("tmp")
+                .join(handin_services::board::default_node_name()),
+        }
+    }
+
+    /// `blackboard A B <the store of data()> REST...` for `args = [A, B, REST...]` (an
+    /// operator's command such as `course add`).
+    pub fn blackboard_admin(&self, args: &[&str]) -> Command {
+        let mut c = cmd("blackboard");
+        let (head, rest) = args.split_at(args.len().min(2));
+        c.args(head).args(self.store_args(&self.data())).args(rest);
+        c
+    }
+
+    /// The flags that name CUHK's PKI directory and records: `--dir PKI`, with PostgreSQL
+    /// also `--db URL`.
+    pub fn cuhk_args(&self) -> Vec<OsString> {
+        let mut v: Vec<OsString> = vec!["--dir".into(), self.pki().into()];
+        if let Some(pg) = &self.pg {
+            v.extend(["--db".into(), pg.cuhk_url().into()]);
+        }
+        v
+    }
+
+    /// `cuhk SUB... --dir PKI [--db URL]` (the caller adds the rest).
+    pub fn cuhk(&self, sub: &[&str]) -> Command {
+        let mut c = cmd("cuhk");
+        c.args(sub).args(self.cuhk_args());
+        c
+    }
+
+    /// Makes a Blackboard store on `data` (`blackboard init`).
     pub fn init_data(&self, data: &Path) {
         let mut c = cmd("blackboard");
-        c.args(["init", "--data"]).arg(data);
+        c.arg("init").args(self.store_args(data));
         ok(c);
     }
 
     /// Adds an assignment.
     pub fn add_assignment(&self, course: &str, assignment: &str, due: &str, max: &str) {
-        let mut c = cmd("blackboard");
-        c.args(["assignment", "add", "--data"])
-            .arg(self.data())
-            .args([course, assignment, "--due", due, "--max-size", max]);
-        ok(c);
+        ok(self.blackboard_admin(&[
+            "assignment",
+            "add",
+            course,
+            assignment,
+            "--due",
+            due,
+            "--max-size",
+            max,
+        ]));
     }
 
     /// Puts a student on the roster; returns the code.
     pub fn roster_add(&self, id: &str) -> String {
-        let mut c = cmd("cuhk");
-        c.args(["roster", "add", "--dir"]).arg(self.pki()).arg(id);
+        let mut c = self.cuhk(&["roster", "add"]);
+        c.arg(id);
         ok(c).trim().to_owned()
     }
 
     /// Puts a teacher's staff login on the roster (`cuhk roster add --staff`); returns the code.
     pub fn roster_add_staff(&self, login: &str) -> String {
-        let mut c = cmd("cuhk");
-        c.args(["roster", "add", "--dir"])
-            .arg(self.pki())
-            .args(["--staff", login]);
+        let mut c = self.cuhk(&["roster", "add"]);
+        c.args(["--staff", login]);
         ok(c).trim().to_owned()
     }
 
     /// Starts `cuhk serve`.
     pub fn start_cuhk(&self) -> Server {
-        let mut c = cmd("cuhk");
-        c.args(["serve", "-v", "--dir"]).arg(self.pki()).args([
+        let mut c = self.cuhk(&["serve", "-v"]);
+        c.args([
             "--listen",
             "127.0.0.1:0",
             "--transport",
@@ -313,8 +418,8 @@ impl Campus {
     /// caller adds the rest (address, transport, limits).
     pub fn blackboard_serve(&self, data: &Path) -> Command {
         let mut c = cmd("blackboard");
-        c.args(["serve", "-v", "--data"])
-            .arg(data)
+        c.args(["serve", "-v"])
+            .args(self.store_args(data))
             .arg("--ca")
             .arg(self.pki().join("ca.crt"))
             .arg("--cert")

@@ -210,8 +210,8 @@ fn submit_all(addr: &str, transport: Transport, students: &Students, jobs: &[Job
 
 /// Every record has its file with the recorded size and hash, every file has a record, and
 /// nothing is left in `tmp/`: checked on the store reopened after the server stopped.
-fn assert_store_consistent(data: &Path) -> Board {
-    let board = Board::open(data).expect("the store reopens");
+fn assert_store_consistent(campus: &Campus, data: &Path) -> Board {
+    let board = campus.reopen_board(data).expect("the store reopens");
     let all = board.all().expect("records");
     let mut ids = HashSet::new();
     for e in &all {
@@ -224,7 +224,10 @@ fn assert_store_consistent(data: &Path) -> Board {
     for name in names_in(&data.join("files")) {
         assert!(ids.contains(&name), "files/{name} has no record");
     }
-    assert!(names_in(&data.join("tmp")).is_empty(), "tmp/ is not empty");
+    assert!(
+        names_in(&campus.uploads_dir(data)).is_empty(),
+        "tmp/ is not empty"
+    );
     board
 }
 
@@ -281,18 +284,16 @@ fn tail(log: &str) -> String {
 
 /// `blackboard assignment add` on the campus while the server runs.
 fn set_assignment(campus: &Campus, assignment: &str, max: &str) {
-    let mut c = cmd("blackboard");
-    c.args(["assignment", "add", "--data"])
-        .arg(campus.data())
-        .args([
-            "CSCI3180",
-            assignment,
-            "--due",
-            "2099-01-01T00:00:00Z",
-            "--max-size",
-            max,
-        ]);
-    ok(c);
+    ok(campus.blackboard_admin(&[
+        "assignment",
+        "add",
+        "CSCI3180",
+        assignment,
+        "--due",
+        "2099-01-01T00:00:00Z",
+        "--max-size",
+        max,
+    ]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,7 +379,7 @@ fn many_concurrent_submissions(transport: &str) {
     );
 
     // Reopened, the store holds exactly what was receipted.
-    let board = assert_store_consistent(&campus.data());
+    let board = assert_store_consistent(&campus, &campus.data());
     let recorded: HashSet<String> = board
         .all()
         .expect("records")
@@ -494,7 +495,7 @@ fn a_submission_refused_at_commit_leaves_the_rest_of_its_batch_stored() {
         assert!(stored == **bytes, "{id} differs");
     }
     stop_and_log(bb);
-    let board = assert_store_consistent(&campus.data());
+    let board = assert_store_consistent(&campus, &campus.data());
     let all = board.all().expect("records");
     assert_eq!(
         all.len(),
@@ -525,16 +526,7 @@ fn a_failed_commit_refuses_its_batch_keeps_nothing_of_it_and_the_next_student_is
 
     // The fault: every record inserts, but no transaction can commit (a deferred foreign key
     // never satisfied), so the files are renamed and the directory synced before it fails.
-    let db = campus.data().join("blackboard.db");
-    let raw =
-        handin_services::store::sqlite::open(&db, "", 2).expect("the database, beside the server");
-    raw.execute_batch(
-        "CREATE TABLE parent (id INTEGER PRIMARY KEY);
-         CREATE TABLE fault (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
-         CREATE TRIGGER fault AFTER INSERT ON submissions
-         BEGIN INSERT INTO fault (p) VALUES (1); END;",
-    )
-    .expect("the fault");
+    let fault = Fault::add(&campus);
     let jobs: Vec<Job> = (0..8)
         .map(|i| {
             Job::new(
@@ -562,13 +554,13 @@ fn a_failed_commit_refuses_its_batch_keeps_nothing_of_it_and_the_next_student_is
     let log = bb.log();
     assert!(log.contains("group commit failed"), "{}", tail(&log));
     assert!(
-        log.contains("FOREIGN KEY"),
+        log.to_lowercase().contains("foreign key"),
         "the cause is logged:\n{}",
         tail(&log)
     );
     // Nothing of the failed batches: only the first file, nothing left in tmp/.
     let settled = poll(Duration::from_secs(10), Duration::from_millis(20), || {
-        (names_in(&campus.data().join("tmp")).is_empty()
+        (names_in(&campus.uploads_dir(&campus.data())).is_empty()
             && names_in(&campus.data().join("files")) == [kept.id.clone()])
         .then_some(())
     });
@@ -576,13 +568,11 @@ fn a_failed_commit_refuses_its_batch_keeps_nothing_of_it_and_the_next_student_is
         settled.is_some(),
         "files {:?}, tmp {:?}",
         names_in(&campus.data().join("files")),
-        names_in(&campus.data().join("tmp"))
+        names_in(&campus.uploads_dir(&campus.data()))
     );
 
     // The fault removed, the next students are served, without a restart.
-    raw.execute_batch("DROP TRIGGER fault; DROP TABLE fault; DROP TABLE parent;")
-        .expect("the fault goes");
-    drop(raw);
+    fault.remove();
     let next = Job::new(BOB, "hw1", "hw.bin", 90_000, 99);
     let body = submit(&bb.addr, Transport::Mio, &students.config(BOB), &next, None)
         .expect("the next student is served");
@@ -597,7 +587,7 @@ fn a_failed_commit_refuses_its_batch_keeps_nothing_of_it_and_the_next_student_is
     .expect("a refused student submits again");
     assert_eq!(again.version, 1);
     stop_and_log(bb);
-    let board = assert_store_consistent(&campus.data());
+    let board = assert_store_consistent(&campus, &campus.data());
     let mut ids: Vec<String> = board
         .all()
         .expect("records")
@@ -608,6 +598,68 @@ fn a_failed_commit_refuses_its_batch_keeps_nothing_of_it_and_the_next_student_is
     let mut want = vec![kept.id, body.id, again.id];
     want.sort();
     assert_eq!(ids, want);
+}
+
+/// A fault in the campus's Blackboard database, made beside the running server: through the
+/// SQLite file, or with `psql` in PostgreSQL.
+enum Fault {
+    /// Removes the fault through the open SQLite connection.
+    Sqlite(Box<dyn FnOnce()>),
+    Postgres(String),
+}
+
+impl Fault {
+    fn add(campus: &Campus) -> Self {
+        match campus.postgres() {
+            None => {
+                let db = campus.data().join("blackboard.db");
+                let raw = handin_services::store::sqlite::open(&db, "", 2)
+                    .expect("the database, beside the server");
+                raw.execute_batch(
+                    "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                     CREATE TABLE fault (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+                     CREATE TRIGGER fault AFTER INSERT ON submissions
+                     BEGIN INSERT INTO fault (p) VALUES (1); END;",
+                )
+                .expect("the fault");
+                Self::Sqlite(Box::new(move || {
+                    raw.execute_batch("DROP TRIGGER fault; DROP TABLE fault; DROP TABLE parent;")
+                        .expect("the fault goes")
+                }))
+            }
+            Some(pg) => {
+                let url = pg.board_url(&campus.data());
+                psql(
+                    &url,
+                    "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                     CREATE TABLE fault (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+                     CREATE FUNCTION fault() RETURNS trigger LANGUAGE plpgsql AS
+                       $$ BEGIN INSERT INTO fault (p) VALUES (1); RETURN NEW; END $$;
+                     CREATE TRIGGER fault AFTER INSERT ON submissions
+                       FOR EACH ROW EXECUTE FUNCTION fault();",
+                );
+                Self::Postgres(url)
+            }
+        }
+    }
+
+    fn remove(self) {
+        match self {
+            Self::Sqlite(remove) => remove(),
+            Self::Postgres(url) => psql(
+                &url,
+                "DROP TRIGGER fault ON submissions; DROP FUNCTION fault();
+                 DROP TABLE fault; DROP TABLE parent;",
+            ),
+        }
+    }
+}
+
+/// Runs `sql` with `psql` (PostgreSQL's own client) on the database at `url`.
+fn psql(url: &str, sql: &str) {
+    let mut c = Command::new("psql");
+    c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql]);
+    ok(c);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -670,7 +722,7 @@ fn small_upload_buffer(transport: &str) {
         peak <= CAP + 512 * 1024,
         "{peak} bytes held at once: {line}"
     );
-    assert_store_consistent(&campus.data());
+    assert_store_consistent(&campus, &campus.data());
 }
 
 #[test]
@@ -698,16 +750,8 @@ fn the_upload_buffer_flag_is_documented_and_checked() {
     assert!(help.contains("256MiB"), "the default is shown: {help}");
     let campus = Campus::new();
     for bad in ["1KiB", "lots"] {
-        let mut c = Command::new(bin_dir().join("blackboard"));
-        c.args(["serve", "--data"])
-            .arg(campus.data())
-            .arg("--ca")
-            .arg(campus.pki().join("ca.crt"))
-            .arg("--cert")
-            .arg(campus.path("bb.crt"))
-            .arg("--key")
-            .arg(campus.path("bb.key"))
-            .args(["--listen", "127.0.0.1:0", "--upload-buffer", bad]);
+        let mut c = campus.blackboard_serve(&campus.data());
+        c.args(["--listen", "127.0.0.1:0", "--upload-buffer", bad]);
         let err = fails(c);
         assert!(err.contains("--upload-buffer"), "{bad}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");

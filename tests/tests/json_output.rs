@@ -152,10 +152,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn blackboard(campus: &Campus, args: &[&str]) -> Command {
-    let mut c = cmd("blackboard");
-    c.arg(args[0]).arg(args[1]).arg("--data").arg(campus.data());
-    c.args(&args[2..]);
-    c
+    campus.blackboard_admin(args)
 }
 
 fn staff(campus: &Campus, bb: &Server, who: &str, args: &[&str]) -> Command {
@@ -290,10 +287,7 @@ fn every_json_output_has_the_documented_fields() {
     assert_eq!(assignments[0]["due_at"], "2099-01-01T00:00:00Z");
     assert_eq!(assignments[0]["max_size"], 2u64 << 30);
     let roster = doc.run("cuhk roster list", {
-        let mut c = cmd("cuhk");
-        c.args(["roster", "list", "--json", "--dir"])
-            .arg(campus.pki());
-        c
+        campus.cuhk(&["roster", "list", "--json"])
     });
     let kinds: Vec<&str> = roster
         .as_array()

@@ -45,10 +45,8 @@ fn a_teacher_enrolls_with_a_login_and_openssl_shows_the_login_as_cn() {
     let campus = Campus::new();
     let cuhk = campus.start_cuhk();
 
-    let mut add = cmd("cuhk");
-    add.args(["roster", "add", "--dir"])
-        .arg(campus.pki())
-        .args(["--staff", TEACHER]);
+    let mut add = campus.cuhk(&["roster", "add"]);
+    add.args(["--staff", TEACHER]);
     let out = ok(add);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "the code alone on a line: {out:?}");
@@ -197,10 +195,8 @@ fn ids_in_the_wrong_place_or_of_no_kind_are_refused_with_one_clear_line() {
     let campus = Campus::new();
     let cuhk = campus.start_cuhk();
     let roster = |args: &[&str]| {
-        let mut c = cmd("cuhk");
-        c.args(["roster", "add", "--dir"])
-            .arg(campus.pki())
-            .args(args);
+        let mut c = campus.cuhk(&["roster", "add"]);
+        c.args(args);
         run(c)
     };
     let out = roster(&[TEACHER]);
@@ -291,11 +287,8 @@ fn a_teacher_renews_and_is_revoked_by_login() {
     );
     let second = leaf_of(&profile.join("cert.pem"), &campus.path("second.pem"));
 
-    let mut revoke = cmd("cuhk");
-    revoke
-        .args(["revoke", "--dir"])
-        .arg(campus.pki())
-        .args(["--staff", TEACHER]);
+    let mut revoke = campus.cuhk(&["revoke"]);
+    revoke.args(["--staff", TEACHER]);
     let out = ok(revoke);
     assert!(
         out.starts_with(&format!("revoked 2 certificate(s) of {TEACHER}")),
@@ -323,11 +316,8 @@ fn a_teacher_renews_and_is_revoked_by_login() {
     assert!(!out.status.success());
     assert!(error_line(&out).contains("revoked"), "{}", stderr_of(&out));
 
-    let mut unknown = cmd("cuhk");
-    unknown
-        .args(["revoke", "--dir"])
-        .arg(campus.pki())
-        .args(["--staff", OTHER]);
+    let mut unknown = campus.cuhk(&["revoke"]);
+    unknown.args(["--staff", OTHER]);
     let out = run(unknown);
     assert!(!out.status.success());
     assert_eq!(

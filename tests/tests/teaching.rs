@@ -25,10 +25,7 @@ fn rfc3339_in(secs: i64) -> String {
 }
 
 fn blackboard(campus: &Campus, args: &[&str]) -> Command {
-    let mut c = cmd("blackboard");
-    c.arg(args[0]).arg(args[1]).arg("--data").arg(campus.data());
-    c.args(&args[2..]);
-    c
+    campus.blackboard_admin(args)
 }
 
 /// A `staff` command as `who`, at `bb`.

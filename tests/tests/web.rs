@@ -76,10 +76,7 @@ fn token(html: &str) -> String {
 }
 
 fn blackboard(campus: &Campus, args: &[&str]) -> Command {
-    let mut c = cmd("blackboard");
-    c.arg(args[0]).arg(args[1]).arg("--data").arg(campus.data());
-    c.args(&args[2..]);
-    c
+    campus.blackboard_admin(args)
 }
 
 fn upload(campus: &Campus, bb: &Server, file: &Path, token: &str, headers: &[String]) -> Command {
