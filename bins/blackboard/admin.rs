@@ -116,7 +116,6 @@ fn store_failed(e: BoardError) -> ! {
     fail(board_failure(e))
 }
 
-
 pub(crate) fn assignment(command: AssignmentCommand) {
     match command {
         AssignmentCommand::Add {
@@ -143,7 +142,8 @@ pub(crate) fn assignment(command: AssignmentCommand) {
                 grace,
             };
             // The operator may set any due time (an old assignment, a test).
-            store.records()
+            store
+                .records()
                 .put_assignment(&spec, true, &Actor::Operator, SystemTime::now())
                 .unwrap_or_else(|e| store_failed(e));
             println!(
@@ -154,7 +154,10 @@ pub(crate) fn assignment(command: AssignmentCommand) {
             );
         }
         AssignmentCommand::List { store, json } => {
-            let all = store.records().assignments().unwrap_or_else(|e| store_failed(e));
+            let all = store
+                .records()
+                .assignments()
+                .unwrap_or_else(|e| store_failed(e));
             if json {
                 let v: Vec<serde_json::Value> = all
                     .iter()
@@ -208,14 +211,16 @@ pub(crate) fn course(command: CourseCommand) {
             course,
             title,
         } => {
-            store.records()
+            store
+                .records()
                 .add_course(&course, &title, now)
                 .unwrap_or_else(|e| store_failed(e));
             println!("course {course} added");
         }
         CourseCommand::Staff { store, course, add } => {
             let people = people(&add);
-            store.records()
+            store
+                .records()
                 .add_staff(&course, &people, now)
                 .unwrap_or_else(|e| store_failed(e));
             println!("{course}: {} on the staff list", people.len());
@@ -250,8 +255,15 @@ pub(crate) fn course(command: CourseCommand) {
                 listed.len()
             );
         }
-        CourseCommand::Show { store, course, json } => {
-            let (staff, class) = store.records().lists(&course).unwrap_or_else(|e| store_failed(e));
+        CourseCommand::Show {
+            store,
+            course,
+            json,
+        } => {
+            let (staff, class) = store
+                .records()
+                .lists(&course)
+                .unwrap_or_else(|e| store_failed(e));
             if json {
                 let students: Vec<&str> = class.iter().map(|s| s.as_str()).collect();
                 handin::json::print(
@@ -266,7 +278,10 @@ pub(crate) fn course(command: CourseCommand) {
             }
         }
         CourseCommand::List { store, json } => {
-            let courses = store.records().courses().unwrap_or_else(|e| store_failed(e));
+            let courses = store
+                .records()
+                .courses()
+                .unwrap_or_else(|e| store_failed(e));
             if json {
                 let v: Vec<serde_json::Value> = courses
                     .iter()

@@ -4,7 +4,6 @@ mod admin;
 mod store_args;
 
 use admin::{AssignmentCommand, CourseCommand};
-use store_args::StoreArgs;
 use clap::{CommandFactory, Parser, Subcommand};
 use handin::cli::{die, init_logging, parse_duration, parse_size, Failure, EXIT_CODES};
 use handin::net::{self, Transport};
@@ -20,6 +19,7 @@ use handin_services::board::{default_node_name, Board, BoardError, StoreLocation
 use handin_services::runtime::Pool;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use store_args::StoreArgs;
 
 /// The fewest worker threads, whatever the number of cores.
 const WORKERS: usize = 16;

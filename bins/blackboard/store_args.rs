@@ -25,8 +25,12 @@ pub(crate) struct StoreArgs {
 impl StoreArgs {
     /// Where the store is; a usage error (exit code 2) if the flags do not say.
     pub(crate) fn location(&self) -> StoreLocation {
-        StoreLocation::from_flags(self.data.as_deref(), self.db.as_deref(), self.blobs.as_deref())
-            .unwrap_or_else(|e| die("blackboard", Failure::usage(e)))
+        StoreLocation::from_flags(
+            self.data.as_deref(),
+            self.db.as_deref(),
+            self.blobs.as_deref(),
+        )
+        .unwrap_or_else(|e| die("blackboard", Failure::usage(e)))
     }
 
     /// The store for an operator's command: servers may be using it, so their uploads are

@@ -9,9 +9,9 @@ use handin::net::{self, Transport};
 use handin_core::driver::{ServeOptions, Shutdown};
 use handin_core::pki::{PersonId, StaffLogin, StudentId};
 use handin_services::cuhk::{follow_crl, Cuhk, CuhkShared, PkiDir, SharedThrottle};
-use handin_services::store::PgThrottle;
 use handin_services::registrar::RegistrarError;
 use handin_services::runtime::Pool;
+use handin_services::store::PgThrottle;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -308,14 +308,10 @@ fn main() {
         }
         Command::Roster {
             command: RosterCommand::Import { dir, db, file },
-        } => {
-            roster::import(&existing(&dir, db), &file, now).unwrap_or_else(|e| die("cuhk", e))
-        }
+        } => roster::import(&existing(&dir, db), &file, now).unwrap_or_else(|e| die("cuhk", e)),
         Command::Roster {
             command: RosterCommand::List { dir, db, json },
-        } => {
-            roster::list(&existing(&dir, db), json).unwrap_or_else(|e| die("cuhk", e))
-        }
+        } => roster::list(&existing(&dir, db), json).unwrap_or_else(|e| die("cuhk", e)),
         Command::Revoke {
             dir,
             db,
@@ -400,8 +396,12 @@ fn serve(
     }
     let cuhk = Arc::new(cuhk);
     if pki.db_url().is_some() {
-        follow_crl(cuhk.clone(), pki.records().map_err(|e| e.to_string())?, pki.crl())
-            .map_err(|e| e.to_string())?;
+        follow_crl(
+            cuhk.clone(),
+            pki.records().map_err(|e| e.to_string())?,
+            pki.crl(),
+        )
+        .map_err(|e| e.to_string())?;
     }
     handin::net::raise_open_files();
     let listener = handin::net::listen(listen).map_err(|e| {

@@ -90,7 +90,9 @@ impl ServerAddr {
     /// `default_port`. The host must be a DNS name or an IP address. A list of them separated
     /// by commas is several addresses of one service, tried in that order.
     pub fn parse(text: &str, default_port: u16) -> Result<Self, String> {
-        let mut addrs = text.split(',').map(|one| Self::parse_one(one, default_port));
+        let mut addrs = text
+            .split(',')
+            .map(|one| Self::parse_one(one, default_port));
         let mut first = match addrs.next() {
             Some(first) => first?,
             None => Self::parse_one(text, default_port)?,
@@ -492,7 +494,10 @@ mod tests {
             .map(|x| format!("{}:{}", x.host(), x.port()))
             .collect();
         assert_eq!(each, ["bb1.example.edu:3141", "::1:9", "10.0.0.7:3141"]);
-        assert_eq!(a.to_string(), "bb1.example.edu:3141, [::1]:9, 10.0.0.7:3141");
+        assert_eq!(
+            a.to_string(),
+            "bb1.example.edu:3141, [::1]:9, 10.0.0.7:3141"
+        );
         assert_eq!(ServerAddr::parse(&a.to_string(), 1), Ok(a));
         for bad in ["a,", ",a", "a,,b", "a, b:0"] {
             assert!(ServerAddr::parse(bad, 3141).is_err(), "{bad:?}");

@@ -89,7 +89,10 @@ impl Servers {
                 let nodes = (0..nodes.max(1))
                     .map(|i| lab.start_blackboard_node(transport, &url, &format!("node{i}")))
                     .collect::<Result<Vec<_>>>()?;
-                Ok(Self { nodes, pg: Some(pg) })
+                Ok(Self {
+                    nodes,
+                    pg: Some(pg),
+                })
             }
         }
     }
@@ -134,7 +137,11 @@ fn tree_cpu(root: u32) -> Result<Duration> {
     let mut total = stat_fields(root)?.iter().sum::<u64>();
     let dirs = std::fs::read_dir("/proc").map_err(|e| e.to_string())?;
     for entry in dirs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if parent_of(pid) == Some(root) {
@@ -151,7 +158,10 @@ fn tree_cpu(root: u32) -> Result<Duration> {
 fn stat_fields(pid: u32) -> Result<[u64; 4]> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad /proc stat")?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("bad /proc stat")?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     Ok([tick(11), tick(12), tick(13), tick(14)])

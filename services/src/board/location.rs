@@ -111,9 +111,9 @@ impl Board {
         check_node_name(node).map_err(BoardError::Invalid)?;
         let blobs = shared_blobs(dir, Some(node))?;
         let lock = DirLock::acquire(blobs.tmp(), SystemTime::now()).map_err(BoardError::Locked)?;
-        let removed = blobs.clean_tmp().map_err(|(at, e)| {
-            io_err(format!("removing leftover upload {}", at.display()))(e)
-        })?;
+        let removed = blobs
+            .clean_tmp()
+            .map_err(|(at, e)| io_err(format!("removing leftover upload {}", at.display()))(e))?;
         let records = PgBoard::open(url)?;
         Ok(Self::with_parts(
             Box::new(records),

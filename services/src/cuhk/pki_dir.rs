@@ -47,7 +47,9 @@ impl PkiDir {
         self.check()?;
         let records: Box<dyn RegistrarRecords> = match &self.db {
             Some(url) => Box::new(PgRegistrar::open(url).map_err(|e| CuhkError(e.to_string()))?),
-            None => Box::new(SqliteRegistrar::open(&self.db()).map_err(|e| CuhkError(e.to_string()))?),
+            None => {
+                Box::new(SqliteRegistrar::open(&self.db()).map_err(|e| CuhkError(e.to_string()))?)
+            }
         };
         Ok(records)
     }
@@ -350,7 +352,11 @@ mod tests {
         assert!(!dir.path().join("b").exists(), "nothing written");
         // A copy of the directory on another node sees the same roster and the latest CRL.
         let student = PersonId::parse("1155000001").unwrap();
-        let code = first.registrar().unwrap().add_person(&student, now).unwrap();
+        let code = first
+            .registrar()
+            .unwrap()
+            .add_person(&student, now)
+            .unwrap();
         assert!(!code.is_empty());
         let copy = PkiDir::new(&dir.path().join("a")).with_db(Some(url));
         assert!(copy.registrar().unwrap().on_roster(&student).unwrap());

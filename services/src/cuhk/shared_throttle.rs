@@ -114,7 +114,8 @@ mod tests {
         assert_eq!(b.check(other, t), Ok(()));
         assert_eq!(b.check(guesser, t + Duration::from_secs(10)), Ok(()));
         // The same waits as one process's table.
-        let mut memory = super::super::throttle::AddressThrottle::new(3, Duration::from_secs(10), 8);
+        let mut memory =
+            super::super::throttle::AddressThrottle::new(3, Duration::from_secs(10), 8);
         for _ in 0..3 {
             memory.wrong_code(guesser, t);
         }

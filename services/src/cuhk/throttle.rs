@@ -53,7 +53,12 @@ impl Throttle for Mutex<AddressThrottle> {
 
 /// How long a source whose count runs out at `until` must wait at `now`, allowing `burst`
 /// wrong codes at once and one per `interval` after them.
-pub fn wait(until: SystemTime, now: SystemTime, burst: u32, interval: Duration) -> Result<(), Duration> {
+pub fn wait(
+    until: SystemTime,
+    now: SystemTime,
+    burst: u32,
+    interval: Duration,
+) -> Result<(), Duration> {
     let ahead = until.duration_since(now).unwrap_or_default();
     let allowed = interval.saturating_mul(burst.max(1) - 1);
     match ahead.checked_sub(allowed) {

@@ -51,8 +51,12 @@ impl BlobDir {
     /// progress go to `tmp/<node>/`, which [`BlobDir::clean_tmp`] empties (and nothing else).
     /// `node` must be a [node name](check_node_name).
     pub fn open_node(dir: &Path, node: &str) -> Result<Self, (PathBuf, io::Error)> {
-        check_node_name(node)
-            .map_err(|m| (dir.to_path_buf(), io::Error::new(io::ErrorKind::InvalidInput, m)))?;
+        check_node_name(node).map_err(|m| {
+            (
+                dir.to_path_buf(),
+                io::Error::new(io::ErrorKind::InvalidInput, m),
+            )
+        })?;
         let mut blobs = Self::open(dir)?;
         blobs.tmp = blobs.tmp.join(node);
         make_dir(&blobs.tmp).map_err(|e| (blobs.tmp.clone(), e))?;
@@ -340,7 +344,10 @@ mod tests {
         assert!(ub.path().starts_with(dir.path().join("tmp/node-b")));
         std::mem::forget(ua);
         assert_eq!(a.clean_tmp().unwrap(), 1);
-        assert!(ub.path().exists(), "node b's upload in progress is not node a's to remove");
+        assert!(
+            ub.path().exists(),
+            "node b's upload in progress is not node a's to remove"
+        );
         // Both place into the one files/ and read each other's blobs.
         let id = b.fresh_id().unwrap();
         b.place(&mut ub, &id).unwrap();

@@ -46,7 +46,8 @@ impl FormKey {
     pub fn shared(path: &std::path::Path) -> Result<Self, String> {
         use std::io::Write;
         let key = |bytes: &[u8]| Self(hmac::Key::new(hmac::HMAC_SHA256, bytes));
-        let read = |path: &std::path::Path| match std::fs::read(path) {
+        let read = |path: &std::path::Path| {
+            match std::fs::read(path) {
             Ok(b) if b.len() == KEY_LEN => Ok(Some(key(&b))),
             Ok(b) => Err(format!(
                 "{} holds {} bytes, not a {KEY_LEN}-byte form key: remove it and restart every node",
@@ -55,6 +56,7 @@ impl FormKey {
             )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!("reading the form key {}: {e}", path.display())),
+        }
         };
         if let Some(k) = read(path)? {
             return Ok(k);
@@ -201,11 +203,19 @@ mod tests {
         assert!(!key.check(&t.replace('.', "x"), &person(), now));
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("web-form.key");
-        let (a, b) = (FormKey::shared(&file).unwrap(), FormKey::shared(&file).unwrap());
-        assert!(b.check(&a.token(&person(), now), &person(), now), "nodes share the key");
+        let (a, b) = (
+            FormKey::shared(&file).unwrap(),
+            FormKey::shared(&file).unwrap(),
+        );
+        assert!(
+            b.check(&a.token(&person(), now), &person(), now),
+            "nodes share the key"
+        );
         assert_eq!(std::fs::read(&file).unwrap().len(), KEY_LEN);
         std::fs::write(&file, b"short").unwrap();
-        assert!(FormKey::shared(&file).unwrap_err().contains("not a 32-byte form key"));
+        assert!(FormKey::shared(&file)
+            .unwrap_err()
+            .contains("not a 32-byte form key"));
         let other = FormKey::generate().unwrap();
         assert!(!other.check(&t, &person(), now), "another server's key");
         let (issued, mac) = t.split_once('.').unwrap();

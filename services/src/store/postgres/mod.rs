@@ -36,7 +36,7 @@ use super::StoreError;
 use postgres::{Client, Config, NoTls};
 use std::cell::Cell;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long connecting may take before it is given up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -146,11 +146,18 @@ fn describe(config: &Config) -> String {
 
 /// A few connections to one database, opened on demand. A connection that was closed, or
 /// that failed in any way, is not reused: the next use opens a new one, so that the pool
-/// recovers by itself after PostgreSQL restarts.
+/// recovers by itself after PostgreSQL restarts. One that sat idle for [`CHECK_AFTER`] is asked
+/// first whether it still works (a server restarted meanwhile closed it without the client
+/// knowing), so that a restart during a quiet moment costs no request a refusal.
 pub(crate) struct Pool {
     config: Config,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<(Client, Instant)>>,
 }
+
+/// How long a connection may sit idle before it is checked when taken again.
+const CHECK_AFTER: Duration = Duration::from_secs(1);
+/// How long that check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -181,12 +188,23 @@ impl Pool {
         &self.config
     }
 
-    /// A connection: an idle one that is still open, else a new one.
+    /// A connection: an idle one that is still open (and, after a pause, still answers), else
+    /// a new one.
     pub(crate) fn get(&self) -> Result<Conn<'_>, StoreError> {
-        let reused = {
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            idle.retain(|c| !c.is_closed());
-            idle.pop()
+        let reused = loop {
+            let next = {
+                let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                idle.retain(|(c, _)| !c.is_closed());
+                idle.pop()
+            };
+            match next {
+                Some((mut c, since)) => {
+                    if since.elapsed() < CHECK_AFTER || c.is_valid(CHECK_TIMEOUT).is_ok() {
+                        break Some(c);
+                    }
+                }
+                None => break None,
+            }
         };
         let client = match reused {
             Some(c) => c,
@@ -272,7 +290,7 @@ impl Drop for Conn<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE {
-            idle.push(client);
+            idle.push((client, Instant::now()));
         }
     }
 }
