@@ -197,16 +197,20 @@ impl Board {
         placed: &mut Vec<(usize, String)>,
     ) -> Result<Outcome, BoardError> {
         let offer = &item.offer;
-        let assignment = tx.assignment(&offer.course, &offer.assignment)?;
-        if let Err(r) = submission::admit(offer, assignment.as_ref().map(|a| a.max_size)) {
+        // Read inside the transaction: those recorded earlier in this batch count too.
+        let facts = tx.record_facts(
+            &item.student,
+            &offer.course,
+            &offer.assignment,
+            &offer.file_name,
+        )?;
+        if let Err(r) = submission::admit(offer, facts.assignment.as_ref().map(|a| a.max_size)) {
             return Ok(Some(Err(BoardError::Refused(r))));
         }
-        let Some(assignment) = assignment else {
+        let Some(assignment) = facts.assignment else {
             return Ok(Some(Err(refused(RefusalCode::Internal, "no assignment"))));
         };
-        // Counted inside the transaction: those recorded earlier in this batch count too.
-        let used = tx.usage(&item.student, &offer.course, &offer.assignment)?;
-        if let Err(r) = self.quota.check(used, offer.size) {
+        if let Err(r) = self.quota.check(facts.usage, offer.size) {
             return Ok(Some(Err(BoardError::Refused(r))));
         }
         if i64::try_from(offer.size).is_err() {
@@ -215,12 +219,7 @@ impl Board {
                 "the file is too large",
             ))));
         }
-        let earlier = tx.versions(
-            &item.student,
-            &offer.course,
-            &offer.assignment,
-            &offer.file_name,
-        )?;
+        let earlier = facts.versions;
         let id = match self.blobs.fresh_id() {
             Ok(id) => id,
             Err(e) => return Ok(Some(Err(io_refusal(e)))),
@@ -230,8 +229,7 @@ impl Board {
         }
         placed.push((i, id.clone()));
         let received = unix_secs(item.received_at);
-        let extension = tx.extension(&offer.course, &offer.assignment, &item.student)?;
-        let deadline = assignment.window().deadline(extension.map(unix_secs));
+        let deadline = assignment.window().deadline(facts.extension.map(unix_secs));
         let due = SystemTime::UNIX_EPOCH + Duration::from_secs(deadline.due());
         let record = StoredSubmission {
             id,

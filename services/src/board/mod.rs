@@ -305,23 +305,22 @@ impl Board {
         offer: &UploadOffer,
         now: SystemTime,
     ) -> Result<(), BoardError> {
-        let assignment = self.records.assignment(&offer.course, &offer.assignment)?;
-        handin_core::rules::submission::admit(offer, assignment.as_ref().map(|a| a.max_size))
+        let facts = self
+            .records
+            .offer_facts(student, &offer.course, &offer.assignment)?;
+        handin_core::rules::submission::admit(offer, facts.assignment.as_ref().map(|a| a.max_size))
             .map_err(BoardError::Refused)?;
-        let Some(assignment) = assignment else {
+        let Some(assignment) = facts.assignment else {
             return Err(refused(RefusalCode::Internal, "no assignment"));
         };
-        let person = handin_core::pki::PersonId::Student(student.clone());
-        let m = self.records.membership(&person, &offer.course)?;
-        check_may_submit(student, &offer.course, m).map_err(BoardError::Refused)?;
-        let extension = self
-            .records
-            .extension(&offer.course, &offer.assignment, student)?;
+        check_may_submit(student, &offer.course, facts.membership).map_err(BoardError::Refused)?;
         assignment
             .window()
-            .admit(unix_secs(now), extension.map(unix_secs))
+            .admit(unix_secs(now), facts.extension.map(unix_secs))
             .map_err(BoardError::Refused)?;
-        self.check_quota(student, offer)
+        self.quota
+            .check(facts.usage, offer.size)
+            .map_err(BoardError::Refused)
     }
 
     /// The directory's lock, held by a store opened with [`Board::open`].

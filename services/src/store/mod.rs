@@ -32,6 +32,7 @@ pub use course::{
 
 use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{unix_secs, PersonId, RevokedSerial, StudentId};
+use handin_core::rules::course::Membership;
 use handin_core::rules::enrollment::CertStanding;
 use handin_core::rules::quota::Usage;
 use handin_core::rules::window::Window;
@@ -191,6 +192,22 @@ pub trait BoardRecords: CourseRecords + Send + Sync + fmt::Debug {
         course: &str,
         assignment: &str,
     ) -> Result<Usage, StoreError>;
+    /// Everything deciding on `student`'s offer for `course`/`assignment` reads, at once (a
+    /// store over a network answers it in one round trip).
+    fn offer_facts(
+        &self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+    ) -> Result<OfferFacts, StoreError> {
+        let person = PersonId::Student(student.clone());
+        Ok(OfferFacts {
+            assignment: self.assignment(course, assignment)?,
+            membership: self.membership(&person, course)?,
+            extension: self.extension(course, assignment, student)?,
+            usage: self.usage(student, course, assignment)?,
+        })
+    }
     /// Starts the transaction in which a batch of submissions is recorded. Only one is open
     /// at a time: the next waits for it.
     fn begin(&self) -> Result<Box<dyn BoardTx + '_>, StoreError>;
@@ -207,6 +224,32 @@ pub trait BoardRecords: CourseRecords + Send + Sync + fmt::Debug {
     /// Whether a submission with this id is recorded (after a failed commit: whether it took
     /// effect all the same).
     fn is_recorded(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// What deciding whether to take an offer reads about it ([`BoardRecords::offer_facts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferFacts {
+    /// The assignment, if it exists.
+    pub assignment: Option<Assignment>,
+    /// The student and the course.
+    pub membership: Membership,
+    /// The student's extension, if granted.
+    pub extension: Option<SystemTime>,
+    /// What the student stores for the assignment now.
+    pub usage: Usage,
+}
+
+/// What recording one submission reads in its transaction ([`BoardTx::record_facts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFacts {
+    /// The assignment, as it is now.
+    pub assignment: Option<Assignment>,
+    /// What the student stores for the assignment, this transaction's records included.
+    pub usage: Usage,
+    /// How many versions of the file name the student stores.
+    pub versions: u32,
+    /// The student's extension, if granted.
+    pub extension: Option<SystemTime>,
 }
 
 /// The transaction recording a batch of submissions: reads see what it wrote so far. Dropped
@@ -240,6 +283,22 @@ pub trait BoardTx {
         assignment: &str,
         file_name: &str,
     ) -> Result<u32, StoreError>;
+    /// Everything recording `student`'s `file_name` for `course`/`assignment` reads, at once
+    /// (a store over a network answers it in one round trip).
+    fn record_facts(
+        &mut self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+        file_name: &str,
+    ) -> Result<RecordFacts, StoreError> {
+        Ok(RecordFacts {
+            assignment: self.assignment(course, assignment)?,
+            usage: self.usage(student, course, assignment)?,
+            versions: self.versions(student, course, assignment, file_name)?,
+            extension: self.extension(course, assignment, student)?,
+        })
+    }
     /// Records a submission.
     fn insert(&mut self, submission: &StoredSubmission) -> Result<(), StoreError>;
     /// Commits everything recorded.

@@ -375,3 +375,78 @@ pub(super) fn course_records_round_trip(board: &dyn BoardRecords) {
     assert_eq!(board.log("CSCI3180").unwrap().last(), Some(&entry));
     assert!(board.log("MATH1010").unwrap().is_empty());
 }
+
+pub(super) fn the_facts_read_at_once_are_the_facts_read_one_by_one(records: &dyn BoardRecords) {
+    let alice = sid("1155000001");
+    let bob = sid("1155000002");
+    let log = log("setup");
+    // Nothing there yet: no assignment, no course, nothing stored.
+    let none = records.offer_facts(&alice, "CSCI3180", "hw1").unwrap();
+    assert_eq!(none.assignment, None);
+    assert!(!none.membership.course_exists);
+    assert_eq!(none.usage.submissions, 0);
+    with_hw1(records);
+    let course = Course {
+        course: "CSCI3180".into(),
+        title: "Languages".into(),
+    };
+    records.change(&Change::PutCourse(course), &log).unwrap();
+    let students = vec![alice.clone()];
+    let class = Change::AddStudents {
+        course: "CSCI3180".into(),
+        students,
+    };
+    records.change(&class, &log).unwrap();
+    let extension = Extension {
+        course: "CSCI3180".into(),
+        assignment: "hw1".into(),
+        student: alice.clone(),
+        due: at(9_000),
+    };
+    records.change(&Change::Extend(extension), &log).unwrap();
+    let mut tx = records.begin().unwrap();
+    tx.insert(&submission("S1", 1)).unwrap();
+    tx.insert(&submission("S2", 2)).unwrap();
+    // In the transaction, its own records count.
+    let facts = tx.record_facts(&alice, "CSCI3180", "hw1", "a.txt").unwrap();
+    assert_eq!(facts.assignment, tx.assignment("CSCI3180", "hw1").unwrap());
+    assert!(facts.assignment.is_some());
+    assert_eq!(facts.usage, tx.usage(&alice, "CSCI3180", "hw1").unwrap());
+    assert_eq!(facts.usage.submissions, 2);
+    assert_eq!(facts.usage.bytes, 6);
+    assert_eq!(facts.versions, 2);
+    assert_eq!(facts.extension, Some(at(9_000)));
+    let other = tx.record_facts(&bob, "CSCI3180", "hw2", "b.txt").unwrap();
+    assert_eq!(
+        (other.assignment, other.versions, other.extension),
+        (None, 0, None)
+    );
+    tx.commit().unwrap();
+    for who in [&alice, &bob] {
+        let facts = records.offer_facts(who, "CSCI3180", "hw1").unwrap();
+        let person = PersonId::Student(who.clone());
+        assert_eq!(
+            facts.assignment,
+            records.assignment("CSCI3180", "hw1").unwrap()
+        );
+        assert_eq!(
+            facts.membership,
+            records.membership(&person, "CSCI3180").unwrap()
+        );
+        assert_eq!(
+            facts.extension,
+            records.extension("CSCI3180", "hw1", who).unwrap()
+        );
+        assert_eq!(facts.usage, records.usage(who, "CSCI3180", "hw1").unwrap());
+    }
+    let alice_facts = records.offer_facts(&alice, "CSCI3180", "hw1").unwrap();
+    assert!(alice_facts.membership.on_class_list && alice_facts.membership.has_class_list);
+    assert_eq!(alice_facts.usage.submissions, 2);
+    assert!(
+        !records
+            .offer_facts(&bob, "CSCI3180", "hw1")
+            .unwrap()
+            .membership
+            .on_class_list
+    );
+}

@@ -47,6 +47,7 @@ macro_rules! every_case {
                 assignments_are_added_changed_and_sorted_bytewise,
                 a_change_that_fails_leaves_no_log_entry,
                 course_records_round_trip,
+                the_facts_read_at_once_are_the_facts_read_one_by_one,
             ];
             registrar: [
                 a_person_is_found_only_as_the_kind_of_id_added,

@@ -9,7 +9,9 @@
 
 use super::schema::{migrate, Component};
 use super::{secs, signed, time, unsigned, Conn, Pool};
-use crate::store::{Assignment, BoardRecords, BoardTx, StoreError, StoredSubmission};
+use crate::store::{
+    Assignment, BoardRecords, BoardTx, OfferFacts, RecordFacts, StoreError, StoredSubmission,
+};
 use handin_core::pki::StudentId;
 use handin_core::rules::quota::Usage;
 use postgres::types::ToSql;
@@ -113,6 +115,10 @@ CREATE INDEX staff_log_by_course ON staff_log (course, seq);
 
 const COLUMNS: &str = "id, student_id, course, assignment, file_name, size, sha256, \
                        received_at, late, version, due_at";
+/// Records one submission (the columns of [`COLUMNS`], in order).
+const INSERT: &str = "INSERT INTO submissions (id, student_id, course, assignment, file_name, \
+                      size, sha256, received_at, late, version, due_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 const ASSIGNMENT_COLUMNS: &str = "course, assignment, due, max_size, cutoff, grace, open";
 
 /// Blackboard's records in a PostgreSQL database that several nodes may share.
@@ -186,6 +192,15 @@ impl BoardRecords for PgBoard {
         usage_in(&mut self.pool.get()?, student, course, assignment)
     }
 
+    fn offer_facts(
+        &self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+    ) -> Result<OfferFacts, StoreError> {
+        super::facts::offer_facts(&mut self.pool.get()?, student, course, assignment)
+    }
+
     fn begin(&self) -> Result<Box<dyn BoardTx + '_>, StoreError> {
         let conn = begin_locked(&self.pool, BOARD_LOCK, "starting a batch of submissions")?;
         Ok(Box::new(PgBoardTx {
@@ -238,8 +253,8 @@ pub(super) fn begin_locked<'a>(
     let done = conn.client().batch_execute("BEGIN");
     done.map_err(conn.failed(what))?;
     let locked = conn
-        .client()
-        .execute("SELECT pg_advisory_xact_lock($1)", &[&key]);
+        .prepared("SELECT pg_advisory_xact_lock($1)")
+        .and_then(|(c, st)| c.execute(&st, &[&key]));
     locked.map_err(conn.failed(what))?;
     Ok(conn)
 }
@@ -303,28 +318,37 @@ impl BoardTx for PgBoardTx<'_> {
             .map_err(|_| StoreError::BadDatabase(format!("the database counts {n} versions")))
     }
 
+    fn record_facts(
+        &mut self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+        file_name: &str,
+    ) -> Result<RecordFacts, StoreError> {
+        super::facts::record_facts(&mut self.conn, student, course, assignment, file_name)
+    }
+
     fn insert(&mut self, s: &StoredSubmission) -> Result<(), StoreError> {
         let size = signed(s.size, "the size")?;
         let version = i64::from(s.version);
-        let done = self.conn.client().execute(
-            &format!(
-                "INSERT INTO submissions ({COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            ),
-            &[
-                &s.id,
-                &s.student.as_str(),
-                &s.course,
-                &s.assignment,
-                &s.file_name,
-                &size,
-                &&s.sha256[..],
-                &secs(s.received_at),
-                &s.late,
-                &version,
-                &secs(s.due),
-            ],
-        );
+        let done = self.conn.prepared(INSERT).and_then(|(c, st)| {
+            c.execute(
+                &st,
+                &[
+                    &s.id,
+                    &s.student.as_str(),
+                    &s.course,
+                    &s.assignment,
+                    &s.file_name,
+                    &size,
+                    &&s.sha256[..],
+                    &secs(s.received_at),
+                    &s.late,
+                    &version,
+                    &secs(s.due),
+                ],
+            )
+        });
         done.map_err(self.conn.failed("recording a submission"))?;
         self.inserted += 1;
         Ok(())
@@ -443,7 +467,7 @@ pub(super) fn student(s: &str) -> Result<StudentId, StoreError> {
         .map_err(|_| StoreError::BadDatabase(format!("the database holds {s:?} as a student ID")))
 }
 
-fn row_to_assignment(r: &Row) -> Result<Assignment, StoreError> {
+pub(super) fn row_to_assignment(r: &Row) -> Result<Assignment, StoreError> {
     Ok(Assignment {
         course: get(r, 0)?,
         assignment: get(r, 1)?,

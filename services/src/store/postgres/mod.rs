@@ -18,6 +18,7 @@
 
 mod board;
 mod course;
+mod facts;
 #[cfg(any(test, feature = "local-postgres"))]
 pub mod local;
 #[cfg(test)]
@@ -33,15 +34,16 @@ pub use registrar::{PgRegistrar, PgRegistrarView};
 pub use throttle::PgThrottle;
 
 use super::StoreError;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config, NoTls, Statement};
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long connecting may take before it is given up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections a pool keeps at most; more are closed when returned.
-const MAX_IDLE: usize = 8;
+const MAX_IDLE: usize = 64;
 
 /// Whether `s` names a PostgreSQL database (a `postgres://` or `postgresql://` URL) rather than
 /// a file.
@@ -151,8 +153,15 @@ fn describe(config: &Config) -> String {
 /// knowing), so that a restart during a quiet moment costs no request a refusal.
 pub(crate) struct Pool {
     config: Config,
-    idle: Mutex<Vec<(Client, Instant)>>,
+    idle: Mutex<Vec<Idle>>,
 }
+
+/// The statements a connection has prepared, by their text: the frequent queries are parsed
+/// and planned once per connection, and then take one round trip each instead of two.
+type Statements = HashMap<&'static str, Statement>;
+
+/// An idle connection, its prepared statements, and since when it is idle.
+type Idle = (Client, Statements, Instant);
 
 /// How long a connection may sit idle before it is checked when taken again.
 const CHECK_AFTER: Duration = Duration::from_secs(1);
@@ -194,28 +203,31 @@ impl Pool {
         let reused = loop {
             let next = {
                 let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-                idle.retain(|(c, _)| !c.is_closed());
+                idle.retain(|(c, _, _)| !c.is_closed());
                 idle.pop()
             };
             match next {
-                Some((mut c, since)) => {
+                Some((mut c, statements, since)) => {
                     if since.elapsed() < CHECK_AFTER || c.is_valid(CHECK_TIMEOUT).is_ok() {
-                        break Some(c);
+                        break Some((c, statements));
                     }
                 }
                 None => break None,
             }
         };
-        let client = match reused {
-            Some(c) => c,
-            None => self
-                .config
-                .connect(NoTls)
-                .map_err(failed(format!("connecting to {}", describe(&self.config))))?,
+        let (client, statements) = match reused {
+            Some(reused) => reused,
+            None => (
+                self.config
+                    .connect(NoTls)
+                    .map_err(failed(format!("connecting to {}", describe(&self.config))))?,
+                Statements::new(),
+            ),
         };
         Ok(Conn {
             pool: self,
             client: Some(client),
+            statements,
             broken: Cell::new(false),
         })
     }
@@ -225,10 +237,32 @@ impl Pool {
 pub(crate) struct Conn<'a> {
     pool: &'a Pool,
     client: Option<Client>,
+    statements: Statements,
     broken: Cell<bool>,
 }
 
 impl Conn<'_> {
+    /// `sql` prepared on this connection (once; then from its cache), and the client to run it
+    /// on.
+    pub(crate) fn prepared(
+        &mut self,
+        sql: &'static str,
+    ) -> Result<(&mut Client, Statement), postgres::Error> {
+        let client = self
+            .client
+            .as_mut()
+            .expect("a pooled connection holds its client until it is dropped");
+        let statement = match self.statements.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = client.prepare(sql)?;
+                self.statements.insert(sql, s.clone());
+                s
+            }
+        };
+        Ok((client, statement))
+    }
+
     /// [`failed`], also marking the connection not to be reused.
     pub(crate) fn failed(
         &self,
@@ -290,7 +324,7 @@ impl Drop for Conn<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE {
-            idle.push((client, Instant::now()));
+            idle.push((client, std::mem::take(&mut self.statements), Instant::now()));
         }
     }
 }
