@@ -15,7 +15,13 @@ pub(crate) struct StoreArgs {
     pub(crate) data: Option<PathBuf>,
     /// Keep the records in PostgreSQL instead (postgres://USER@HOST/DB, or
     /// postgres://USER@%2Frun%2Fpostgresql/DB for a Unix socket): several nodes may share it.
-    #[arg(long, value_name = "URL")]
+    /// A URL with a password belongs in the environment variable, not on the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HANDIN_BLACKBOARD_DB",
+        hide_env_values = true
+    )]
     pub(crate) db: Option<String>,
     /// With --db: the directory of the submitted files, shared by every node (default: --data).
     #[arg(long, value_name = "DIR", requires = "db")]

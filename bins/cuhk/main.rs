@@ -165,8 +165,14 @@ enum RosterCommand {
 #[derive(clap::Args)]
 struct DbArg {
     /// Keep the records in PostgreSQL (postgres://USER@HOST/DB) instead of PKI/cuhk.db:
-    /// several CUHK nodes, each with a copy of the PKI directory, share them.
-    #[arg(long, value_name = "URL")]
+    /// several CUHK nodes, each with a copy of the PKI directory, share them. A URL with a
+    /// password belongs in the environment variable, not on the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HANDIN_CUHK_DB",
+        hide_env_values = true
+    )]
     db: Option<String>,
 }
 

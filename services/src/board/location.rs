@@ -192,6 +192,47 @@ mod tests {
     }
 
     #[test]
+    fn a_node_cleans_only_its_own_uploads_and_a_second_with_its_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = StoreLocation::Postgres {
+            url: crate::store::postgres::tests::fresh_url("node_names"),
+            blobs: dir.path().join("blobs"),
+        };
+        Board::init_at(&location).unwrap();
+        let first = Board::open_at(&location, "bb1").unwrap();
+        assert_eq!(
+            first.leftovers_removed(),
+            0,
+            "its own lock file is not a leftover"
+        );
+        let mut upload = first.begin_upload().unwrap();
+        upload.write(b"in flight").unwrap();
+        let other = dir.path().join("blobs/tmp/bb2");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("upload-X"), b"bb2's").unwrap();
+        match Board::open_at(&location, "bb1") {
+            Err(BoardError::Locked(_)) => {}
+            other => panic!("a second bb1 must be refused, got {other:?}"),
+        }
+        assert!(
+            upload.path().exists(),
+            "the first bb1's upload in progress survives"
+        );
+        let second = Board::open_at(&location, "bb3").unwrap();
+        assert_eq!(second.leftovers_removed(), 0);
+        assert!(
+            other.join("upload-X").exists(),
+            "bb2's upload is not bb3's to remove"
+        );
+        // After a crash (the upload never dropped), bb1 restarted removes its own leftover.
+        std::mem::forget(upload);
+        drop(first);
+        let again = Board::open_at(&location, "bb1").unwrap();
+        assert_eq!(again.leftovers_removed(), 1);
+        assert!(other.join("upload-X").exists());
+    }
+
+    #[test]
     fn the_default_node_name_is_a_node_name() {
         assert!(check_node_name(&default_node_name()).is_ok());
     }

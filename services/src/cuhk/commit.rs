@@ -18,13 +18,16 @@ use super::CuhkShared;
 use crate::registrar::{Application, Registrar, RegistrarReader, Request};
 use crate::runtime::{Batcher, Inbox, Promise, Take};
 use crate::store::ViewOpener;
-use handin_core::pki::{rfc3339, CheckedCsr, PkiError};
+use handin_core::pki::{rfc3339, unix_secs, CheckedCsr, PkiError};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Refusal, RefusalCode};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
+
+/// How long after a failure to open a view of the records another is tried.
+const VIEW_RETRY_SECS: u64 = 5;
 
 /// What a connection hears back about its application.
 pub(super) type Outcome = Result<CertificateDer<'static>, Refusal>;
@@ -66,7 +69,8 @@ pub(super) struct GroupCommit {
     batcher: Batcher<Item>,
     views: Option<ViewOpener>,
     readers: Mutex<Vec<RegistrarReader>>,
-    readers_failed: AtomicBool,
+    /// When opening a view last failed (seconds since the epoch), 0 if it did not.
+    readers_failed: AtomicU64,
     stats: Arc<Stats>,
 }
 
@@ -92,7 +96,7 @@ impl GroupCommit {
             batcher,
             views,
             readers: Mutex::default(),
-            readers_failed: AtomicBool::new(false),
+            readers_failed: AtomicU64::new(0),
             stats,
         }
     }
@@ -103,17 +107,26 @@ impl GroupCommit {
         let Some(views) = &self.views else {
             return false;
         };
-        if self.readers_failed.load(Ordering::Relaxed) {
+        // After a failure to open a view (a database restarting), try again a little later.
+        let failed_at = self.readers_failed.load(Ordering::Relaxed);
+        if failed_at != 0 && unix_secs(SystemTime::now()) < failed_at + VIEW_RETRY_SECS {
             return false;
         }
         let mut reader = match lock(&self.readers).pop() {
             Some(r) => r,
             None => match views() {
-                Ok(view) => RegistrarReader::with_view(view),
+                Ok(view) => {
+                    if self.readers_failed.swap(0, Ordering::Relaxed) != 0 {
+                        tracing::info!("checking applications before signing again");
+                    }
+                    RegistrarReader::with_view(view)
+                }
                 Err(e) => {
-                    if !self.readers_failed.swap(true, Ordering::Relaxed) {
+                    let now = unix_secs(SystemTime::now()).max(1);
+                    if self.readers_failed.swap(now, Ordering::Relaxed) == 0 {
                         tracing::warn!(
-                            "{e}; applications are now signed by the committer, one at a time"
+                            "{e}; applications are signed by the committer, one at a time, \
+                             until the records can be read again"
                         );
                     }
                     return false;

@@ -275,10 +275,13 @@ impl PkiDir {
         registrar: &mut Registrar,
         now: SystemTime,
     ) -> Result<(u64, String), CuhkError> {
-        let revoked = registrar.revoked().map_err(|e| CuhkError(e.to_string()))?;
+        // The number first, the list after: a CRL with a higher number (the one every node
+        // follows) then lists every revocation whose own CRL took a lower one, whatever order
+        // two operators' commands interleave in.
         let number = registrar
             .next_crl_number()
             .map_err(|e| CuhkError(e.to_string()))?;
+        let revoked = registrar.revoked().map_err(|e| CuhkError(e.to_string()))?;
         let crl = ca
             .crl(&revoked, number, now, CRL_VALIDITY)
             .map_err(|e| CuhkError(e.0))?;

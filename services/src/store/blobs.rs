@@ -254,19 +254,18 @@ fn make_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// Removes everything in `dir` and returns how many entries were removed.
+/// Removes the files in `dir`, but its lock file, and returns how many were removed. Folders
+/// stay: in a shared `tmp/` they are other nodes' (`tmp/<node>/`), and no upload makes one.
 fn clean_dir(dir: &Path) -> Result<usize, (PathBuf, io::Error)> {
     let mut removed = 0;
     for entry in fs::read_dir(dir).map_err(|e| (dir.to_path_buf(), e))? {
         let entry = entry.map_err(|e| (dir.to_path_buf(), e))?;
         let path = entry.path();
         let is_dir = entry.file_type().map_err(|e| (path.clone(), e))?.is_dir();
-        if is_dir {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
+        if is_dir || entry.file_name() == handin_files::dirlock::LOCK_FILE {
+            continue;
         }
-        .map_err(|e| (path.clone(), e))?;
+        fs::remove_file(&path).map_err(|e| (path.clone(), e))?;
         removed += 1;
     }
     Ok(removed)

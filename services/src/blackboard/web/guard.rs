@@ -63,25 +63,29 @@ impl FormKey {
         }
         let mut secret = [0u8; KEY_LEN];
         aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no randomness for the form key")?;
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        // A temporary file of this node's own (a random name, made new), linked into place:
+        // a link never replaces a file, so the first node's key stays; every node then reads
+        // the key from the file, whichever made it.
         let io = |e: std::io::Error| format!("making the form key {}: {e}", path.display());
+        let mut tag = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut tag).map_err(|_| "no randomness for the form key")?;
+        let tmp = path.with_extension(format!(
+            "tmp-{}",
+            tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ));
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp).map_err(io)?;
-        file.write_all(&secret)
-            .and_then(|()| file.sync_all())
-            .map_err(io)?;
-        // A link never replaces a file: the first node's key stays, the others read it.
-        let linked = std::fs::hard_link(&tmp, path);
+        let written = file.write_all(&secret).and_then(|()| file.sync_all());
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
         let _ = std::fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(key(&secret)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                read(path)?.ok_or_else(|| io(e))
-            }
-            Err(e) => Err(io(e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
         }
+        read(path)?.ok_or_else(|| format!("the form key {} vanished", path.display()))
     }
 
     fn mac(&self, person: &PersonId, issued: u64) -> String {

@@ -119,6 +119,15 @@ fn config(url: &str) -> Result<Config, StoreError> {
     }
     let mut config: Config = url.parse().map_err(failed("reading the PostgreSQL URL"))?;
     config.connect_timeout(CONNECT_TIMEOUT);
+    // A server that vanished without closing (a machine lost) is noticed by TCP keepalives,
+    // and no statement (a batch waiting for the lock a hung node holds, say) waits forever:
+    // it fails, and the request is refused with "try again".
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30));
+    if config.get_options().is_none() {
+        config.options("-c lock_timeout=30s -c statement_timeout=120s");
+    }
     if config.get_application_name().is_none() {
         config.application_name("handin");
     }
@@ -211,6 +220,12 @@ impl Pool {
                     if since.elapsed() < CHECK_AFTER || c.is_valid(CHECK_TIMEOUT).is_ok() {
                         break Some((c, statements));
                     }
+                    // One gone: the server restarted or is unreachable, and the other idle
+                    // ones with it; a new connection says which, without checking each.
+                    self.idle
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clear();
                 }
                 None => break None,
             }

@@ -88,18 +88,21 @@ impl RegistrarRecords for PgRegistrar {
         now: SystemTime,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.get()?;
-        // A row's kind never changes: the WHERE clause keeps it that way whatever is stored.
-        let changed = conn.client().execute(
-            "INSERT INTO roster (person_id, added_at, code_salt, code_hash, staff)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (person_id) DO UPDATE SET
-                 code_salt = excluded.code_salt, code_hash = excluded.code_hash,
-                 code_used_at = NULL
-             WHERE roster.staff = excluded.staff",
-            &[&id.as_str(), &secs(now), &salt, &hash, &is_staff(id)],
-        );
-        let changed =
-            changed.map_err(conn.failed(format!("adding {} {id} to the roster", id.kind())))?;
+        // Under the lock the batches take, so that a new code never lands between a batch
+        // reading the old one and marking it used. A row's kind never changes: the WHERE
+        // clause keeps it that way whatever is stored.
+        let what = format!("adding {} {id} to the roster", id.kind());
+        let changed = conn.transaction(what, Some(CUHK_LOCK), |c| {
+            c.execute(
+                "INSERT INTO roster (person_id, added_at, code_salt, code_hash, staff)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (person_id) DO UPDATE SET
+                     code_salt = excluded.code_salt, code_hash = excluded.code_hash,
+                     code_used_at = NULL
+                 WHERE roster.staff = excluded.staff",
+                &[&id.as_str(), &secs(now), &salt, &hash, &is_staff(id)],
+            )
+        })?;
         if changed == 0 {
             return Err(StoreError::BadDatabase(format!(
                 "the roster holds {id:?} as another kind of ID than {}",
@@ -126,7 +129,9 @@ impl RegistrarRecords for PgRegistrar {
     ) -> Result<Option<usize>, StoreError> {
         let mut conn = self.pool.get()?;
         let what = format!("revoking the certificates of {id}");
-        let n = conn.transaction(what, None, |c| {
+        // Under the lock the batches take: a renewal decided in a batch is then either refused
+        // (its certificate already revoked) or revoked here with the others.
+        let n = conn.transaction(what, Some(CUHK_LOCK), |c| {
             if !c
                 .query_one(ON_ROSTER, &[&id.as_str(), &is_staff(id)])?
                 .try_get::<_, bool>(0)?
@@ -213,7 +218,7 @@ impl RegistrarRecords for PgRegistrar {
         now: SystemTime,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.get()?;
-        conn.transaction("importing the roster", None, |c| {
+        conn.transaction("importing the roster", Some(CUHK_LOCK), |c| {
             let st = c.prepare(
                 "INSERT INTO roster (person_id, added_at, code_salt, code_hash, staff)
                  VALUES ($1, $2, $3, $4, $5)",
