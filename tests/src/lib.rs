@@ -639,6 +639,14 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     }
 }
 
+/// The uploads in progress in a `tmp/` directory: its entries but the server's lock file (a
+/// node of several keeps its lock in its own `tmp/<node>/`).
+pub fn uploads_in(dir: &Path) -> Vec<String> {
+    let mut names = names_in(dir);
+    names.retain(|n| n != "server.lock");
+    names
+}
+
 /// A whole, genuine TLS 1.3 ClientHello, as a real client would send it.
 pub fn client_hello() -> Vec<u8> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

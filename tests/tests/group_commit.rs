@@ -225,7 +225,7 @@ fn assert_store_consistent(campus: &Campus, data: &Path) -> Board {
         assert!(ids.contains(&name), "files/{name} has no record");
     }
     assert!(
-        names_in(&campus.uploads_dir(data)).is_empty(),
+        uploads_in(&campus.uploads_dir(data)).is_empty(),
         "tmp/ is not empty"
     );
     board
@@ -560,7 +560,7 @@ fn a_failed_commit_refuses_its_batch_keeps_nothing_of_it_and_the_next_student_is
     );
     // Nothing of the failed batches: only the first file, nothing left in tmp/.
     let settled = poll(Duration::from_secs(10), Duration::from_millis(20), || {
-        (names_in(&campus.uploads_dir(&campus.data())).is_empty()
+        (uploads_in(&campus.uploads_dir(&campus.data())).is_empty()
             && names_in(&campus.data().join("files")) == [kept.id.clone()])
         .then_some(())
     });
@@ -568,7 +568,7 @@ fn a_failed_commit_refuses_its_batch_keeps_nothing_of_it_and_the_next_student_is
         settled.is_some(),
         "files {:?}, tmp {:?}",
         names_in(&campus.data().join("files")),
-        names_in(&campus.uploads_dir(&campus.data()))
+        uploads_in(&campus.uploads_dir(&campus.data()))
     );
 
     // The fault removed, the next students are served, without a restart.

@@ -265,7 +265,7 @@ fn enrollment_and_a_storm_survive_a_node_crash_and_a_database_restart() {
     std::fs::write(other.join("upload-INPROGRESSONNODE2"), b"busy").expect("planting");
     cluster.restart_node(0);
     assert_eq!(
-        names_in(&own),
+        uploads_in(&own),
         Vec::<String>::new(),
         "n1 emptied its own tmp/ when it started again"
     );
