@@ -64,7 +64,7 @@ pub enum RegistrarError {
     BadDatabase(String),
     /// [`Registrar::open`] found no database: a typo in a path must not make a new empty
     /// roster. [`Registrar::create`] makes one.
-    #[error("there is no registrar database at {}: `cuhk init` makes one; check the path", .0.display())]
+    #[error("there is no registrar database at {}: `cuhk init` makes one; check the path (or give --db, if the records are in PostgreSQL)", .0.display())]
     Missing(std::path::PathBuf),
     /// The system random number generator failed.
     #[error("the system random number generator failed; check the operating system")]
