@@ -14,6 +14,7 @@
 //! the others of its batch; a database error refuses the whole batch and issues nothing; a
 //! batch whose handling panics is refused (each application's [`Promise`] answers).
 
+use super::throttle::Throttle;
 use super::CuhkShared;
 use crate::registrar::{Application, Registrar, RegistrarReader, Request};
 use crate::runtime::{Batcher, Inbox, Promise, Take};
@@ -62,6 +63,8 @@ struct Item {
     csr: CheckedCsr,
     answer: Promise<Outcome>,
     peer: SocketAddr,
+    /// Where a wrong code is counted, before its refusal is sent.
+    throttle: Arc<dyn Throttle>,
 }
 
 /// The committer of applications. See the [module documentation](self).
@@ -149,12 +152,14 @@ impl GroupCommit {
         csr: CheckedCsr,
         answer: Answer,
         peer: SocketAddr,
+        throttle: Arc<dyn Throttle>,
     ) {
         self.batcher.submit(Item {
             application,
             csr,
             answer: Promise::new(answer, || Err(not_recorded())),
             peer,
+            throttle,
         });
     }
 
@@ -233,6 +238,12 @@ fn commit(shared: &CuhkShared, stats: &Stats, registrar: &mut Registrar, batch: 
                     Err(refusal) => {
                         tracing::info!(peer = %item.peer, %person, code = ?refusal.code,
                             reason = %refusal.reason, "enrollment refused");
+                        // A wrong code (or unknown ID) counts against the address, never the
+                        // ID, and before the refusal leaves: the address's next attempt sees it.
+                        if refusal.code == RefusalCode::BadCode {
+                            item.throttle
+                                .wrong_code(item.peer.ip(), item.application.now);
+                        }
                         item.answer.keep(Err(refusal));
                     }
                 }

@@ -185,7 +185,7 @@ impl CuhkConn {
                 // A failure here is tried again, and reported, by the committer.
                 application.signed = shared.ca.issue_person(&csr, now, shared.lifetime).ok();
             }
-            commits.submit(application, csr, answer, peer);
+            commits.submit(application, csr, answer, peer, throttle);
         });
     }
 
@@ -260,18 +260,16 @@ impl Driven for CuhkConn {
         self.process();
     }
 
-    fn wake(&mut self, now: Now) {
+    fn wake(&mut self, _now: Now) {
         for result in self.inbox.take() {
             self.busy = false;
             let _ = match result {
                 Ok(cert) => self.core.issue(&[cert, self.shared.ca.cert().clone()]),
                 Err(r) => {
-                    // A committed wrong code (or unknown ID) counts against the address and
-                    // the connection, never against the student ID (counted by a worker: the
-                    // count may be in a shared database).
+                    // A committed wrong code (or unknown ID) counts against the connection here
+                    // (the committer counted it against the address before answering), never
+                    // against the student ID.
                     if r.code == RefusalCode::BadCode {
-                        let (throttle, ip, at) = (self.throttle.clone(), self.peer.ip(), now.wall);
-                        self.shared.pool.spawn(move || throttle.wrong_code(ip, at));
                         self.failed_attempt();
                     } else if r.code == RefusalCode::Throttled {
                         tracing::info!(peer = %self.peer, code = ?r.code, reason = %r.reason,
