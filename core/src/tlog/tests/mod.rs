@@ -1,0 +1,3 @@
+//! Tests of the transparency-log code: known answers, property tests, hostile input.
+
+mod proofs;
