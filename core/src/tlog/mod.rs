@@ -25,14 +25,20 @@
 //! | `checkpoint.rs` | [`Checkpoint`]: the C2SP checkpoint body, signed and opened |
 //! | `tiles.rs` | [`TilePath`], tile contents, entry bundles, [`TileSource`] |
 
+mod checkpoint;
 mod error;
 mod frontier;
 mod hash;
+mod note;
 mod proof;
 
+pub use checkpoint::Checkpoint;
 pub use error::TlogError;
 pub use frontier::{Appended, Frontier};
 pub use hash::{empty_root, leaf_hash, node_hash, root, root_of_leaf_hashes, Hash, HASH_LEN};
+pub use note::{
+    key_id, Note, NoteSignature, NoteSigner, NoteVerifier, MAX_NOTE_LEN, MAX_SIGNATURES,
+};
 pub use proof::{
     consistency_proof, inclusion_proof, root_at, verify_consistency, verify_inclusion, HashSource,
     MemoryHashes, Node,

@@ -1,3 +1,4 @@
 //! Tests of the transparency-log code: known answers, property tests, hostile input.
 
+mod checkpoint;
 mod proofs;
