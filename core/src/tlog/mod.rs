@@ -31,6 +31,7 @@ mod frontier;
 mod hash;
 mod note;
 mod proof;
+mod tiles;
 
 pub use checkpoint::Checkpoint;
 pub use error::TlogError;
@@ -42,6 +43,10 @@ pub use note::{
 pub use proof::{
     consistency_proof, inclusion_proof, root_at, verify_consistency, verify_inclusion, HashSource,
     MemoryHashes, Node,
+};
+pub use tiles::{
+    encode_entry_bundle, encode_hash_tile, parse_entry_bundle, parse_hash_tile, tiles_between,
+    TileKind, TilePath, TileSource, TILE_HEIGHT, TILE_WIDTH,
 };
 
 #[cfg(test)]

@@ -2,3 +2,4 @@
 
 mod checkpoint;
 mod proofs;
+mod tiles;
