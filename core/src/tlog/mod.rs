@@ -18,7 +18,7 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `hash.rs` | [`Hash`], [`leaf_hash`], [`node_hash`], [`root`] (RFC 9162 2.1.1) |
+//! | `hash.rs` | [`Hash`](struct@Hash), [`leaf_hash`], [`node_hash`], [`root`] (RFC 9162 2.1.1) |
 //! | `proof.rs` | [`HashSource`], [`MemoryHashes`], inclusion and consistency proofs (2.1.3, 2.1.4) |
 //! | `frontier.rs` | [`Frontier`]: appending leaves, the root, the newly complete subtrees |
 //! | `note.rs` | C2SP signed notes: [`NoteSigner`], [`NoteVerifier`] (vkeys), [`Note`] |
