@@ -38,9 +38,7 @@ impl Hash {
                 text.len()
             )));
         }
-        let bytes = data_encoding::BASE64
-            .decode(text.as_bytes())
-            .map_err(|e| TlogError::BadHash(format!("not base64: {e}")))?;
+        let bytes = decode_base64(text).map_err(TlogError::BadHash)?;
         Self::from_slice(&bytes)
     }
 
@@ -68,6 +66,19 @@ impl fmt::Display for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
     }
+}
+
+/// Decodes standard base64 with padding in its one canonical form: the decoder alone also
+/// takes padding inside the text (concatenated padded blocks) and would give one value many
+/// encodings, so the bytes must encode back to the same text.
+pub(crate) fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = data_encoding::BASE64
+        .decode(text.as_bytes())
+        .map_err(|e| format!("not base64: {e}"))?;
+    if data_encoding::BASE64.encode(&bytes) != text {
+        return Err("not canonical base64 (padding inside the text)".into());
+    }
+    Ok(bytes)
 }
 
 fn sha256(parts: &[&[u8]]) -> Hash {

@@ -10,6 +10,7 @@
 //! note follows the specification: signatures by unknown keys are ignored, one by a known key
 //! that fails rejects the whole note, and at least one known key must have signed.
 
+use super::hash::decode_base64;
 use super::TlogError;
 use aws_lc_rs::digest::{self, SHA256};
 use aws_lc_rs::encoding::AsDer;
@@ -210,9 +211,7 @@ fn split_key(text: &str) -> Result<(&str, u32, Vec<u8>), TlogError> {
     }
     let id = u32::from_str_radix(hex, 16)
         .map_err(|e| TlogError::BadKey(format!("the key ID {hex:?}: {e}")))?;
-    let key = data_encoding::BASE64
-        .decode(b64.as_bytes())
-        .map_err(|e| TlogError::BadKey(format!("the key is not base64: {e}")))?;
+    let key = decode_base64(b64).map_err(|e| TlogError::BadKey(format!("the key is {e}")))?;
     Ok((name, id, key))
 }
 
@@ -439,9 +438,8 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, TlogError> {
         ))
     })?;
     check_name(name).map_err(|e| TlogError::BadNote(format!("in a signature line: {e}")))?;
-    let bytes = data_encoding::BASE64
-        .decode(b64.as_bytes())
-        .map_err(|e| TlogError::BadNote(format!("a signature by {name} is not base64: {e}")))?;
+    let bytes = decode_base64(b64)
+        .map_err(|e| TlogError::BadNote(format!("a signature by {name} is {e}")))?;
     if bytes.len() <= 4 {
         return Err(TlogError::BadNote(format!(
             "a signature by {name} of {} bytes",

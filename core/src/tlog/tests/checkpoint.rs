@@ -65,6 +65,14 @@ fn tlog_mangled_verifier_keys_are_rejected() {
     ] {
         assert!(NoteVerifier::from_vkey(bad).is_err(), "{bad}");
     }
+    // The same key bytes with padding inside the base64: one key, one text.
+    let key = NoteVerifier::from_vkey(VKEY).expect("vkey");
+    let padded = format!(
+        "PeterNeumann+c74f20a3+AQ=={}",
+        data_encoding::BASE64.encode(key.public_key())
+    );
+    let err = NoteVerifier::from_vkey(&padded).expect_err("padding inside");
+    assert!(err.to_string().contains("not canonical"), "{err}");
     assert!(NoteSigner::from_skey(VKEY).is_err());
     assert!(NoteSigner::from_skey(&SKEY.replace("c74f20a3", "c74f20a4")).is_err());
 }
@@ -283,6 +291,13 @@ fn tlog_hostile_checkpoint_bodies_are_refused() {
         Err(TlogError::BadHash(_))
     ));
     assert!(Checkpoint::parse_text(&format!("{ORIGIN}\n1234\n{loose}\n")).is_err());
+    // Padding inside the text: the base64 decoder takes concatenated padded blocks, which
+    // would give one root several encodings (found by the tlog_note fuzz target).
+    let padded_inside = "log.example/fuzz\n3\nNmQuc8JUCrEh46a/lUWwokmCzYMOsT080Z3jzmw=CsEH\n";
+    assert!(matches!(
+        Checkpoint::parse_text(padded_inside),
+        Err(TlogError::BadCheckpoint(_))
+    ));
     let mut cp = checkpoint();
     cp.origin = String::new();
     assert!(cp.to_text().is_err());
