@@ -143,5 +143,45 @@ fn main() {
         }),
     ]);
     write(dir, "staff_server", "outsider-bad-score", &outsider);
+    tlog_seeds(dir);
     println!("seeds written to {}", dir.display());
+}
+
+/// A signed checkpoint by the `tlog_note` target's key, its verifier key, a tile path, a hash
+/// tile and an entry bundle.
+fn tlog_seeds(dir: &Path) {
+    use handin_core::tlog::{
+        encode_entry_bundle, encode_hash_tile, leaf_hash, root, Checkpoint, NoteSigner, TilePath,
+    };
+    // The key the target verifies with (fuzz/fuzz_targets/tlog_note.rs).
+    let signer = match NoteSigner::from_seed("log.example/fuzz", &[7; 32]) {
+        Ok(s) => s,
+        Err(e) => panic!("the fuzz key: {e}"),
+    };
+    let cp = Checkpoint::new("log.example/fuzz", 3, root(&[b"a", b"b", b"c"]));
+    match cp.sign(&signer) {
+        Ok(note) => write(dir, "tlog_note", "checkpoint", note.as_bytes()),
+        Err(e) => panic!("seed checkpoint: {e}"),
+    }
+    write(
+        dir,
+        "tlog_note",
+        "vkey",
+        signer.verifier().vkey().as_bytes(),
+    );
+    if let Ok(t) = TilePath::hash(0, 1_234_067, 8) {
+        write(dir, "tlog_note", "tile-path", t.to_path().as_bytes());
+    }
+    if let Ok(tile) = encode_hash_tile(&[leaf_hash(b"a"), leaf_hash(b"b")]) {
+        write(dir, "tlog_note", "hash-tile", &tile);
+    }
+    if let Ok(bundle) = encode_entry_bundle(&[&b"a"[..], b"bc"]) {
+        // The target reads the bundle's width from the first byte (width - 1).
+        write(
+            dir,
+            "tlog_note",
+            "entry-bundle",
+            &[&[1u8][..], &bundle].concat(),
+        );
+    }
 }

@@ -62,6 +62,7 @@ pub mod rules;
 pub mod staff;
 pub mod submit;
 mod time;
+pub mod tlog;
 pub mod units;
 
 pub use config::{ClientConfig, ConfigError, Identity, Role, ServerConfig, Timeouts};
