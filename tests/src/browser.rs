@@ -405,6 +405,30 @@ impl Browser {
         }
     }
 
+    /// Waits up to `timeout` for an element matching `css` whose text contains `wanted`, and
+    /// returns its text. An element of the page being left (stale) is looked for again, so
+    /// that a message on the page before a form was sent is never taken for the answer to it.
+    pub fn wait_for_text(
+        &self,
+        css: &str,
+        wanted: &str,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let start = Instant::now();
+        loop {
+            let seen = self.find(css).and_then(|e| e.text());
+            match seen {
+                Ok(text) if text.contains(wanted) => return Ok(text),
+                seen if start.elapsed() >= timeout => {
+                    return Err(format!(
+                        "no {css:?} saying {wanted:?} after {timeout:?}: last {seen:?}"
+                    ))
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// Runs `script` (a function body; `arguments[i]` are `args`) in the page and returns what
     /// it returns. For reading the page's state: the tests act through elements, as people do.
     pub fn execute(&self, script: &str, args: &[Value]) -> Result<Value, String> {
