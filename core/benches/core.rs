@@ -206,6 +206,8 @@ fn receipt(c: &mut Criterion) {
         due_at: 1_788_825_600,
         late: false,
         version: 2,
+        committed_at: None,
+        log: String::new(),
     };
     let receipt: Receipt = signer.sign(&body).expect("signs");
     assert_eq!(receipt.verify(&issued.cert).expect("verifies"), body);

@@ -15,6 +15,8 @@
 //!                                   <---  Issued | Refused
 //!   GetCrl                          --->
 //!                                   <---  Crl { size }, Data*, DataEnd
+//!   GetLog { path }                 --->  (CUHK's log of certificates and revocations)
+//!                                   <---  Log { size }, Data*, DataEnd | Refused
 //! ```
 
 use crate::config::{ClientConfig, ConfigError, ServerConfig};
@@ -68,6 +70,12 @@ pub enum EnrollServerEvent {
     },
     /// The client asked for the CRL: call [`EnrollServer::send_crl`].
     CrlRequested,
+    /// The client asked for an object of CUHK's log (`checkpoint` or a tile path, checked by
+    /// [`crate::logs::check_log_path`]): call [`EnrollServer::send_log`] or `refuse`.
+    LogRequested {
+        /// The path.
+        path: String,
+    },
     /// The core refused a request by itself (bad ID, CSR policy); for logs and throttling.
     Rejected {
         /// The ID the request named, if it parsed.
@@ -83,6 +91,7 @@ enum ServerState {
     Idle,
     Pending,
     PendingCrl,
+    PendingLog,
 }
 
 /// The server side of enrollment, one per connection: a [`Connection`] over
@@ -141,7 +150,10 @@ impl Connection<EnrollServerProtocol> {
 
     /// Refuses the pending request; the connection stays open.
     pub fn refuse(&mut self, refusal: Refusal) -> Result<(), UsageError> {
-        if self.proto.state != ServerState::Pending && self.proto.state != ServerState::PendingCrl {
+        if !matches!(
+            self.proto.state,
+            ServerState::Pending | ServerState::PendingCrl | ServerState::PendingLog
+        ) {
             return Err(UsageError("no request is waiting for an answer"));
         }
         self.engine
@@ -163,6 +175,14 @@ impl Connection<EnrollServerProtocol> {
                 .send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
         }
         self.engine.send_fixed(&Message::DataEnd);
+        self.idle();
+        Ok(())
+    }
+
+    /// Answers a log request with the object's bytes.
+    pub fn send_log(&mut self, bytes: &[u8]) -> Result<(), UsageError> {
+        self.ready_for(ServerState::PendingLog)?;
+        crate::logs::send_object(&mut self.engine, bytes);
         self.idle();
         Ok(())
     }
@@ -241,6 +261,14 @@ impl Connection<EnrollServerProtocol> {
                     self.pending(ServerState::PendingCrl);
                     self.events.push_back(EnrollServerEvent::CrlRequested);
                 }
+                Message::GetLog { path } => match crate::logs::check_log_path(&path) {
+                    Err(e) => self.reject(None, Refusal::new(RefusalCode::BadField, e)),
+                    Ok(_) => {
+                        self.pending(ServerState::PendingLog);
+                        self.events
+                            .push_back(EnrollServerEvent::LogRequested { path });
+                    }
+                },
                 other => {
                     return Err(self.engine.fail(Error::Protocol(format!(
                         "{} is not an enrollment request",
@@ -335,6 +363,8 @@ pub enum EnrollClientEvent {
     Refused(Refusal),
     /// The CRL, as the server sent it.
     Crl(Vec<u8>),
+    /// The log object asked for, as served (check it against a checkpoint before trusting it).
+    Log(Vec<u8>),
 }
 
 enum ClientState {
@@ -343,6 +373,8 @@ enum ClientState {
     AwaitIssued { spki: Vec<u8>, id: Option<String> },
     AwaitCrl,
     Crl { size: u64, buf: Vec<u8> },
+    AwaitLog,
+    LogIncoming(crate::logs::Incoming),
 }
 
 impl std::fmt::Debug for ClientState {
@@ -354,6 +386,8 @@ impl std::fmt::Debug for ClientState {
             Self::AwaitIssued { .. } => "waiting for the certificate",
             Self::AwaitCrl => "waiting for the CRL",
             Self::Crl { .. } => "receiving the CRL",
+            Self::AwaitLog => "waiting for the log object",
+            Self::LogIncoming(_) => "receiving a log object",
         })
     }
 }
@@ -442,6 +476,17 @@ impl Connection<EnrollClientProtocol> {
         Ok(())
     }
 
+    /// Asks for an object of CUHK's log (`checkpoint` or a tile path); wait for `Log` (or
+    /// `Refused`).
+    pub fn request_log(&mut self, path: &str) -> Result<(), UsageError> {
+        self.request()?;
+        self.engine.send(&Message::GetLog {
+            path: path.to_owned(),
+        })?;
+        self.proto.state = ClientState::AwaitLog;
+        Ok(())
+    }
+
     /// Whether the server's Welcome arrived (requests may be made once no other is in flight).
     pub fn is_connected(&self) -> bool {
         !matches!(self.proto.state, ClientState::Handshaking) && self.engine.check().is_ok()
@@ -504,7 +549,33 @@ impl Connection<EnrollClientProtocol> {
                 });
                 Ok(())
             }
-            (ClientState::AwaitIssued { .. } | ClientState::AwaitCrl, Message::Refused(r)) => {
+            (ClientState::AwaitLog, Message::Log { size }) => {
+                match crate::logs::Incoming::start(size) {
+                    Ok(incoming) => {
+                        self.proto.state = ClientState::LogIncoming(incoming);
+                        Ok(())
+                    }
+                    Err(why) => Err(self.engine.fail(Error::Protocol(why))),
+                }
+            }
+            (ClientState::LogIncoming(mut incoming), Message::Data(d)) => {
+                if let Err(why) = incoming.data(&d) {
+                    return Err(self.engine.fail(Error::Protocol(why)));
+                }
+                self.proto.state = ClientState::LogIncoming(incoming);
+                Ok(())
+            }
+            (ClientState::LogIncoming(incoming), Message::DataEnd) => match incoming.finish() {
+                Ok(bytes) => {
+                    self.events.push_back(EnrollClientEvent::Log(bytes));
+                    Ok(())
+                }
+                Err(why) => Err(self.engine.fail(Error::Protocol(why))),
+            },
+            (
+                ClientState::AwaitIssued { .. } | ClientState::AwaitCrl | ClientState::AwaitLog,
+                Message::Refused(r),
+            ) => {
                 self.events.push_back(EnrollClientEvent::Refused(r));
                 Ok(())
             }

@@ -218,7 +218,7 @@ impl StudentKey {
     }
 }
 
-fn server_identity(s: &IssuedServer, ca: &CertificateDer<'static>) -> Identity {
+pub(crate) fn server_identity(s: &IssuedServer, ca: &CertificateDer<'static>) -> Identity {
     Identity::from_pem(
         format!("{}{}", s.cert_pem, crate::pki::to_pem("CERTIFICATE", ca)).as_bytes(),
         s.key_pem.as_bytes(),

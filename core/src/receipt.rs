@@ -1,32 +1,37 @@
 //! Receipts: Blackboard's signed statement that it stored a submission.
 //!
 //! A receipt is a canonical byte encoding of [`ReceiptBody`] and a signature over those bytes
-//! by Blackboard's certificate key. Anyone holding Blackboard's certificate can check it with
-//! [`Receipt::verify`]; the student keeps it as proof of what was handed in, and when.
+//! by Blackboard's certificate key (the envelope of [`crate::signed`]), and, since Blackboard
+//! logs its receipts, the proof that its log holds the body ([`LogProof`]). Anyone holding
+//! Blackboard's certificate can check it offline with [`Receipt::verify`]; the student keeps it
+//! as proof of what was handed in, and when.
 //!
-//! Encoding (integers big-endian; `str` = u16 length + UTF-8):
+//! Body encoding (integers big-endian; `str` = u16 length + UTF-8):
 //!
 //! ```text
-//! receipt = u32 body_len | body | u16 signature_scheme | u16 sig_len | signature
-//! body    = "handin-receipt/1" | str id | str student_id | str course | str assignment
-//!           | str file_name | u64 size | [32] sha256 | u64 received_at | u64 due_at
-//!           | u8 late | u32 version
+//! body/1 = "handin-receipt/1" | str id | str student_id | str course | str assignment
+//!          | str file_name | u64 size | [32] sha256 | u64 received_at | u64 due_at
+//!          | u8 late | u32 version
+//! body/2 = "handin-receipt/2" | the fields of body/1
+//!          | u8 committed | u64 committed_at | str log
 //! ```
 //!
-//! `signature_scheme` is the TLS SignatureScheme code point (0x0403 = ECDSA P-256 SHA-256).
+//! Version 2 is written whenever the receipt is logged (`log` is the log's verifier key) or
+//! made on time by a commitment (`committed_at`); version 1 receipts still verify.
 
+use crate::logs::{Commitment, CommitmentBody, LogProof};
 use crate::msg::{Reader, SubmissionEntry};
 use crate::pki::to_pem;
-use aws_lc_rs::signature;
+use crate::signed::Envelope;
+use crate::tlog::{Checkpoint, NoteVerifier};
 use bytes::{BufMut, Bytes, BytesMut};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::SigningKey;
-use rustls::SignatureScheme;
 use std::fmt;
 use std::sync::Arc;
-use x509_parser::prelude::*;
 
 const MAGIC: &[u8] = b"handin-receipt/1";
+const MAGIC2: &[u8] = b"handin-receipt/2";
 /// PEM label of a receipt file.
 pub const PEM_LABEL: &str = "HANDIN RECEIPT";
 
@@ -51,15 +56,21 @@ pub struct ReceiptBody {
     pub received_at: u64,
     /// The assignment's due time, seconds since the Unix epoch.
     pub due_at: u64,
-    /// Received after the due time.
+    /// Received after the due time (and not made on time by a commitment).
     pub late: bool,
     /// Version of this file name for this assignment (1, 2, ...).
     pub version: u32,
+    /// When the student committed to these bytes, if a commitment made the submission on time
+    /// (seconds since the Unix epoch).
+    pub committed_at: Option<u64>,
+    /// The verifier key of the log that holds this receipt (empty: not logged).
+    pub log: String,
 }
 
 impl ReceiptBody {
     /// What Blackboard attests for a stored submission `entry` to an assignment due at
-    /// `due_at` (seconds since the Unix epoch): the entry's fields and the due time.
+    /// `due_at` (seconds since the Unix epoch): the entry's fields and the due time; neither
+    /// committed nor logged.
     pub fn for_entry(entry: &SubmissionEntry, due_at: u64) -> Self {
         Self {
             id: entry.id.clone(),
@@ -73,13 +84,16 @@ impl ReceiptBody {
             due_at,
             late: entry.late,
             version: entry.version,
+            committed_at: None,
+            log: String::new(),
         }
     }
 
-    /// The canonical encoding that is signed.
+    /// The canonical encoding that is signed (and logged).
     pub fn encode(&self) -> Vec<u8> {
+        let v2 = self.committed_at.is_some() || !self.log.is_empty();
         let mut b = BytesMut::new();
-        b.put_slice(MAGIC);
+        b.put_slice(if v2 { MAGIC2 } else { MAGIC });
         for s in [
             &self.id,
             &self.student_id,
@@ -87,9 +101,7 @@ impl ReceiptBody {
             &self.assignment,
             &self.file_name,
         ] {
-            let s = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-            b.put_u16(s.len() as u16);
-            b.put_slice(s);
+            put_str(&mut b, s);
         }
         b.put_u64(self.size);
         b.put_slice(&self.sha256);
@@ -97,17 +109,25 @@ impl ReceiptBody {
         b.put_u64(self.due_at);
         b.put_u8(u8::from(self.late));
         b.put_u32(self.version);
+        if v2 {
+            b.put_u8(u8::from(self.committed_at.is_some()));
+            b.put_u64(self.committed_at.unwrap_or(0));
+            put_str(&mut b, &self.log);
+        }
         b.to_vec()
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, ReceiptError> {
+    /// Reads a body of either version.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ReceiptError> {
         let bad = |m: &str| ReceiptError(format!("receipt body: {m}"));
-        let rest = bytes
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| bad("not a handin receipt (magic)"))?;
+        let (v2, rest) = match (bytes.strip_prefix(MAGIC2), bytes.strip_prefix(MAGIC)) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err(bad("not a handin receipt (magic)")),
+        };
         let mut r = Reader(Bytes::copy_from_slice(rest));
         let body = (|| {
-            Ok::<_, crate::msg::DecodeError>(Self {
+            let mut body = Self {
                 id: r.str()?,
                 student_id: r.str()?,
                 course: r.str()?,
@@ -119,7 +139,16 @@ impl ReceiptBody {
                 due_at: r.u64()?,
                 late: r.bool()?,
                 version: r.u32()?,
-            })
+                committed_at: None,
+                log: String::new(),
+            };
+            if v2 {
+                let committed = r.bool()?;
+                let at = r.u64()?;
+                body.committed_at = committed.then_some(at);
+                body.log = r.str()?;
+            }
+            Ok::<_, crate::msg::DecodeError>(body)
         })()
         .map_err(|e| bad(&e.0))?;
         if !r.is_empty() {
@@ -127,6 +156,12 @@ impl ReceiptBody {
         }
         Ok(body)
     }
+}
+
+fn put_str(b: &mut BytesMut, s: &str) {
+    let s = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    b.put_u16(s.len() as u16);
+    b.put_slice(s);
 }
 
 /// A receipt could not be made, read or verified.
@@ -137,42 +172,30 @@ pub struct ReceiptError(pub String);
 /// A signed receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
-    body: Vec<u8>,
-    scheme: u16,
-    signature: Vec<u8>,
+    env: Envelope,
+}
+
+/// What a verified receipt proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// What Blackboard attests.
+    pub body: ReceiptBody,
+    /// The checkpoint of Blackboard's log that the receipt's proof leads to (`None`: the
+    /// receipt was not logged).
+    pub checkpoint: Option<Checkpoint>,
 }
 
 impl Receipt {
     /// Decodes a receipt's bytes (not yet verified).
     pub fn decode(bytes: &[u8]) -> Result<Self, ReceiptError> {
-        let mut r = Reader(Bytes::copy_from_slice(bytes));
-        let bad = |e: crate::msg::DecodeError| ReceiptError(format!("receipt: {}", e.0));
-        let body = r.bytes().map_err(bad)?.to_vec();
-        let scheme = r.u16().map_err(bad)?;
-        let n = r.u16().map_err(bad)? as usize;
-        if r.0.len() < n {
-            return Err(ReceiptError("receipt: truncated signature".into()));
-        }
-        let signature = r.0.split_to(n).to_vec();
-        if !r.is_empty() {
-            return Err(ReceiptError("receipt: trailing bytes".into()));
-        }
-        Ok(Self {
-            body,
-            scheme,
-            signature,
-        })
+        Envelope::decode(bytes, "receipt")
+            .map(|env| Self { env })
+            .map_err(ReceiptError)
     }
 
     /// The receipt's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = BytesMut::new();
-        b.put_u32(self.body.len() as u32);
-        b.put_slice(&self.body);
-        b.put_u16(self.scheme);
-        b.put_u16(self.signature.len() as u16);
-        b.put_slice(&self.signature);
-        b.to_vec()
+        self.env.encode()
     }
 
     /// The receipt as a PEM block (`-----BEGIN HANDIN RECEIPT-----`), for a file.
@@ -193,35 +216,59 @@ impl Receipt {
         Self::decode(p.contents())
     }
 
-    /// Checks the signature with Blackboard's certificate and returns what it attests.
+    /// The signed body's bytes: the entry Blackboard's log holds.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.env.body
+    }
+
+    /// Its log proof, if it has one.
+    pub fn log_proof(&self) -> Option<&LogProof> {
+        self.env.log.as_ref()
+    }
+
+    /// Attaches the proof that Blackboard's log holds it.
+    pub fn with_log(mut self, proof: LogProof) -> Self {
+        self.env.log = Some(proof);
+        self
+    }
+
+    /// Checks the signature with Blackboard's certificate and returns what it attests; a
+    /// logged receipt's log proof is checked too ([`Receipt::verify_logged`]).
     pub fn verify(&self, blackboard_cert: &[u8]) -> Result<ReceiptBody, ReceiptError> {
-        let (_, cert) = X509Certificate::from_der(blackboard_cert)
-            .map_err(|e| ReceiptError(format!("Blackboard certificate does not parse: {e}")))?;
-        let key = &cert.public_key().subject_public_key.data;
-        let alg: &dyn signature::VerificationAlgorithm = match SignatureScheme::from(self.scheme) {
-            SignatureScheme::ECDSA_NISTP256_SHA256 => &signature::ECDSA_P256_SHA256_ASN1,
-            SignatureScheme::ECDSA_NISTP384_SHA384 => &signature::ECDSA_P384_SHA384_ASN1,
-            SignatureScheme::RSA_PSS_SHA256 => &signature::RSA_PSS_2048_8192_SHA256,
-            SignatureScheme::ED25519 => &signature::ED25519,
-            other => {
-                return Err(ReceiptError(format!(
-                    "receipt signed with unsupported scheme {other:?}"
-                )))
-            }
-        };
-        signature::UnparsedPublicKey::new(alg, key)
-            .verify(&self.body, &self.signature)
-            .map_err(|_| {
-                ReceiptError(
-                    "receipt signature does not verify with this Blackboard certificate".into(),
-                )
-            })?;
-        ReceiptBody::decode(&self.body)
+        self.verify_logged(blackboard_cert).map(|v| v.body)
+    }
+
+    /// Checks the signature with Blackboard's certificate and, if the body names a log, that
+    /// the attached proof leads from the body to a checkpoint signed by that log's key; all
+    /// offline.
+    pub fn verify_logged(&self, blackboard_cert: &[u8]) -> Result<Verified, ReceiptError> {
+        self.env
+            .check_signature(blackboard_cert, "receipt")
+            .map_err(ReceiptError)?;
+        let body = ReceiptBody::decode(&self.env.body)?;
+        if body.log.is_empty() {
+            return Ok(Verified {
+                body,
+                checkpoint: None,
+            });
+        }
+        let verifier = NoteVerifier::from_vkey(&body.log)
+            .map_err(|e| ReceiptError(format!("the receipt's log key: {e}")))?;
+        let proof = self.log_proof().ok_or_else(|| {
+            ReceiptError("the receipt names a log but carries no proof of inclusion".into())
+        })?;
+        let checkpoint = proof
+            .verify(&self.env.body, &verifier)
+            .map_err(|e| ReceiptError(format!("the receipt's log proof: {e}")))?;
+        Ok(Verified {
+            body,
+            checkpoint: Some(checkpoint),
+        })
     }
 
     /// What the receipt says, without checking the signature (for display only).
     pub fn body_unverified(&self) -> Result<ReceiptBody, ReceiptError> {
-        ReceiptBody::decode(&self.body)
+        ReceiptBody::decode(&self.env.body)
     }
 }
 
@@ -262,6 +309,8 @@ impl ReceiptSigner {
             due_at: 0,
             late: false,
             version: 0,
+            committed_at: None,
+            log: String::new(),
         };
         signer
             .sign(&probe)?
@@ -272,24 +321,26 @@ impl ReceiptSigner {
 
     /// Signs a receipt body.
     pub fn sign(&self, body: &ReceiptBody) -> Result<Receipt, ReceiptError> {
-        let signer = self
-            .key
-            .choose_scheme(&[
-                SignatureScheme::ECDSA_NISTP256_SHA256,
-                SignatureScheme::ECDSA_NISTP384_SHA384,
-                SignatureScheme::ED25519,
-                SignatureScheme::RSA_PSS_SHA256,
-            ])
-            .ok_or_else(|| ReceiptError("the key has no supported signature scheme".into()))?;
-        let bytes = body.encode();
-        let signature = signer
-            .sign(&bytes)
-            .map_err(|e| ReceiptError(format!("signing: {e}")))?;
-        Ok(Receipt {
-            body: bytes,
-            scheme: u16::from(signer.scheme()),
-            signature,
-        })
+        self.sign_receipt_bytes(body.encode())
+    }
+
+    /// Signs a receipt body given by its bytes (as logged).
+    pub fn sign_receipt_bytes(&self, body: Vec<u8>) -> Result<Receipt, ReceiptError> {
+        Envelope::sign(self.key.as_ref(), body)
+            .map(|env| Receipt { env })
+            .map_err(ReceiptError)
+    }
+
+    /// Signs a commitment body given by its bytes (as logged).
+    pub fn sign_commitment_bytes(&self, body: Vec<u8>) -> Result<Commitment, ReceiptError> {
+        Envelope::sign(self.key.as_ref(), body)
+            .map(|env| Commitment { env })
+            .map_err(ReceiptError)
+    }
+
+    /// Signs a commitment body.
+    pub fn sign_commitment(&self, body: &CommitmentBody) -> Result<Commitment, ReceiptError> {
+        self.sign_commitment_bytes(body.encode())
     }
 
     /// The certificate whose key signs.

@@ -1009,6 +1009,8 @@ fn body() -> ReceiptBody {
         due_at: 1_788_825_600,
         late: false,
         version: 1,
+        committed_at: None,
+        log: String::new(),
     }
 }
 

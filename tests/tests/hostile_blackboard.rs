@@ -97,6 +97,8 @@ impl HostileConn {
                         due_at: 4_000_000_000,
                         late: false,
                         version: 1,
+                        committed_at: None,
+                        log: String::new(),
                     };
                     let receipt = self.signer.sign(&body).expect("signing");
                     let _ = self.server.send_receipt(&receipt);

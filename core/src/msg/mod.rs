@@ -38,10 +38,14 @@ pub mod tag {
     pub const RENEW: u8 = 0x11;
     /// Ask for the current CRL.
     pub const GET_CRL: u8 = 0x12;
+    /// Ask for an object of the server's transparency log (a tlog-tiles path).
+    pub const GET_LOG: u8 = 0x13;
     /// The issued certificate chain.
     pub const ISSUED: u8 = 0x18;
     /// A CRL follows as `Data` frames and a `DataEnd`.
     pub const CRL: u8 = 0x19;
+    /// A log object follows as `Data` frames and a `DataEnd`.
+    pub const LOG: u8 = 0x1a;
     /// Offer a file for submission.
     pub const SUBMIT: u8 = 0x20;
     /// The server accepts the offer: stream the bytes.
@@ -66,6 +70,10 @@ pub mod tag {
     pub const FEEDBACK: u8 = 0x2a;
     /// A feedback file's description; `Data` frames and a `DataEnd` follow.
     pub const FEEDBACK_BEGIN: u8 = 0x2b;
+    /// Commit to a file's bytes before the due time.
+    pub const COMMIT: u8 = 0x2c;
+    /// A signed, logged commitment.
+    pub const COMMITMENT: u8 = 0x2d;
     /// A chunk of streamed bytes.
     pub const DATA: u8 = 0x30;
     /// End of streamed bytes.
@@ -156,6 +164,21 @@ pub enum Message {
         /// Total bytes.
         size: u64,
     },
+    /// Ask for an object of the server's transparency log: `checkpoint` or a C2SP tlog-tiles
+    /// tile path (see [`crate::logs::check_log_path`]).
+    GetLog {
+        /// The path.
+        path: String,
+    },
+    /// A log object of this many bytes follows in `Data` frames.
+    Log {
+        /// Total bytes.
+        size: u64,
+    },
+    /// Commit to a file's bytes (name, size, SHA-256) before the due time.
+    Commit(UploadOffer),
+    /// Encoded signed commitment with its log proof (see [`crate::logs::Commitment`]).
+    Commitment(Bytes),
     /// Upload offer.
     Submit(UploadOffer),
     /// Go ahead with the upload.
@@ -255,13 +278,29 @@ impl Message {
                 p.put_u64(*size);
                 tag::CRL
             }
-            Self::Submit(o) => {
+            Self::GetLog { path } => {
+                put_str(&mut p, path)?;
+                tag::GET_LOG
+            }
+            Self::Log { size } => {
+                p.put_u64(*size);
+                tag::LOG
+            }
+            Self::Submit(o) | Self::Commit(o) => {
                 put_str(&mut p, &o.course)?;
                 put_str(&mut p, &o.assignment)?;
                 put_str(&mut p, &o.file_name)?;
                 p.put_u64(o.size);
                 p.put_slice(&o.sha256);
-                tag::SUBMIT
+                if matches!(self, Self::Commit(_)) {
+                    tag::COMMIT
+                } else {
+                    tag::SUBMIT
+                }
+            }
+            Self::Commitment(c) => {
+                put_bytes(&mut p, c)?;
+                tag::COMMITMENT
             }
             Self::Ready => tag::READY,
             Self::Receipt(r) => {
@@ -348,13 +387,23 @@ impl Message {
                 Self::Issued(chain)
             }
             tag::CRL => Self::Crl { size: r.u64()? },
-            tag::SUBMIT => Self::Submit(UploadOffer {
-                course: r.str()?,
-                assignment: r.str()?,
-                file_name: r.str()?,
-                size: r.u64()?,
-                sha256: r.hash()?,
-            }),
+            tag::GET_LOG => Self::GetLog { path: r.str()? },
+            tag::LOG => Self::Log { size: r.u64()? },
+            tag::SUBMIT | tag::COMMIT => {
+                let offer = UploadOffer {
+                    course: r.str()?,
+                    assignment: r.str()?,
+                    file_name: r.str()?,
+                    size: r.u64()?,
+                    sha256: r.hash()?,
+                };
+                if frame.kind == tag::COMMIT {
+                    Self::Commit(offer)
+                } else {
+                    Self::Submit(offer)
+                }
+            }
+            tag::COMMITMENT => Self::Commitment(r.bytes()?),
             tag::READY => Self::Ready,
             tag::RECEIPT => Self::Receipt(r.bytes()?),
             tag::LIST => Self::List {
@@ -402,6 +451,10 @@ impl Message {
             Self::GetCrl => "GetCrl",
             Self::Issued(_) => "Issued",
             Self::Crl { .. } => "Crl",
+            Self::GetLog { .. } => "GetLog",
+            Self::Log { .. } => "Log",
+            Self::Commit(_) => "Commit",
+            Self::Commitment(_) => "Commitment",
             Self::Submit(_) => "Submit",
             Self::Ready => "Ready",
             Self::Receipt(_) => "Receipt",

@@ -6,6 +6,7 @@ use crate::connection::{sealed::Machine, Connection, Protocol};
 use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, UsageError};
 use crate::frame::CHUNK;
+use crate::logs::{Commitment, CommitmentBody, Incoming};
 use crate::msg::{FeedbackFile, GradeEntry, Message, SubmissionEntry, UploadOffer};
 use crate::receipt::{Receipt, ReceiptBody};
 use crate::time::Now;
@@ -56,6 +57,16 @@ pub enum SubmitClientEvent {
     FeedbackData(Bytes),
     /// The feedback file is complete and matches the described size and SHA-256.
     FeedbackEnd,
+    /// The signed commitment, verified with Blackboard's certificate from this connection
+    /// (signature and log proof) and checked against what was asked.
+    Commitment {
+        /// The commitment, to keep.
+        commitment: Commitment,
+        /// What it says.
+        body: CommitmentBody,
+    },
+    /// The log object asked for, as served (check it against a checkpoint before trusting it).
+    Log(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -79,6 +90,9 @@ enum State {
         received: u64,
         hash: Sha256,
     },
+    AwaitCommitment(UploadOffer),
+    AwaitLog,
+    LogIncoming(Incoming),
 }
 
 impl State {
@@ -95,6 +109,9 @@ impl State {
             Self::Grades(_) => "listing grades",
             Self::AwaitFeedback => "waiting for FeedbackBegin",
             Self::FeedbackIncoming { .. } => "fetching feedback",
+            Self::AwaitCommitment(_) => "waiting for the commitment",
+            Self::AwaitLog => "waiting for the log object",
+            Self::LogIncoming(_) => "receiving a log object",
         }
     }
 }
@@ -190,6 +207,27 @@ impl Connection<SubmitClientProtocol> {
         self.engine.send_fixed(&Message::DataEnd);
         self.engine.expect_slow_answer(RECEIPT_PATIENCE);
         self.proto.state = State::AwaitReceipt(offer);
+        Ok(())
+    }
+
+    /// Commits to a file's bytes (name, size, SHA-256) before the due time; wait for
+    /// `Commitment` (or `Refused`).
+    pub fn commit(&mut self, offer: UploadOffer) -> Result<(), UsageError> {
+        self.idle()?;
+        self.engine.send(&Message::Commit(offer.clone()))?;
+        self.engine.expect_slow_answer(RECEIPT_PATIENCE);
+        self.proto.state = State::AwaitCommitment(offer);
+        Ok(())
+    }
+
+    /// Asks for an object of Blackboard's log (`checkpoint` or a tile path); wait for `Log`
+    /// (or `Refused`).
+    pub fn get_log(&mut self, path: &str) -> Result<(), UsageError> {
+        self.idle()?;
+        self.engine.send(&Message::GetLog {
+            path: path.to_owned(),
+        })?;
+        self.proto.state = State::AwaitLog;
         Ok(())
     }
 
@@ -322,7 +360,9 @@ impl Connection<SubmitClientProtocol> {
                 | State::Listing
                 | State::AwaitFetch
                 | State::Grades(_)
-                | State::AwaitFeedback,
+                | State::AwaitFeedback
+                | State::AwaitCommitment(_)
+                | State::AwaitLog,
                 Message::Refused(r),
             ) => self.events.push_back(SubmitClientEvent::Refused(r)),
             (State::Grades(course), Message::GradeEntry(g)) => {
@@ -396,6 +436,32 @@ impl Connection<SubmitClientProtocol> {
                     }
                 }
             }
+            (State::AwaitCommitment(offer), Message::Commitment(bytes)) => {
+                match self.check_commitment(&offer, &bytes) {
+                    Ok((commitment, body)) => self
+                        .events
+                        .push_back(SubmitClientEvent::Commitment { commitment, body }),
+                    Err(why) => {
+                        return Err(self
+                            .engine
+                            .fail(Error::Protocol(format!("bad commitment: {why}"))))
+                    }
+                }
+            }
+            (State::AwaitLog, Message::Log { size }) => match Incoming::start(size) {
+                Ok(incoming) => self.proto.state = State::LogIncoming(incoming),
+                Err(why) => return Err(self.engine.fail(Error::Protocol(why))),
+            },
+            (State::LogIncoming(mut incoming), Message::Data(d)) => {
+                if let Err(why) = incoming.data(&d) {
+                    return Err(self.engine.fail(Error::Protocol(why)));
+                }
+                self.proto.state = State::LogIncoming(incoming);
+            }
+            (State::LogIncoming(incoming), Message::DataEnd) => match incoming.finish() {
+                Ok(bytes) => self.events.push_back(SubmitClientEvent::Log(bytes)),
+                Err(why) => return Err(self.engine.fail(Error::Protocol(why))),
+            },
             (State::Listing, Message::ListEntry(e)) => {
                 if Some(e.student_id.as_str()) != self.proto.student.as_deref() {
                     return Err(self.engine.fail(Error::Protocol(
@@ -466,6 +532,31 @@ impl Connection<SubmitClientProtocol> {
             }
         }
         Ok(())
+    }
+
+    fn check_commitment(
+        &self,
+        offer: &UploadOffer,
+        bytes: &[u8],
+    ) -> Result<(Commitment, CommitmentBody), String> {
+        let commitment = Commitment::decode(bytes)?;
+        let cert = self
+            .engine
+            .tls
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or("no server certificate")?;
+        let (body, _) = commitment.verify(cert)?;
+        let ours = Some(body.student_id.as_str()) == self.proto.student.as_deref()
+            && body.course == offer.course
+            && body.assignment == offer.assignment
+            && body.file_name == offer.file_name
+            && body.size == offer.size
+            && body.sha256 == offer.sha256;
+        if !ours {
+            return Err("it does not describe what we committed to".into());
+        }
+        Ok((commitment, body))
     }
 
     fn check_receipt(

@@ -5,6 +5,7 @@ use crate::config::{ConfigError, ServerConfig};
 use crate::connection::{sealed::Machine, Connection, Protocol};
 use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, RefusalCode, UsageError};
+use crate::logs::Commitment;
 use crate::msg::{FeedbackFile, GradeEntry, Message, SubmissionEntry, UploadOffer};
 use crate::names::{check_file_name, check_label};
 use crate::outgoing::Outgoing;
@@ -74,6 +75,17 @@ pub enum SubmitServerEvent {
         /// Assignment name (well-formed).
         assignment: String,
     },
+    /// A commitment to a file's bytes, with acceptable names. Check the assignment and the
+    /// due time, log it, then call [`SubmitServer::send_commitment`] or
+    /// [`SubmitServer::refuse`].
+    CommitRequested(UploadOffer),
+    /// An object of Blackboard's log (`checkpoint` or a tile path, already checked by
+    /// [`crate::logs::check_log_path`]): call [`SubmitServer::send_log`] or `refuse`
+    /// (`NotFound`).
+    LogRequested {
+        /// The path.
+        path: String,
+    },
     /// The core refused a request by itself (bad name, mismatch); for logs.
     Rejected(Refusal),
 }
@@ -95,6 +107,8 @@ enum State {
     Fetching(Outgoing),
     Grades(Option<String>),
     FeedbackPending,
+    CommitPending(UploadOffer),
+    LogPending,
 }
 
 impl State {
@@ -111,6 +125,8 @@ impl State {
             Self::Fetching(_) => "fetching",
             Self::Grades(_) => "listing grades",
             Self::FeedbackPending => "deciding on a feedback fetch",
+            Self::CommitPending(_) => "logging a commitment",
+            Self::LogPending => "reading the log",
         }
     }
 }
@@ -242,7 +258,9 @@ impl Connection<SubmitServerProtocol> {
             | State::FetchPending
             | State::Listing
             | State::Grades(_)
-            | State::FeedbackPending => {
+            | State::FeedbackPending
+            | State::CommitPending(_)
+            | State::LogPending => {
                 self.engine.send_fixed(&Message::Refused(refusal));
                 self.go_idle();
                 Ok(())
@@ -292,6 +310,48 @@ impl Connection<SubmitServerProtocol> {
         }
         self.engine
             .send(&Message::Receipt(Bytes::from(receipt.encode())))?;
+        self.go_idle();
+        Ok(())
+    }
+
+    /// Sends the signed, logged commitment asked for. It must describe the request: this
+    /// student, the offer's course, assignment, file name, size and SHA-256.
+    pub fn send_commitment(&mut self, commitment: &Commitment) -> Result<(), UsageError> {
+        self.live()?;
+        let State::CommitPending(offer) = &self.proto.state else {
+            return Err(UsageError("no commitment request is waiting"));
+        };
+        let body = commitment
+            .body_unverified()
+            .map_err(|_| UsageError("the commitment does not decode"))?;
+        let student = self
+            .proto
+            .student
+            .as_ref()
+            .map(|s| s.as_str())
+            .unwrap_or_default();
+        if body.student_id != student
+            || body.course != offer.course
+            || body.assignment != offer.assignment
+            || body.file_name != offer.file_name
+            || body.size != offer.size
+            || body.sha256 != offer.sha256
+        {
+            return Err(UsageError("the commitment does not describe the request"));
+        }
+        self.engine
+            .send(&Message::Commitment(Bytes::from(commitment.encode())))?;
+        self.go_idle();
+        Ok(())
+    }
+
+    /// Answers the log request with the object's bytes.
+    pub fn send_log(&mut self, bytes: &[u8]) -> Result<(), UsageError> {
+        self.live()?;
+        if !matches!(self.proto.state, State::LogPending) {
+            return Err(UsageError("no log request is waiting"));
+        }
+        crate::logs::send_object(&mut self.engine, bytes);
         self.go_idle();
         Ok(())
     }
@@ -534,6 +594,27 @@ impl Connection<SubmitServerProtocol> {
             }
             (State::Discarding, Message::Data(_)) => self.proto.state = State::Discarding,
             (State::Discarding, Message::DataEnd) => self.go_idle(),
+            (State::Idle, Message::Commit(offer)) => {
+                if let Err(e) = check_label("course", &offer.course)
+                    .and_then(|()| check_label("assignment", &offer.assignment))
+                {
+                    self.reject(Refusal::new(RefusalCode::NoSuchAssignment, e.0));
+                } else if let Err(e) = check_file_name(&offer.file_name) {
+                    self.reject(Refusal::new(RefusalCode::BadFileName, e.0));
+                } else {
+                    self.wait_for_app(State::CommitPending(offer.clone()));
+                    self.events
+                        .push_back(SubmitServerEvent::CommitRequested(offer));
+                }
+            }
+            (State::Idle, Message::GetLog { path }) => match crate::logs::check_log_path(&path) {
+                Err(e) => self.reject(Refusal::new(RefusalCode::BadField, e)),
+                Ok(_) => {
+                    self.wait_for_app(State::LogPending);
+                    self.events
+                        .push_back(SubmitServerEvent::LogRequested { path });
+                }
+            },
             (State::Idle, Message::List { course }) => {
                 self.wait_for_app(State::Listing);
                 self.events

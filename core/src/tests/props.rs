@@ -89,6 +89,18 @@ fn message() -> impl Strategy<Value = Message> {
                 sha256
             })
         ),
+        (text(), text(), text(), any::<u64>(), hash()).prop_map(
+            |(course, assignment, file_name, size, sha256)| Message::Commit(UploadOffer {
+                course,
+                assignment,
+                file_name,
+                size,
+                sha256
+            })
+        ),
+        blob().prop_map(Message::Commitment),
+        text().prop_map(|path| Message::GetLog { path }),
+        any::<u64>().prop_map(|size| Message::Log { size }),
         Just(Message::Ready),
         blob().prop_map(Message::Receipt),
         proptest::option::of(text()).prop_map(|course| Message::List { course }),

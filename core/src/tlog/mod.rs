@@ -25,6 +25,7 @@
 //! | `checkpoint.rs` | [`Checkpoint`]: the C2SP checkpoint body, signed and opened |
 //! | `tiles.rs` | [`TilePath`], tile contents, entry bundles, [`TileSource`] |
 
+mod batch;
 mod checkpoint;
 mod error;
 mod frontier;
@@ -33,6 +34,7 @@ mod note;
 mod proof;
 mod tiles;
 
+pub use batch::{append_batch, BatchAppended};
 pub use checkpoint::Checkpoint;
 pub use error::TlogError;
 pub use frontier::{Appended, Frontier};

@@ -460,3 +460,37 @@ fn all_or_more(all: &[Hash], size: usize) -> Vec<Hash> {
         leaves(size)
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Batches appended to a frontier get the same proofs as a whole stored tree gives, and
+    /// those proofs verify.
+    #[test]
+    fn tlog_batch_proofs_equal_the_stored_trees(
+        batches in prop::collection::vec(1usize..=70, 1..8),
+    ) {
+        let total: usize = batches.iter().sum();
+        let all = leaves(total);
+        let mut frontier = Frontier::new();
+        let mut at = 0usize;
+        let mut done = Vec::new();
+        for n in batches {
+            let b = append_batch(&mut frontier, &all[at..at + n]).unwrap();
+            prop_assert_eq!(b.first, at as u64);
+            prop_assert_eq!(b.proofs.len(), n);
+            at += n;
+            done.push(b);
+        }
+        prop_assert_eq!(frontier.size(), total as u64);
+        for b in done {
+            let size = b.appended.size;
+            let mem = memory(&all[..size as usize]);
+            for (i, proof) in b.proofs.iter().enumerate() {
+                let index = b.first + i as u64;
+                prop_assert_eq!(proof, &inclusion_proof(&mem, index, size).unwrap());
+                verify_inclusion(&all[index as usize], index, size, proof, &b.appended.root).unwrap();
+            }
+        }
+    }
+}
