@@ -27,7 +27,7 @@ pub(crate) struct Envelope {
     pub(crate) body: Vec<u8>,
     scheme: u16,
     signature: Vec<u8>,
-    pub(crate) log: Option<LogProof>,
+    pub(crate) log: Option<Box<LogProof>>,
 }
 
 impl Envelope {
@@ -66,7 +66,7 @@ impl Envelope {
         } else if r.0.starts_with(LOG_TAG) {
             let proof = LogProof::decode(&r.0[LOG_TAG.len()..])
                 .map_err(|e| format!("{what}: its log proof: {e}"))?;
-            Some(proof)
+            Some(Box::new(proof))
         } else {
             return Err(format!("{what}: trailing bytes"));
         };

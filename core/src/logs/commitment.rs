@@ -130,12 +130,12 @@ impl Commitment {
 
     /// Its log proof, if it has one.
     pub fn log_proof(&self) -> Option<&LogProof> {
-        self.env.log.as_ref()
+        self.env.log.as_deref()
     }
 
     /// Attaches the log proof.
     pub fn with_log(mut self, proof: LogProof) -> Self {
-        self.env.log = Some(proof);
+        self.env.log = Some(Box::new(proof));
         self
     }
 
