@@ -53,7 +53,7 @@ pub(super) enum Row {
 pub(super) enum StaffDone {
     Rows(Result<Vec<Row>, Refusal>),
     Changed(Result<String, Refusal>),
-    FetchOpened(Result<(SubmissionEntry, Receipt, File), Refusal>),
+    FetchOpened(Result<Box<(SubmissionEntry, Receipt, File)>, Refusal>),
     FetchChunk(Chunk),
     FeedbackAccepted(Result<(), Refusal>),
     FeedbackWritten,
@@ -351,9 +351,9 @@ impl StaffConn {
                 let answer =
                     Promise::new(self.inbox.clone(), || StaffDone::FetchOpened(Err(failed())));
                 self.shared.pool.spawn(move || {
-                    answer.keep(StaffDone::FetchOpened(open_for_staff(
-                        &shared, &person, &id,
-                    )));
+                    answer.keep(StaffDone::FetchOpened(
+                        open_for_staff(&shared, &person, &id).map(Box::new),
+                    ));
                 });
             }
             _ => {
@@ -414,7 +414,8 @@ impl StaffConn {
                 }
             }
             StaffDone::FeedbackWritten => {}
-            StaffDone::FetchOpened(Ok((entry, receipt, file))) => {
+            StaffDone::FetchOpened(Ok(opened)) => {
+                let (entry, receipt, file) = *opened;
                 if self.core.start_fetch(&entry, &receipt).is_ok() {
                     self.fetch = Some(Fetch::new(file, entry.size));
                 } else {
