@@ -23,5 +23,7 @@ pub mod cuhk;
 pub mod people_csv;
 pub mod registrar;
 pub mod runtime;
+pub mod secret_file;
 pub mod store;
+pub mod translog;
 pub mod zip_stream;

@@ -1,6 +1,7 @@
 //! What a client may ask of a log served over the handin protocols: the same paths as C2SP
 //! tlog-tiles over HTTPS (`checkpoint`, `tile/<L>/<N>[.p/<W>]`, `tile/entries/<N>[.p/<W>]`),
-//! checked here once for every server and client.
+//! and `vkey` (the log's verifier key, as text: what a client pins on first use), checked here
+//! once for every server and client.
 
 use crate::tlog::TilePath;
 
@@ -8,12 +9,25 @@ use crate::tlog::TilePath;
 /// most 16 KiB each.
 pub const MAX_LOG_OBJECT: u64 = 4 * 1024 * 1024;
 
-/// Checks a requested path: `checkpoint` (answers `None`) or a tile path.
-pub fn check_log_path(path: &str) -> Result<Option<TilePath>, String> {
-    if path == "checkpoint" {
-        return Ok(None);
+/// A path of a served log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogPath {
+    /// `checkpoint`: the latest signed checkpoint.
+    Checkpoint,
+    /// `vkey`: the log's verifier key.
+    Vkey,
+    /// A hash tile or an entry bundle.
+    Tile(TilePath),
+}
+
+/// Checks a requested path.
+pub fn check_log_path(path: &str) -> Result<LogPath, String> {
+    match path {
+        "checkpoint" => return Ok(LogPath::Checkpoint),
+        "vkey" => return Ok(LogPath::Vkey),
+        _ => {}
     }
-    TilePath::parse(path).map(Some).map_err(|e| {
+    TilePath::parse(path).map(LogPath::Tile).map_err(|e| {
         format!(
             "{:?} is not a log path: {e}",
             path.chars().take(80).collect::<String>()

@@ -20,7 +20,7 @@ mod proof;
 
 pub use commitment::{Commitment, CommitmentBody, PEM_LABEL as COMMITMENT_PEM_LABEL};
 pub use entries::{LogEntry, Revocation};
-pub use fetch::{check_log_path, MAX_LOG_OBJECT};
+pub use fetch::{check_log_path, LogPath, MAX_LOG_OBJECT};
 pub(crate) use fetch::{send_object, Incoming};
 pub use proof::LogProof;
 

@@ -21,6 +21,7 @@ pub mod blobs;
 #[cfg(test)]
 mod conformance;
 pub mod course;
+pub mod log;
 pub mod postgres;
 pub mod sqlite;
 
@@ -29,6 +30,7 @@ pub use blobs::{BlobDir, Upload};
 pub use course::{
     Change, Course, CourseRecords, Extension, FeedbackFile, Grade, LogEntry, ReleasedGrade,
 };
+pub use log::{LogHead, LogRecords, LogTx};
 
 use handin_core::msg::SubmissionEntry;
 use handin_core::pki::{unix_secs, PersonId, RevokedSerial, StudentId};

@@ -44,48 +44,19 @@ impl FormKey {
     /// written whole before it appears, so that nodes starting at once all read the same key).
     /// Nodes that share the file take each other's forms.
     pub fn shared(path: &std::path::Path) -> Result<Self, String> {
-        use std::io::Write;
-        let key = |bytes: &[u8]| Self(hmac::Key::new(hmac::HMAC_SHA256, bytes));
-        let read = |path: &std::path::Path| {
-            match std::fs::read(path) {
-            Ok(b) if b.len() == KEY_LEN => Ok(Some(key(&b))),
-            Ok(b) => Err(format!(
+        let bytes = crate::secret_file::shared_secret(path, "form key", || {
+            let mut secret = vec![0u8; KEY_LEN];
+            aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no randomness for the form key")?;
+            Ok(secret)
+        })?;
+        if bytes.len() != KEY_LEN {
+            return Err(format!(
                 "{} holds {} bytes, not a {KEY_LEN}-byte form key: remove it and restart every node",
                 path.display(),
-                b.len()
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("reading the form key {}: {e}", path.display())),
+                bytes.len()
+            ));
         }
-        };
-        if let Some(k) = read(path)? {
-            return Ok(k);
-        }
-        let mut secret = [0u8; KEY_LEN];
-        aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no randomness for the form key")?;
-        // A temporary file of this node's own (a random name, made new), linked into place:
-        // a link never replaces a file, so the first node's key stays; every node then reads
-        // the key from the file, whichever made it.
-        let io = |e: std::io::Error| format!("making the form key {}: {e}", path.display());
-        let mut tag = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut tag).map_err(|_| "no randomness for the form key")?;
-        let tmp = path.with_extension(format!(
-            "tmp-{}",
-            tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).map_err(io)?;
-        let written = file.write_all(&secret).and_then(|()| file.sync_all());
-        let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io(e)),
-        }
-        read(path)?.ok_or_else(|| format!("the form key {} vanished", path.display()))
+        Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
     }
 
     fn mac(&self, person: &PersonId, issued: u64) -> String {
