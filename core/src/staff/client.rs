@@ -57,6 +57,9 @@ pub enum StaffClientEvent {
     FetchEnd,
     /// The request was refused; the connection stays open.
     Refused(Refusal),
+    /// The object of Blackboard's transparency log asked for, as served (check it against a
+    /// checkpoint before trusting it).
+    LogObject(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -76,6 +79,8 @@ enum State {
     Uploading,
     AwaitFetch(String),
     Fetching(Box<Fetch>),
+    AwaitLog,
+    LogIncoming(crate::logs::Incoming),
 }
 
 /// A fetch in progress: what was described, and what arrived so far.
@@ -97,6 +102,8 @@ impl State {
             Self::Uploading => "uploading a feedback file",
             Self::AwaitFetch(_) => "waiting for StaffFetchBegin",
             Self::Fetching(_) => "fetching",
+            Self::AwaitLog => "waiting for the log object",
+            Self::LogIncoming(_) => "receiving a log object",
         }
     }
 }
@@ -274,6 +281,22 @@ impl Connection<StaffClientProtocol> {
         )
     }
 
+    /// Asks for an object of Blackboard's transparency log (`checkpoint`, `vkey` or a tile
+    /// path); wait for `LogObject` (or `Refused`).
+    pub fn get_log(&mut self, path: &str) -> Result<(), UsageError> {
+        self.live()?;
+        match self.proto.state {
+            State::Idle => {}
+            State::Handshaking => return Err(UsageError("wait for Connected before a request")),
+            _ => return Err(UsageError("one request at a time")),
+        }
+        self.engine.send(&Message::GetLog {
+            path: path.to_owned(),
+        })?;
+        self.proto.state = State::AwaitLog;
+        Ok(())
+    }
+
     /// Sends the next bytes of the accepted feedback file.
     pub fn send_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
         self.live()?;
@@ -384,9 +407,27 @@ impl Connection<StaffClientProtocol> {
                 self.events.push_back(StaffClientEvent::Refused(r));
             }
             (
-                State::Rows(_) | State::AwaitDone | State::AwaitReady | State::AwaitFetch(_),
+                State::Rows(_)
+                | State::AwaitDone
+                | State::AwaitReady
+                | State::AwaitFetch(_)
+                | State::AwaitLog,
                 Message::Refused(r),
             ) => self.events.push_back(StaffClientEvent::Refused(r)),
+            (State::AwaitLog, Message::Log { size }) => match crate::logs::Incoming::start(size) {
+                Ok(incoming) => self.proto.state = State::LogIncoming(incoming),
+                Err(why) => return Err(self.engine.fail(Error::Protocol(why))),
+            },
+            (State::LogIncoming(mut incoming), Message::Data(d)) => {
+                if let Err(why) = incoming.data(&d) {
+                    return Err(self.engine.fail(Error::Protocol(why)));
+                }
+                self.proto.state = State::LogIncoming(incoming);
+            }
+            (State::LogIncoming(incoming), Message::DataEnd) => match incoming.finish() {
+                Ok(bytes) => self.events.push_back(StaffClientEvent::LogObject(bytes)),
+                Err(why) => return Err(self.engine.fail(Error::Protocol(why))),
+            },
             (State::AwaitDone, Message::Staff(StaffMessage::Done { detail })) => {
                 self.events.push_back(StaffClientEvent::Done(detail));
             }

@@ -54,6 +54,12 @@ pub enum StaffServerEvent {
         /// Why.
         reason: String,
     },
+    /// An object of Blackboard's transparency log (`checkpoint`, `vkey` or a tile path,
+    /// checked by [`crate::logs::check_log_path`]): call [`StaffServer::send_log_object`] or `refuse`.
+    LogRequested {
+        /// The path.
+        path: String,
+    },
     /// The core refused a request by itself (a malformed field); for logs.
     Rejected(Refusal),
 }
@@ -81,6 +87,7 @@ enum State {
     Discarding,
     FetchPending(String),
     Fetching(Outgoing),
+    LogPending,
 }
 
 impl State {
@@ -96,6 +103,7 @@ impl State {
             Self::Discarding => "discarding a refused feedback file",
             Self::FetchPending(_) => "deciding on a fetch",
             Self::Fetching(_) => "fetching",
+            Self::LogPending => "reading the log",
         }
     }
 }
@@ -286,7 +294,8 @@ impl Connection<StaffServerProtocol> {
             | State::Deciding
             | State::FeedbackOffer(_)
             | State::Storing
-            | State::FetchPending(_) => {
+            | State::FetchPending(_)
+            | State::LogPending => {
                 self.engine.send_fixed(&Message::Refused(refusal));
                 self.go_idle();
                 Ok(())
@@ -305,6 +314,17 @@ impl Connection<StaffServerProtocol> {
                 Err(UsageError("no request is waiting for an answer"))
             }
         }
+    }
+
+    /// Answers the transparency-log request with the object's bytes.
+    pub fn send_log_object(&mut self, bytes: &[u8]) -> Result<(), UsageError> {
+        self.live()?;
+        if !matches!(self.proto.state, State::LogPending) {
+            return Err(UsageError("no log request is waiting"));
+        }
+        crate::logs::send_object(&mut self.engine, bytes);
+        self.go_idle();
+        Ok(())
     }
 
     /// Accepts the feedback file of the pending `Grade`: the client starts streaming it.
@@ -441,6 +461,15 @@ impl Connection<StaffServerProtocol> {
         let state = std::mem::replace(&mut self.proto.state, State::Idle);
         match (state, msg) {
             (State::Idle, Message::Staff(m)) if is_request(&m) => self.on_request(m),
+            (State::Idle, Message::GetLog { path }) => match crate::logs::check_log_path(&path) {
+                Err(e) => self.reject(Refusal::new(RefusalCode::BadField, e)),
+                Ok(_) => {
+                    self.proto.state = State::LogPending;
+                    self.engine.pause_idle(true);
+                    self.events
+                        .push_back(StaffServerEvent::LogRequested { path });
+                }
+            },
             (
                 State::Receiving {
                     grade,
