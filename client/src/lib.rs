@@ -8,6 +8,7 @@
 pub mod config;
 mod error;
 pub use handin_core::grade_sheet;
+pub mod logs;
 pub mod net;
 pub mod printable;
 pub mod session;
