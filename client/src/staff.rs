@@ -6,10 +6,12 @@
 //! ([`Profile`], `~/.handin` or `$HANDIN_HOME` unless `--profile` says otherwise): a TA's
 //! student profile is also their staff profile, one certificate for both.
 
+mod audit_log;
 mod collect;
 pub mod folder;
 mod ops;
 
+pub use audit_log::{audit_log, AuditedLog};
 pub use collect::{collect, Collected};
 pub use ops::{
     courses, extend, grade, log, put_assignment, release, set_open, sheet_inputs, status,

@@ -1,6 +1,9 @@
-//! The student's side: the profile directory and the commands enroll, renew, submit, list,
-//! fetch, verify-receipt and export-p12, each written once against any transport's [`Link`].
+//! The student's side: the profile directory and the commands enroll, renew, commit, submit,
+//! list, fetch, verify-receipt, audit and export-p12, each written once against any transport's
+//! [`Link`].
 
+mod audit;
+mod commit;
 mod enroll;
 mod grades;
 mod output;
@@ -8,13 +11,17 @@ mod p12;
 mod pin;
 mod verify;
 
+pub use audit::{
+    audit, Audit, AuditOptions, CheckpointReport, LogReport, StatementReport, StatementStatus,
+};
+pub use commit::{commit, Committed};
 pub(crate) use enroll::enroll_person;
 pub use enroll::{enroll, refuse_enrolled, renew, student_enroll_id, Enrolled, ExternalKey, Trust};
 pub use grades::{feedback, feedback_to, grades};
 pub use output::Destination;
 pub use p12::{export_p12, ExportedP12, PasswordSource};
 pub use pin::{describe_server, pin_blackboard, Pinned, Standing};
-pub use verify::{verify_receipt, Verified};
+pub use verify::{verify_receipt, LogKey, LoggedAt, Verified};
 
 pub use crate::session::{explain, kind_of, ErrorKind, Profile, Remote, StudentError};
 
@@ -57,6 +64,8 @@ pub struct Submitted {
     pub body: ReceiptBody,
     /// Where the receipt was saved.
     pub receipt_path: PathBuf,
+    /// Its index in Blackboard's log (`None`: Blackboard does not log receipts).
+    pub log_index: Option<u64>,
 }
 
 /// Refuses a directory where a file is wanted, before its name is looked at.
@@ -92,14 +101,13 @@ fn hash_file(path: &Path) -> Result<(u64, [u8; 32]), StudentError> {
     }
 }
 
-/// Submits `file` to `course`/`assignment`; saves and returns the verified receipt.
-pub fn submit(
-    remote: &Remote,
-    profile: &Profile,
+/// What `file` is offered to `course`/`assignment` as (to submit, or to commit to): its name,
+/// size and SHA-256 (hashed as it is read), once the names are checked.
+pub(crate) fn offer_of(
     file: &Path,
     course: &str,
     assignment: &str,
-) -> Result<Submitted, StudentError> {
+) -> Result<UploadOffer, StudentError> {
     refuse_directory(file)?;
     let file_name = file
         .file_name()
@@ -113,13 +121,25 @@ pub fn submit(
     handin_core::names::check_label("assignment", assignment)
         .map_err(|e| StudentError::usage(e.to_string()))?;
     let (size, sha256) = hash_file(file)?;
-    let offer = UploadOffer {
+    Ok(UploadOffer {
         course: course.into(),
         assignment: assignment.into(),
         file_name,
         size,
         sha256,
-    };
+    })
+}
+
+/// Submits `file` to `course`/`assignment`; saves and returns the verified receipt.
+pub fn submit(
+    remote: &Remote,
+    profile: &Profile,
+    file: &Path,
+    course: &str,
+    assignment: &str,
+) -> Result<Submitted, StudentError> {
+    let offer = offer_of(file, course, assignment)?;
+    let size = offer.size;
     let mut bb = blackboard(remote, profile)?;
     let mut upload = FileUpload::open(file, size, "uploading")?;
     let result = bb.exchange(
@@ -158,7 +178,12 @@ pub fn submit(
             receipt_path.display()
         ))
     })?;
-    Ok(Submitted { body, receipt_path })
+    crate::logs::observe_blackboard_vkey(profile, &body.log);
+    Ok(Submitted {
+        log_index: receipt.log_proof().map(|p| p.index),
+        body,
+        receipt_path,
+    })
 }
 
 fn submit_refusal(r: &handin_core::Refusal) -> String {

@@ -10,11 +10,13 @@
 //! | file | holds |
 //! |---|---|
 //! | `reader.rs` | [`LogReader`]: a log's objects over any connection, hash tiles cached, entries checked against them, proofs from tiles; [`Head`] |
+//! | `connect.rs` | the connections a log is read over (Blackboard's student and staff sessions, CUHK's enrollment connection) |
 //! | `state.rs` | [`Log`]; the profile's pinned log keys, last checkpoints and known certificates |
 //! | `audit.rs` | the checks of an audit: a log's head, a logged statement, CUHK's certificates for one ID, others' checkpoints |
 //! | `replay.rs` | a monitor's replay of a whole log |
 
 mod audit;
+pub(crate) mod connect;
 mod reader;
 mod replay;
 mod state;

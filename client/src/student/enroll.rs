@@ -294,7 +294,14 @@ fn save_identity(
     })?;
     w(profile.key(), key_pem, PRIVATE)?;
     w(profile.cert(), chain_pem(chain).as_bytes(), PUBLIC)?;
-    w(profile.ca(), to_pem("CERTIFICATE", ca).as_bytes(), PUBLIC)
+    w(profile.ca(), to_pem("CERTIFICATE", ca).as_bytes(), PUBLIC)?;
+    // `student audit` tells the certificates CUHK issued to this profile from any other for
+    // the same ID. The identity is saved already: a list that cannot be written is a warning
+    // (the audit adds the certificate held then).
+    if let Err(e) = crate::logs::remember_certificate(profile, &chain[0]) {
+        eprintln!("warning: {e}");
+    }
+    Ok(())
 }
 
 fn run_enroll(

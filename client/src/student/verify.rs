@@ -4,15 +4,19 @@
 //! certificate must be one only Blackboard holds the key of: issued by the CUHK root, as a
 //! server certificate (serverAuth, not a student's clientAuth certificate), valid when the
 //! receipt says Blackboard received the file, and, when the profile pinned Blackboard's
-//! certificate, that one or one the profile has recorded since.
+//! certificate, that one or one the profile has recorded since. A logged receipt's proof that
+//! Blackboard's log holds it must verify too (offline, against the log key the receipt names);
+//! whether it is still there is `student audit`'s question.
 
 use super::pin::{self, Standing};
 use super::{Profile, StudentError};
+use crate::logs::{pinned_vkey, Log};
 use crate::rfc3339;
 use handin_core::pki::{
     check_server_certificate, from_pem_or_der, ServerCertError, ServerCertificate,
 };
 use handin_core::rustls::pki_types::CertificateDer;
+use handin_core::tlog::{Checkpoint, NoteVerifier};
 use handin_core::{Receipt, ReceiptBody};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -26,6 +30,32 @@ pub struct Verified {
     pub signer: ServerCertificate,
     /// How the profile knows that certificate.
     pub standing: Standing,
+    /// Where Blackboard's log holds it (`None`: a receipt of before the logs).
+    pub log: Option<LoggedAt>,
+}
+
+/// Where a receipt sits in Blackboard's log, as its own proof shows, checked offline.
+#[derive(Debug, Clone)]
+pub struct LoggedAt {
+    /// The checkpoint the proof leads to (origin, size, root).
+    pub checkpoint: Checkpoint,
+    /// The receipt's index in the log.
+    pub index: u64,
+    /// The log's key, as the receipt names it.
+    pub vkey: String,
+    /// How the profile knows that key.
+    pub key: LogKey,
+}
+
+/// How the profile knows the log key a receipt names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKey {
+    /// It is the key the profile pinned for Blackboard's log.
+    Pinned,
+    /// The profile pinned another key: `student audit` reports it.
+    Other,
+    /// The profile pinned no key for Blackboard's log.
+    NoPin,
 }
 
 fn invalid<T>(why: String) -> Result<T, StudentError> {
@@ -56,15 +86,20 @@ pub fn verify_receipt(
         None => profile_certificates(profile)?,
     };
     let root = root(profile, ca)?;
-    let Some((path, chain, body)) = candidates.iter().find_map(|(path, chain)| {
+    // The log proof first: a receipt whose proof fails is not valid, whoever signed it.
+    if let Ok(body) = parsed.body_unverified() {
+        check_log_proof(&parsed, &body)?;
+    }
+    let Some((path, chain, verified)) = candidates.iter().find_map(|(path, chain)| {
         parsed
-            .verify(&chain[0])
+            .verify_logged(&chain[0])
             .ok()
-            .map(|body| (path, chain, body))
+            .map(|v| (path, chain, v))
     }) else {
         let (path, chain) = &candidates[0];
         return invalid(why_not(profile, &parsed, &text, path, &chain[0]));
     };
+    let body = verified.body;
     let received = SystemTime::UNIX_EPOCH + Duration::from_secs(body.received_at);
     let shown = path.display();
     let signer = match check_server_certificate(chain, &root.0, received) {
@@ -91,17 +126,53 @@ pub fn verify_receipt(
             return Err(StudentError::file(format!("{shown}: {e}")))
         }
     };
+    let log = match (verified.checkpoint, parsed.log_proof()) {
+        (Some(checkpoint), Some(proof)) => Some(LoggedAt {
+            checkpoint,
+            index: proof.index,
+            key: match pinned_vkey(profile, Log::Blackboard)? {
+                None => LogKey::NoPin,
+                Some(p) if p.vkey == body.log => LogKey::Pinned,
+                Some(_) => LogKey::Other,
+            },
+            vkey: body.log.clone(),
+        }),
+        _ => None,
+    };
     match pin::standing(profile, &chain[0])? {
         Ok(standing) => Ok(Verified {
             body,
             signer,
             standing,
+            log,
         }),
         Err(pinned) => invalid(format!(
             "it is signed by {}, which is neither the Blackboard certificate your profile pinned ({pinned}) nor one it has seen since; if CUHK issued it to Blackboard, pin it with `student pin-blackboard {shown}` and verify again",
             pin::describe_server(&signer)
         )),
     }
+}
+
+/// Checks a logged receipt's proof against the log key its `body` names, offline.
+fn check_log_proof(receipt: &Receipt, body: &ReceiptBody) -> Result<(), StudentError> {
+    if body.log.is_empty() {
+        return Ok(());
+    }
+    let verifier = NoteVerifier::from_vkey(&body.log)
+        .map_err(|e| StudentError::auth(format!("the receipt is NOT valid: its log key: {e}")))?;
+    let Some(proof) = receipt.log_proof() else {
+        return invalid(
+            "it names Blackboard's log but carries no proof that the log holds it".into(),
+        );
+    };
+    proof
+        .verify(receipt.body_bytes(), &verifier)
+        .map(|_| ())
+        .or_else(|e| {
+            invalid(format!(
+                "its proof that Blackboard's log holds it does not verify: {e}"
+            ))
+        })
 }
 
 /// A certificate file's chain (at least one certificate).
