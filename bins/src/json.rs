@@ -10,6 +10,7 @@ use handin_core::msg::{FeedbackFile, SubmissionEntry};
 use handin_core::pki::{rfc3339, ServerCertificate};
 use handin_core::receipt::ReceiptBody;
 use handin_core::submit::hex;
+use handin_core::tlog::Checkpoint;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -64,6 +65,18 @@ pub fn receipt(b: &ReceiptBody) -> Value {
         "due_at": at(b.due_at),
         "late": b.late,
         "version": b.version,
+        "committed_at": b.committed_at.map(at),
+    })
+}
+
+/// Where a log holds a statement, as its proof shows: the log's origin, the statement's index,
+/// and the size and root (hex) of the checkpoint the proof leads to.
+pub fn log_place(checkpoint: &Checkpoint, index: u64) -> Value {
+    json!({
+        "origin": checkpoint.origin,
+        "index": index,
+        "size": checkpoint.size,
+        "root": checkpoint.root.to_hex(),
     })
 }
 

@@ -153,6 +153,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Replay a whole transparency log as a monitor: check its checkpoint's signature, every
+    /// entry against the log's hashes and the root, that it continues the checkpoint this
+    /// profile saw last; count its entries by kind and report any that does not decode.
+    AuditLog {
+        /// Which log: Blackboard's (receipts, commitments) or CUHK's (certificates,
+        /// revocations).
+        #[arg(long, value_parser = ["blackboard", "cuhk"])]
+        log: String,
+        /// The log's verifier key (as `student audit` pins it, or from the log's operator);
+        /// default: the one this profile pinned, else the one the log serves, pinned now.
+        #[arg(long, value_name = "VKEY")]
+        vkey: Option<String>,
+        /// CUHK's enrollment server, HOST[:PORT] (default: $HANDIN_CUHK, else the profile's,
+        /// else 127.0.0.1:9335).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        cuhk: Option<String>,
+        /// Print one JSON object instead of text (also when entries do not decode).
+        #[arg(long)]
+        json: bool,
+    },
     #[command(name = "export-p12")]
     ExportP12(handin::export::ExportP12),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell): for example
@@ -333,6 +353,19 @@ fn main() {
             run::release(&bb(), &profile, &course, &assignment)
         }
         Command::Log { course, json } => run::log(&bb(), &profile, &course, json),
+        Command::AuditLog {
+            log,
+            vkey,
+            cuhk,
+            json,
+        } => run::audit_log(
+            &bb(),
+            &remote(Server::Cuhk, cuhk.as_deref()),
+            &profile,
+            &log,
+            vkey.as_deref(),
+            json,
+        ),
         Command::ExportP12(export) => export.run(&profile).map_err(Failure::from),
     };
     if let Err(e) = result {

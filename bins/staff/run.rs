@@ -6,6 +6,7 @@ use crate::{AssignmentCommand, GradeArgs};
 use handin::cli::{parse_duration, parse_rfc3339, parse_size, Failure};
 use handin_client::config::{self, Server, ServerAddr};
 use handin_client::grade_sheet::parse_grade_sheet;
+use handin_client::logs::Log;
 use handin_client::staff::{
     self, Enrolled, ExternalKey, GradeInput, Profile, Remote, StaffError, Trust,
 };
@@ -215,4 +216,29 @@ pub(crate) fn release(bb: &Remote, profile: &Profile, course: &str, assignment: 
 pub(crate) fn log(bb: &Remote, profile: &Profile, course: &str, json: bool) -> Result {
     show::log(&staff::log(bb, profile, course).map_err(e)?, json);
     Ok(())
+}
+
+pub(crate) fn audit_log(
+    bb: &Remote,
+    cuhk: &Remote,
+    profile: &Profile,
+    log: &str,
+    vkey: Option<&str>,
+    as_json: bool,
+) -> Result {
+    let log = Log::parse(log).ok_or_else(|| Failure::usage(format!("--log {log:?}")))?;
+    let audited = staff::audit_log(bb, cuhk, profile, log, vkey).map_err(e)?;
+    show::audited_log(&audited, profile, as_json);
+    if audited.passed() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            handin::cli::ErrorKind::Auth,
+            format!(
+                "{}'s log holds entries that are not what it should hold, listed above; the \
+                 checkpoint was not saved",
+                log.what()
+            ),
+        ))
+    }
 }

@@ -3,7 +3,9 @@
 //! characters escaped.
 
 use handin::json::{self, at as time, print as print_json};
+use handin_client::logs::{Log, Since};
 use handin_client::printable;
+use handin_client::staff::{AuditedLog, Profile};
 use handin_core::msg::{CourseRow, LogRow, StatusRow, SubmissionState};
 use serde_json::{json, Value};
 
@@ -121,6 +123,69 @@ pub(crate) fn log(rows: &[LogRow], as_json: bool) {
             text(&l.action),
             l.student.as_deref().map_or_else(|| "-".to_owned(), text),
             text(&l.detail)
+        );
+    }
+}
+
+pub(crate) fn audited_log(a: &AuditedLog, profile: &Profile, as_json: bool) {
+    let r = &a.replayed;
+    let previous = match a.since {
+        Since::First => None,
+        Since::Same => Some(a.head.size()),
+        Since::Grew { from } => Some(from),
+    };
+    if as_json {
+        return print_json(&json!({
+            "log": a.log.name(),
+            "origin": a.head.checkpoint.origin,
+            "size": a.head.size(),
+            "root": a.head.root().to_hex(),
+            "vkey": a.vkey,
+            "pinned_now": a.pinned_now,
+            "previous_size": previous,
+            "receipts": r.receipts,
+            "commitments": r.commitments,
+            "certificates": r.certificates,
+            "revocations": r.revocations,
+            "problems": r.problems.iter().map(|(index, problem)| json!({
+                "index": index,
+                "problem": problem,
+            })).collect::<Vec<_>>(),
+            "unlisted_problems": r.unlisted,
+            "passed": a.passed(),
+            "saved": a.saved,
+            "checkpoint_file": json::path(&profile.log_checkpoint(a.log)),
+        }));
+    }
+    println!(
+        "{}'s log {}: {} entries, every one checked against the log's hashes, root {} as signed",
+        a.log.what(),
+        text(&a.head.checkpoint.origin),
+        a.head.size(),
+        a.head.root().to_hex()
+    );
+    match previous {
+        None => println!("first audit of this log from this profile (key {})", a.vkey),
+        Some(p) if p == a.head.size() => println!("unchanged since this profile's last audit"),
+        Some(p) => println!("grew from {p} entries consistently (proof checked)"),
+    }
+    match a.log {
+        Log::Blackboard => println!("receipts: {}, commitments: {}", r.receipts, r.commitments),
+        Log::Cuhk => println!(
+            "certificates: {}, revocations: {}",
+            r.certificates, r.revocations
+        ),
+    }
+    for (index, problem) in &r.problems {
+        println!("  ! entry {index}: {}", text(problem));
+    }
+    if r.unlisted > 0 {
+        println!("  ! and {} more such entries", r.unlisted);
+    }
+    if a.saved {
+        println!(
+            "checkpoint saved in {}",
+            profile.log_checkpoint(a.log).display()
         );
     }
 }

@@ -1,13 +1,15 @@
-//! `student`: enroll at CUHK, then submit, list and fetch homework at Blackboard.
+//! `student`: enroll at CUHK, then commit, submit, list and fetch homework at Blackboard, and
+//! audit both servers' transparency logs.
 
+mod audit;
 mod show;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use handin::cli::{die, init_logging, Failure, EXIT_CODES};
+use handin::cli::{die, init_logging, ErrorKind, Failure, EXIT_CODES};
 use handin::net::Transport;
 use handin::servers;
 use handin_client::config::{self, Server};
-use handin_client::student::{self, Destination, ExternalKey, Profile, Remote};
+use handin_client::student::{self, AuditOptions, Destination, ExternalKey, Profile, Remote};
 use handin_core::pki::StudentId;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -86,6 +88,26 @@ enum Command {
         /// else 127.0.0.1:9335).
         #[arg(long, value_name = "HOST[:PORT]")]
         cuhk: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: Net,
+    },
+    /// Before the due time, commit to a file's bytes: Blackboard signs and logs its name, size
+    /// and SHA-256 (not the bytes). Submitting exactly those bytes within the assignment's
+    /// grace after the due time then counts as on time. Saves the commitment in
+    /// commitments/ in your profile.
+    Commit {
+        file: PathBuf,
+        #[arg(long)]
+        course: String,
+        #[arg(long)]
+        assignment: String,
+        /// Blackboard, HOST[:PORT] (default: $HANDIN_BLACKBOARD, else the profile's, else
+        /// 127.0.0.1:3141).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        blackboard: Option<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -192,6 +214,32 @@ enum Command {
         /// prints nothing on stdout and exits 5).
         #[arg(long)]
         json: bool,
+    },
+    /// Check Blackboard's and CUHK's transparency logs: each only ever grew since your last
+    /// audit, your receipts and commitments are still in Blackboard's, and CUHK's holds no
+    /// certificate for your ID that this profile never held. Exits 5 on any alarm.
+    Audit {
+        /// A checkpoint someone else saw (a file `student audit --export` wrote on their
+        /// computer): the log must show you the same history. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Vec<PathBuf>,
+        /// Copy the checkpoints your profile saved into DIR (blackboard.checkpoint,
+        /// cuhk.checkpoint), for others to check with --checkpoint.
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
+        /// Blackboard, HOST[:PORT] (default: $HANDIN_BLACKBOARD, else the profile's, else
+        /// 127.0.0.1:3141).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        blackboard: Option<String>,
+        /// CUHK's enrollment server, HOST[:PORT] (default: $HANDIN_CUHK, else the profile's,
+        /// else 127.0.0.1:9335).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        cuhk: Option<String>,
+        /// Print one JSON object instead of text (also when the audit finds a problem).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: Net,
     },
     /// Show the servers this profile talks to and where each address comes from; with
     /// --cuhk or --blackboard, remember them in the profile (--unset forgets one).
@@ -348,6 +396,54 @@ fn main() {
             )
             .unwrap_or_else(|e| die("student", e));
             show::submitted(&s, json);
+        }
+        Command::Commit {
+            file,
+            course,
+            assignment,
+            blackboard,
+            json,
+            net,
+        } => {
+            let c = student::commit(
+                &bb(blackboard, net, &profile),
+                &profile,
+                &file,
+                &course,
+                &assignment,
+            )
+            .unwrap_or_else(|e| die("student", e));
+            show::committed(&c, json);
+        }
+        Command::Audit {
+            checkpoint,
+            export,
+            blackboard,
+            cuhk,
+            json,
+            net,
+        } => {
+            let options = AuditOptions {
+                checkpoints: checkpoint,
+                export,
+            };
+            let bb = bb(blackboard, net.clone(), &profile);
+            let cuhk = remote(Server::Cuhk, cuhk, net, &profile);
+            let a = student::audit(&bb, &cuhk, &profile, &options)
+                .unwrap_or_else(|e| die("student", e));
+            audit::print(&a, &profile, json);
+            if !a.passed() {
+                die(
+                    "student",
+                    Failure::new(
+                        ErrorKind::Auth,
+                        format!(
+                            "the audit raised {} alarm(s), listed above; nothing was saved",
+                            a.alarms.len()
+                        ),
+                    ),
+                );
+            }
         }
         Command::List {
             course,

@@ -4,7 +4,7 @@
 
 use handin::json::{self, at};
 use handin_client::printable;
-use handin_client::student::{self, Fetched, Standing, Submitted, Verified};
+use handin_client::student::{self, Committed, Fetched, LogKey, Standing, Submitted, Verified};
 use handin_core::msg::{FeedbackFile, GradeEntry, SubmissionEntry};
 use handin_core::submit::hex;
 use handin_core::units::{size, size_exact};
@@ -23,10 +23,54 @@ pub(crate) fn submitted(s: &Submitted, as_json: bool) {
         return json::print(&v);
     }
     println!(
-        "submitted {}: {}, sha256 {}, as {} version {}{}\nreceived {} (due {}); signed receipt saved to {}",
+        "submitted {}: {}, sha256 {}, as {} version {}{}\nreceived {} (due {}{}); signed receipt saved to {}",
         text(&b.file_name), size_exact(b.size), hex(&b.sha256), b.id, b.version,
         if b.late { ", LATE" } else { "" },
-        at(b.received_at), at(b.due_at), s.receipt_path.display()
+        at(b.received_at), at(b.due_at),
+        b.committed_at.map_or_else(String::new, |c| format!(
+            "; on time by your commitment of {}", at(c)
+        )),
+        s.receipt_path.display()
+    );
+    if let Some(i) = s.log_index {
+        println!("logged as entry {i} of Blackboard's log: proof checked");
+    }
+}
+
+pub(crate) fn committed(c: &Committed, as_json: bool) {
+    let b = &c.body;
+    if as_json {
+        return json::print(&json!({
+            "student_id": b.student_id,
+            "course": b.course,
+            "assignment": b.assignment,
+            "file_name": b.file_name,
+            "size": b.size,
+            "sha256": hex(&b.sha256),
+            "committed_at": at(b.committed_at),
+            "log": json::log_place(&c.checkpoint, c.index),
+            "commitment": json::path(&c.path),
+        }));
+    }
+    println!(
+        "committed to {}: {}, sha256 {}, for {}/{} at {}",
+        text(&b.file_name),
+        size_exact(b.size),
+        hex(&b.sha256),
+        text(&b.course),
+        text(&b.assignment),
+        at(b.committed_at)
+    );
+    println!(
+        "logged as entry {} of Blackboard's log {} (size {}): proof checked; commitment saved to {}",
+        c.index,
+        text(&c.checkpoint.origin),
+        c.checkpoint.size,
+        c.path.display()
+    );
+    println!(
+        "submit exactly this file; received within the assignment's grace after its due time, \
+         it counts as on time"
     );
 }
 
@@ -75,6 +119,16 @@ pub(crate) fn verified(v: &Verified, as_json: bool) {
             "receipt": json::receipt(&v.body),
             "signer": json::server_certificate(&v.signer),
             "standing": json::standing(&v.standing),
+            "log": v.log.as_ref().map(|l| {
+                let mut place = json::log_place(&l.checkpoint, l.index);
+                place["vkey"] = json!(l.vkey);
+                place["key"] = json!(match l.key {
+                    LogKey::Pinned => "pinned",
+                    LogKey::Other => "other",
+                    LogKey::NoPin => "no_pin",
+                });
+                place
+            }),
         }));
     }
     let b = &v.body;
@@ -102,6 +156,34 @@ pub(crate) fn verified(v: &Verified, as_json: bool) {
         "signed by {} ({standing})",
         student::describe_server(&v.signer)
     );
+    if let Some(c) = b.committed_at {
+        println!(
+            "committed at {}, received at {}: on time by the commitment",
+            at(c),
+            at(b.received_at)
+        );
+    }
+    match &v.log {
+        None => println!("a receipt of before the logs: not logged"),
+        Some(l) => {
+            println!(
+                "in Blackboard's log {}, entry {} of {}: proof checked offline",
+                text(&l.checkpoint.origin),
+                l.index,
+                l.checkpoint.size
+            );
+            match l.key {
+                LogKey::Pinned => {}
+                LogKey::NoPin => println!(
+                    "your profile pinned no key for Blackboard's log: `student audit` pins it"
+                ),
+                LogKey::Other => println!(
+                    "WARNING: the log key it names is not the one your profile pinned: run \
+                     `student audit`, and tell the course staff"
+                ),
+            }
+        }
+    }
 }
 
 pub(crate) fn grades(grades: &[GradeEntry], as_json: bool) {
