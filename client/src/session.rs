@@ -43,8 +43,9 @@ pub struct Remote {
 }
 
 /// The student's profile directory: `key.pem` (0600), `cert.pem`, `ca.crt`, `blackboard.crt`
-/// (Blackboard's pinned certificate), `blackboard-seen/` (others it presented since) and
-/// `receipts/`.
+/// (Blackboard's pinned certificate), `blackboard-seen/` (others it presented since),
+/// `receipts/`, `commitments/`, `logs/` (the logs' pinned keys and last checkpoints) and
+/// `known-certificates` (see [`crate::logs`]).
 #[derive(Debug, Clone)]
 pub struct Profile {
     dir: PathBuf,
