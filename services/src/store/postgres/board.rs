@@ -7,8 +7,9 @@
 //! advisory lock for their transaction, so the batches of all nodes are recorded one after
 //! the other, and what a batch reads (versions, quotas) stays true until it commits.
 
-use super::schema::{migrate, Component};
-use super::{secs, signed, time, unsigned, Conn, Pool};
+use super::schema::migrate;
+use super::tables::BOARD;
+use super::{begin_locked, rollback, secs, signed, time, unsigned, Conn, Pool};
 use crate::store::{
     Assignment, BoardRecords, BoardTx, OfferFacts, RecordFacts, StoreError, StoredSubmission,
 };
@@ -20,98 +21,6 @@ use std::time::{Duration, SystemTime};
 
 /// The advisory lock a batch of submissions or a course change holds.
 pub(super) const BOARD_LOCK: i64 = 0x6861_6e64_696e_0002;
-
-/// Blackboard's schema in PostgreSQL, version 1.
-pub(super) const BOARD: Component = Component {
-    name: "blackboard",
-    version: 1,
-    schema: r#"
-CREATE TABLE assignments (
-    course     TEXT COLLATE "C" NOT NULL,
-    assignment TEXT COLLATE "C" NOT NULL,
-    due        BIGINT NOT NULL,
-    max_size   BIGINT NOT NULL,
-    cutoff     BIGINT,
-    grace      BIGINT NOT NULL DEFAULT 0,
-    open       BOOLEAN NOT NULL DEFAULT TRUE,
-    PRIMARY KEY (course, assignment)
-);
-CREATE TABLE submissions (
-    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id          TEXT COLLATE "C" NOT NULL UNIQUE,
-    student_id  TEXT COLLATE "C" NOT NULL,
-    course      TEXT COLLATE "C" NOT NULL,
-    assignment  TEXT COLLATE "C" NOT NULL,
-    file_name   TEXT COLLATE "C" NOT NULL,
-    size        BIGINT NOT NULL,
-    sha256      BYTEA NOT NULL,
-    received_at BIGINT NOT NULL,
-    late        BOOLEAN NOT NULL,
-    version     BIGINT NOT NULL,
-    due_at      BIGINT NOT NULL,
-    UNIQUE (student_id, course, assignment, file_name, version),
-    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
-);
-CREATE INDEX submissions_by_student ON submissions (student_id, course);
-CREATE INDEX submissions_by_assignment ON submissions (course, assignment);
-CREATE TABLE courses (
-    course TEXT COLLATE "C" PRIMARY KEY,
-    title  TEXT COLLATE "C" NOT NULL
-);
-CREATE TABLE course_staff (
-    course TEXT COLLATE "C" NOT NULL REFERENCES courses (course),
-    person TEXT COLLATE "C" NOT NULL,
-    PRIMARY KEY (course, person)
-);
-CREATE INDEX course_staff_by_person ON course_staff (person);
-CREATE TABLE class_list (
-    course     TEXT COLLATE "C" NOT NULL REFERENCES courses (course),
-    student_id TEXT COLLATE "C" NOT NULL,
-    PRIMARY KEY (course, student_id)
-);
-CREATE TABLE extensions (
-    course     TEXT COLLATE "C" NOT NULL,
-    assignment TEXT COLLATE "C" NOT NULL,
-    student_id TEXT COLLATE "C" NOT NULL,
-    due        BIGINT NOT NULL,
-    PRIMARY KEY (course, assignment, student_id),
-    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
-);
-CREATE TABLE grades (
-    course          TEXT COLLATE "C" NOT NULL,
-    assignment      TEXT COLLATE "C" NOT NULL,
-    student_id      TEXT COLLATE "C" NOT NULL,
-    score           TEXT COLLATE "C" NOT NULL,
-    comment         TEXT COLLATE "C" NOT NULL,
-    feedback_id     TEXT COLLATE "C",
-    feedback_name   TEXT COLLATE "C",
-    feedback_size   BIGINT,
-    feedback_sha256 BYTEA,
-    graded_by       TEXT COLLATE "C" NOT NULL,
-    graded_at       BIGINT NOT NULL,
-    PRIMARY KEY (course, assignment, student_id),
-    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
-);
-CREATE TABLE releases (
-    course      TEXT COLLATE "C" NOT NULL,
-    assignment  TEXT COLLATE "C" NOT NULL,
-    released_at BIGINT NOT NULL,
-    PRIMARY KEY (course, assignment),
-    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
-);
-CREATE TABLE staff_log (
-    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at         BIGINT NOT NULL,
-    course     TEXT COLLATE "C" NOT NULL,
-    actor      TEXT COLLATE "C" NOT NULL,
-    action     TEXT COLLATE "C" NOT NULL,
-    student_id TEXT COLLATE "C",
-    detail     TEXT COLLATE "C" NOT NULL
-);
-CREATE INDEX staff_log_by_course ON staff_log (course, seq);
-"#,
-    steps: &[],
-};
 
 const COLUMNS: &str = "id, student_id, course, assignment, file_name, size, sha256, \
                        received_at, late, version, due_at";
@@ -243,22 +152,6 @@ impl BoardRecords for PgBoard {
     }
 }
 
-/// Takes a connection, starts a transaction on it and waits for the advisory lock `key`.
-pub(super) fn begin_locked<'a>(
-    pool: &'a Pool,
-    key: i64,
-    what: &str,
-) -> Result<Conn<'a>, StoreError> {
-    let mut conn = pool.get()?;
-    let done = conn.client().batch_execute("BEGIN");
-    done.map_err(conn.failed(what))?;
-    let locked = conn
-        .prepared("SELECT pg_advisory_xact_lock($1)")
-        .and_then(|(c, st)| c.execute(&st, &[&key]));
-    locked.map_err(conn.failed(what))?;
-    Ok(conn)
-}
-
 /// The transaction of a batch, on the connection it holds for its whole life.
 struct PgBoardTx<'a> {
     conn: Conn<'a>,
@@ -369,17 +262,6 @@ impl BoardTx for PgBoardTx<'_> {
 impl Drop for PgBoardTx<'_> {
     fn drop(&mut self) {
         rollback(&mut self.conn, self.open, "a batch of submissions");
-    }
-}
-
-/// Rolls back the open transaction on `conn`, if it is open and the connection still good
-/// (a broken connection is closed, which ends its transaction on the server).
-pub(super) fn rollback(conn: &mut Conn<'_>, open: bool, what: &str) {
-    if open && !conn.is_broken() {
-        let done = conn.client().batch_execute("ROLLBACK");
-        if let Err(e) = done.map_err(conn.failed("rolling back")) {
-            tracing::error!(error = %e, "rolling back {what}");
-        }
     }
 }
 

@@ -8,8 +8,9 @@
 //! code is spent once: marking it used also requires it unused, and fails otherwise.
 
 use super::board::get;
-use super::schema::{check, migrate, Component};
-use super::{secs, signed, time, unsigned, Conn, Pool};
+use super::schema::{check, migrate};
+use super::tables::CUHK;
+use super::{rollback, secs, signed, time, unsigned, Conn, Pool};
 use crate::store::{
     CodeRecord, IssuedRecord, RegistrarRecords, RegistrarTx, RegistrarView, RosterEntry,
     StoreError, ViewOpener,
@@ -22,46 +23,6 @@ use std::time::SystemTime;
 
 /// The advisory lock a batch of applications holds.
 const CUHK_LOCK: i64 = 0x6861_6e64_696e_0003;
-
-/// CUHK's schema in PostgreSQL, version 1.
-pub(super) const CUHK: Component = Component {
-    name: "cuhk",
-    version: 1,
-    schema: r#"
-CREATE TABLE roster (
-    person_id    TEXT COLLATE "C" PRIMARY KEY,
-    added_at     BIGINT NOT NULL,
-    code_salt    BYTEA NOT NULL,
-    code_hash    BYTEA NOT NULL,
-    code_used_at BIGINT,
-    staff        BOOLEAN NOT NULL
-);
-CREATE TABLE certificates (
-    serial     TEXT COLLATE "C" PRIMARY KEY,
-    seq        BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
-    person_id  TEXT COLLATE "C" NOT NULL REFERENCES roster (person_id),
-    not_before BIGINT NOT NULL,
-    not_after  BIGINT NOT NULL,
-    issued_at  BIGINT NOT NULL,
-    revoked_at BIGINT
-);
-CREATE INDEX certificates_by_person ON certificates (person_id);
-CREATE TABLE counters (
-    name  TEXT PRIMARY KEY,
-    value BIGINT NOT NULL
-);
-CREATE TABLE crls (
-    number BIGINT PRIMARY KEY,
-    pem    BYTEA NOT NULL
-);
-CREATE TABLE throttle (
-    source   TEXT PRIMARY KEY,
-    until_ms BIGINT NOT NULL
-);
-CREATE INDEX throttle_by_until ON throttle (until_ms);
-"#,
-    steps: &[],
-};
 
 /// CUHK's records in a PostgreSQL database that several nodes may share.
 #[derive(Debug)]
@@ -366,7 +327,7 @@ impl RegistrarTx for PgRegistrarTx<'_> {
 
 impl Drop for PgRegistrarTx<'_> {
     fn drop(&mut self) {
-        super::board::rollback(&mut self.conn, self.open, "a batch of applications");
+        rollback(&mut self.conn, self.open, "a batch of applications");
     }
 }
 

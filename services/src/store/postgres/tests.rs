@@ -237,6 +237,12 @@ fn an_older_schema_is_upgraded_step_by_step_in_one_transaction() {
         .get(0);
     assert_eq!(v, 3);
     migrate(&mut c, &v3(steps)).unwrap();
+    // A new database gets the first schema and every step after it.
+    let mut new = client(&fresh_url("steps_new"));
+    migrate(&mut new, &v3(steps)).unwrap();
+    new.execute("INSERT INTO t (z) VALUES (9)", &[]).unwrap();
+    let row = new.query_one("SELECT z, y FROM t", &[]).unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (9, 2));
 }
 
 #[test]
