@@ -6,6 +6,7 @@
 pub mod board;
 mod course;
 pub mod registrar;
+mod registrar_tx;
 
 pub use board::SqliteBoard;
 pub use registrar::{SqliteRegistrar, SqliteRegistrarView};
