@@ -5,7 +5,7 @@
 //! This file holds what they share: reading a `postgres://` or `postgresql://` URL
 //! ([`is_postgres_url`]), a small connection pool that recovers by itself after PostgreSQL
 //! restarts, and the mapping of errors into [`StoreError`]. The schemas are in `tables.rs`, their
-//! migrations in `schema.rs`.
+//! migrations in `schema.rs`, each component's transparency log in `log.rs`.
 //!
 //! Connections are made without TLS: the database is expected on a Unix socket
 //! (`postgres://handin@/handin?host=/run/postgresql`) or on loopback. A URL asking for TLS
@@ -17,10 +17,12 @@
 //! schema check.
 
 mod board;
+mod commitments;
 mod course;
 mod facts;
 #[cfg(any(test, feature = "local-postgres"))]
 pub mod local;
+mod log;
 #[cfg(test)]
 mod nodes_tests;
 mod registrar;
@@ -31,6 +33,7 @@ pub(crate) mod tests;
 mod throttle;
 
 pub use board::PgBoard;
+pub use log::PgLogReader;
 pub use registrar::{PgRegistrar, PgRegistrarView};
 pub use throttle::PgThrottle;
 

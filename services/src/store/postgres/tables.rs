@@ -2,12 +2,13 @@
 //! ([`BOARD`]) and CUHK's ([`CUHK`]), each its first schema and the steps after it. Their
 //! names differ, so both may live in one database.
 
-use super::schema::Component;
+use super::log::log_tables;
+use super::schema::{Component, Step};
 
-/// Blackboard's tables in PostgreSQL, version 1.
+/// Blackboard's tables in PostgreSQL: version 1, then the log and commitments (version 2).
 pub(crate) const BOARD: Component = Component {
     name: "blackboard",
-    version: 1,
+    version: 2,
     schema: r#"
 CREATE TABLE assignments (
     course     TEXT COLLATE "C" NOT NULL,
@@ -93,13 +94,36 @@ CREATE TABLE staff_log (
 );
 CREATE INDEX staff_log_by_course ON staff_log (course, seq);
 "#,
-    steps: &[],
+    steps: &[Step {
+        from: 1,
+        sql: concat!(
+            log_tables!("blackboard_"),
+            r#"
+CREATE TABLE commitments (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    student_id   TEXT COLLATE "C" NOT NULL,
+    course       TEXT COLLATE "C" NOT NULL,
+    assignment   TEXT COLLATE "C" NOT NULL,
+    file_name    TEXT COLLATE "C" NOT NULL,
+    size         BIGINT NOT NULL,
+    sha256       BYTEA NOT NULL,
+    committed_at BIGINT NOT NULL,
+    log_index    BIGINT NOT NULL,
+    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
+);
+CREATE INDEX commitments_by_student ON commitments (student_id, course, assignment);
+CREATE INDEX commitments_by_assignment ON commitments (course, assignment);
+ALTER TABLE submissions ADD COLUMN committed_at BIGINT, ADD COLUMN log_index BIGINT;
+"#
+        ),
+    }],
 };
 
-/// CUHK's tables in PostgreSQL (the throttle's among them), version 1.
+/// CUHK's tables in PostgreSQL (the throttle's among them): version 1, then the log
+/// (version 2).
 pub(crate) const CUHK: Component = Component {
     name: "cuhk",
-    version: 1,
+    version: 2,
     schema: r#"
 CREATE TABLE roster (
     person_id    TEXT COLLATE "C" PRIMARY KEY,
@@ -133,5 +157,8 @@ CREATE TABLE throttle (
 );
 CREATE INDEX throttle_by_until ON throttle (until_ms);
 "#,
-    steps: &[],
+    steps: &[Step {
+        from: 1,
+        sql: log_tables!("cuhk_"),
+    }],
 };

@@ -6,24 +6,27 @@
 //! kind it was added with. Version 1 databases (students only, `student_id` columns) are
 //! upgraded in place when opened.
 
+use super::log::{entries_in, hashes_in, head_in, log_tables, ConnLog, SqliteLogReader};
 pub(crate) use super::registrar_tx::decode_hex;
 pub use super::registrar_tx::SqliteRegistrarView;
 use super::registrar_tx::{on_roster, SqliteRegistrarTx};
 use super::{failed, open_migrating, secs, time, Migration};
 use crate::store::{
-    IssuedRecord, RegistrarRecords, RegistrarTx, RegistrarView, RosterEntry, StoreError, ViewOpener,
+    IssuedRecord, LogHead, LogRecords, RegistrarRecords, RegistrarTx, RegistrarView, RevocationLog,
+    RosterEntry, StoreError, ViewOpener,
 };
 use handin_core::pki::{PersonId, RevokedSerial};
+use handin_core::tlog::Hash;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 // `roster.failures` and `roster.last_failure_at` are no longer written (wrong codes are not
 // counted per ID); they stay so that a database upgraded from version 1 and a new one have the
 // same columns.
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE roster (
     person_id       TEXT PRIMARY KEY NOT NULL,
     added_at        INTEGER NOT NULL,
@@ -50,15 +53,19 @@ CREATE TABLE counters (
 ";
 
 /// Version 2 to 3: the latest signed CRL is kept (one row: the highest number).
-const ADD_CRLS: &str = "
+pub(super) const ADD_CRLS: &str = "
 CREATE TABLE crls (
     number INTEGER PRIMARY KEY NOT NULL,
     pem    BLOB NOT NULL
 ) STRICT;
 ";
 
+/// Version 3 to 4: the log of certificates and revocations.
+const ADD_LOG: &str = log_tables!();
+
 /// Version 1 to 2: the roster keeps staff logins beside student IDs, and says which is which.
-/// Every row of a version 1 roster is a student. Then 2 to 3 ([`ADD_CRLS`]).
+/// Every row of a version 1 roster is a student. Then 2 to 3 ([`ADD_CRLS`]), 3 to 4
+/// ([`ADD_LOG`]).
 const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 1,
@@ -73,6 +80,10 @@ CREATE INDEX certificates_by_person ON certificates(person_id);
     Migration {
         from: 2,
         sql: ADD_CRLS,
+    },
+    Migration {
+        from: 3,
+        sql: ADD_LOG,
     },
 ];
 
@@ -92,7 +103,7 @@ impl SqliteRegistrar {
     /// database of an earlier version.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // A new database gets the version 2 schema and every step after it at once.
-        let schema = format!("{SCHEMA}{ADD_CRLS}");
+        let schema = format!("{SCHEMA}{ADD_CRLS}{ADD_LOG}");
         Ok(Self {
             conn: open_migrating(path, &schema, SCHEMA_VERSION, MIGRATIONS)?,
         })
@@ -158,6 +169,7 @@ impl RegistrarRecords for SqliteRegistrar {
         &mut self,
         id: &PersonId,
         now: SystemTime,
+        log: &mut RevocationLog<'_>,
     ) -> Result<Option<usize>, StoreError> {
         let tx = self
             .conn
@@ -166,15 +178,26 @@ impl RegistrarRecords for SqliteRegistrar {
         if !on_roster(&tx, id)? {
             return Ok(None);
         }
+        let what = || format!("revoking the certificates of {id}");
+        // Read and marked in the one transaction: exactly the certificates marked here.
+        let serials: Vec<String> = tx
+            .prepare(
+                "SELECT serial FROM certificates
+                 WHERE person_id = ?1 AND revoked_at IS NULL ORDER BY issued_at, rowid",
+            )
+            .and_then(|mut st| st.query_map([id.as_str()], |r| r.get(0))?.collect())
+            .map_err(failed(what()))?;
         let n = tx
             .execute(
                 "UPDATE certificates SET revoked_at = ?2
                  WHERE person_id = ?1 AND revoked_at IS NULL",
                 params![id.as_str(), secs(now)],
             )
-            .map_err(failed(format!("revoking the certificates of {id}")))?;
-        tx.commit()
-            .map_err(failed(format!("revoking the certificates of {id}")))?;
+            .map_err(failed(what()))?;
+        debug_assert_eq!(n, serials.len());
+        // An error drops the transaction: rolled back.
+        log(&mut ConnLog(&tx), &serials)?;
+        tx.commit().map_err(failed(what()))?;
         Ok(Some(n))
     }
 
@@ -356,6 +379,27 @@ impl RegistrarRecords for SqliteRegistrar {
             })
             .transpose()
     }
+
+    fn log_reader(&self) -> Result<Arc<dyn LogRecords + Send + Sync>, StoreError> {
+        let path = self.path().ok_or_else(|| {
+            StoreError::BadDatabase("the registrar's database is not a file".into())
+        })?;
+        Ok(Arc::new(SqliteLogReader::open(&path, SCHEMA_VERSION)?))
+    }
+}
+
+impl LogRecords for SqliteRegistrar {
+    fn log_head(&self) -> Result<Option<LogHead>, StoreError> {
+        head_in(&self.conn)
+    }
+
+    fn log_entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        entries_in(&self.conn, from, to)
+    }
+
+    fn log_hashes(&self, level: u8, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        hashes_in(&self.conn, level, from, to)
+    }
 }
 
 #[cfg(test)]
@@ -382,7 +426,7 @@ mod tests {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, SCHEMA_VERSION);
         let roster = reg.roster().unwrap();
         let ids: Vec<&str> = roster.iter().map(|e| e.person.as_str()).collect();
         assert_eq!(ids, ["1155000001", "lee"]);
@@ -390,6 +434,7 @@ mod tests {
         assert_eq!(roster[0].enrolled_at, Some(time(20)));
         assert_eq!(reg.next_crl_number().unwrap(), 8);
         assert_eq!(reg.latest_crl().unwrap(), None);
+        assert_eq!(reg.log_head().unwrap(), None);
         reg.put_crl(8, b"crl").unwrap();
         drop(reg);
         // It reopens as it is, with the CRL kept.

@@ -1,12 +1,16 @@
 //! CUHK's batch transaction ([`SqliteRegistrarTx`]) and read-only view
 //! ([`SqliteRegistrarView`]) on SQLite, and the reads they share with the registrar.
 
+use super::log::ConnLog;
 use super::open_read_only;
 use super::registrar::{staff_flag, SCHEMA_VERSION};
 use super::{failed, secs, time};
-use crate::store::{CodeRecord, IssuedRecord, RegistrarTx, RegistrarView, StoreError};
+use crate::store::{
+    CodeRecord, IssuedRecord, LogHead, LogTx, RegistrarTx, RegistrarView, StoreError,
+};
 use handin_core::pki::{unix_secs, PersonId};
 use handin_core::rules::enrollment::CertStanding;
+use handin_core::tlog::Node;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::time::SystemTime;
@@ -69,8 +73,28 @@ impl RegistrarTx for SqliteRegistrarTx<'_> {
         Ok(())
     }
 
+    fn log(&mut self) -> &mut dyn LogTx {
+        self
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.commit().map_err(failed("committing"))
+    }
+}
+
+impl LogTx for SqliteRegistrarTx<'_> {
+    fn log_head(&mut self) -> Result<Option<LogHead>, StoreError> {
+        ConnLog(&self.tx).log_head()
+    }
+
+    fn log_append(
+        &mut self,
+        first: u64,
+        entries: &[Vec<u8>],
+        nodes: &[Node],
+        head: &LogHead,
+    ) -> Result<(), StoreError> {
+        ConnLog(&self.tx).log_append(first, entries, nodes, head)
     }
 }
 
