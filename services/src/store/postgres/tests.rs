@@ -117,7 +117,7 @@ fn a_fresh_database_gets_both_schemas_and_reopening_changes_nothing() {
         .collect();
     assert_eq!(
         versions,
-        [("blackboard".to_owned(), 1), ("cuhk".to_owned(), 1)]
+        [("blackboard".to_owned(), 2), ("cuhk".to_owned(), 2)]
     );
     board
         .put_assignment(&Assignment::new("CSCI3180", "hw1", at(2_000), 10))
@@ -143,8 +143,9 @@ fn a_fresh_database_gets_both_schemas_and_reopening_changes_nothing() {
         )
         .unwrap()
         .get(0);
-    // handin_schema, Blackboard's nine tables, CUHK's five: no name shared.
-    assert_eq!(tables, 15);
+    // handin_schema, Blackboard's ten tables and three of its log, CUHK's five and three of its
+    // log: no name shared.
+    assert_eq!(tables, 22);
 }
 
 #[test]
@@ -161,7 +162,7 @@ fn a_newer_schema_is_refused_with_a_clear_message() {
     match PgBoard::open(&url) {
         Err(StoreError::BadDatabase(m)) => assert_eq!(
             m,
-            "the database's blackboard schema is version 7, newer than the version 1 this \
+            "the database's blackboard schema is version 7, newer than the version 2 this \
              program knows: upgrade handin"
         ),
         other => panic!("expected BadDatabase, got {other:?}"),
@@ -170,13 +171,13 @@ fn a_newer_schema_is_refused_with_a_clear_message() {
     assert!(PgRegistrar::open(&url).is_ok());
     client(&url)
         .execute(
-            "UPDATE handin_schema SET version = 2 WHERE component = 'cuhk'",
+            "UPDATE handin_schema SET version = 3 WHERE component = 'cuhk'",
             &[],
         )
         .unwrap();
     let reg = PgRegistrar::open(&url);
     assert!(
-        matches!(reg, Err(StoreError::BadDatabase(ref m)) if m.contains("cuhk schema is version 2"))
+        matches!(reg, Err(StoreError::BadDatabase(ref m)) if m.contains("cuhk schema is version 3"))
     );
 }
 
@@ -237,6 +238,12 @@ fn an_older_schema_is_upgraded_step_by_step_in_one_transaction() {
         .get(0);
     assert_eq!(v, 3);
     migrate(&mut c, &v3(steps)).unwrap();
+    // A new database gets the first schema and every step after it.
+    let mut new = client(&fresh_url("steps_new"));
+    migrate(&mut new, &v3(steps)).unwrap();
+    new.execute("INSERT INTO t (z) VALUES (9)", &[]).unwrap();
+    let row = new.query_one("SELECT z, y FROM t", &[]).unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (9, 2));
 }
 
 #[test]
