@@ -7,6 +7,8 @@ pub mod board;
 mod commitments;
 mod course;
 mod log;
+#[cfg(test)]
+mod log_tests;
 pub mod registrar;
 mod registrar_tx;
 
