@@ -203,6 +203,8 @@ impl Board {
             &offer.course,
             &offer.assignment,
             &offer.file_name,
+            offer.size,
+            &offer.sha256,
         )?;
         if let Err(r) = submission::admit(offer, facts.assignment.as_ref().map(|a| a.max_size)) {
             return Ok(Some(Err(BoardError::Refused(r))));
@@ -243,6 +245,8 @@ impl Board {
             late: deadline.is_late(received),
             version: submission::next_version(earlier),
             due,
+            committed_at: None,
+            log_index: None,
         };
         tx.insert(&record)?;
         Ok(Some(Ok(Committed { record, due })))

@@ -298,7 +298,7 @@ impl PkiDir {
         let ca = self.ca()?;
         let mut registrar = self.registrar()?;
         let n = registrar
-            .revoke_person(id, now)
+            .revoke_person(id, now, &mut |_, _| Ok(()))
             .map_err(|e| CuhkError(e.to_string()))?;
         self.publish_crl(&ca, &mut registrar, now)?;
         Ok(n)

@@ -22,7 +22,9 @@ mod tests;
 pub use handin_core::rules::enrollment::WRONG_CODE;
 
 use crate::store::sqlite::{SqliteRegistrar, SqliteRegistrarView};
-use crate::store::{RegistrarRecords, RegistrarTx, RegistrarView, StoreError, ViewOpener};
+use crate::store::{
+    RegistrarRecords, RegistrarTx, RegistrarView, RevocationLog, StoreError, ViewOpener,
+};
 use codes::{code_hash, new_code, SALT_LEN};
 use handin_core::pki::{
     person_of, serial_hex, unix_secs, PersonId, PkiError, RevokedSerial, StudentId,
@@ -380,14 +382,19 @@ impl Registrar {
 
     /// Marks every unrevoked certificate of a student or member of staff revoked at `now` and
     /// returns how many ([`RegistrarError::NotOnRoster`] if they are not on the roster).
+    ///
+    /// In the same transaction, `log` is called with the serials revoked (possibly none) to
+    /// append them to CUHK's log; its error undoes the revocation
+    /// ([`RegistrarRecords::revoke_person`]).
     pub fn revoke_person(
         &mut self,
         id: &(impl Clone + Into<PersonId>),
         now: SystemTime,
+        log: &mut RevocationLog<'_>,
     ) -> Result<usize, RegistrarError> {
         let id: PersonId = id.clone().into();
         self.records
-            .revoke_person(&id, now)?
+            .revoke_person(&id, now, log)?
             .ok_or(RegistrarError::NotOnRoster(id))
     }
 
@@ -396,8 +403,9 @@ impl Registrar {
         &mut self,
         id: &StudentId,
         now: SystemTime,
+        log: &mut RevocationLog<'_>,
     ) -> Result<usize, RegistrarError> {
-        self.revoke_person(id, now)
+        self.revoke_person(id, now, log)
     }
 
     /// Every revoked certificate, oldest revocation first, for [`handin_core::pki::Ca::crl`].

@@ -151,7 +151,10 @@ fn a_staff_login_renews_and_is_revoked_like_a_student() {
     assert_eq!(person_of(&second).unwrap().0, lee);
     assert_eq!(reg.issued(&lee).unwrap().len(), 2);
 
-    assert_eq!(reg.revoke_person(&lee, later).unwrap(), 2);
+    assert_eq!(
+        reg.revoke_person(&lee, later, &mut |_, _| Ok(())).unwrap(),
+        2
+    );
     let revoked: Vec<String> = reg
         .revoked()
         .unwrap()
@@ -172,7 +175,7 @@ fn a_staff_login_renews_and_is_revoked_like_a_student() {
 fn revoking_an_unlisted_login_says_how_to_list_it() {
     let f = fixture();
     let mut reg = Registrar::create(&f.path).unwrap();
-    match reg.revoke_person(&login("nobody"), t0()) {
+    match reg.revoke_person(&login("nobody"), t0(), &mut |_, _| Ok(())) {
         Err(e @ RegistrarError::NotOnRoster(_)) => assert_eq!(
             e.to_string(),
             "staff login nobody is not on the roster; add them first with `cuhk roster add \
@@ -180,7 +183,7 @@ fn revoking_an_unlisted_login_says_how_to_list_it() {
         ),
         other => panic!("expected NotOnRoster, got {other:?}"),
     }
-    match reg.revoke_person(&student("1155000009"), t0()) {
+    match reg.revoke_person(&student("1155000009"), t0(), &mut |_, _| Ok(())) {
         Err(e @ RegistrarError::NotOnRoster(_)) => assert_eq!(
             e.to_string(),
             "student 1155000009 is not on the roster; add them first with `cuhk roster add`"
@@ -286,7 +289,7 @@ fn a_version_1_database_is_upgraded_and_keeps_its_students_and_certificates() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let index: String = conn
         .query_row(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'certificates'
@@ -313,7 +316,10 @@ fn a_version_1_database_is_upgraded_and_keeps_its_students_and_certificates() {
     let code = reg.add_person(&lee, t0()).unwrap();
     reg.redeem(&lee, &code, t0(), signer(&f.ca, &lee, t0()))
         .unwrap();
-    assert_eq!(reg.revoke_person(&alice, t0()).unwrap(), 2);
+    assert_eq!(
+        reg.revoke_person(&alice, t0(), &mut |_, _| Ok(())).unwrap(),
+        2
+    );
     drop(reg);
     // And it reopens as it is.
     let reg = Registrar::create(&f.path).unwrap();

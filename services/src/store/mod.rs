@@ -10,6 +10,11 @@
 //!   decision reads (also from a read-only connection); [`ThrottleRecords`], the wrong-code
 //!   throttle shared by several CUHK nodes.
 //!
+//! Beside its records, each database keeps a transparency log ([`log`]): entries are appended
+//! in the transaction that writes what they log ([`BoardTx::log`], [`RegistrarTx::log`]) and
+//! read through [`LogRecords`]. Blackboard also keeps commitments ([`CommitmentRecord`]):
+//! what a student vouched for before the due time.
+//!
 //! Two implementations: the embedded SQLite one ([`sqlite`], one server per database) and the
 //! PostgreSQL one ([`postgres`], several servers sharing one database).
 //!
@@ -18,15 +23,18 @@
 //! ([`handin_core::rules`]).
 
 pub mod blobs;
+mod commitment;
 #[cfg(test)]
 mod conformance;
 pub mod course;
 pub mod log;
+mod log_rows;
 pub mod postgres;
 pub mod sqlite;
 
 pub use self::postgres::{PgBoard, PgRegistrar, PgThrottle};
 pub use blobs::{BlobDir, Upload};
+pub use commitment::CommitmentRecord;
 pub use course::{
     Change, Course, CourseRecords, Extension, FeedbackFile, Grade, LogEntry, ReleasedGrade,
 };
@@ -40,6 +48,7 @@ use handin_core::rules::quota::Usage;
 use handin_core::rules::window::Window;
 use handin_core::ReceiptBody;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Why a store operation failed.
@@ -139,6 +148,10 @@ pub struct StoredSubmission {
     pub version: u32,
     /// The due time in force for its student when it was stored (what its receipt says).
     pub due: SystemTime,
+    /// When the student committed to these bytes, if a commitment is what made it on time.
+    pub committed_at: Option<SystemTime>,
+    /// The index of its receipt in Blackboard's log (`None`: recorded before logging).
+    pub log_index: Option<u64>,
 }
 
 impl StoredSubmission {
@@ -178,9 +191,9 @@ impl From<&StoredSubmission> for SubmissionEntry {
     }
 }
 
-/// Blackboard's records: assignments and submissions, and the courses ([`CourseRecords`]).
-/// Shared by worker threads.
-pub trait BoardRecords: CourseRecords + Send + Sync + fmt::Debug {
+/// Blackboard's records: assignments, submissions and commitments, the courses
+/// ([`CourseRecords`]) and the log ([`LogRecords`]). Shared by worker threads.
+pub trait BoardRecords: CourseRecords + LogRecords + Send + Sync + fmt::Debug {
     /// Adds an assignment, or updates the due time and size limit of an existing one.
     fn put_assignment(&self, assignment: &Assignment) -> Result<(), StoreError>;
     /// One assignment, if it exists.
@@ -226,6 +239,15 @@ pub trait BoardRecords: CourseRecords + Send + Sync + fmt::Debug {
     /// Whether a submission with this id is recorded (after a failed commit: whether it took
     /// effect all the same).
     fn is_recorded(&self, id: &str) -> Result<bool, StoreError>;
+    /// The commitments to `course`/`assignment`, by student, then oldest first.
+    fn commitments(
+        &self,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Vec<CommitmentRecord>, StoreError>;
+    /// Every commitment of `student`, oldest first.
+    fn student_commitments(&self, student: &StudentId)
+        -> Result<Vec<CommitmentRecord>, StoreError>;
 }
 
 /// What deciding whether to take an offer reads about it ([`BoardRecords::offer_facts`]).
@@ -252,9 +274,13 @@ pub struct RecordFacts {
     pub versions: u32,
     /// The student's extension, if granted.
     pub extension: Option<SystemTime>,
+    /// When the student first committed to these bytes (this size and SHA-256) for the
+    /// assignment, if they did.
+    pub committed_at: Option<SystemTime>,
 }
 
-/// The transaction recording a batch of submissions: reads see what it wrote so far. Dropped
+/// The transaction recording a batch of submissions (or one commitment): reads see what it
+/// wrote so far, and the log's entries are appended in it ([`log`](BoardTx::log)). Dropped
 /// without [`commit`](BoardTx::commit), it is rolled back.
 pub trait BoardTx {
     /// One assignment, as it is now.
@@ -285,24 +311,42 @@ pub trait BoardTx {
         assignment: &str,
         file_name: &str,
     ) -> Result<u32, StoreError>;
-    /// Everything recording `student`'s `file_name` for `course`/`assignment` reads, at once
-    /// (a store over a network answers it in one round trip).
+    /// When `student` first committed to a file of `size` bytes with this SHA-256 for
+    /// `course`/`assignment`, if they did.
+    fn earliest_commitment(
+        &mut self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+        size: u64,
+        sha256: &[u8; 32],
+    ) -> Result<Option<SystemTime>, StoreError>;
+    /// Everything recording `student`'s `file_name` (of `size` bytes with this SHA-256) for
+    /// `course`/`assignment` reads, at once (a store over a network answers it in one round
+    /// trip).
     fn record_facts(
         &mut self,
         student: &StudentId,
         course: &str,
         assignment: &str,
         file_name: &str,
+        size: u64,
+        sha256: &[u8; 32],
     ) -> Result<RecordFacts, StoreError> {
         Ok(RecordFacts {
             assignment: self.assignment(course, assignment)?,
             usage: self.usage(student, course, assignment)?,
             versions: self.versions(student, course, assignment, file_name)?,
             extension: self.extension(course, assignment, student)?,
+            committed_at: self.earliest_commitment(student, course, assignment, size, sha256)?,
         })
     }
     /// Records a submission.
     fn insert(&mut self, submission: &StoredSubmission) -> Result<(), StoreError>;
+    /// Records a commitment (in a transaction of its own: one commitment, one log entry).
+    fn insert_commitment(&mut self, commitment: &CommitmentRecord) -> Result<(), StoreError>;
+    /// Blackboard's log, appended to in this transaction.
+    fn log(&mut self) -> &mut dyn LogTx;
     /// Commits everything recorded.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -373,6 +417,8 @@ pub trait RegistrarTx: RegistrarView {
     /// was used already, by another node or earlier in this transaction, or the person is not
     /// on the roster.
     fn mark_code_used(&mut self, person: &PersonId, now: SystemTime) -> Result<(), StoreError>;
+    /// CUHK's log, appended to in this transaction.
+    fn log(&mut self) -> &mut dyn LogTx;
     /// Commits every decision.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -382,11 +428,16 @@ pub trait RegistrarTx: RegistrarView {
 pub type ViewOpener =
     std::sync::Arc<dyn Fn() -> Result<Box<dyn RegistrarView + Send>, StoreError> + Send + Sync>;
 
-/// CUHK's records: roster and codes, issued certificates, revocations, the CRL number.
+/// What [`RegistrarRecords::revoke_person`] calls, in its transaction, with the serials it
+/// revoked: it appends to the log (an error rolls the revocation back).
+pub type RevocationLog<'a> = dyn FnMut(&mut dyn LogTx, &[String]) -> Result<(), StoreError> + 'a;
+
+/// CUHK's records: roster and codes, issued certificates, revocations, the CRL number, and
+/// the log ([`LogRecords`]).
 ///
 /// The roster holds students (by student ID) and members of staff (by staff login), and keeps
 /// which is which: a record is found only by the very [`PersonId`] it was added as.
-pub trait RegistrarRecords: Send + fmt::Debug {
+pub trait RegistrarRecords: LogRecords + Send + fmt::Debug {
     /// Puts the person on the roster with a new code (its salt and hash), replacing any
     /// earlier code.
     fn put_person(
@@ -399,11 +450,17 @@ pub trait RegistrarRecords: Send + fmt::Debug {
     /// Starts the transaction in which a batch of applications is decided.
     fn begin(&mut self) -> Result<Box<dyn RegistrarTx + '_>, StoreError>;
     /// Marks every unrevoked certificate of the person revoked at `now`, in one transaction;
-    /// `None` if they are not on the roster.
+    /// `None` if they are not on the roster (and `log` is not called).
+    ///
+    /// In that transaction, after marking, `log` is called with the serials of the
+    /// certificates this call revoked (upper-case hex as [`IssuedRecord::serial_hex`], in the
+    /// order they were issued; called even when there are none); an error from it rolls the
+    /// revocation back and is returned.
     fn revoke_person(
         &mut self,
         person: &PersonId,
         now: SystemTime,
+        log: &mut RevocationLog<'_>,
     ) -> Result<Option<usize>, StoreError>;
     /// Every revoked certificate, oldest revocation first.
     fn revoked(&self) -> Result<Vec<RevokedSerial>, StoreError>;
@@ -428,6 +485,9 @@ pub trait RegistrarRecords: Send + fmt::Debug {
     fn put_crl(&mut self, number: u64, pem: &[u8]) -> Result<(), StoreError>;
     /// The latest CRL kept (the one with the highest number) and its number, if any.
     fn latest_crl(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// A handle reading the log's committed state, usable from other threads while this
+    /// store writes (its own connection).
+    fn log_reader(&self) -> Result<Arc<dyn LogRecords + Send + Sync>, StoreError>;
 }
 
 /// Wrong-code throttling state shared by every CUHK node (one row per source address).

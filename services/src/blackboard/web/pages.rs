@@ -339,6 +339,8 @@ mod tests {
             late: false,
             version: 1,
             due: t(100),
+            committed_at: None,
+            log_index: None,
         };
         let grade = ReleasedGrade {
             grade: Grade {

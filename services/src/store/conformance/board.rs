@@ -29,6 +29,8 @@ fn submission(id: &str, version: u32) -> StoredSubmission {
         late: false,
         version,
         due: at(2_000),
+        committed_at: None,
+        log_index: None,
     }
 }
 
@@ -408,7 +410,9 @@ pub(super) fn the_facts_read_at_once_are_the_facts_read_one_by_one(records: &dyn
     tx.insert(&submission("S1", 1)).unwrap();
     tx.insert(&submission("S2", 2)).unwrap();
     // In the transaction, its own records count.
-    let facts = tx.record_facts(&alice, "CSCI3180", "hw1", "a.txt").unwrap();
+    let facts = tx
+        .record_facts(&alice, "CSCI3180", "hw1", "a.txt", 3, &[7; 32])
+        .unwrap();
     assert_eq!(facts.assignment, tx.assignment("CSCI3180", "hw1").unwrap());
     assert!(facts.assignment.is_some());
     assert_eq!(facts.usage, tx.usage(&alice, "CSCI3180", "hw1").unwrap());
@@ -416,7 +420,9 @@ pub(super) fn the_facts_read_at_once_are_the_facts_read_one_by_one(records: &dyn
     assert_eq!(facts.usage.bytes, 6);
     assert_eq!(facts.versions, 2);
     assert_eq!(facts.extension, Some(at(9_000)));
-    let other = tx.record_facts(&bob, "CSCI3180", "hw2", "b.txt").unwrap();
+    let other = tx
+        .record_facts(&bob, "CSCI3180", "hw2", "b.txt", 3, &[7; 32])
+        .unwrap();
     assert_eq!(
         (other.assignment, other.versions, other.extension),
         (None, 0, None)

@@ -1,9 +1,12 @@
 //! The storage traits' conformance suite: the same tests, written once against the traits
 //! (`board.rs` for [`BoardRecords`] and [`CourseRecords`](crate::store::CourseRecords),
-//! `registrar.rs` for [`RegistrarRecords`]), run on SQLite and on PostgreSQL (a real server
-//! started for the test binary, one database per test).
+//! `commitments.rs` for Blackboard's commitments, `registrar.rs` for [`RegistrarRecords`],
+//! `log.rs` for both stores' transparency logs), run on SQLite and on PostgreSQL (a real
+//! server started for the test binary, one database per test).
 
 mod board;
+mod commitments;
+mod log;
 mod registrar;
 
 use super::{BoardRecords, RegistrarRecords};
@@ -12,23 +15,25 @@ use std::any::Any;
 /// What a test keeps alive while it uses a store (a temporary directory), and the store.
 type Opened<T> = (Box<dyn Any>, T);
 
-/// Defines one test per named case of `board.rs` and `registrar.rs`, in module `$backend`,
-/// opening each store with `$opener::board(name)` / `$opener::registrar(name)`.
+/// Defines one test per named case (`module::case`, of the suite's modules) in module
+/// `$backend`, opening each store with `$opener::board(name)` / `$opener::registrar(name)`.
 macro_rules! backend {
-    ($backend:ident, $opener:ident; board: [$($b:ident),* $(,)?]; registrar: [$($r:ident),* $(,)?]) => {
+    ($backend:ident, $opener:ident;
+     board: [$($bm:ident::$b:ident),* $(,)?];
+     registrar: [$($rm:ident::$r:ident),* $(,)?]) => {
         mod $backend {
             $(
                 #[test]
                 fn $b() {
                     let (_keep, store) = super::$opener::board(stringify!($b));
-                    super::board::$b(store.as_ref());
+                    super::$bm::$b(store.as_ref());
                 }
             )*
             $(
                 #[test]
                 fn $r() {
                     let (_keep, mut store) = super::$opener::registrar(stringify!($r));
-                    super::registrar::$r(store.as_mut());
+                    super::$rm::$r(store.as_mut());
                 }
             )*
         }
@@ -40,25 +45,35 @@ macro_rules! every_case {
     ($backend:ident, $opener:ident) => {
         backend!($backend, $opener;
             board: [
-                a_transaction_sees_its_own_records_and_commits_them_whole,
-                a_transaction_dropped_without_commit_records_nothing,
-                a_duplicate_version_or_unknown_assignment_fails_the_batch_whole,
-                submissions_are_listed_in_the_order_recorded,
-                assignments_are_added_changed_and_sorted_bytewise,
-                a_change_that_fails_leaves_no_log_entry,
-                course_records_round_trip,
-                the_facts_read_at_once_are_the_facts_read_one_by_one,
+                board::a_transaction_sees_its_own_records_and_commits_them_whole,
+                board::a_transaction_dropped_without_commit_records_nothing,
+                board::a_duplicate_version_or_unknown_assignment_fails_the_batch_whole,
+                board::submissions_are_listed_in_the_order_recorded,
+                board::assignments_are_added_changed_and_sorted_bytewise,
+                board::a_change_that_fails_leaves_no_log_entry,
+                board::course_records_round_trip,
+                board::the_facts_read_at_once_are_the_facts_read_one_by_one,
+                commitments::commitments_are_listed_by_student_and_by_assignment,
+                commitments::the_earliest_matching_commitment_is_found_and_no_other,
+                commitments::a_commitment_and_its_log_entry_are_committed_together,
+                commitments::a_submission_keeps_its_commitment_time_and_log_index,
+                log::the_board_log_is_absent_then_read_back_as_appended,
+                log::a_dropped_board_transaction_leaves_the_log_as_it_was,
             ];
             registrar: [
-                a_person_is_found_only_as_the_kind_of_id_added,
-                a_batch_records_certificates_and_spends_codes,
-                a_dropped_batch_records_nothing,
-                a_code_is_spent_only_once,
-                a_duplicate_serial_fails,
-                revocation_marks_exactly_the_persons_certificates,
-                the_crl_number_increments_and_the_latest_crl_is_kept,
-                an_import_is_all_or_none_and_the_roster_is_sorted,
-                a_view_sees_only_committed_records,
+                registrar::a_person_is_found_only_as_the_kind_of_id_added,
+                registrar::a_batch_records_certificates_and_spends_codes,
+                registrar::a_dropped_batch_records_nothing,
+                registrar::a_code_is_spent_only_once,
+                registrar::a_duplicate_serial_fails,
+                registrar::revocation_marks_exactly_the_persons_certificates,
+                registrar::the_crl_number_increments_and_the_latest_crl_is_kept,
+                registrar::an_import_is_all_or_none_and_the_roster_is_sorted,
+                registrar::a_view_sees_only_committed_records,
+                log::the_registrar_log_is_read_back_also_by_a_reader_of_its_own,
+                log::a_dropped_registrar_transaction_leaves_the_log_as_it_was,
+                log::revocation_logs_exactly_the_serials_it_revoked,
+                log::a_revocation_whose_log_fails_is_undone,
             ]);
     };
 }

@@ -172,15 +172,35 @@ pub(super) fn revocation_marks_exactly_the_persons_certificates(
     records: &mut dyn RegistrarRecords,
 ) {
     let (alice, bob) = (id("1155000001"), id("1155000002"));
-    assert_eq!(records.revoke_person(&alice, at(1)).unwrap(), None);
+    assert_eq!(
+        records
+            .revoke_person(&alice, at(1), &mut |_, _| Ok(()))
+            .unwrap(),
+        None
+    );
     enroll(records, &alice, "0A", 10);
     enroll(records, &bob, "0B", 10);
     let mut tx = records.begin().unwrap();
     tx.record_certificate(&alice, &cert("09", 20)).unwrap();
     tx.commit().unwrap();
-    assert_eq!(records.revoke_person(&bob, at(500)).unwrap(), Some(1));
-    assert_eq!(records.revoke_person(&alice, at(300)).unwrap(), Some(2));
-    assert_eq!(records.revoke_person(&alice, at(900)).unwrap(), Some(0));
+    assert_eq!(
+        records
+            .revoke_person(&bob, at(500), &mut |_, _| Ok(()))
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        records
+            .revoke_person(&alice, at(300), &mut |_, _| Ok(()))
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        records
+            .revoke_person(&alice, at(900), &mut |_, _| Ok(()))
+            .unwrap(),
+        Some(0)
+    );
     let revoked: Vec<(Vec<u8>, SystemTime)> = records
         .revoked()
         .unwrap()

@@ -7,13 +7,19 @@
 //! advisory lock for their transaction, so the batches of all nodes are recorded one after
 //! the other, and what a batch reads (versions, quotas) stays true until it commits.
 
-use super::schema::{migrate, Component};
-use super::{secs, signed, time, unsigned, Conn, Pool};
+use super::commitments;
+use super::facts::File;
+use super::log::{append_in, entries_in, hashes_in, head_in, BOARD_LOG};
+use super::schema::migrate;
+use super::tables::BOARD;
+use super::{begin_locked, rollback, secs, signed, time, unsigned, Conn, Pool};
 use crate::store::{
-    Assignment, BoardRecords, BoardTx, OfferFacts, RecordFacts, StoreError, StoredSubmission,
+    Assignment, BoardRecords, BoardTx, CommitmentRecord, LogHead, LogRecords, LogTx, OfferFacts,
+    RecordFacts, StoreError, StoredSubmission,
 };
 use handin_core::pki::StudentId;
 use handin_core::rules::quota::Usage;
+use handin_core::tlog::{Hash, Node};
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row};
 use std::time::{Duration, SystemTime};
@@ -21,104 +27,13 @@ use std::time::{Duration, SystemTime};
 /// The advisory lock a batch of submissions or a course change holds.
 pub(super) const BOARD_LOCK: i64 = 0x6861_6e64_696e_0002;
 
-/// Blackboard's schema in PostgreSQL, version 1.
-pub(super) const BOARD: Component = Component {
-    name: "blackboard",
-    version: 1,
-    schema: r#"
-CREATE TABLE assignments (
-    course     TEXT COLLATE "C" NOT NULL,
-    assignment TEXT COLLATE "C" NOT NULL,
-    due        BIGINT NOT NULL,
-    max_size   BIGINT NOT NULL,
-    cutoff     BIGINT,
-    grace      BIGINT NOT NULL DEFAULT 0,
-    open       BOOLEAN NOT NULL DEFAULT TRUE,
-    PRIMARY KEY (course, assignment)
-);
-CREATE TABLE submissions (
-    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id          TEXT COLLATE "C" NOT NULL UNIQUE,
-    student_id  TEXT COLLATE "C" NOT NULL,
-    course      TEXT COLLATE "C" NOT NULL,
-    assignment  TEXT COLLATE "C" NOT NULL,
-    file_name   TEXT COLLATE "C" NOT NULL,
-    size        BIGINT NOT NULL,
-    sha256      BYTEA NOT NULL,
-    received_at BIGINT NOT NULL,
-    late        BOOLEAN NOT NULL,
-    version     BIGINT NOT NULL,
-    due_at      BIGINT NOT NULL,
-    UNIQUE (student_id, course, assignment, file_name, version),
-    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
-);
-CREATE INDEX submissions_by_student ON submissions (student_id, course);
-CREATE INDEX submissions_by_assignment ON submissions (course, assignment);
-CREATE TABLE courses (
-    course TEXT COLLATE "C" PRIMARY KEY,
-    title  TEXT COLLATE "C" NOT NULL
-);
-CREATE TABLE course_staff (
-    course TEXT COLLATE "C" NOT NULL REFERENCES courses (course),
-    person TEXT COLLATE "C" NOT NULL,
-    PRIMARY KEY (course, person)
-);
-CREATE INDEX course_staff_by_person ON course_staff (person);
-CREATE TABLE class_list (
-    course     TEXT COLLATE "C" NOT NULL REFERENCES courses (course),
-    student_id TEXT COLLATE "C" NOT NULL,
-    PRIMARY KEY (course, student_id)
-);
-CREATE TABLE extensions (
-    course     TEXT COLLATE "C" NOT NULL,
-    assignment TEXT COLLATE "C" NOT NULL,
-    student_id TEXT COLLATE "C" NOT NULL,
-    due        BIGINT NOT NULL,
-    PRIMARY KEY (course, assignment, student_id),
-    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
-);
-CREATE TABLE grades (
-    course          TEXT COLLATE "C" NOT NULL,
-    assignment      TEXT COLLATE "C" NOT NULL,
-    student_id      TEXT COLLATE "C" NOT NULL,
-    score           TEXT COLLATE "C" NOT NULL,
-    comment         TEXT COLLATE "C" NOT NULL,
-    feedback_id     TEXT COLLATE "C",
-    feedback_name   TEXT COLLATE "C",
-    feedback_size   BIGINT,
-    feedback_sha256 BYTEA,
-    graded_by       TEXT COLLATE "C" NOT NULL,
-    graded_at       BIGINT NOT NULL,
-    PRIMARY KEY (course, assignment, student_id),
-    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
-);
-CREATE TABLE releases (
-    course      TEXT COLLATE "C" NOT NULL,
-    assignment  TEXT COLLATE "C" NOT NULL,
-    released_at BIGINT NOT NULL,
-    PRIMARY KEY (course, assignment),
-    FOREIGN KEY (course, assignment) REFERENCES assignments (course, assignment)
-);
-CREATE TABLE staff_log (
-    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at         BIGINT NOT NULL,
-    course     TEXT COLLATE "C" NOT NULL,
-    actor      TEXT COLLATE "C" NOT NULL,
-    action     TEXT COLLATE "C" NOT NULL,
-    student_id TEXT COLLATE "C",
-    detail     TEXT COLLATE "C" NOT NULL
-);
-CREATE INDEX staff_log_by_course ON staff_log (course, seq);
-"#,
-    steps: &[],
-};
-
 const COLUMNS: &str = "id, student_id, course, assignment, file_name, size, sha256, \
-                       received_at, late, version, due_at";
+                       received_at, late, version, due_at, committed_at, log_index";
 /// Records one submission (the columns of [`COLUMNS`], in order).
 const INSERT: &str = "INSERT INTO submissions (id, student_id, course, assignment, file_name, \
-                      size, sha256, received_at, late, version, due_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+                      size, sha256, received_at, late, version, due_at, committed_at, \
+                      log_index) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 const ASSIGNMENT_COLUMNS: &str = "course, assignment, due, max_size, cutoff, grace, open";
 
 /// Blackboard's records in a PostgreSQL database that several nodes may share.
@@ -241,22 +156,45 @@ impl BoardRecords for PgBoard {
             .map_err(conn.failed("looking a submission up"))?
             .is_some())
     }
+
+    fn commitments(
+        &self,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Vec<CommitmentRecord>, StoreError> {
+        commitments::list_in(
+            &mut self.pool.get()?,
+            "course = $1 AND assignment = $2",
+            "student_id, committed_at, seq",
+            &[&course, &assignment],
+        )
+    }
+
+    fn student_commitments(
+        &self,
+        student: &StudentId,
+    ) -> Result<Vec<CommitmentRecord>, StoreError> {
+        commitments::list_in(
+            &mut self.pool.get()?,
+            "student_id = $1",
+            "committed_at, seq",
+            &[&student.as_str()],
+        )
+    }
 }
 
-/// Takes a connection, starts a transaction on it and waits for the advisory lock `key`.
-pub(super) fn begin_locked<'a>(
-    pool: &'a Pool,
-    key: i64,
-    what: &str,
-) -> Result<Conn<'a>, StoreError> {
-    let mut conn = pool.get()?;
-    let done = conn.client().batch_execute("BEGIN");
-    done.map_err(conn.failed(what))?;
-    let locked = conn
-        .prepared("SELECT pg_advisory_xact_lock($1)")
-        .and_then(|(c, st)| c.execute(&st, &[&key]));
-    locked.map_err(conn.failed(what))?;
-    Ok(conn)
+impl LogRecords for PgBoard {
+    fn log_head(&self) -> Result<Option<LogHead>, StoreError> {
+        head_in(&mut self.pool.get()?, &BOARD_LOG)
+    }
+
+    fn log_entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        entries_in(&mut self.pool.get()?, &BOARD_LOG, from, to)
+    }
+
+    fn log_hashes(&self, level: u8, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        hashes_in(&mut self.pool.get()?, &BOARD_LOG, level, from, to)
+    }
 }
 
 /// The transaction of a batch, on the connection it holds for its whole life.
@@ -318,19 +256,41 @@ impl BoardTx for PgBoardTx<'_> {
             .map_err(|_| StoreError::BadDatabase(format!("the database counts {n} versions")))
     }
 
+    fn earliest_commitment(
+        &mut self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+        size: u64,
+        sha256: &[u8; 32],
+    ) -> Result<Option<SystemTime>, StoreError> {
+        commitments::earliest_in(&mut self.conn, student, course, assignment, size, sha256)
+    }
+
     fn record_facts(
         &mut self,
         student: &StudentId,
         course: &str,
         assignment: &str,
         file_name: &str,
+        size: u64,
+        sha256: &[u8; 32],
     ) -> Result<RecordFacts, StoreError> {
-        super::facts::record_facts(&mut self.conn, student, course, assignment, file_name)
+        let file = File {
+            name: file_name,
+            size,
+            sha256,
+        };
+        super::facts::record_facts(&mut self.conn, student, course, assignment, &file)
     }
 
     fn insert(&mut self, s: &StoredSubmission) -> Result<(), StoreError> {
         let size = signed(s.size, "the size")?;
         let version = i64::from(s.version);
+        let log_index = s
+            .log_index
+            .map(|i| signed(i, "the log index"))
+            .transpose()?;
         let done = self.conn.prepared(INSERT).and_then(|(c, st)| {
             c.execute(
                 &st,
@@ -346,12 +306,22 @@ impl BoardTx for PgBoardTx<'_> {
                     &s.late,
                     &version,
                     &secs(s.due),
+                    &s.committed_at.map(secs),
+                    &log_index,
                 ],
             )
         });
         done.map_err(self.conn.failed("recording a submission"))?;
         self.inserted += 1;
         Ok(())
+    }
+
+    fn insert_commitment(&mut self, c: &CommitmentRecord) -> Result<(), StoreError> {
+        commitments::insert_in(&mut self.conn, c)
+    }
+
+    fn log(&mut self) -> &mut dyn LogTx {
+        self
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
@@ -366,20 +336,25 @@ impl BoardTx for PgBoardTx<'_> {
     }
 }
 
-impl Drop for PgBoardTx<'_> {
-    fn drop(&mut self) {
-        rollback(&mut self.conn, self.open, "a batch of submissions");
+impl LogTx for PgBoardTx<'_> {
+    fn log_head(&mut self) -> Result<Option<LogHead>, StoreError> {
+        head_in(&mut self.conn, &BOARD_LOG)
+    }
+
+    fn log_append(
+        &mut self,
+        first: u64,
+        entries: &[Vec<u8>],
+        nodes: &[Node],
+        head: &LogHead,
+    ) -> Result<(), StoreError> {
+        append_in(&mut self.conn, &BOARD_LOG, first, entries, nodes, head)
     }
 }
 
-/// Rolls back the open transaction on `conn`, if it is open and the connection still good
-/// (a broken connection is closed, which ends its transaction on the server).
-pub(super) fn rollback(conn: &mut Conn<'_>, open: bool, what: &str) {
-    if open && !conn.is_broken() {
-        let done = conn.client().batch_execute("ROLLBACK");
-        if let Err(e) = done.map_err(conn.failed("rolling back")) {
-            tracing::error!(error = %e, "rolling back {what}");
-        }
+impl Drop for PgBoardTx<'_> {
+    fn drop(&mut self) {
+        rollback(&mut self.conn, self.open, "a batch of submissions");
     }
 }
 
@@ -495,5 +470,9 @@ pub(super) fn row_to_submission(r: &Row) -> Result<StoredSubmission, StoreError>
             StoreError::BadDatabase(format!("the database holds version {version}"))
         })?,
         due: time(get(r, 10)?),
+        committed_at: get::<Option<i64>>(r, 11)?.map(time),
+        log_index: get::<Option<i64>>(r, 12)?
+            .map(|i| unsigned(i, "a log index"))
+            .transpose()?,
     })
 }

@@ -27,14 +27,17 @@ FROM (SELECT COUNT(*) AS n, COALESCE(SUM(size), 0)::BIGINT AS bytes FROM submiss
       WHERE student_id = $1 AND course = $2 AND assignment = $3) u
 LEFT JOIN assignments a ON a.course = $2 AND a.assignment = $3";
 
-/// $1 student, $2 course, $3 assignment, $4 file name: the assignment's columns (NULL if there
-/// is none), the student's usage, the versions of the file name, the extension's due time.
+/// $1 student, $2 course, $3 assignment, $4 file name, $5 size, $6 SHA-256: the assignment's
+/// columns (NULL if there is none), the student's usage, the versions of the file name, the
+/// extension's due time, the earliest commitment to these bytes.
 const RECORD: &str = "
 SELECT a.course, a.assignment, a.due, a.max_size, a.cutoff, a.grace, a.open,
     u.n, u.bytes,
     (SELECT COUNT(*) FROM submissions
      WHERE student_id = $1 AND course = $2 AND assignment = $3 AND file_name = $4),
-    (SELECT due FROM extensions WHERE course = $2 AND assignment = $3 AND student_id = $1)
+    (SELECT due FROM extensions WHERE course = $2 AND assignment = $3 AND student_id = $1),
+    (SELECT MIN(committed_at) FROM commitments
+     WHERE student_id = $1 AND course = $2 AND assignment = $3 AND size = $5 AND sha256 = $6)
 FROM (SELECT COUNT(*) AS n, COALESCE(SUM(size), 0)::BIGINT AS bytes FROM submissions
       WHERE student_id = $1 AND course = $2 AND assignment = $3) u
 LEFT JOIN assignments a ON a.course = $2 AND a.assignment = $3";
@@ -63,17 +66,36 @@ pub(super) fn offer_facts(
     })
 }
 
-/// [`RecordFacts`] for recording `student`'s `file_name` for `course`/`assignment`, in the
+/// The file [`record_facts`] reads about: its name, size and SHA-256.
+pub(super) struct File<'a> {
+    pub(super) name: &'a str,
+    pub(super) size: u64,
+    pub(super) sha256: &'a [u8; 32],
+}
+
+/// [`RecordFacts`] for recording `student`'s `file` for `course`/`assignment`, in the
 /// transaction on `conn`.
 pub(super) fn record_facts(
     conn: &mut Conn<'_>,
     student: &StudentId,
     course: &str,
     assignment: &str,
-    file_name: &str,
+    file: &File<'_>,
 ) -> Result<RecordFacts, StoreError> {
+    // No commitment is to more bytes than the database can count: NULL matches none.
+    let size = i64::try_from(file.size).ok();
     let row = conn.prepared(RECORD).and_then(|(c, st)| {
-        c.query_one(&st, &[&student.as_str(), &course, &assignment, &file_name])
+        c.query_one(
+            &st,
+            &[
+                &student.as_str(),
+                &course,
+                &assignment,
+                &file.name,
+                &size,
+                &&file.sha256[..],
+            ],
+        )
     });
     let row = row.map_err(conn.failed("reading what a submission is recorded with"))?;
     let versions: i64 = get(&row, 9)?;
@@ -84,6 +106,7 @@ pub(super) fn record_facts(
             StoreError::BadDatabase(format!("the database counts {versions} versions"))
         })?,
         extension: get::<Option<i64>>(&row, 10)?.map(time),
+        committed_at: get::<Option<i64>>(&row, 11)?.map(time),
     })
 }
 

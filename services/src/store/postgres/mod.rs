@@ -4,8 +4,8 @@
 //!
 //! This file holds what they share: reading a `postgres://` or `postgresql://` URL
 //! ([`is_postgres_url`]), a small connection pool that recovers by itself after PostgreSQL
-//! restarts, and the mapping of errors into [`StoreError`]. The schemas and their migrations
-//! are in `schema.rs`.
+//! restarts, and the mapping of errors into [`StoreError`]. The schemas are in `tables.rs`, their
+//! migrations in `schema.rs`, each component's transparency log in `log.rs`.
 //!
 //! Connections are made without TLS: the database is expected on a Unix socket
 //! (`postgres://handin@/handin?host=/run/postgresql`) or on loopback. A URL asking for TLS
@@ -17,19 +17,23 @@
 //! schema check.
 
 mod board;
+mod commitments;
 mod course;
 mod facts;
 #[cfg(any(test, feature = "local-postgres"))]
 pub mod local;
+mod log;
 #[cfg(test)]
 mod nodes_tests;
 mod registrar;
 pub(crate) mod schema;
+mod tables;
 #[cfg(test)]
 pub(crate) mod tests;
 mod throttle;
 
 pub use board::PgBoard;
+pub use log::PgLogReader;
 pub use registrar::{PgRegistrar, PgRegistrarView};
 pub use throttle::PgThrottle;
 
@@ -340,6 +344,29 @@ impl Drop for Conn<'_> {
             .unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE {
             idle.push((client, std::mem::take(&mut self.statements), Instant::now()));
+        }
+    }
+}
+
+/// Takes a connection, starts a transaction on it and waits for the advisory lock `key`.
+fn begin_locked<'a>(pool: &'a Pool, key: i64, what: &str) -> Result<Conn<'a>, StoreError> {
+    let mut conn = pool.get()?;
+    let done = conn.client().batch_execute("BEGIN");
+    done.map_err(conn.failed(what))?;
+    let locked = conn
+        .prepared("SELECT pg_advisory_xact_lock($1)")
+        .and_then(|(c, st)| c.execute(&st, &[&key]));
+    locked.map_err(conn.failed(what))?;
+    Ok(conn)
+}
+
+/// Rolls back the open transaction on `conn`, if it is open and the connection still good
+/// (a broken connection is closed, which ends its transaction on the server).
+fn rollback(conn: &mut Conn<'_>, open: bool, what: &str) {
+    if open && !conn.is_broken() {
+        let done = conn.client().batch_execute("ROLLBACK");
+        if let Err(e) = done.map_err(conn.failed("rolling back")) {
+            tracing::error!(error = %e, "rolling back {what}");
         }
     }
 }

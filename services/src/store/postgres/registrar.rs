@@ -8,60 +8,23 @@
 //! code is spent once: marking it used also requires it unused, and fails otherwise.
 
 use super::board::get;
-use super::schema::{check, migrate, Component};
-use super::{secs, signed, time, unsigned, Conn, Pool};
+use super::log::{append_in, entries_in, hashes_in, head_in, ConnLog, PgLogReader, CUHK_LOG};
+use super::schema::{check, migrate};
+use super::tables::CUHK;
+use super::{begin_locked, rollback, secs, signed, time, unsigned, Conn, Pool};
 use crate::store::{
-    CodeRecord, IssuedRecord, RegistrarRecords, RegistrarTx, RegistrarView, RosterEntry,
-    StoreError, ViewOpener,
+    CodeRecord, IssuedRecord, LogHead, LogRecords, LogTx, RegistrarRecords, RegistrarTx,
+    RegistrarView, RevocationLog, RosterEntry, StoreError, ViewOpener,
 };
 use handin_core::pki::{unix_secs, PersonId, RevokedSerial};
 use handin_core::rules::enrollment::CertStanding;
+use handin_core::tlog::{Hash, Node};
 use postgres::Row;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 /// The advisory lock a batch of applications holds.
 const CUHK_LOCK: i64 = 0x6861_6e64_696e_0003;
-
-/// CUHK's schema in PostgreSQL, version 1.
-pub(super) const CUHK: Component = Component {
-    name: "cuhk",
-    version: 1,
-    schema: r#"
-CREATE TABLE roster (
-    person_id    TEXT COLLATE "C" PRIMARY KEY,
-    added_at     BIGINT NOT NULL,
-    code_salt    BYTEA NOT NULL,
-    code_hash    BYTEA NOT NULL,
-    code_used_at BIGINT,
-    staff        BOOLEAN NOT NULL
-);
-CREATE TABLE certificates (
-    serial     TEXT COLLATE "C" PRIMARY KEY,
-    seq        BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
-    person_id  TEXT COLLATE "C" NOT NULL REFERENCES roster (person_id),
-    not_before BIGINT NOT NULL,
-    not_after  BIGINT NOT NULL,
-    issued_at  BIGINT NOT NULL,
-    revoked_at BIGINT
-);
-CREATE INDEX certificates_by_person ON certificates (person_id);
-CREATE TABLE counters (
-    name  TEXT PRIMARY KEY,
-    value BIGINT NOT NULL
-);
-CREATE TABLE crls (
-    number BIGINT PRIMARY KEY,
-    pem    BYTEA NOT NULL
-);
-CREATE TABLE throttle (
-    source   TEXT PRIMARY KEY,
-    until_ms BIGINT NOT NULL
-);
-CREATE INDEX throttle_by_until ON throttle (until_ms);
-"#,
-    steps: &[],
-};
 
 /// CUHK's records in a PostgreSQL database that several nodes may share.
 #[derive(Debug)]
@@ -126,27 +89,23 @@ impl RegistrarRecords for PgRegistrar {
         &mut self,
         id: &PersonId,
         now: SystemTime,
+        log: &mut RevocationLog<'_>,
     ) -> Result<Option<usize>, StoreError> {
-        let mut conn = self.pool.get()?;
         let what = format!("revoking the certificates of {id}");
         // Under the lock the batches take: a renewal decided in a batch is then either refused
         // (its certificate already revoked) or revoked here with the others.
-        let n = conn.transaction(what, Some(CUHK_LOCK), |c| {
-            if !c
-                .query_one(ON_ROSTER, &[&id.as_str(), &is_staff(id)])?
-                .try_get::<_, bool>(0)?
-            {
-                return Ok(None);
+        let mut conn = begin_locked(&self.pool, CUHK_LOCK, &what)?;
+        match revoke_in(&mut conn, id, now, log) {
+            Ok(Some(n)) => {
+                let done = conn.client().batch_execute("COMMIT");
+                done.map_err(conn.failed(what))?;
+                Ok(Some(n))
             }
-            let n = c.execute(
-                "UPDATE certificates SET revoked_at = $2
-                 WHERE person_id = $1 AND revoked_at IS NULL",
-                &[&id.as_str(), &secs(now)],
-            )?;
-            Ok(Some(n))
-        })?;
-        n.map(|n| usize::try_from(n).map_err(|_| StoreError::BadDatabase("too many rows".into())))
-            .transpose()
+            other => {
+                rollback(&mut conn, true, "a revocation");
+                other
+            }
+        }
     }
 
     fn revoked(&self) -> Result<Vec<RevokedSerial>, StoreError> {
@@ -293,6 +252,64 @@ impl RegistrarRecords for PgRegistrar {
         row.map(|r| Ok((unsigned(get(&r, 0)?, "the CRL number")?, get(&r, 1)?)))
             .transpose()
     }
+
+    fn log_reader(&self) -> Result<Arc<dyn LogRecords + Send + Sync>, StoreError> {
+        let pool = Pool::with_config(self.pool.config().clone());
+        Ok(Arc::new(PgLogReader::new(pool, &CUHK_LOG)))
+    }
+}
+
+impl LogRecords for PgRegistrar {
+    fn log_head(&self) -> Result<Option<LogHead>, StoreError> {
+        head_in(&mut self.pool.get()?, &CUHK_LOG)
+    }
+
+    fn log_entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        entries_in(&mut self.pool.get()?, &CUHK_LOG, from, to)
+    }
+
+    fn log_hashes(&self, level: u8, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        hashes_in(&mut self.pool.get()?, &CUHK_LOG, level, from, to)
+    }
+}
+
+/// [`RegistrarRecords::revoke_person`] in the transaction on `conn`, up to its commit.
+fn revoke_in(
+    conn: &mut Conn<'_>,
+    id: &PersonId,
+    now: SystemTime,
+    log: &mut RevocationLog<'_>,
+) -> Result<Option<usize>, StoreError> {
+    let what = || format!("revoking the certificates of {id}");
+    let on_roster = conn
+        .client()
+        .query_one(ON_ROSTER, &[&id.as_str(), &is_staff(id)])
+        .and_then(|r| r.try_get::<_, bool>(0));
+    if !on_roster.map_err(conn.failed(what()))? {
+        return Ok(None);
+    }
+    let rows = conn.client().query(
+        "UPDATE certificates SET revoked_at = $2
+         WHERE person_id = $1 AND revoked_at IS NULL
+         RETURNING serial, issued_at, seq",
+        &[&id.as_str(), &secs(now)],
+    );
+    let rows = rows.map_err(conn.failed(what()))?;
+    let mut revoked = rows
+        .iter()
+        .map(|r| Ok((get::<i64>(r, 1)?, get::<i64>(r, 2)?, get::<String>(r, 0)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // In the order they were issued, as the SQLite store says them.
+    revoked.sort();
+    let serials: Vec<String> = revoked.into_iter().map(|(_, _, s)| s).collect();
+    log(
+        &mut ConnLog {
+            conn,
+            sql: &CUHK_LOG,
+        },
+        &serials,
+    )?;
+    Ok(Some(serials.len()))
 }
 
 const ON_ROSTER: &str = "SELECT EXISTS (SELECT 1 FROM roster WHERE person_id = $1 AND staff = $2)";
@@ -357,6 +374,10 @@ impl RegistrarTx for PgRegistrarTx<'_> {
         Ok(())
     }
 
+    fn log(&mut self) -> &mut dyn LogTx {
+        self
+    }
+
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         self.open = false;
         let done = self.conn.client().batch_execute("COMMIT");
@@ -364,9 +385,25 @@ impl RegistrarTx for PgRegistrarTx<'_> {
     }
 }
 
+impl LogTx for PgRegistrarTx<'_> {
+    fn log_head(&mut self) -> Result<Option<LogHead>, StoreError> {
+        head_in(&mut self.conn, &CUHK_LOG)
+    }
+
+    fn log_append(
+        &mut self,
+        first: u64,
+        entries: &[Vec<u8>],
+        nodes: &[Node],
+        head: &LogHead,
+    ) -> Result<(), StoreError> {
+        append_in(&mut self.conn, &CUHK_LOG, first, entries, nodes, head)
+    }
+}
+
 impl Drop for PgRegistrarTx<'_> {
     fn drop(&mut self) {
-        super::board::rollback(&mut self.conn, self.open, "a batch of applications");
+        super::rollback(&mut self.conn, self.open, "a batch of applications");
     }
 }
 

@@ -21,17 +21,18 @@ pub(crate) struct Step {
     pub sql: &'static str,
 }
 
-/// A component's tables: the schema a new database gets, its version, and the steps that
-/// bring an older one up to it.
+/// A component's tables: its first schema (version 1), the version this program knows, and the
+/// steps that bring version 1 or any later one up to it. A new database gets the first schema
+/// and every step after it at once.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Component {
     /// The name in `handin_schema`.
     pub name: &'static str,
     /// The version this program knows.
     pub version: i32,
-    /// The whole schema at `version`.
+    /// The schema at version 1.
     pub schema: &'static str,
-    /// The steps from earlier versions.
+    /// The steps from version 1 on.
     pub steps: &'static [Step],
 }
 
@@ -64,6 +65,7 @@ pub(crate) fn migrate(client: &mut Client, c: &Component) -> Result<(), StoreErr
         None => {
             tx.batch_execute(c.schema)
                 .map_err(failed(what("creating the schema")))?;
+            upgrade(&mut tx, c, 1)?;
             tx.execute(
                 "INSERT INTO handin_schema (component, version) VALUES ($1, $2)",
                 &[&c.name, &c.version],
@@ -73,21 +75,7 @@ pub(crate) fn migrate(client: &mut Client, c: &Component) -> Result<(), StoreErr
         Some(v) if v == c.version => {}
         Some(v) if v > c.version => return Err(newer(c, v)),
         Some(v) => {
-            let mut at = v;
-            while at < c.version {
-                let Some(step) = c.steps.iter().find(|s| s.from == at) else {
-                    return Err(StoreError::BadDatabase(format!(
-                        "the database's {} schema is version {v}, which cannot be upgraded \
-                         past version {at} to the version {} this program knows",
-                        c.name, c.version
-                    )));
-                };
-                tx.batch_execute(step.sql).map_err(failed(what(&format!(
-                    "upgrading the schema from version {at} to {}",
-                    at + 1
-                ))))?;
-                at += 1;
-            }
+            upgrade(&mut tx, c, v)?;
             tx.execute(
                 "UPDATE handin_schema SET version = $2 WHERE component = $1",
                 &[&c.name, &c.version],
@@ -96,6 +84,27 @@ pub(crate) fn migrate(client: &mut Client, c: &Component) -> Result<(), StoreErr
         }
     }
     tx.commit().map_err(failed(what("committing the schema")))
+}
+
+/// Runs the component's steps from version `from` up to its version, in `tx`.
+fn upgrade(tx: &mut postgres::Transaction<'_>, c: &Component, from: i32) -> Result<(), StoreError> {
+    let mut at = from;
+    while at < c.version {
+        let Some(step) = c.steps.iter().find(|s| s.from == at) else {
+            return Err(StoreError::BadDatabase(format!(
+                "the database's {} schema is version {from}, which cannot be upgraded past \
+                 version {at} to the version {} this program knows",
+                c.name, c.version
+            )));
+        };
+        tx.batch_execute(step.sql).map_err(failed(format!(
+            "upgrading the schema from version {at} to {} ({} schema)",
+            at + 1,
+            c.name
+        )))?;
+        at += 1;
+    }
+    Ok(())
 }
 
 /// Checks, without changing anything, that the component's schema is at its version.

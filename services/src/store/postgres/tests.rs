@@ -8,7 +8,7 @@
 use super::local::LocalPostgres;
 use super::schema::{migrate, Component, Step};
 use super::*;
-use crate::store::{Assignment, BoardRecords, RegistrarRecords, ThrottleRecords};
+use crate::store::{Assignment, BoardRecords, LogRecords, RegistrarRecords, ThrottleRecords};
 use handin_core::pki::PersonId;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Barrier, OnceLock};
@@ -117,7 +117,7 @@ fn a_fresh_database_gets_both_schemas_and_reopening_changes_nothing() {
         .collect();
     assert_eq!(
         versions,
-        [("blackboard".to_owned(), 1), ("cuhk".to_owned(), 1)]
+        [("blackboard".to_owned(), 2), ("cuhk".to_owned(), 2)]
     );
     board
         .put_assignment(&Assignment::new("CSCI3180", "hw1", at(2_000), 10))
@@ -143,8 +143,9 @@ fn a_fresh_database_gets_both_schemas_and_reopening_changes_nothing() {
         )
         .unwrap()
         .get(0);
-    // handin_schema, Blackboard's nine tables, CUHK's five: no name shared.
-    assert_eq!(tables, 15);
+    // handin_schema, Blackboard's ten tables and three of its log, CUHK's five and three of its
+    // log: no name shared.
+    assert_eq!(tables, 22);
 }
 
 #[test]
@@ -161,7 +162,7 @@ fn a_newer_schema_is_refused_with_a_clear_message() {
     match PgBoard::open(&url) {
         Err(StoreError::BadDatabase(m)) => assert_eq!(
             m,
-            "the database's blackboard schema is version 7, newer than the version 1 this \
+            "the database's blackboard schema is version 7, newer than the version 2 this \
              program knows: upgrade handin"
         ),
         other => panic!("expected BadDatabase, got {other:?}"),
@@ -170,13 +171,13 @@ fn a_newer_schema_is_refused_with_a_clear_message() {
     assert!(PgRegistrar::open(&url).is_ok());
     client(&url)
         .execute(
-            "UPDATE handin_schema SET version = 2 WHERE component = 'cuhk'",
+            "UPDATE handin_schema SET version = 3 WHERE component = 'cuhk'",
             &[],
         )
         .unwrap();
     let reg = PgRegistrar::open(&url);
     assert!(
-        matches!(reg, Err(StoreError::BadDatabase(ref m)) if m.contains("cuhk schema is version 2"))
+        matches!(reg, Err(StoreError::BadDatabase(ref m)) if m.contains("cuhk schema is version 3"))
     );
 }
 
@@ -237,6 +238,67 @@ fn an_older_schema_is_upgraded_step_by_step_in_one_transaction() {
         .get(0);
     assert_eq!(v, 3);
     migrate(&mut c, &v3(steps)).unwrap();
+    // A new database gets the first schema and every step after it.
+    let mut new = client(&fresh_url("steps_new"));
+    migrate(&mut new, &v3(steps)).unwrap();
+    new.execute("INSERT INTO t (z) VALUES (9)", &[]).unwrap();
+    let row = new.query_one("SELECT z, y FROM t", &[]).unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (9, 2));
+}
+
+#[test]
+fn version_1_schemas_are_upgraded_to_the_log_and_keep_their_rows() {
+    let url = fresh_url("log_upgrade");
+    let mut c = client(&url);
+    // The version 1 schemas as the previous program made them.
+    for component in [tables::BOARD, tables::CUHK] {
+        let v1 = Component {
+            version: 1,
+            steps: &[],
+            ..component
+        };
+        migrate(&mut c, &v1).unwrap();
+    }
+    c.batch_execute(
+        "INSERT INTO assignments (course, assignment, due, max_size)
+         VALUES ('CSCI3180', 'hw1', 2000, 10);
+         INSERT INTO submissions (id, student_id, course, assignment, file_name, size, sha256,
+             received_at, late, version, due_at)
+         VALUES ('S1', '1155000001', 'CSCI3180', 'hw1', 'a.txt', 3, sha256(''), 1000, FALSE,
+             1, 2000);
+         INSERT INTO roster (person_id, added_at, code_salt, code_hash, staff)
+         VALUES ('1155000001', 10, '\\x01', '\\x02', FALSE);
+         INSERT INTO certificates (serial, person_id, not_before, not_after, issued_at)
+         VALUES ('0A', '1155000001', 20, 30, 20);",
+    )
+    .unwrap();
+    let board = PgBoard::open(&url).unwrap();
+    let mut registrar = PgRegistrar::open(&url).unwrap();
+    let versions: Vec<i32> = c
+        .query("SELECT version FROM handin_schema ORDER BY component", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [2, 2]);
+    let s = board.find("S1").unwrap().unwrap();
+    assert_eq!((s.due, s.committed_at, s.log_index), (at(2000), None, None));
+    assert_eq!(board.log_head().unwrap(), None);
+    assert!(board.commitments("CSCI3180", "hw1").unwrap().is_empty());
+    let alice = PersonId::parse("1155000001").unwrap();
+    assert_eq!(registrar.issued(&alice).unwrap().len(), 1);
+    assert_eq!(registrar.log_head().unwrap(), None);
+    let mut heard = Vec::new();
+    let n = registrar
+        .revoke_person(&alice, at(40), &mut |_, serials| {
+            heard.extend_from_slice(serials);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((n, heard), (Some(1), vec!["0A".to_owned()]));
+    // Opened again: as it is.
+    drop((board, registrar));
+    assert!(PgBoard::open(&url).unwrap().find("S1").unwrap().is_some());
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! one row per source address with the time its count of wrong codes is back to zero, kept in
 //! milliseconds since the Unix epoch. Every call is one SQL statement, so nodes never race.
 
-use super::registrar::CUHK;
 use super::schema::migrate;
+use super::tables::CUHK;
 use super::Pool;
 use crate::store::{StoreError, ThrottleRecords};
 use std::time::{Duration, SystemTime};

@@ -1,10 +1,17 @@
-//! Blackboard's records in SQLite (`DATA/blackboard.db`).
+//! Blackboard's records in SQLite (`DATA/blackboard.db`): assignments and submissions here,
+//! courses in `course.rs`, commitments in `commitments.rs`, the log in `log.rs`.
 
+use super::commitments::{self, UPGRADE_LOG};
 use super::course::UPGRADE_COURSES;
+use super::log::{entries_in, hashes_in, head_in, ConnLog};
 use super::{failed, get_u64, open_migrating, secs, time, Migration};
-use crate::store::{Assignment, BoardRecords, BoardTx, StoreError, StoredSubmission};
+use crate::store::{
+    Assignment, BoardRecords, BoardTx, CommitmentRecord, LogHead, LogRecords, LogTx, StoreError,
+    StoredSubmission,
+};
 use handin_core::pki::StudentId;
 use handin_core::rules::quota::Usage;
+use handin_core::tlog::{Hash, Node};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
@@ -37,15 +44,22 @@ CREATE TABLE submissions (
 ) STRICT;
 CREATE INDEX submissions_by_student ON submissions (student_id, course);
 ";
-/// The schema's version: 2 added courses (see [`UPGRADE_COURSES`]).
-const SCHEMA_VERSION: i64 = 2;
+/// The schema's version: 2 added courses (see [`UPGRADE_COURSES`]), 3 the log and
+/// commitments ([`UPGRADE_LOG`]).
+const SCHEMA_VERSION: i64 = 3;
 /// A database of an older version is brought up to date.
-const MIGRATIONS: &[Migration] = &[Migration {
-    from: 1,
-    sql: UPGRADE_COURSES,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        from: 1,
+        sql: UPGRADE_COURSES,
+    },
+    Migration {
+        from: 2,
+        sql: UPGRADE_LOG,
+    },
+];
 const COLUMNS: &str = "id, student_id, course, assignment, file_name, size, sha256, \
-                       received_at, late, version, due_at";
+                       received_at, late, version, due_at, committed_at, log_index";
 const ASSIGNMENT_COLUMNS: &str = "course, assignment, due, max_size, cutoff, grace, open";
 
 /// Blackboard's records in one SQLite database, on one connection shared by the workers.
@@ -58,7 +72,7 @@ impl SqliteBoard {
     /// Opens (creating) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // A new database gets the first schema and every step after it at once.
-        let schema = format!("{SCHEMA}{UPGRADE_COURSES}");
+        let schema = format!("{SCHEMA}{UPGRADE_COURSES}{UPGRADE_LOG}");
         let conn = open_migrating(path, &schema, SCHEMA_VERSION, MIGRATIONS)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -163,6 +177,45 @@ impl BoardRecords for SqliteBoard {
             .map(|found| found.is_some())
             .map_err(failed("looking a submission up"))
     }
+
+    fn commitments(
+        &self,
+        course: &str,
+        assignment: &str,
+    ) -> Result<Vec<CommitmentRecord>, StoreError> {
+        commitments::list_in(
+            &self.lock(),
+            "course = ?1 AND assignment = ?2",
+            "student_id, committed_at, seq",
+            params![course, assignment],
+        )
+    }
+
+    fn student_commitments(
+        &self,
+        student: &StudentId,
+    ) -> Result<Vec<CommitmentRecord>, StoreError> {
+        commitments::list_in(
+            &self.lock(),
+            "student_id = ?1",
+            "committed_at, seq",
+            params![student.as_str()],
+        )
+    }
+}
+
+impl LogRecords for SqliteBoard {
+    fn log_head(&self) -> Result<Option<LogHead>, StoreError> {
+        head_in(&self.lock())
+    }
+
+    fn log_entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        entries_in(&self.lock(), from, to)
+    }
+
+    fn log_hashes(&self, level: u8, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        hashes_in(&self.lock(), level, from, to)
+    }
 }
 
 /// The transaction of a batch, on the connection it holds locked for its whole life.
@@ -221,13 +274,27 @@ impl BoardTx for SqliteBoardTx<'_> {
             .map_err(failed("counting earlier versions"))
     }
 
+    fn earliest_commitment(
+        &mut self,
+        student: &StudentId,
+        course: &str,
+        assignment: &str,
+        size: u64,
+        sha256: &[u8; 32],
+    ) -> Result<Option<SystemTime>, StoreError> {
+        commitments::earliest_in(&self.conn, student, course, assignment, size, sha256)
+    }
+
     fn insert(&mut self, s: &StoredSubmission) -> Result<(), StoreError> {
-        let size = i64::try_from(s.size).map_err(|_| {
-            StoreError::BadDatabase(format!("the size {} does not fit the database", s.size))
-        })?;
+        let size = super::signed(s.size, "the size")?;
+        let log_index = s
+            .log_index
+            .map(|i| super::signed(i, "the log index"))
+            .transpose()?;
         self.conn
             .prepare_cached(&format!(
-                "INSERT INTO submissions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                "INSERT INTO submissions ({COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ))
             .and_then(|mut st| {
                 st.execute(params![
@@ -241,12 +308,22 @@ impl BoardTx for SqliteBoardTx<'_> {
                     secs(s.received_at),
                     s.late,
                     s.version,
-                    secs(s.due)
+                    secs(s.due),
+                    s.committed_at.map(secs),
+                    log_index
                 ])
             })
             .map_err(failed("recording a submission"))?;
         self.inserted += 1;
         Ok(())
+    }
+
+    fn insert_commitment(&mut self, c: &CommitmentRecord) -> Result<(), StoreError> {
+        commitments::insert_in(&self.conn, c)
+    }
+
+    fn log(&mut self) -> &mut dyn LogTx {
+        self
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
@@ -265,6 +342,22 @@ impl BoardTx for SqliteBoardTx<'_> {
                 ))(e))
             }
         }
+    }
+}
+
+impl LogTx for SqliteBoardTx<'_> {
+    fn log_head(&mut self) -> Result<Option<LogHead>, StoreError> {
+        ConnLog(&self.conn).log_head()
+    }
+
+    fn log_append(
+        &mut self,
+        first: u64,
+        entries: &[Vec<u8>],
+        nodes: &[Node],
+        head: &LogHead,
+    ) -> Result<(), StoreError> {
+        ConnLog(&self.conn).log_append(first, entries, nodes, head)
     }
 }
 
@@ -372,5 +465,14 @@ pub(super) fn row_to_submission(r: &Row<'_>) -> rusqlite::Result<StoredSubmissio
         late: r.get(8)?,
         version: r.get(9)?,
         due: time(r.get(10)?),
+        committed_at: r.get::<_, Option<i64>>(11)?.map(time),
+        log_index: r
+            .get::<_, Option<i64>>(12)?
+            .map(|i| {
+                u64::try_from(i).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(12, Type::Integer, e.into())
+                })
+            })
+            .transpose()?,
     })
 }

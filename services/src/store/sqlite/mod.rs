@@ -4,10 +4,16 @@
 //! [`SqliteBoard`] (`DATA/blackboard.db`) and [`SqliteRegistrar`] (`PKI/cuhk.db`).
 
 pub mod board;
+mod commitments;
 mod course;
+mod log;
+#[cfg(test)]
+mod log_tests;
 pub mod registrar;
+mod registrar_tx;
 
 pub use board::SqliteBoard;
+pub use log::SqliteLogReader;
 pub use registrar::{SqliteRegistrar, SqliteRegistrarView};
 
 use super::StoreError;
@@ -62,6 +68,12 @@ fn secs(t: std::time::SystemTime) -> i64 {
 /// A time kept as seconds since the Unix epoch.
 fn time(secs: i64) -> std::time::SystemTime {
     std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+/// A number to keep in an INTEGER column (SQLite's are signed).
+fn signed(n: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(n)
+        .map_err(|_| StoreError::BadDatabase(format!("{what} {n} does not fit the database")))
 }
 
 /// Column `idx` as an unsigned number.

@@ -6,23 +6,27 @@
 //! kind it was added with. Version 1 databases (students only, `student_id` columns) are
 //! upgraded in place when opened.
 
-use super::{failed, open_migrating, open_read_only, secs, time, Migration};
+use super::log::{entries_in, hashes_in, head_in, log_tables, ConnLog, SqliteLogReader};
+pub(crate) use super::registrar_tx::decode_hex;
+pub use super::registrar_tx::SqliteRegistrarView;
+use super::registrar_tx::{on_roster, SqliteRegistrarTx};
+use super::{failed, open_migrating, secs, time, Migration};
 use crate::store::{
-    CodeRecord, IssuedRecord, RegistrarRecords, RegistrarTx, RegistrarView, RosterEntry,
-    StoreError, ViewOpener,
+    IssuedRecord, LogHead, LogRecords, RegistrarRecords, RegistrarTx, RegistrarView, RevocationLog,
+    RosterEntry, StoreError, ViewOpener,
 };
-use handin_core::pki::{unix_secs, PersonId, RevokedSerial};
-use handin_core::rules::enrollment::CertStanding;
+use handin_core::pki::{PersonId, RevokedSerial};
+use handin_core::tlog::Hash;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 // `roster.failures` and `roster.last_failure_at` are no longer written (wrong codes are not
 // counted per ID); they stay so that a database upgraded from version 1 and a new one have the
 // same columns.
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE roster (
     person_id       TEXT PRIMARY KEY NOT NULL,
     added_at        INTEGER NOT NULL,
@@ -49,15 +53,19 @@ CREATE TABLE counters (
 ";
 
 /// Version 2 to 3: the latest signed CRL is kept (one row: the highest number).
-const ADD_CRLS: &str = "
+pub(super) const ADD_CRLS: &str = "
 CREATE TABLE crls (
     number INTEGER PRIMARY KEY NOT NULL,
     pem    BLOB NOT NULL
 ) STRICT;
 ";
 
+/// Version 3 to 4: the log of certificates and revocations.
+const ADD_LOG: &str = log_tables!();
+
 /// Version 1 to 2: the roster keeps staff logins beside student IDs, and says which is which.
-/// Every row of a version 1 roster is a student. Then 2 to 3 ([`ADD_CRLS`]).
+/// Every row of a version 1 roster is a student. Then 2 to 3 ([`ADD_CRLS`]), 3 to 4
+/// ([`ADD_LOG`]).
 const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 1,
@@ -73,10 +81,14 @@ CREATE INDEX certificates_by_person ON certificates(person_id);
         from: 2,
         sql: ADD_CRLS,
     },
+    Migration {
+        from: 3,
+        sql: ADD_LOG,
+    },
 ];
 
 /// The `staff` column of a person's roster row.
-fn staff_flag(id: &PersonId) -> i64 {
+pub(super) fn staff_flag(id: &PersonId) -> i64 {
     i64::from(matches!(id, PersonId::Staff(_)))
 }
 
@@ -91,7 +103,7 @@ impl SqliteRegistrar {
     /// database of an earlier version.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // A new database gets the version 2 schema and every step after it at once.
-        let schema = format!("{SCHEMA}{ADD_CRLS}");
+        let schema = format!("{SCHEMA}{ADD_CRLS}{ADD_LOG}");
         Ok(Self {
             conn: open_migrating(path, &schema, SCHEMA_VERSION, MIGRATIONS)?,
         })
@@ -157,6 +169,7 @@ impl RegistrarRecords for SqliteRegistrar {
         &mut self,
         id: &PersonId,
         now: SystemTime,
+        log: &mut RevocationLog<'_>,
     ) -> Result<Option<usize>, StoreError> {
         let tx = self
             .conn
@@ -165,15 +178,26 @@ impl RegistrarRecords for SqliteRegistrar {
         if !on_roster(&tx, id)? {
             return Ok(None);
         }
+        let what = || format!("revoking the certificates of {id}");
+        // Read and marked in the one transaction: exactly the certificates marked here.
+        let serials: Vec<String> = tx
+            .prepare(
+                "SELECT serial FROM certificates
+                 WHERE person_id = ?1 AND revoked_at IS NULL ORDER BY issued_at, rowid",
+            )
+            .and_then(|mut st| st.query_map([id.as_str()], |r| r.get(0))?.collect())
+            .map_err(failed(what()))?;
         let n = tx
             .execute(
                 "UPDATE certificates SET revoked_at = ?2
                  WHERE person_id = ?1 AND revoked_at IS NULL",
                 params![id.as_str(), secs(now)],
             )
-            .map_err(failed(format!("revoking the certificates of {id}")))?;
-        tx.commit()
-            .map_err(failed(format!("revoking the certificates of {id}")))?;
+            .map_err(failed(what()))?;
+        debug_assert_eq!(n, serials.len());
+        // An error drops the transaction: rolled back.
+        log(&mut ConnLog(&tx), &serials)?;
+        tx.commit().map_err(failed(what()))?;
         Ok(Some(n))
     }
 
@@ -355,155 +379,27 @@ impl RegistrarRecords for SqliteRegistrar {
             })
             .transpose()
     }
-}
 
-struct SqliteRegistrarTx<'a> {
-    tx: rusqlite::Transaction<'a>,
-}
-
-impl RegistrarView for SqliteRegistrarTx<'_> {
-    fn code(&mut self, id: &PersonId) -> Result<Option<CodeRecord>, StoreError> {
-        code_in(&self.tx, id)
-    }
-
-    fn certificate(
-        &mut self,
-        id: &PersonId,
-        serial_hex: &str,
-    ) -> Result<Option<CertStanding>, StoreError> {
-        certificate_in(&self.tx, id, serial_hex)
+    fn log_reader(&self) -> Result<Arc<dyn LogRecords + Send + Sync>, StoreError> {
+        let path = self.path().ok_or_else(|| {
+            StoreError::BadDatabase("the registrar's database is not a file".into())
+        })?;
+        Ok(Arc::new(SqliteLogReader::open(&path, SCHEMA_VERSION)?))
     }
 }
 
-impl RegistrarTx for SqliteRegistrarTx<'_> {
-    fn record_certificate(
-        &mut self,
-        id: &PersonId,
-        record: &IssuedRecord,
-    ) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO certificates (serial, person_id, not_before, not_after, issued_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    record.serial_hex,
-                    id.as_str(),
-                    secs(record.not_before),
-                    secs(record.not_after),
-                    secs(record.issued_at)
-                ])
-            })
-            .map_err(failed("recording the certificate"))?;
-        Ok(())
+impl LogRecords for SqliteRegistrar {
+    fn log_head(&self) -> Result<Option<LogHead>, StoreError> {
+        head_in(&self.conn)
     }
 
-    fn mark_code_used(&mut self, id: &PersonId, now: SystemTime) -> Result<(), StoreError> {
-        let changed = self
-            .tx
-            .prepare_cached(
-                "UPDATE roster SET code_used_at = ?2
-                 WHERE person_id = ?1 AND staff = ?3 AND code_used_at IS NULL",
-            )
-            .and_then(|mut stmt| stmt.execute(params![id.as_str(), secs(now), staff_flag(id)]))
-            .map_err(failed("marking the code used"))?;
-        if changed == 0 {
-            return Err(crate::store::code_not_spent(id));
-        }
-        Ok(())
+    fn log_entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        entries_in(&self.conn, from, to)
     }
 
-    fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.commit().map_err(failed("committing"))
+    fn log_hashes(&self, level: u8, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        hashes_in(&self.conn, level, from, to)
     }
-}
-
-/// A read-only connection to the registrar's database: it sees what was last committed, and
-/// never waits for the writer.
-#[derive(Debug)]
-pub struct SqliteRegistrarView {
-    conn: Connection,
-}
-
-impl SqliteRegistrarView {
-    /// Opens the existing database at `path` for reading.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self {
-            conn: open_read_only(path, SCHEMA_VERSION)?,
-        })
-    }
-}
-
-impl RegistrarView for SqliteRegistrarView {
-    fn code(&mut self, id: &PersonId) -> Result<Option<CodeRecord>, StoreError> {
-        code_in(&self.conn, id)
-    }
-
-    fn certificate(
-        &mut self,
-        id: &PersonId,
-        serial_hex: &str,
-    ) -> Result<Option<CertStanding>, StoreError> {
-        certificate_in(&self.conn, id, serial_hex)
-    }
-}
-
-fn on_roster(conn: &Connection, id: &PersonId) -> Result<bool, StoreError> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM roster WHERE person_id = ?1 AND staff = ?2)",
-        params![id.as_str(), staff_flag(id)],
-        |r| r.get(0),
-    )
-    .map_err(failed("reading the roster"))
-}
-
-fn code_in(conn: &Connection, id: &PersonId) -> Result<Option<CodeRecord>, StoreError> {
-    conn.prepare_cached(
-        "SELECT code_salt, code_hash, code_used_at FROM roster
-         WHERE person_id = ?1 AND staff = ?2",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_row(params![id.as_str(), staff_flag(id)], |r| {
-            Ok(CodeRecord {
-                salt: r.get(0)?,
-                hash: r.get(1)?,
-                used: r.get::<_, Option<i64>>(2)?.is_some(),
-            })
-        })
-        .optional()
-    })
-    .map_err(failed("reading the roster"))
-}
-
-fn certificate_in(
-    conn: &Connection,
-    id: &PersonId,
-    serial_hex: &str,
-) -> Result<Option<CertStanding>, StoreError> {
-    let unsigned = |t: i64| unix_secs(time(t));
-    conn.prepare_cached(
-        "SELECT c.not_before, c.not_after, c.revoked_at
-         FROM certificates c JOIN roster r ON r.person_id = c.person_id
-         WHERE c.serial = ?1 AND c.person_id = ?2 AND r.staff = ?3",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_row(params![serial_hex, id.as_str(), staff_flag(id)], |r| {
-            Ok(CertStanding {
-                not_before: unsigned(r.get(0)?),
-                not_after: unsigned(r.get(1)?),
-                revoked: r.get::<_, Option<i64>>(2)?.is_some(),
-            })
-        })
-        .optional()
-    })
-    .map_err(failed("reading the certificate records"))
-}
-
-pub(crate) fn decode_hex(s: &str) -> Result<Vec<u8>, StoreError> {
-    data_encoding::HEXUPPER_PERMISSIVE
-        .decode(s.as_bytes())
-        .map_err(|_| StoreError::BadDatabase(format!("the serial {s:?} is not hex")))
 }
 
 #[cfg(test)]
@@ -530,7 +426,7 @@ mod tests {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, SCHEMA_VERSION);
         let roster = reg.roster().unwrap();
         let ids: Vec<&str> = roster.iter().map(|e| e.person.as_str()).collect();
         assert_eq!(ids, ["1155000001", "lee"]);
@@ -538,6 +434,7 @@ mod tests {
         assert_eq!(roster[0].enrolled_at, Some(time(20)));
         assert_eq!(reg.next_crl_number().unwrap(), 8);
         assert_eq!(reg.latest_crl().unwrap(), None);
+        assert_eq!(reg.log_head().unwrap(), None);
         reg.put_crl(8, b"crl").unwrap();
         drop(reg);
         // It reopens as it is, with the CRL kept.
