@@ -57,6 +57,7 @@ pub(crate) fn status(rows: &[StatusRow], as_json: bool) {
                     "due_at": time(r.due_at),
                     "extended": r.extended,
                     "state": state_key(r.state),
+                    "committed_at": r.committed_at.map(time),
                     "files": r.files.iter().map(json::submission).collect::<Vec<_>>(),
                 })
             })
@@ -78,6 +79,9 @@ pub(crate) fn status(rows: &[StatusRow], as_json: bool) {
         }
         if !r.on_class_list {
             notes.push("not on the class list".to_owned());
+        }
+        if let Some(c) = r.committed_at {
+            notes.push(format!("committed at {}", time(c)));
         }
         let last = r.files.iter().map(|f| f.received_at).max();
         println!(

@@ -93,7 +93,7 @@ impl Board {
                     f.late = deadline.is_late(f.received_at);
                 }
                 let refs: Vec<&SubmissionEntry> = files.iter().collect();
-                let state = match crate::rules::current::standing(&refs, deadline) {
+                let state = match crate::rules::current::standing(&refs, deadline, 0) {
                     Standing::Nothing => SubmissionState::Nothing,
                     Standing::Late => SubmissionState::Late,
                     Standing::OnTime => SubmissionState::OnTime,
@@ -109,6 +109,7 @@ impl Board {
                     due_at,
                     state,
                     files,
+                    committed_at: None,
                 }
             })
             .collect()

@@ -140,6 +140,9 @@ pub struct StatusRow {
     /// The current submission: the latest version of each file name (at most 65,535; the row
     /// must fit in one frame).
     pub files: Vec<SubmissionEntry>,
+    /// When the student first committed to a file's bytes for this assignment (a logged
+    /// commitment), seconds since the Unix epoch; `None` if they never did.
+    pub committed_at: Option<u64>,
 }
 
 /// One recorded staff action.
@@ -344,6 +347,8 @@ impl StaffMessage {
                 for f in &r.files {
                     put_entry(p, f)?;
                 }
+                p.put_u8(u8::from(r.committed_at.is_some()));
+                p.put_u64(r.committed_at.unwrap_or(0));
                 tag::STATUS_ROW
             }
             Self::LogRow(l) => {
@@ -434,6 +439,8 @@ impl StaffMessage {
                 for _ in 0..n {
                     files.push(r.entry()?);
                 }
+                let committed = r.bool()?;
+                let at = r.u64()?;
                 Self::StatusRow(StatusRow {
                     student_id,
                     on_class_list,
@@ -441,6 +448,7 @@ impl StaffMessage {
                     extended,
                     state,
                     files,
+                    committed_at: committed.then_some(at),
                 })
             }
             tag::LOG_ROW => Self::LogRow(LogRow {

@@ -13,6 +13,11 @@ pub trait Version {
     fn version(&self) -> u32;
     /// When it was received, seconds since the Unix epoch.
     fn received_at(&self) -> u64;
+    /// When the student committed to its bytes before the due time, if a commitment made it
+    /// on time (see [`super::lateness`]).
+    fn committed_at(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl Version for crate::msg::SubmissionEntry {
@@ -64,12 +69,24 @@ pub enum Standing {
     Late,
 }
 
-/// The standing of a current submission against the due second in force for its student.
-pub fn standing<T: Version>(current: &[&T], deadline: super::lateness::Deadline) -> Standing {
-    match current.iter().map(|v| v.received_at()).max() {
-        None => Standing::Nothing,
-        Some(last) if deadline.is_late(last) => Standing::Late,
-        Some(_) => Standing::OnTime,
+/// The standing of a current submission against the due second in force for its student:
+/// late if any current file is late, a file committed to before the due time and received
+/// within `grace` seconds after it counting as on time.
+pub fn standing<T: Version>(
+    current: &[&T],
+    deadline: super::lateness::Deadline,
+    grace: u64,
+) -> Standing {
+    if current.is_empty() {
+        return Standing::Nothing;
+    }
+    let late = current
+        .iter()
+        .any(|v| deadline.is_late_committed(v.received_at(), v.committed_at(), grace));
+    if late {
+        Standing::Late
+    } else {
+        Standing::OnTime
     }
 }
 
@@ -109,11 +126,11 @@ mod tests {
     fn standing_is_judged_on_the_current_files_against_the_deadline_in_force() {
         let all = [V("a", 1, 900), V("b", 1, 1100)];
         let cur = current(&all);
-        assert_eq!(standing(&cur, Deadline::new(1000)), Standing::Late);
+        assert_eq!(standing(&cur, Deadline::new(1000), 0), Standing::Late);
         assert_eq!(
-            standing(&cur, Deadline::new(1000).extended(Some(1200))),
+            standing(&cur, Deadline::new(1000).extended(Some(1200)), 0),
             Standing::OnTime
         );
-        assert_eq!(standing::<V>(&[], Deadline::new(0)), Standing::Nothing);
+        assert_eq!(standing::<V>(&[], Deadline::new(0), 0), Standing::Nothing);
     }
 }

@@ -707,6 +707,7 @@ fn answers_out_of_order_are_usage_errors_and_change_nothing() {
             late: false,
             version: 1,
         }],
+        committed_at: None,
     };
     assert!(pair.server.send_status(&row).is_err());
     row.files[0].assignment = "hw1".into();

@@ -130,6 +130,7 @@ pub(super) fn samples() -> Vec<Message> {
             extended: true,
             state: SubmissionState::Late,
             files: vec![entry(1), entry(2)],
+            committed_at: Some(1_800_000_000),
         })),
         s(StaffMessage::StatusRow(StatusRow {
             student_id: "1155000009".into(),
@@ -138,6 +139,7 @@ pub(super) fn samples() -> Vec<Message> {
             extended: false,
             state: SubmissionState::Nothing,
             files: Vec::new(),
+            committed_at: None,
         })),
         s(StaffMessage::LogRow(LogRow {
             at: 1_788_220_800,
@@ -321,6 +323,7 @@ fn a_row_too_large_for_a_frame_fails_to_encode_instead_of_panicking() {
                 ..entry(n)
             })
             .collect(),
+        committed_at: None,
     };
     let mut out = BytesMut::new();
     assert!(Message::Staff(StaffMessage::StatusRow(row))

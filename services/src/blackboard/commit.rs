@@ -74,18 +74,20 @@ fn reply(shared: &Arc<Shared>, result: Result<Committed, BoardError>, answer: Re
     };
     let signer = shared.clone();
     shared.pool.spawn(move || {
-        let Committed { record, .. } = committed;
-        let body = record.receipt_body();
+        let Committed { record, proof, .. } = committed;
         tracing::info!(id = %record.id, student = %record.student, course = %record.course,
             assignment = %record.assignment, size = %size_exact(record.size), late = record.late,
-            version = record.version, "stored");
-        let signed = signer.signer.sign(&body).map_err(|e| {
-            tracing::error!(error = %e, "cannot sign a receipt");
-            Refusal::new(
-                RefusalCode::Internal,
-                "stored, but the receipt could not be signed: list your submissions to confirm",
-            )
-        });
+            version = record.version, log_index = ?record.log_index, "stored");
+        let signed = signer
+            .board
+            .receipt(&signer.signer, &record, proof)
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot sign a receipt");
+                Refusal::new(
+                    RefusalCode::Internal,
+                    "stored, but the receipt could not be signed: list your submissions to confirm",
+                )
+            });
         answer(signed);
     });
 }

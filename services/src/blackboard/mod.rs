@@ -22,6 +22,7 @@ mod commit;
 mod dispatch;
 mod fetch;
 mod grades;
+mod logs;
 mod served;
 pub mod sessions;
 mod staff;
@@ -286,6 +287,8 @@ enum Done {
     FetchChunk(Chunk),
     Grades(Result<Vec<handin_core::msg::GradeEntry>, Refusal>),
     FeedbackOpened(Result<(handin_core::msg::FeedbackFile, File), Refusal>),
+    Committed(Result<Box<handin_core::logs::Commitment>, Refusal>),
+    LogObject(Result<Vec<u8>, Refusal>),
 }
 
 impl UploadDone for Done {
@@ -503,6 +506,27 @@ impl BbConn {
                 self.busy = true;
                 grades::open_feedback(&self.shared, &self.inbox, student, course, assignment);
             }
+            SubmitServerEvent::CommitRequested(offer) => {
+                let Some(student) = self.student() else {
+                    return;
+                };
+                self.busy = true;
+                let shared = self.shared.clone();
+                let answer = Promise::new(self.inbox.clone(), || Done::Committed(Err(failed())));
+                self.shared.pool.spawn(move || {
+                    let made = logs::commit(&shared, &student, &offer).map(Box::new);
+                    answer.keep(Done::Committed(made));
+                });
+            }
+            SubmitServerEvent::LogRequested { path } => {
+                self.busy = true;
+                let shared = self.shared.clone();
+                let answer = Promise::new(self.inbox.clone(), || Done::LogObject(Err(failed())));
+                self.shared.pool.spawn(move || {
+                    let object = logs::object(&shared, &path).map(|(bytes, _)| bytes);
+                    answer.keep(Done::LogObject(object));
+                });
+            }
             SubmitServerEvent::Rejected(r) => {
                 tracing::info!(peer = %self.peer, code = ?r.code, reason = %r.reason, "request refused");
             }
@@ -521,9 +545,21 @@ impl BbConn {
             | Done::Listed(Err(r))
             | Done::FetchOpened(Err(r))
             | Done::Grades(Err(r))
-            | Done::FeedbackOpened(Err(r)) => {
+            | Done::FeedbackOpened(Err(r))
+            | Done::Committed(Err(r))
+            | Done::LogObject(Err(r)) => {
                 self.busy = false;
                 let _ = self.core.refuse(r);
+            }
+            Done::Committed(Ok(commitment)) => {
+                self.busy = false;
+                if let Err(e) = self.core.send_commitment(&commitment) {
+                    tracing::error!(error = %e, "commitment not sent");
+                }
+            }
+            Done::LogObject(Ok(bytes)) => {
+                self.busy = false;
+                let _ = self.core.send_log(&bytes);
             }
             Done::WriteFailed(r) => {
                 // The first failure of an upload refuses it; the writes already queued behind

@@ -56,6 +56,7 @@ pub(super) enum StaffDone {
     FetchOpened(Result<Box<(SubmissionEntry, Receipt, File)>, Refusal>),
     FetchChunk(Chunk),
     FeedbackAccepted(Result<(), Refusal>),
+    LogObject(Result<Vec<u8>, Refusal>),
     FeedbackWritten,
 }
 
@@ -214,6 +215,16 @@ impl StaffConn {
                 tracing::info!(peer = %self.peer, %reason, "feedback upload aborted");
                 self.busy = false;
                 self.abort_feedback();
+            }
+            StaffServerEvent::LogRequested { path } => {
+                self.busy = true;
+                let shared = self.shared.clone();
+                let answer =
+                    Promise::new(self.inbox.clone(), || StaffDone::LogObject(Err(failed())));
+                self.shared.pool.spawn(move || {
+                    let object = super::logs::object(&shared, &path).map(|(bytes, _)| bytes);
+                    answer.keep(StaffDone::LogObject(object));
+                });
             }
             StaffServerEvent::Rejected(r) => {
                 tracing::info!(peer = %self.peer, code = ?r.code, reason = %r.reason, "staff request refused");
@@ -403,9 +414,14 @@ impl StaffConn {
             StaffDone::Rows(Err(r))
             | StaffDone::Changed(Err(r))
             | StaffDone::FetchOpened(Err(r))
-            | StaffDone::FeedbackAccepted(Err(r)) => {
+            | StaffDone::FeedbackAccepted(Err(r))
+            | StaffDone::LogObject(Err(r)) => {
                 self.busy = false;
                 let _ = self.core.refuse(r);
+            }
+            StaffDone::LogObject(Ok(bytes)) => {
+                self.busy = false;
+                let _ = self.core.send_log_object(&bytes);
             }
             StaffDone::FeedbackAccepted(Ok(())) => {
                 if self.core.accept_feedback().is_err() {
@@ -468,6 +484,7 @@ fn status_row(s: &StudentStatus) -> StatusRow {
             Standing::Late => SubmissionState::Late,
         },
         files: s.files.iter().map(SubmissionEntry::from).collect(),
+        committed_at: s.committed_at.map(unix_secs),
     }
 }
 
@@ -510,13 +527,16 @@ fn open_for_staff(
         .board
         .authorize(person, &found.course)
         .map_err(|_| not_found())?;
-    let receipt = shared.signer.sign(&found.receipt_body()).map_err(|e| {
-        tracing::error!(error = %e, "cannot sign a receipt");
-        Refusal::new(
-            RefusalCode::Internal,
-            "Blackboard could not sign the receipt",
-        )
-    })?;
+    let receipt = shared
+        .board
+        .receipt(&shared.signer, &found, None)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot sign a receipt");
+            Refusal::new(
+                RefusalCode::Internal,
+                "Blackboard could not sign the receipt",
+            )
+        })?;
     let file = shared.board.open_blob(&found).map_err(|e| {
         tracing::error!(path = %shared.board.blobs().path(&found.id).display(), error = %e, "stored submission unreadable");
         Refusal::new(RefusalCode::Storage, "the stored file cannot be read")

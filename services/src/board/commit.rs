@@ -5,6 +5,8 @@
 
 use super::{io_err, io_refusal, refused, Board, BoardError};
 use crate::store::{BoardTx, StoredSubmission, Upload};
+use crate::translog::LogBatch;
+use handin_core::logs::LogProof;
 use handin_core::msg::UploadOffer;
 use handin_core::names::check_file_name;
 use handin_core::pki::{unix_secs, StudentId};
@@ -42,6 +44,8 @@ pub struct Committed {
     pub record: StoredSubmission,
     /// The due time in force for it when it was committed.
     pub due: SystemTime,
+    /// The proof that the log holds its receipt's body, against the batch's checkpoint.
+    pub proof: Option<LogProof>,
 }
 
 type Outcome = Option<Result<Committed, BoardError>>;
@@ -174,8 +178,14 @@ impl Board {
         placed: &mut Vec<(usize, String)>,
     ) -> Result<(), BoardError> {
         let mut tx = self.records.begin()?;
+        let mut log = self.log.start(tx.log())?;
         for (i, item) in batch.iter_mut().enumerate() {
-            results[i] = self.record_one(tx.as_mut(), item, i, placed)?;
+            results[i] = self.record_one(tx.as_mut(), &mut log, item, i, placed)?;
+        }
+        // Every receipt of the batch in the log, under one checkpoint, in this transaction.
+        let sequenced = log.finish(tx.log())?;
+        for c in results.iter_mut().flatten().flatten() {
+            c.proof = c.record.log_index.and_then(|i| sequenced.proof(i));
         }
         if !placed.is_empty() {
             self.blobs.sync().map_err(io_err(format!(
@@ -192,6 +202,7 @@ impl Board {
     fn record_one(
         &self,
         tx: &mut dyn BoardTx,
+        log: &mut LogBatch<'_>,
         item: &mut Ready,
         i: usize,
         placed: &mut Vec<(usize, String)>,
@@ -233,7 +244,14 @@ impl Board {
         let received = unix_secs(item.received_at);
         let deadline = assignment.window().deadline(facts.extension.map(unix_secs));
         let due = SystemTime::UNIX_EPOCH + Duration::from_secs(deadline.due());
-        let record = StoredSubmission {
+        let committed = facts.committed_at.map(unix_secs);
+        let grace = assignment.grace.as_secs();
+        // The commitment that made it on time, if one did.
+        let committed_at = deadline
+            .saved_by(received, committed, grace)
+            .then(|| committed.map(|c| SystemTime::UNIX_EPOCH + Duration::from_secs(c)))
+            .flatten();
+        let mut record = StoredSubmission {
             id,
             student: item.student.clone(),
             course: offer.course.clone(),
@@ -242,14 +260,22 @@ impl Board {
             size: offer.size,
             sha256: offer.sha256,
             received_at: SystemTime::UNIX_EPOCH + Duration::from_secs(received),
-            late: deadline.is_late(received),
+            late: deadline.is_late_committed(received, committed, grace),
             version: submission::next_version(earlier),
             due,
-            committed_at: None,
+            committed_at,
             log_index: None,
         };
+        // Its receipt's body (naming the log) is the log's next entry.
+        let mut body = record.receipt_body();
+        body.log = self.log.vkey().to_owned();
+        record.log_index = Some(log.push(body.encode()));
         tx.insert(&record)?;
-        Ok(Some(Ok(Committed { record, due })))
+        Ok(Some(Ok(Committed {
+            record,
+            due,
+            proof: None,
+        })))
     }
 
     /// After a failed batch: removes the placed files whose records are not in the database,

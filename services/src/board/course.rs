@@ -68,6 +68,8 @@ pub struct StudentStatus {
     pub standing: Standing,
     /// The current submission: the latest version of each file name.
     pub files: Vec<StoredSubmission>,
+    /// When the student first committed to a file's bytes for the assignment, if they did.
+    pub committed_at: Option<SystemTime>,
 }
 
 fn invalid(m: impl Into<String>) -> BoardError {
@@ -386,6 +388,12 @@ impl Board {
             .into_iter()
             .map(|e| (e.student, unix_secs(e.due)))
             .collect();
+        let mut committed: BTreeMap<StudentId, SystemTime> = BTreeMap::new();
+        for c in self.records().commitments(course, assignment)? {
+            let first = committed.entry(c.student).or_insert(c.committed_at);
+            *first = (*first).min(c.committed_at);
+        }
+        let grace = a.grace.as_secs();
         let mut by_student: BTreeMap<StudentId, Vec<StoredSubmission>> =
             listed.iter().map(|s| (s.clone(), Vec::new())).collect();
         for s in self.records().submissions_to(course, assignment)? {
@@ -401,7 +409,11 @@ impl Board {
                 let files: Vec<StoredSubmission> = current(&versions)
                     .into_iter()
                     .map(|f| StoredSubmission {
-                        late: deadline.is_late(unix_secs(f.received_at)),
+                        late: deadline.is_late_committed(
+                            unix_secs(f.received_at),
+                            f.committed_at.map(unix_secs),
+                            grace,
+                        ),
                         ..f.clone()
                     })
                     .collect();
@@ -410,8 +422,9 @@ impl Board {
                     on_class_list: listed.binary_search(&student).is_ok(),
                     due: secs_time(deadline.due()),
                     extended: ext.is_some(),
-                    standing: standing(&refs, deadline),
+                    standing: standing(&refs, deadline, grace),
                     files,
+                    committed_at: committed.get(&student).copied(),
                     student,
                 }
             })

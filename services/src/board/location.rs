@@ -115,12 +115,7 @@ impl Board {
             .clean_tmp()
             .map_err(|(at, e)| io_err(format!("removing leftover upload {}", at.display()))(e))?;
         let records = PgBoard::open(url)?;
-        Ok(Self::with_parts(
-            Box::new(records),
-            blobs,
-            Some(lock),
-            removed,
-        ))
+        Self::with_parts(Box::new(records), blobs, Some(lock), removed).with_log_key()
     }
 
     /// Opens the store at `location` for reading and changing its records while servers use
@@ -130,12 +125,8 @@ impl Board {
             StoreLocation::Data(dir) => Self::open_records(dir),
             StoreLocation::Postgres { url, blobs } => {
                 let records = PgBoard::open(url)?;
-                Ok(Self::with_parts(
-                    Box::new(records),
-                    shared_blobs(blobs, None)?,
-                    None,
-                    0,
-                ))
+                Self::with_parts(Box::new(records), shared_blobs(blobs, None)?, None, 0)
+                    .with_log_key()
             }
         }
     }

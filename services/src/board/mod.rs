@@ -22,6 +22,7 @@
 mod commit;
 mod course;
 mod location;
+mod log;
 mod student_view;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,7 @@ pub use crate::people_csv::parse_class_list;
 pub use commit::{Committed, Ready};
 pub use course::{Actor, AssignmentSpec, StudentStatus};
 pub use location::{default_node_name, StoreLocation};
+pub use log::{default_origin, LOG_KEY};
 pub use student_view::{AssignmentView, CourseView};
 
 use crate::store::blobs::is_submission_id;
@@ -179,6 +181,7 @@ pub struct Board {
     leftovers_removed: usize,
     quota: Quota,
     lock: Option<DirLock>,
+    log: Arc<crate::translog::LogWriter>,
 }
 
 /// The database file of the store in `dir`.
@@ -237,27 +240,27 @@ impl Board {
             0
         };
         let records = SqliteBoard::open(&dir.join(DB))?;
-        Ok(Self::with_parts(
-            Box::new(records),
-            blobs,
-            lock,
-            leftovers_removed,
-        ))
+        Self::with_parts(Box::new(records), blobs, lock, leftovers_removed).with_log_key()
     }
 
-    /// A store over any records and blob directory (the caller holds whatever lock they need).
+    /// A store over any records and blob directory (the caller holds whatever lock they need),
+    /// with a log key of its own (not kept: for tests).
     pub fn with_parts(
         records: Box<dyn BoardRecords>,
         blobs: BlobDir,
         lock: Option<DirLock>,
         leftovers_removed: usize,
     ) -> Self {
+        // A key of its own until [`Board::with_log_key`] loads the store's.
+        let signer = handin_core::tlog::NoteSigner::generate(&default_origin())
+            .expect("an Ed25519 key from the system's randomness");
         Self {
             records,
             blobs,
             leftovers_removed,
             lock,
             quota: Quota::default(),
+            log: Arc::new(crate::translog::LogWriter::new(signer)),
         }
     }
 

@@ -86,7 +86,7 @@ impl Board {
             let view = AssignmentView {
                 due: UNIX_EPOCH + Duration::from_secs(deadline.due()),
                 extended: extension.is_some(),
-                standing: standing(&now_current, deadline),
+                standing: standing(&now_current, deadline, a.grace.as_secs()),
                 admits: window.admit(unix_secs(now), extension),
                 current: current_ids,
                 grade: grades.remove(&key),

@@ -2,6 +2,7 @@
 //! [`batches`].
 
 mod batches;
+mod logs;
 use super::*;
 use crate::store::blobs::is_submission_id;
 use handin_core::harness::t0;

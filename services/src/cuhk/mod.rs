@@ -15,6 +15,8 @@ pub use shared_throttle::SharedThrottle;
 
 use crate::registrar::{Application, Registrar, Request};
 use crate::runtime::{Inbox, Pool};
+use crate::store::LogRecords;
+use crate::translog::{LogWriter, ServeError};
 use arc_swap::ArcSwap;
 use commit::{Answer, GroupCommit};
 use handin_core::driver::{Accept, Driven, Notify};
@@ -65,14 +67,42 @@ pub struct Cuhk {
     shared: Arc<CuhkShared>,
     commits: Arc<GroupCommit>,
     throttle: Arc<dyn Throttle>,
+    log: Option<Arc<ServedLog>>,
+}
+
+/// CUHK's log as its connections serve it: a read handle and the log's writer (for the
+/// checkpoint of an empty log and the verifier key).
+struct ServedLog {
+    reader: Arc<dyn LogRecords + Send + Sync>,
+    writer: Arc<LogWriter>,
+}
+
+impl std::fmt::Debug for ServedLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedLog")
+            .field("origin", &self.writer.origin())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Cuhk {
     /// A service over `shared` starting with `config`.
     pub fn new(config: ServerConfig, shared: CuhkShared) -> Self {
-        let views = match shared.registrar.lock() {
-            Ok(r) => r.views(),
-            Err(_) => None,
+        let (views, log) = match shared.registrar.lock() {
+            Ok(r) => {
+                let log = match r.log_reader() {
+                    Ok(reader) => Some(Arc::new(ServedLog {
+                        reader,
+                        writer: r.log().clone(),
+                    })),
+                    Err(e) => {
+                        tracing::error!(error = %e, "CUHK's log cannot be read: it will not be served");
+                        None
+                    }
+                };
+                (r.views(), log)
+            }
+            Err(_) => (None, None),
         };
         let shared = Arc::new(shared);
         Self {
@@ -80,6 +110,7 @@ impl Cuhk {
             commits: Arc::new(GroupCommit::new(shared.clone(), views)),
             shared,
             throttle: Arc::new(Mutex::new(AddressThrottle::default())),
+            log,
         }
     }
 
@@ -127,6 +158,8 @@ impl Accept for Cuhk {
                 shared: self.shared.clone(),
                 commits: self.commits.clone(),
                 throttle: self.throttle.clone(),
+                log: self.log.clone(),
+                objects: Inbox::new(notify.clone()),
                 inbox: Inbox::new(notify),
                 peer,
                 failed: 0,
@@ -149,6 +182,9 @@ pub struct CuhkConn {
     shared: Arc<CuhkShared>,
     commits: Arc<GroupCommit>,
     throttle: Arc<dyn Throttle>,
+    log: Option<Arc<ServedLog>>,
+    /// Where log objects read by a worker come back.
+    objects: Inbox<Result<Vec<u8>, Refusal>>,
     inbox: Answer,
     peer: SocketAddr,
     /// Enrollments refused on this connection as a wrong code or throttled.
@@ -189,6 +225,34 @@ impl CuhkConn {
         });
     }
 
+    /// Reads the log object at `path` on a worker; it is sent when it comes back.
+    fn serve_log(&mut self, path: String) {
+        let Some(log) = self.log.clone() else {
+            let _ = self.core.refuse(Refusal::new(
+                RefusalCode::NotFound,
+                "this CUHK server does not serve its log",
+            ));
+            return;
+        };
+        self.busy = true;
+        let objects = self.objects.clone();
+        self.shared.pool.spawn(move || {
+            let served = crate::translog::serve(log.reader.as_ref(), &log.writer, &path)
+                .map(|s| s.bytes)
+                .map_err(|e| match e {
+                    ServeError::NotFound(m) => Refusal::new(RefusalCode::NotFound, m),
+                    ServeError::Store(e) => {
+                        tracing::error!(error = %e, "reading CUHK's log");
+                        Refusal::new(
+                            RefusalCode::Storage,
+                            "CUHK's log cannot be read now: try again",
+                        )
+                    }
+                });
+            objects.post(served);
+        });
+    }
+
     /// Counts a failed enrollment; closes the connection (once answered) at its limit.
     fn failed_attempt(&mut self) {
         self.failed = self.failed.saturating_add(1);
@@ -223,6 +287,7 @@ impl CuhkConn {
                 EnrollServerEvent::CrlRequested => {
                     let _ = self.core.send_crl(&self.shared.crl.load());
                 }
+                EnrollServerEvent::LogRequested { path } => self.serve_log(path),
                 EnrollServerEvent::Rejected { person, refusal } => {
                     tracing::info!(peer = %self.peer, person = ?person.map(|s| s.to_string()),
                         code = ?refusal.code, reason = %refusal.reason, "enrollment refused");
@@ -261,6 +326,13 @@ impl Driven for CuhkConn {
     }
 
     fn wake(&mut self, _now: Now) {
+        for object in self.objects.take() {
+            self.busy = false;
+            let _ = match object {
+                Ok(bytes) => self.core.send_log(&bytes),
+                Err(r) => self.core.refuse(r),
+            };
+        }
         for result in self.inbox.take() {
             self.busy = false;
             let _ = match result {

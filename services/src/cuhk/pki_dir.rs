@@ -5,6 +5,8 @@ use super::{io_err, CuhkError, CA_LIFETIME, CRL_VALIDITY, SERVER_LIFETIME};
 use crate::registrar::Registrar;
 use crate::store::sqlite::SqliteRegistrar;
 use crate::store::{PgRegistrar, RegistrarRecords};
+use crate::translog::LogWriter;
+use handin_core::logs::certificates_origin;
 use handin_core::pki::{
     from_pem_or_der, to_pem, Ca, Fingerprint, PersonId, Revocations, ServerName,
 };
@@ -12,6 +14,7 @@ use handin_core::{Identity, Role, ServerConfig};
 use handin_files::dirlock::DirLock;
 use handin_files::{self as fsio, PRIVATE, PUBLIC};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// The files of a PKI directory, and where its records are: `cuhk.db` in it, or PostgreSQL
@@ -164,7 +167,8 @@ impl PkiDir {
         let mut registrar = match pg {
             Some(records) => Registrar::with_records(Box::new(records)),
             None => Registrar::create(&self.db()).map_err(|e| CuhkError(e.to_string()))?,
-        };
+        }
+        .with_log(self.log_writer()?);
         self.publish_crl(&ca, &mut registrar, now)?;
         Ok(())
     }
@@ -204,10 +208,34 @@ impl PkiDir {
     /// The registrar over the records (refused if the directory is not one `cuhk init` made).
     pub fn registrar(&self) -> Result<Registrar, CuhkError> {
         self.check()?;
-        match &self.db {
-            Some(_) => Ok(Registrar::with_records(self.records()?)),
-            None => Registrar::open(&self.db()).map_err(|e| CuhkError(e.to_string())),
-        }
+        let registrar = match &self.db {
+            Some(_) => Registrar::with_records(self.records()?),
+            None => Registrar::open(&self.db()).map_err(|e| CuhkError(e.to_string()))?,
+        };
+        let writer = LogWriter::open_for(
+            &self.log_key(),
+            &certificates_origin(&crate::translog::host_name()),
+            registrar.records(),
+        )
+        .map_err(CuhkError)?;
+        Ok(registrar.with_log(Arc::new(writer)))
+    }
+
+    /// The file of the log's key (`log.key`): made on first use; nodes sharing the PKI
+    /// directory's copy share the key.
+    pub fn log_key(&self) -> PathBuf {
+        self.root.join("log.key")
+    }
+
+    /// The writer of CUHK's log of certificates and revocations, with the key in
+    /// [`PkiDir::log_key`].
+    pub fn log_writer(&self) -> Result<Arc<LogWriter>, CuhkError> {
+        LogWriter::open(
+            &self.log_key(),
+            &certificates_origin(&crate::translog::host_name()),
+        )
+        .map(Arc::new)
+        .map_err(CuhkError)
     }
 
     /// Issues a server certificate and key for `names` into the given files.
@@ -298,7 +326,7 @@ impl PkiDir {
         let ca = self.ca()?;
         let mut registrar = self.registrar()?;
         let n = registrar
-            .revoke_person(id, now, &mut |_, _| Ok(()))
+            .revoke_person(id, now)
             .map_err(|e| CuhkError(e.to_string()))?;
         self.publish_crl(&ca, &mut registrar, now)?;
         Ok(n)

@@ -22,10 +22,13 @@ mod tests;
 pub use handin_core::rules::enrollment::WRONG_CODE;
 
 use crate::store::sqlite::{SqliteRegistrar, SqliteRegistrarView};
+use crate::store::LogTx;
 use crate::store::{
-    RegistrarRecords, RegistrarTx, RegistrarView, RevocationLog, StoreError, ViewOpener,
+    LogRecords, RegistrarRecords, RegistrarTx, RegistrarView, RevocationLog, StoreError, ViewOpener,
 };
+use crate::translog::{LogBatch, LogWriter};
 use codes::{code_hash, new_code, SALT_LEN};
+use handin_core::logs::{certificates_origin, LogEntry, Revocation};
 use handin_core::pki::{
     person_of, serial_hex, unix_secs, PersonId, PkiError, RevokedSerial, StudentId,
 };
@@ -33,6 +36,7 @@ use handin_core::rules::enrollment::{self, normalize_code, CodeStanding};
 use handin_core::rustls::pki_types::CertificateDer;
 use handin_core::{Refusal, RefusalCode};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use crate::store::IssuedRecord;
@@ -184,6 +188,7 @@ pub struct Issued {
 #[derive(Debug)]
 pub struct Registrar {
     records: Box<dyn RegistrarRecords>,
+    log: Arc<LogWriter>,
 }
 
 impl Registrar {
@@ -201,9 +206,39 @@ impl Registrar {
         Ok(Self::with_records(Box::new(SqliteRegistrar::open(path)?)))
     }
 
-    /// A registrar over any records.
+    /// A registrar over any records, with a log key of its own (not kept: for tests; see
+    /// [`Registrar::with_log`]).
     pub fn with_records(records: Box<dyn RegistrarRecords>) -> Self {
-        Self { records }
+        let signer = handin_core::tlog::NoteSigner::generate(&certificates_origin(
+            &crate::translog::host_name(),
+        ))
+        .expect("an Ed25519 key from the system's randomness");
+        Self {
+            records,
+            log: Arc::new(LogWriter::new(signer)),
+        }
+    }
+
+    /// Logs with this key: every certificate issued and every revocation is appended to the
+    /// records' log, in the transaction that records it.
+    pub fn with_log(mut self, log: Arc<LogWriter>) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// The records (for reading the log before choosing its key).
+    pub fn records(&self) -> &dyn RegistrarRecords {
+        self.records.as_ref()
+    }
+
+    /// The log's writer (key, origin, verifier key).
+    pub fn log(&self) -> &Arc<LogWriter> {
+        &self.log
+    }
+
+    /// A read handle on the log for other threads (serving it).
+    pub fn log_reader(&self) -> Result<Arc<dyn LogRecords + Send + Sync>, RegistrarError> {
+        Ok(self.records.log_reader()?)
     }
 
     /// How to open read-only views of the committed records, for [`RegistrarReader`]s.
@@ -350,12 +385,15 @@ impl Registrar {
     ) -> Result<Vec<Result<Issued, Refusal>>, RegistrarError> {
         let n = applications.len();
         let mut tx = self.records.begin()?;
+        let mut log = self.log.start(tx.log())?;
         let mut outcomes = Vec::with_capacity(n);
         for (i, application) in applications.iter().enumerate() {
             let outcome = check(tx.as_mut(), application).and_then(|()| {
-                record(tx.as_mut(), application, || match &application.signed {
-                    Some(cert) => Ok(cert.clone()),
-                    None => sign(i),
+                record(tx.as_mut(), &mut log, application, || {
+                    match &application.signed {
+                        Some(cert) => Ok(cert.clone()),
+                        None => sign(i),
+                    }
                 })
             });
             outcomes.push(match outcome {
@@ -370,6 +408,8 @@ impl Registrar {
                 Err(e) => return Err(e),
             });
         }
+        // Every certificate of the batch in the log, under one checkpoint, in this transaction.
+        log.finish(tx.log())?;
         tx.commit().map_err(|e| match e {
             StoreError::Database { source, .. } => RegistrarError::Database {
                 what: format!("committing a batch of {n} application(s) (nothing was recorded)"),
@@ -386,15 +426,34 @@ impl Registrar {
     /// In the same transaction, `log` is called with the serials revoked (possibly none) to
     /// append them to CUHK's log; its error undoes the revocation
     /// ([`RegistrarRecords::revoke_person`]).
+    ///
+    /// Each revocation is appended to the log in the same transaction.
     pub fn revoke_person(
         &mut self,
         id: &(impl Clone + Into<PersonId>),
         now: SystemTime,
-        log: &mut RevocationLog<'_>,
     ) -> Result<usize, RegistrarError> {
         let id: PersonId = id.clone().into();
+        let writer = self.log.clone();
+        let person = id.as_str().to_owned();
+        let revoked_at = unix_secs(now);
+        let mut log: Box<RevocationLog<'_>> =
+            Box::new(move |tx: &mut dyn LogTx, serials: &[String]| {
+                let mut batch = writer.start(tx)?;
+                for serial_hex in serials {
+                    batch.push(
+                        LogEntry::Revocation(Revocation {
+                            person: person.clone(),
+                            serial_hex: serial_hex.clone(),
+                            revoked_at,
+                        })
+                        .encode(),
+                    );
+                }
+                batch.finish(tx).map(|_| ())
+            });
         self.records
-            .revoke_person(&id, now, log)?
+            .revoke_person(&id, now, log.as_mut())?
             .ok_or(RegistrarError::NotOnRoster(id))
     }
 
@@ -403,9 +462,8 @@ impl Registrar {
         &mut self,
         id: &StudentId,
         now: SystemTime,
-        log: &mut RevocationLog<'_>,
     ) -> Result<usize, RegistrarError> {
-        self.revoke_person(id, now, log)
+        self.revoke_person(id, now)
     }
 
     /// Every revoked certificate, oldest revocation first, for [`handin_core::pki::Ca::crl`].
@@ -513,6 +571,7 @@ fn check(view: &mut dyn RegistrarView, application: &Application) -> Result<(), 
 /// every check passed.
 fn record(
     tx: &mut dyn RegistrarTx,
+    log: &mut LogBatch<'_>,
     application: &Application,
     sign: impl FnOnce() -> Result<CertificateDer<'static>, PkiError>,
 ) -> Result<Issued, RegistrarError> {
@@ -542,6 +601,7 @@ fn record(
     if let Request::Enroll { .. } = application.request {
         tx.mark_code_used(id, application.now)?;
     }
+    log.push(LogEntry::Certificate(cert.to_vec()).encode());
     Ok(Issued { cert, record })
 }
 

@@ -151,10 +151,7 @@ fn a_staff_login_renews_and_is_revoked_like_a_student() {
     assert_eq!(person_of(&second).unwrap().0, lee);
     assert_eq!(reg.issued(&lee).unwrap().len(), 2);
 
-    assert_eq!(
-        reg.revoke_person(&lee, later, &mut |_, _| Ok(())).unwrap(),
-        2
-    );
+    assert_eq!(reg.revoke_person(&lee, later).unwrap(), 2);
     let revoked: Vec<String> = reg
         .revoked()
         .unwrap()
@@ -175,7 +172,7 @@ fn a_staff_login_renews_and_is_revoked_like_a_student() {
 fn revoking_an_unlisted_login_says_how_to_list_it() {
     let f = fixture();
     let mut reg = Registrar::create(&f.path).unwrap();
-    match reg.revoke_person(&login("nobody"), t0(), &mut |_, _| Ok(())) {
+    match reg.revoke_person(&login("nobody"), t0()) {
         Err(e @ RegistrarError::NotOnRoster(_)) => assert_eq!(
             e.to_string(),
             "staff login nobody is not on the roster; add them first with `cuhk roster add \
@@ -183,7 +180,7 @@ fn revoking_an_unlisted_login_says_how_to_list_it() {
         ),
         other => panic!("expected NotOnRoster, got {other:?}"),
     }
-    match reg.revoke_person(&student("1155000009"), t0(), &mut |_, _| Ok(())) {
+    match reg.revoke_person(&student("1155000009"), t0()) {
         Err(e @ RegistrarError::NotOnRoster(_)) => assert_eq!(
             e.to_string(),
             "student 1155000009 is not on the roster; add them first with `cuhk roster add`"
@@ -316,13 +313,63 @@ fn a_version_1_database_is_upgraded_and_keeps_its_students_and_certificates() {
     let code = reg.add_person(&lee, t0()).unwrap();
     reg.redeem(&lee, &code, t0(), signer(&f.ca, &lee, t0()))
         .unwrap();
-    assert_eq!(
-        reg.revoke_person(&alice, t0(), &mut |_, _| Ok(())).unwrap(),
-        2
-    );
+    assert_eq!(reg.revoke_person(&alice, t0()).unwrap(), 2);
     drop(reg);
     // And it reopens as it is.
     let reg = Registrar::create(&f.path).unwrap();
     assert!(reg.on_roster(&lee).unwrap());
     assert_eq!(reg.revoked().unwrap().len(), 2);
+}
+
+#[test]
+fn every_certificate_and_revocation_is_logged_with_its_records() {
+    use handin_core::logs::{LogEntry, Revocation};
+    use handin_core::tlog::{root, Checkpoint};
+    let f = fixture();
+    let mut reg = Registrar::create(&f.path).unwrap();
+    let lee = login("t-a.9");
+    let code = reg.add_person(&lee, t0()).unwrap();
+    let first = reg
+        .redeem(&lee, &code, t0(), signer(&f.ca, &lee, t0()))
+        .unwrap();
+    // A refused application logs nothing.
+    assert!(reg
+        .redeem(&lee, &code, t0(), signer(&f.ca, &lee, t0()))
+        .is_err());
+    assert_eq!(reg.records().log_head().unwrap().unwrap().size, 1);
+    let later = t0() + Duration::from_secs(60);
+    assert_eq!(reg.revoke_person(&lee, later).unwrap(), 1);
+    let entries = reg.records().log_entries(0, 10).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        LogEntry::decode(&entries[0]).unwrap(),
+        LogEntry::Certificate(first.to_vec())
+    );
+    let serial = serial_hex(&certificate_info(&first).unwrap().serial);
+    assert_eq!(
+        LogEntry::decode(&entries[1]).unwrap(),
+        LogEntry::Revocation(Revocation {
+            person: "t-a.9".into(),
+            serial_hex: serial,
+            revoked_at: unix_secs(later),
+        })
+    );
+    // Revoking again revokes nothing and logs nothing.
+    assert_eq!(reg.revoke_person(&lee, later).unwrap(), 0);
+    let head = reg.records().log_head().unwrap().unwrap();
+    assert_eq!(head.size, 2);
+    let writer = reg.log().clone();
+    let cp = Checkpoint::open(
+        head.checkpoint.as_bytes(),
+        writer.origin(),
+        &[writer.verifier()],
+    )
+    .unwrap();
+    assert_eq!(cp.root, root(&entries));
+    // Read from another thread, as the server serves it.
+    let reader = reg.log_reader().unwrap();
+    let seen = std::thread::spawn(move || reader.log_entries(0, 2).unwrap().len())
+        .join()
+        .unwrap();
+    assert_eq!(seen, 2);
 }

@@ -280,7 +280,7 @@ fn revoking_a_student_lists_exactly_their_serials() {
     assert!(reg.revoked().unwrap().is_empty());
 
     let at = t0() + mins(20);
-    assert_eq!(reg.revoke_student(&a, at, &mut |_, _| Ok(())).unwrap(), 2);
+    assert_eq!(reg.revoke_student(&a, at).unwrap(), 2);
     let revoked = reg.revoked().unwrap();
     let mut got: Vec<Vec<u8>> = revoked.iter().map(|r| r.serial.clone()).collect();
     let mut want = vec![
@@ -303,13 +303,9 @@ fn revoking_a_student_lists_exactly_their_serials() {
         .all(|r| r.revoked_at.is_none()));
 
     // Again: nothing new, and the first revocation time stands.
-    assert_eq!(
-        reg.revoke_student(&a, at + mins(1), &mut |_, _| Ok(()))
-            .unwrap(),
-        0
-    );
+    assert_eq!(reg.revoke_student(&a, at + mins(1)).unwrap(), 0);
     assert_eq!(reg.revoked().unwrap(), revoked);
-    match reg.revoke_student(&sid("1155999999"), at, &mut |_, _| Ok(())) {
+    match reg.revoke_student(&sid("1155999999"), at) {
         Err(e @ RegistrarError::NotOnRoster(_)) => {
             assert!(e.to_string().contains("1155999999"), "{e}")
         }
@@ -573,7 +569,7 @@ fn renewal_needs_a_current_valid_certificate_of_the_same_student() {
     assert_eq!(issued[1].issued_at, now);
 
     // Revoked.
-    reg.revoke_student(&a, now, &mut |_, _| Ok(())).unwrap();
+    reg.revoke_student(&a, now).unwrap();
     let r = refusal(reg.renew(&a, &a2, now, signer(&f.ca, &a, now)));
     assert_eq!(r.code, RefusalCode::Revoked);
     assert_eq!(reg.issued(&a).unwrap().len(), 2);

@@ -155,9 +155,12 @@ pub struct StoredSubmission {
 }
 
 impl StoredSubmission {
-    /// What its receipt attests.
+    /// What its receipt attests (without the log's key: see
+    /// [`crate::board::Board::receipt`]).
     pub fn receipt_body(&self) -> ReceiptBody {
-        ReceiptBody::for_entry(&SubmissionEntry::from(self), unix_secs(self.due))
+        let mut body = ReceiptBody::for_entry(&SubmissionEntry::from(self), unix_secs(self.due));
+        body.committed_at = self.committed_at.map(unix_secs);
+        body
     }
 }
 
@@ -170,6 +173,9 @@ impl handin_core::rules::current::Version for StoredSubmission {
     }
     fn received_at(&self) -> u64 {
         unix_secs(self.received_at)
+    }
+    fn committed_at(&self) -> Option<u64> {
+        self.committed_at.map(unix_secs)
     }
 }
 

@@ -11,7 +11,7 @@ mod serve;
 pub use serve::{consistency_at, proof_at, serve, ServeError, Served};
 
 use crate::store::log::kept;
-use crate::store::{LogHead, LogTx, StoreError};
+use crate::store::{LogHead, LogRecords, LogTx, StoreError};
 use handin_core::logs::LogProof;
 use handin_core::tlog::{
     append_batch, empty_root, leaf_hash, Checkpoint, Frontier, Hash, NoteSigner, NoteVerifier,
@@ -20,6 +20,22 @@ use std::fmt;
 use std::path::Path;
 
 const KEY_LABEL: &str = "PRIVATE KEY";
+
+/// This machine's host name, as a log origin's first part: letters, digits, dots and dashes
+/// only (`localhost` if it has none).
+pub fn host_name() -> String {
+    let host: String = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        .collect();
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host
+    }
+}
 
 /// A log's signing key and identity: what appends to it and signs its checkpoints.
 pub struct LogWriter {
@@ -64,6 +80,26 @@ impl LogWriter {
         let signer = NoteSigner::from_pkcs8(name.trim(), der.secret_pkcs8_der())
             .map_err(|e| bad(&e.to_string()))?;
         Ok(Self::new(signer))
+    }
+
+    /// [`LogWriter::open`] for the log kept in `records`: a key is made only for a log that
+    /// has no entry yet. A log with entries whose key file is missing is refused (a new key
+    /// would sign its next checkpoints, and every audit would reject them): restore the file.
+    pub fn open_for(path: &Path, origin: &str, records: &dyn LogRecords) -> Result<Self, String> {
+        if !path.exists() {
+            let head = records
+                .log_head()
+                .map_err(|e| format!("reading the log's head: {e}"))?;
+            if let Some(head) = head.filter(|h| h.size > 0) {
+                return Err(format!(
+                    "the log key {} is missing but the log holds {} entries: restore the key \
+                     file from a backup (a new key would make every audit fail)",
+                    path.display(),
+                    head.size
+                ));
+            }
+        }
+        Self::open(path, origin)
     }
 
     /// The log's origin (also its key's name).

@@ -183,13 +183,16 @@ pub(crate) fn file(shared: &Shared, who: &PersonId, id: &str) -> Answer {
 /// followed by Blackboard's certificate, as `student verify-receipt` reads it.
 pub(crate) fn receipt(shared: &Shared, who: &PersonId, id: &str) -> Answer {
     let r = visible(shared, who, id).and_then(|found| {
-        let signed = shared.signer.sign(&found.receipt_body()).map_err(|e| {
-            tracing::error!(error = %e, "cannot sign a receipt");
-            Refusal::new(
-                RefusalCode::Internal,
-                "Blackboard could not sign the receipt",
-            )
-        })?;
+        let signed = shared
+            .board
+            .receipt(&shared.signer, &found, None)
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot sign a receipt");
+                Refusal::new(
+                    RefusalCode::Internal,
+                    "Blackboard could not sign the receipt",
+                )
+            })?;
         let mut pem = signed.to_pem();
         pem.push_str(&handin_core::pki::to_pem(
             "CERTIFICATE",
@@ -392,4 +395,38 @@ fn parse_time(s: &str) -> Result<SystemTime, String> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|_| format!("{s:?} is not a time like 2026-12-08T23:59:00+08:00"))?;
     Ok(SystemTime::from(t))
+}
+
+/// An object of Blackboard's transparency log at its C2SP tlog-tiles path (under `/log/`),
+/// for anyone: a full tile or bundle may be cached forever, a checkpoint or partial tile not.
+pub(crate) fn log_object(shared: &Shared, path: &str) -> Answer {
+    let plain = |status: u16, text: String| Answer {
+        response: Response::new(status).header("content-type", "text/plain; charset=utf-8"),
+        body: Body::Bytes(text.into_bytes()),
+    };
+    match super::super::logs::object(shared, path) {
+        Ok((bytes, immutable)) => {
+            let content_type = if path.starts_with("tile/") {
+                "application/octet-stream"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            let cache = if immutable {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            Answer {
+                response: Response::new(200)
+                    .header("content-type", content_type)
+                    .header("cache-control", cache)
+                    .header("access-control-allow-origin", "*"),
+                body: Body::Bytes(bytes),
+            }
+        }
+        Err(r) if r.code == handin_core::RefusalCode::NotFound => {
+            plain(404, format!("{}\n", r.reason))
+        }
+        Err(r) => plain(503, format!("{}\n", r.reason)),
+    }
 }

@@ -283,6 +283,10 @@ impl WebConn {
         if let Route::Static(name) = route {
             return self.send_static(name);
         }
+        if let Route::Log(path) = route {
+            let shared = self.shared.clone();
+            return self.job(move || jobs::log_object(&shared, &path));
+        }
         if let Some(r) = self.turned_away.clone() {
             self.closing = true;
             return self.answer(Answer::page(
@@ -348,7 +352,7 @@ impl WebConn {
                     Err((status, why)) => self.error(status, &why),
                 }
             }
-            Route::Static(_) => {}
+            Route::Static(_) | Route::Log(_) => {}
         }
     }
 

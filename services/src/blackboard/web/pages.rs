@@ -145,7 +145,10 @@ pub(crate) fn student_home(
                                                 td { "v" (v.version) }
                                                 td { (size(v.size)) }
                                                 td { (when(v.received_at)) }
-                                                td { @if v.late { span.tag.late { "late" } } }
+                                                td {
+                                                    @if v.late { span.tag.late { "late" } }
+                                                    @if let Some(c) = v.committed_at { span.tag.extended { "committed " (when(c)) } }
+                                                }
                                                 td { a href=(format!("/files/{}/receipt", v.id)) { "receipt" } }
                                             }
                                         }
@@ -233,7 +236,7 @@ pub(crate) fn staff_table(who: &PersonId, t: &Table<'_>) -> String {
                 (count(Standing::Late)) " late, " (count(Standing::Nothing)) " nothing yet. "
                 a.button href=(format!("{base}/all.zip")) download { "Download every current submission (zip)" } }
             table.status {
-                thead { tr { th { "Student" } th { "State" } th { "Due" } th { "Received" } th { "Size" } th { "Files" } th { "Grade" } } }
+                thead { tr { th { "Student" } th { "State" } th { "Due" } th { "Committed" } th { "Received" } th { "Size" } th { "Files" } th { "Grade" } } }
                 tbody {
                     @for r in t.rows {
                         @let last = r.files.iter().map(|f| f.received_at).max();
@@ -243,6 +246,7 @@ pub(crate) fn staff_table(who: &PersonId, t: &Table<'_>) -> String {
                             td { (r.student.as_str()) @if !r.on_class_list { " " span.tag.closed { "not on the class list" } } }
                             td { (standing(r.standing)) }
                             td { (when(r.due)) @if r.extended { " " span.tag.extended { "extended" } } }
+                            td { @if let Some(c) = r.committed_at { (when(c)) } @else { "-" } }
                             td { @if let Some(l) = last { (when(l)) } @else { "-" } }
                             td { @if r.files.is_empty() { "-" } @else { (size(total)) } }
                             td { @for f in &r.files { a href=(format!("/files/{}", f.id)) { (f.file_name) } " (v" (f.version) ") " } }
@@ -397,6 +401,7 @@ mod tests {
             extended: false,
             standing: Standing::OnTime,
             files: vec![sub],
+            committed_at: Some(t(90)),
         }];
         let table = staff_table(
             &who,

@@ -28,6 +28,9 @@ pub(crate) enum Route {
     Zip(String, String),
     /// `POST /staff/COURSE/ASSIGNMENT/ACTION`: grade, extend, release, a grade sheet.
     Change(String, String, Action),
+    /// `GET /log/PATH`: an object of the transparency log (C2SP tlog-tiles: `checkpoint`,
+    /// `tile/...`; and `vkey`), for anyone, certificate or not.
+    Log(String),
 }
 
 /// A staff change made by a form.
@@ -87,6 +90,11 @@ pub(crate) fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
                 .find(|(n, _, _)| n == name)
                 .ok_or(NoRoute::NotFound)?;
             want(get, Route::Static(name))
+        }
+        ["log", rest @ ..] if !rest.is_empty() => {
+            let path = rest.join("/");
+            handin_core::logs::check_log_path(&path).map_err(|_| NoRoute::NotFound)?;
+            want(get, Route::Log(path))
         }
         ["files", id] if is_id(id) => want(get, Route::File((*id).to_owned())),
         ["files", id, "receipt"] if is_id(id) => want(get, Route::Receipt((*id).to_owned())),
@@ -167,6 +175,17 @@ mod tests {
             route("GET", "/staff/CSCI3180/<script>"),
             Err(NoRoute::NotFound)
         );
+        assert_eq!(
+            route("GET", "/log/checkpoint"),
+            Ok(Route::Log("checkpoint".into()))
+        );
+        assert_eq!(
+            route("GET", "/log/tile/0/x001/002.p/7"),
+            Ok(Route::Log("tile/0/x001/002.p/7".into()))
+        );
+        assert_eq!(route("GET", "/log/tile/0/../x"), Err(NoRoute::NotFound));
+        assert_eq!(route("GET", "/log/"), Err(NoRoute::NotFound));
+        assert_eq!(route("POST", "/log/checkpoint"), Err(NoRoute::Method));
         assert_eq!(
             route("GET", "/staff/CSCI3180/hw1/all.zip"),
             Ok(Route::Zip("CSCI3180".into(), "hw1".into()))
