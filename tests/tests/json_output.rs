@@ -467,6 +467,85 @@ fn every_json_output_has_the_documented_fields() {
     let renewed = doc.run("staff renew", campus.staff(TEACHER, &["renew", "--json"]));
     assert_eq!(renewed["id"], TEACHER);
 
+    // The logs: Alice commits, then audits both logs (her renewed certificate and the first
+    // are both hers), exports her checkpoints and compares them; the teacher replays both logs.
+    let draft = write(&campus, "draft.txt", b"alice's draft");
+    let committed = doc.run("student commit", {
+        let mut c = campus.student(ALICE, &["commit"]);
+        c.arg(&draft)
+            .args(["--course", "CSCI3180", "--assignment", "hw1", "--json"]);
+        c
+    });
+    assert_eq!(committed["sha256"], sha256_hex(b"alice's draft"));
+    assert_eq!(committed["file_name"], "draft.txt");
+    assert!(Path::new(committed["commitment"].as_str().expect("path")).is_file());
+    let shared = campus.path("shared");
+    let audited = doc.run("student audit", {
+        let mut c = campus.student(ALICE, &["audit", "--json", "--export"]);
+        c.arg(&shared);
+        c
+    });
+    assert_eq!(audited["passed"], true, "{audited}");
+    assert_eq!(audited["id"], ALICE);
+    assert_eq!(audited["receipts"][0]["id"], r["id"]);
+    assert_eq!(audited["receipts"][0]["status"], "ok");
+    assert_eq!(
+        audited["commitments"][0]["index"],
+        committed["log"]["index"]
+    );
+    let certificates = audited["certificates"].as_array().expect("certificates");
+    assert_eq!(certificates.len(), 2, "{audited}");
+    assert!(certificates.iter().all(|c| c["known"] == true), "{audited}");
+    assert_eq!(audited["exported"].as_array().map(Vec::len), Some(2));
+    let compared = doc.run("student audit", {
+        let mut c = campus.student(ALICE, &["audit", "--json", "--checkpoint"]);
+        c.arg(shared.join("blackboard.checkpoint"))
+            .arg("--checkpoint")
+            .arg(shared.join("cuhk.checkpoint"));
+        c
+    });
+    let outcomes: Vec<&str> = compared["checkpoints"]
+        .as_array()
+        .expect("checkpoints")
+        .iter()
+        .filter_map(|c| c["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["same", "same"], "{compared}");
+    assert_eq!(
+        compared["logs"][0]["previous_size"],
+        compared["logs"][0]["size"]
+    );
+    let replayed = doc.run(
+        "staff audit-log",
+        staff(
+            &campus,
+            &bb,
+            TEACHER,
+            &["audit-log", "--log", "blackboard", "--json"],
+        ),
+    );
+    assert_eq!(
+        (
+            &replayed["receipts"],
+            &replayed["commitments"],
+            &replayed["passed"]
+        ),
+        (&1.into(), &1.into(), &true.into())
+    );
+    assert_eq!(replayed["root"], compared["logs"][0]["root"]);
+    let replayed = doc.run(
+        "staff audit-log",
+        staff(
+            &campus,
+            &bb,
+            TEACHER,
+            &["audit-log", "--log", "cuhk", "--json"],
+        ),
+    );
+    // Three enrollments and two renewals.
+    assert_eq!(replayed["certificates"], 5, "{replayed}");
+    assert_eq!(replayed["revocations"], 0);
+
     // A PKCS#12 file for the browser, both roles: the fingerprint is the certificate's.
     let password = write(&campus, "p12-password", b"correct horse\n");
     for (bin, who, command) in [

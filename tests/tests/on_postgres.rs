@@ -33,6 +33,9 @@ mod staff_enroll;
 #[path = "receipt_trust.rs"]
 mod receipt_trust;
 
+#[path = "transparency.rs"]
+mod transparency;
+
 /// The switch is on in this executable: a campus here really is on PostgreSQL.
 #[test]
 fn the_campuses_of_this_executable_keep_their_records_in_postgresql() {
