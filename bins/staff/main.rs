@@ -1,7 +1,8 @@
 //! `staff`: teachers and teaching assistants. Enroll at CUHK with a staff login (a teacher) or
 //! a student ID (a TA), into the same profile the `student` command uses; then, for the courses
 //! Blackboard lists you on: manage assignments, see who has submitted, collect every current
-//! submission, extend, grade, release grades, and read the course's log.
+//! submission, extend, grade, release grades, and read the course's log; and, as a monitor,
+//! replay Blackboard's or CUHK's transparency log.
 
 mod run;
 mod show;

@@ -11,6 +11,10 @@ fn text(s: &str) -> String {
     printable::text(s).into_owned()
 }
 
+fn entries(n: u64) -> String {
+    format!("{n} {}", if n == 1 { "entry" } else { "entries" })
+}
+
 fn status(s: StatementStatus) -> &'static str {
     match s {
         StatementStatus::Ok => "ok",
@@ -77,10 +81,10 @@ pub(crate) fn print(a: &Audit, profile: &Profile, as_json_: bool) {
     for l in &a.logs {
         match (&l.head, &l.problem) {
             (Some(h), None) => println!(
-                "{}'s log {}: {} entries{}{}",
+                "{}'s log {}: {}{}{}",
                 l.log.what(),
                 text(&h.checkpoint.origin),
-                h.size(),
+                entries(h.size()),
                 match l.previous_size {
                     None => ", first audit".to_owned(),
                     Some(p) if p == h.size() => ", unchanged since your last audit".to_owned(),
@@ -161,16 +165,19 @@ pub(crate) fn print(a: &Audit, profile: &Profile, as_json_: bool) {
             c.file.display(),
             match (c.outcome, c.log, c.size) {
                 ("same", Some(l), Some(n)) => format!(
-                    "{}'s log at {n} entries, the same as it shows you",
-                    l.what()
+                    "{}'s log at {}, the same as it shows you",
+                    l.what(),
+                    entries(n)
                 ),
                 ("consistent", Some(l), Some(n)) => format!(
-                    "{}'s log at {n} entries, consistent with what it shows you (proof checked)",
-                    l.what()
+                    "{}'s log at {}, consistent with what it shows you (proof checked)",
+                    l.what(),
+                    entries(n)
                 ),
                 ("newer", Some(l), Some(n)) => format!(
-                    "{}'s log at {n} entries, newer than what it shows you: audit again later",
-                    l.what()
+                    "{}'s log at {}, newer than what it shows you: audit again later",
+                    l.what(),
+                    entries(n)
                 ),
                 _ => text(c.problem.as_deref().unwrap_or(c.outcome)),
             }

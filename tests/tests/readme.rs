@@ -87,6 +87,8 @@ fn the_readmes_by_hand_section_runs_verbatim() {
     );
     assert!(stdout.contains("valid receipt: 1155000001"), "{stdout}");
     assert!(stdout.contains("fetched report.pdf"), "{stdout}");
+    assert!(stdout.contains("committed to report.pdf"), "{stdout}");
+    assert!(stdout.contains("audit passed"), "{stdout}");
     assert_eq!(
         std::fs::read(work.join("report-back.pdf")).expect("fetched"),
         b"my report\n"
