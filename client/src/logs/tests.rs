@@ -476,3 +476,45 @@ fn a_replay_counts_entries_by_kind_and_reports_what_does_not_belong() {
         r.problems
     );
 }
+
+#[test]
+fn the_profiles_log_state_is_read_strictly_and_kept_as_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = crate::session::Profile::locate(Some(dir.path().to_path_buf()));
+    assert!(pinned_vkey(&profile, Log::Cuhk)
+        .expect("none yet")
+        .is_none());
+    assert!(known_certificates(&profile).expect("none yet").is_none());
+    let log = TestLog::of(3);
+    let pinned = pin_vkey(&profile, Log::Cuhk, &log.pinned().vkey).expect("pinned");
+    let again = pinned_vkey(&profile, Log::Cuhk)
+        .expect("read")
+        .expect("pinned");
+    assert_eq!(again.vkey, pinned.vkey);
+    save_checkpoint(&profile, Log::Cuhk, &log.head()).expect("saved");
+    let saved = saved_checkpoint(&profile, Log::Cuhk, &again).expect("read");
+    assert_eq!(saved, Some(log.head()));
+    // A saved checkpoint another key signed, a damaged key file: file errors, not trusted.
+    let other = TestLog::with_key(&[3; 32]);
+    std::fs::write(profile.log_checkpoint(Log::Cuhk), other.note()).expect("write");
+    let e = saved_checkpoint(&profile, Log::Cuhk, &again).expect_err("another key");
+    assert_eq!(e.kind(), ErrorKind::File, "{e}");
+    std::fs::write(
+        profile.log_vkey(Log::Cuhk),
+        "cuhk/certificates+00000000+AAAA\n",
+    )
+    .expect("write");
+    let e = pinned_vkey(&profile, Log::Cuhk).expect_err("damaged");
+    assert_eq!(e.kind(), ErrorKind::File, "{e}");
+    // The known certificates: each kept once; lines that are no SHA-256 are ignored.
+    remember_certificate(&profile, b"one").expect("remembered");
+    remember_certificate(&profile, b"one").expect("remembered");
+    let mut text = std::fs::read_to_string(profile.known_certificates()).expect("list");
+    assert_eq!(text.lines().count(), 1);
+    text.push_str("not a hash\n\u{1b}[2J\n");
+    std::fs::write(profile.known_certificates(), text).expect("write");
+    remember_certificate(&profile, b"two").expect("remembered");
+    let known = known_certificates(&profile).expect("read").expect("a list");
+    let want: BTreeSet<String> = [certificate_hash(b"one"), certificate_hash(b"two")].into();
+    assert_eq!(known, want);
+}
