@@ -7,118 +7,32 @@
 //! certificate issued for the student's ID is listed, and one this profile never held is an
 //! alarm. Checkpoints someone else saw (`--checkpoint`) are checked against the current ones.
 //! The new checkpoints are saved only if every check passed.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `mod.rs` | the run: both logs, CUHK's certificates, others' checkpoints, saving, export |
+//! | `report.rs` | what it is given and what it answers |
+//! | `statements.rs` | the saved receipts and commitments against Blackboard's log |
+
+mod report;
+mod statements;
+
+pub use report::{
+    Audit, AuditOptions, CheckpointReport, LogReport, StatementReport, StatementStatus,
+};
 
 use super::{Profile, Remote, StudentError};
 use crate::error::ErrorKind;
 use crate::logs::connect::cuhk_log;
 use crate::logs::{
-    certificates_of, check_head, check_statement, compare_checkpoint, known_certificates, pin_vkey,
-    pinned_vkey, remember_certificate, save_checkpoint, saved_checkpoint, Checked, Compared, Head,
-    Issued, Log, LogReader, Since,
+    certificates_of, check_head, compare_checkpoint, known_certificates, pin_vkey, pinned_vkey,
+    remember_certificate, save_checkpoint, saved_checkpoint, Checked, Compared, Head, Log,
+    LogReader, Since,
 };
 use crate::session::blackboard;
-use handin_core::logs::{Commitment, LogProof};
 use handin_core::pki::{person_of, PersonId};
-use handin_core::Receipt;
+use statements::statements;
 use std::path::{Path, PathBuf};
-
-/// What `student audit` is given beyond the profile.
-#[derive(Debug, Clone, Default)]
-pub struct AuditOptions {
-    /// Checkpoints someone else saw (signed note files), to check against the current ones.
-    pub checkpoints: Vec<PathBuf>,
-    /// A directory to copy the profile's saved checkpoints into, for others to check.
-    pub export: Option<PathBuf>,
-}
-
-/// One log, as the audit found it.
-#[derive(Debug, Clone)]
-pub struct LogReport {
-    /// Which log.
-    pub log: Log,
-    /// Its current checkpoint, if it could be opened with the pinned key.
-    pub head: Option<Head>,
-    /// The size of the checkpoint the profile saved before, if any.
-    pub previous_size: Option<u64>,
-    /// Whether this audit pinned the log's key (first use).
-    pub pinned_now: bool,
-    /// What is wrong with it, if anything.
-    pub problem: Option<String>,
-}
-
-/// How a saved receipt or commitment fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatementStatus {
-    /// Still in the log, unchanged, consistent with the current checkpoint.
-    Ok,
-    /// A receipt of before the logs: nothing to check.
-    NotLogged,
-    /// The file could not be read as one (not checked).
-    Unreadable,
-    /// A check failed: see the problem.
-    Alarm,
-}
-
-/// A saved receipt or commitment, checked against Blackboard's log.
-#[derive(Debug, Clone)]
-pub struct StatementReport {
-    /// The file.
-    pub file: PathBuf,
-    /// The submission id (receipts) or `COURSE/ASSIGNMENT FILE` (commitments).
-    pub what: String,
-    /// Its index in the log, if logged.
-    pub index: Option<u64>,
-    /// How it fared.
-    pub status: StatementStatus,
-    /// What is wrong, if anything.
-    pub problem: Option<String>,
-}
-
-/// A checkpoint someone else saw (`--checkpoint`), compared with the current one.
-#[derive(Debug, Clone)]
-pub struct CheckpointReport {
-    /// The file.
-    pub file: PathBuf,
-    /// The log whose pinned key signed it, if one did.
-    pub log: Option<Log>,
-    /// Its size, if it opened.
-    pub size: Option<u64>,
-    /// `same`, `consistent`, `newer` (ahead of what the log shows now), `split_view`,
-    /// `unknown_key` (signed by neither pinned key) or `unchecked` (its log failed its checks).
-    pub outcome: &'static str,
-    /// What is wrong, if anything.
-    pub problem: Option<String>,
-}
-
-/// What `student audit` found.
-#[derive(Debug, Clone, Default)]
-pub struct Audit {
-    /// The ID in the profile's certificate.
-    pub person: String,
-    /// Blackboard's log, then CUHK's.
-    pub logs: Vec<LogReport>,
-    /// Every saved receipt.
-    pub receipts: Vec<StatementReport>,
-    /// Every saved commitment.
-    pub commitments: Vec<StatementReport>,
-    /// Every certificate CUHK's log holds for the ID.
-    pub certificates: Vec<Issued>,
-    /// The checkpoints given with `--checkpoint`.
-    pub checkpoints: Vec<CheckpointReport>,
-    /// Every failed check, one sentence each: empty if the audit passed.
-    pub alarms: Vec<String>,
-    /// Whether the current checkpoints were saved (only if every check passed).
-    pub saved: bool,
-    /// The checkpoint files written by `--export`.
-    pub exported: Vec<PathBuf>,
-}
-
-impl Audit {
-    /// Whether every check passed.
-    pub fn passed(&self) -> bool {
-        self.alarms.is_empty()
-    }
-}
 
 /// A checkpoint file given to the audit, waiting for its log.
 struct Other {
@@ -218,7 +132,7 @@ pub fn audit(
 }
 
 /// Whether `e` is a failed check (an alarm) rather than a failure to read the log.
-fn is_alarm(e: &StudentError) -> bool {
+pub(super) fn is_alarm(e: &StudentError) -> bool {
     e.kind() == ErrorKind::Auth
 }
 
@@ -310,145 +224,6 @@ fn audit_log(
     }
     audit.logs.push(report);
     Ok((audit.alarms.len() == alarms_before).then_some((log, checked.head)))
-}
-
-/// The files in `dir` ending in `.ext`, sorted; none if there is no such directory.
-fn files_in(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, StudentError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(StudentError::file(format!(
-                "cannot read {}: {e}",
-                dir.display()
-            )))
-        }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == ext))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// A statement read from a file: what it is, its logged bytes, the log it names and its proof.
-struct Logged {
-    what: String,
-    body: Vec<u8>,
-    log: String,
-    proof: Option<LogProof>,
-}
-
-fn read_receipt(file: &Path) -> Result<Logged, String> {
-    let text = std::fs::read(file).map_err(|e| e.to_string())?;
-    let receipt = Receipt::from_pem(&text).map_err(|e| e.to_string())?;
-    let body = receipt.body_unverified().map_err(|e| e.to_string())?;
-    Ok(Logged {
-        what: body.id,
-        body: receipt.body_bytes().to_vec(),
-        log: body.log,
-        proof: receipt.log_proof().cloned(),
-    })
-}
-
-fn read_commitment(file: &Path) -> Result<Logged, String> {
-    let text = std::fs::read(file).map_err(|e| e.to_string())?;
-    let c = Commitment::from_pem(&text)?;
-    let body = c.body_unverified()?;
-    Ok(Logged {
-        what: format!("{}/{} {}", body.course, body.assignment, body.file_name),
-        body: body.encode(),
-        log: body.log,
-        proof: c.log_proof().cloned(),
-    })
-}
-
-/// Every saved receipt and commitment against Blackboard's log.
-fn statements(
-    reader: &LogReader<'_>,
-    checked: &Checked,
-    profile: &Profile,
-    audit: &mut Audit,
-) -> Result<(), StudentError> {
-    for (dir, ext, read, receipts) in [
-        (
-            profile.receipts(),
-            "receipt",
-            read_receipt as fn(&Path) -> _,
-            true,
-        ),
-        (profile.commitments(), "commitment", read_commitment, false),
-    ] {
-        for file in files_in(&dir, ext)? {
-            let report = statement(reader, checked, &file, read(&file))?;
-            if let Some(p) = report
-                .problem
-                .as_ref()
-                .filter(|_| report.status == StatementStatus::Alarm)
-            {
-                audit
-                    .alarms
-                    .push(format!("{} {} ({}): {p}", ext, report.what, file.display()));
-            }
-            if receipts {
-                audit.receipts.push(report);
-            } else {
-                audit.commitments.push(report);
-            }
-        }
-    }
-    Ok(())
-}
-
-fn statement(
-    reader: &LogReader<'_>,
-    checked: &Checked,
-    file: &Path,
-    read: Result<Logged, String>,
-) -> Result<StatementReport, StudentError> {
-    let mut report = StatementReport {
-        file: file.to_path_buf(),
-        what: String::new(),
-        index: None,
-        status: StatementStatus::Ok,
-        problem: None,
-    };
-    let logged = match read {
-        Ok(l) => l,
-        Err(e) => {
-            report.status = StatementStatus::Unreadable;
-            report.problem = Some(e);
-            return Ok(report);
-        }
-    };
-    report.what = logged.what;
-    if logged.log.is_empty() {
-        report.status = StatementStatus::NotLogged;
-        return Ok(report);
-    }
-    let Some(proof) = logged.proof else {
-        report.status = StatementStatus::Alarm;
-        report.problem = Some("it names a log but carries no proof of inclusion".into());
-        return Ok(report);
-    };
-    report.index = Some(proof.index);
-    match check_statement(
-        reader,
-        &checked.pinned,
-        &checked.head,
-        &logged.body,
-        &logged.log,
-        &proof,
-    ) {
-        Ok(_) => {}
-        Err(e) if is_alarm(&e) => {
-            report.status = StatementStatus::Alarm;
-            report.problem = Some(e.message().to_owned());
-        }
-        Err(e) => return Err(e),
-    }
-    Ok(report)
 }
 
 /// Every certificate CUHK's log holds for `person`; one the profile never held is an alarm.
