@@ -52,6 +52,9 @@ fn re_signed(genuine: &Path, earlier: u64, cert_file: &Path, key_file: &Path, ou
     let receipt = Receipt::from_pem(&std::fs::read(genuine).expect("receipt")).expect("receipt");
     let mut body = receipt.body_unverified().expect("body");
     body.received_at -= earlier;
+    // A forger cannot make a log proof for an altered body: these forgeries pose as receipts
+    // of before the logs, so that what is tested is the trust in the signing certificate.
+    body.log.clear();
     let identity = Identity::from_pem(
         &std::fs::read(cert_file).expect("certificate"),
         &std::fs::read(key_file).expect("key"),
