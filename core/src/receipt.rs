@@ -238,6 +238,16 @@ impl Receipt {
         self.verify_logged(blackboard_cert).map(|v| v.body)
     }
 
+    /// Checks only the signature with Blackboard's certificate (not the log proof), and returns
+    /// what the receipt attests: to tell an altered or foreign receipt from one whose log proof
+    /// fails. [`Receipt::verify_logged`] checks both.
+    pub fn verify_signature(&self, blackboard_cert: &[u8]) -> Result<ReceiptBody, ReceiptError> {
+        self.env
+            .check_signature(blackboard_cert, "receipt")
+            .map_err(ReceiptError)?;
+        ReceiptBody::decode(&self.env.body)
+    }
+
     /// Checks the signature with Blackboard's certificate and, if the body names a log, that
     /// the attached proof leads from the body to a checkpoint signed by that log's key; all
     /// offline.

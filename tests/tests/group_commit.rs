@@ -613,7 +613,7 @@ impl Fault {
         match campus.postgres() {
             None => {
                 let db = campus.data().join("blackboard.db");
-                let raw = handin_services::store::sqlite::open(&db, "", 2)
+                let raw = handin_services::store::sqlite::open(&db, "", 3)
                     .expect("the database, beside the server");
                 raw.execute_batch(
                     "CREATE TABLE parent (id INTEGER PRIMARY KEY);

@@ -86,19 +86,21 @@ pub fn verify_receipt(
         None => profile_certificates(profile)?,
     };
     let root = root(profile, ca)?;
-    // The log proof first: a receipt whose proof fails is not valid, whoever signed it.
-    if let Ok(body) = parsed.body_unverified() {
-        check_log_proof(&parsed, &body)?;
-    }
-    let Some((path, chain, verified)) = candidates.iter().find_map(|(path, chain)| {
+    // Whose key signed it first (an altered body or another key is told as such), then the
+    // log proof: a signed receipt whose proof fails is not valid either.
+    let Some((path, chain, body)) = candidates.iter().find_map(|(path, chain)| {
         parsed
-            .verify_logged(&chain[0])
+            .verify_signature(&chain[0])
             .ok()
-            .map(|v| (path, chain, v))
+            .map(|b| (path, chain, b))
     }) else {
         let (path, chain) = &candidates[0];
         return invalid(why_not(profile, &parsed, &text, path, &chain[0]));
     };
+    check_log_proof(&parsed, &body)?;
+    let verified = parsed
+        .verify_logged(&chain[0])
+        .map_err(|e| StudentError::auth(format!("the receipt is NOT valid: {}", e.0)))?;
     let body = verified.body;
     let received = SystemTime::UNIX_EPOCH + Duration::from_secs(body.received_at);
     let shown = path.display();
@@ -228,7 +230,7 @@ fn why_not(profile: &Profile, receipt: &Receipt, text: &[u8], path: &Path, cert:
         .ok()
         .and_then(|certs| certs.into_iter().next());
     if let Some(saved) = saved {
-        if receipt.verify(&saved).is_ok() {
+        if receipt.verify_signature(&saved).is_ok() {
             return format!(
                 "it was signed by another key: the certificate saved with it ({}) verifies it, \
                  {shown} ({}) does not{}",
@@ -256,7 +258,7 @@ fn why_not(profile: &Profile, receipt: &Receipt, text: &[u8], path: &Path, cert:
         .find(|p| {
             read_chain(p)
                 .ok()
-                .is_some_and(|chain| receipt.verify(&chain[0]).is_ok())
+                .is_some_and(|chain| receipt.verify_signature(&chain[0]).is_ok())
         });
     match known {
         Some(p) => format!(

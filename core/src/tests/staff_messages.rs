@@ -224,8 +224,12 @@ fn the_tags_are_the_documented_ones() {
         (staff_tag::COURSE_ROW, staff_tag::STAFF_FETCH_BEGIN),
         (0x50, 0x55)
     );
+    assert_eq!(
+        (tag::GET_LOG, tag::LOG, tag::COMMIT, tag::COMMITMENT),
+        (0x13, 0x1a, 0x2c, 0x2d)
+    );
     // The gaps of the staff range are unknown types.
-    for unknown in [0x49, 0x4f, 0x56, 0x5f, 0x2c] {
+    for unknown in [0x49, 0x4f, 0x56, 0x5f, 0x2e, 0x14, 0x1b] {
         let f = Frame {
             kind: unknown,
             payload: Bytes::new(),
