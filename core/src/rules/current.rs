@@ -42,6 +42,9 @@ impl<T: Version> Version for &T {
     fn received_at(&self) -> u64 {
         (*self).received_at()
     }
+    fn committed_at(&self) -> Option<u64> {
+        (*self).committed_at()
+    }
 }
 
 /// The current submission among one student's versions for one assignment: the latest version

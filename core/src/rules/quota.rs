@@ -39,6 +39,21 @@ pub struct Usage {
 }
 
 impl Quota {
+    /// Whether a student who made `made` commitments to an assignment may make one more: as
+    /// many as they may store submissions (each is a permanent entry of the public log).
+    pub fn check_commitments(&self, made: u64) -> Result<(), Refusal> {
+        if made >= self.max_submissions {
+            return Err(Refusal::new(
+                RefusalCode::Quota,
+                format!(
+                    "you made {made} commitments to this assignment, the most allowed; submit \
+                     the file instead"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether one more submission of `size` bytes fits beside `used`; the refusal says what is
     /// full and what to do.
     pub fn check(&self, used: Usage, size: u64) -> Result<(), Refusal> {
@@ -107,5 +122,15 @@ mod tests {
         let r = Q.check(used, 41).expect_err("one byte too many");
         assert!(r.reason.contains("101 bytes"), "{}", r.reason);
         assert!(Q.check(used, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn commitments_are_bounded_like_submissions() {
+        let q = Quota {
+            max_submissions: 2,
+            max_bytes: 10,
+        };
+        assert!(q.check_commitments(1).is_ok());
+        assert_eq!(q.check_commitments(2).unwrap_err().code, RefusalCode::Quota);
     }
 }

@@ -388,11 +388,21 @@ impl Board {
             .into_iter()
             .map(|e| (e.student, unix_secs(e.due)))
             .collect();
+        let commitments = self.records().commitments(course, assignment)?;
         let mut committed: BTreeMap<StudentId, SystemTime> = BTreeMap::new();
-        for c in self.records().commitments(course, assignment)? {
-            let first = committed.entry(c.student).or_insert(c.committed_at);
+        for c in &commitments {
+            let first = committed.entry(c.student.clone()).or_insert(c.committed_at);
             *first = (*first).min(c.committed_at);
         }
+        // The earliest commitment to a file's very bytes, whether or not it decided the file's
+        // lateness when it was received (the due time may have moved since).
+        let earliest = |f: &StoredSubmission| {
+            commitments
+                .iter()
+                .filter(|c| c.student == f.student && c.size == f.size && c.sha256 == f.sha256)
+                .map(|c| unix_secs(c.committed_at))
+                .min()
+        };
         let grace = a.grace.as_secs();
         let mut by_student: BTreeMap<StudentId, Vec<StoredSubmission>> =
             listed.iter().map(|s| (s.clone(), Vec::new())).collect();
@@ -411,9 +421,14 @@ impl Board {
                     .map(|f| StoredSubmission {
                         late: deadline.is_late_committed(
                             unix_secs(f.received_at),
-                            f.committed_at.map(unix_secs),
+                            earliest(f),
                             grace,
                         ),
+                        committed_at: earliest(f)
+                            .filter(|&c| {
+                                deadline.saved_by(unix_secs(f.received_at), Some(c), grace)
+                            })
+                            .map(secs_time),
                         ..f.clone()
                     })
                     .collect();

@@ -110,6 +110,15 @@ impl Board {
         check_may_submit(student, &offer.course, facts.membership).map_err(BoardError::Refused)?;
         check_file_name(&offer.file_name)
             .map_err(|e| refused(RefusalCode::BadFileName, e.to_string()))?;
+        let made = self
+            .records
+            .student_commitments(student)?
+            .iter()
+            .filter(|c| c.course == offer.course && c.assignment == offer.assignment)
+            .count();
+        self.quota
+            .check_commitments(made as u64)
+            .map_err(BoardError::Refused)?;
         let window = assignment.window();
         let extension = facts.extension.map(unix_secs);
         let now = unix_secs(now);

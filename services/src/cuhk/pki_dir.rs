@@ -169,6 +169,10 @@ impl PkiDir {
             None => Registrar::create(&self.db()).map_err(|e| CuhkError(e.to_string()))?,
         }
         .with_log(self.log_writer()?);
+        // CUHK's own certificate is the log's first entry.
+        registrar
+            .log_certificate(&cuhk.cert)
+            .map_err(|e| CuhkError(format!("logging CUHK's certificate: {e}")))?;
         self.publish_crl(&ca, &mut registrar, now)?;
         Ok(())
     }
@@ -257,6 +261,10 @@ impl PkiDir {
         let issued = ca
             .issue_server(name, &names, now, SERVER_LIFETIME)
             .map_err(|e| CuhkError(e.0))?;
+        // Logged before it is handed out, like every certificate CUHK issues.
+        self.registrar()?
+            .log_certificate(&issued.cert)
+            .map_err(|e| CuhkError(format!("logging the certificate: {e}")))?;
         fsio::write_atomic(out_key, issued.key_pem.as_bytes(), PRIVATE)
             .map_err(io_err(format!("writing {}", out_key.display())))?;
         fsio::write_atomic(

@@ -226,6 +226,17 @@ impl Registrar {
         self
     }
 
+    /// Appends a certificate CUHK issued outside enrollment (a server certificate) to the log,
+    /// in a transaction of its own; it must be logged before it is handed out.
+    pub fn log_certificate(&mut self, der: &[u8]) -> Result<u64, RegistrarError> {
+        let mut tx = self.records.begin()?;
+        let mut batch = self.log.start(tx.log())?;
+        let index = batch.push(LogEntry::Certificate(der.to_vec()).encode());
+        batch.finish(tx.log())?;
+        tx.commit()?;
+        Ok(index)
+    }
+
     /// The records (for reading the log before choosing its key).
     pub fn records(&self) -> &dyn RegistrarRecords {
         self.records.as_ref()

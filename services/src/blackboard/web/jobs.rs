@@ -401,7 +401,9 @@ fn parse_time(s: &str) -> Result<SystemTime, String> {
 /// for anyone: a full tile or bundle may be cached forever, a checkpoint or partial tile not.
 pub(crate) fn log_object(shared: &Shared, path: &str) -> Answer {
     let plain = |status: u16, text: String| Answer {
-        response: Response::new(status).header("content-type", "text/plain; charset=utf-8"),
+        response: Response::new(status)
+            .header("content-type", "text/plain; charset=utf-8")
+            .header("access-control-allow-origin", "*"),
         body: Body::Bytes(text.into_bytes()),
     };
     match super::super::logs::object(shared, path) {

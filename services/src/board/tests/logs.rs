@@ -175,3 +175,53 @@ fn a_commitment_makes_a_submission_within_the_grace_on_time_and_not_after() {
     let a = status.iter().find(|r| r.student == alice()).unwrap();
     assert_eq!(a.committed_at, Some(before));
 }
+
+#[test]
+fn the_status_counts_a_commitment_when_the_due_time_moves_and_commitments_are_bounded() {
+    let (_dir, board) = store();
+    with_grace(&board, 600);
+    let bytes = b"done early";
+    let o = offer("CSCI3180", "hw1", "hw.pdf", bytes);
+    let c = due() - Duration::from_secs(3600);
+    board.commit_to(&alice(), &o, c).unwrap();
+    // Received before the due time: on time, nothing saved by the commitment yet.
+    let r = due() - Duration::from_secs(1800);
+    let s = submit(&board, &alice(), &o, bytes, r).unwrap();
+    assert!(!s.late);
+    assert_eq!(s.committed_at, None);
+    // The due time moves earlier, between the commitment and the receipt, within the grace.
+    let mut a = board.assignment("CSCI3180", "hw1").unwrap().unwrap();
+    a.due = due() - Duration::from_secs(2000);
+    board.records().put_assignment(&a).unwrap();
+    let status = board.status("CSCI3180", "hw1").unwrap();
+    let row = status.iter().find(|s| s.student == alice()).unwrap();
+    assert_eq!(
+        row.standing,
+        handin_core::rules::current::Standing::OnTime,
+        "{row:?} {:?}",
+        board.records().commitments("CSCI3180", "hw1").unwrap()
+    );
+    assert!(!row.files[0].late);
+    assert_eq!(row.files[0].committed_at, Some(c));
+    // Without the commitment it would be late: Bob, same bytes, no commitment.
+    submit(&board, &bob(), &o, bytes, r).unwrap();
+    let status = board.status("CSCI3180", "hw1").unwrap();
+    let bob_row = status.iter().find(|s| s.student == bob()).unwrap();
+    assert_eq!(
+        bob_row.standing,
+        handin_core::rules::current::Standing::Late
+    );
+
+    // Commitments per student and assignment are bounded like submissions.
+    let board = board.with_quota(handin_core::rules::quota::Quota {
+        max_submissions: 2,
+        max_bytes: MAX,
+    });
+    let early = due() - Duration::from_secs(86_400);
+    board.commit_to(&alice(), &o, early).unwrap();
+    let r = refusal(board.commit_to(&alice(), &o, early));
+    assert_eq!(r.code, RefusalCode::Quota);
+    // Another assignment is another count.
+    let lab = offer("CSCI3150", "lab1", "lab.c", b"x");
+    board.commit_to(&alice(), &lab, early).unwrap();
+}
