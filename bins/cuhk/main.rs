@@ -55,6 +55,9 @@ enum Command {
     IssueServer {
         #[arg(long)]
         dir: PathBuf,
+        /// The records, where the certificate is logged before it is written.
+        #[command(flatten)]
+        db: DbArg,
         /// The server's name (its certificate's CN).
         #[arg(long)]
         name: String,
@@ -278,12 +281,13 @@ fn main() {
         }
         Command::IssueServer {
             dir,
+            db,
             name,
             sans,
             out_cert,
             out_key,
         } => {
-            existing(&dir, DbArg { db: None })
+            existing(&dir, db)
                 .issue_server(&name, &sans, &out_cert, &out_key, now)
                 .unwrap_or_else(|e| die("cuhk", e.to_string()));
             println!(

@@ -255,10 +255,8 @@ impl Campus {
             pg: pg.map(store::PgStores::new),
         };
         ok(c.cuhk(&["init"]));
-        let mut issue = cmd("cuhk");
+        let mut issue = c.cuhk(&["issue-server"]);
         issue
-            .args(["issue-server", "--dir"])
-            .arg(c.pki())
             .args([
                 "--name",
                 "Blackboard",

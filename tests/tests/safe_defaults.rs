@@ -388,10 +388,8 @@ fn verify_receipt_defaults_to_the_pinned_certificate_and_tells_another_key_from_
     );
 
     // Another server certificate of the same root: signed by another key.
-    let mut issue = cmd("cuhk");
+    let mut issue = campus.cuhk(&["issue-server"]);
     issue
-        .args(["issue-server", "--dir"])
-        .arg(campus.pki())
         .args(["--name", "Impostor", "--san", "localhost", "--out-cert"])
         .arg(campus.path("other.crt"))
         .arg("--out-key")

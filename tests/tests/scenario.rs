@@ -62,10 +62,8 @@ fn a_tampered_receipt_is_reported_invalid() {
     let receipt = campus.submit(&bb, ALICE, &file, "hw1");
     let path = receipt["receipt"].as_str().expect("path").to_owned();
     // Another Blackboard certificate does not verify it.
-    let mut issue = cmd("cuhk");
+    let mut issue = campus.cuhk(&["issue-server"]);
     issue
-        .args(["issue-server", "--dir"])
-        .arg(campus.pki())
         .args(["--name", "Impostor", "--san", "localhost", "--out-cert"])
         .arg(campus.path("other.crt"))
         .arg("--out-key")
