@@ -174,6 +174,12 @@ pub(crate) fn print(a: &Audit, profile: &Profile, as_json_: bool) {
                     l.what(),
                     entries(n)
                 ),
+                ("newer_consistent", Some(l), Some(n)) => format!(
+                    "{}'s log at {}, newer than what it shows you and continuing it (proof \
+                     checked from the tiles the log serves at that size)",
+                    l.what(),
+                    entries(n)
+                ),
                 ("newer", Some(l), Some(n)) => format!(
                     "{}'s log at {}, newer than what it shows you: audit again later",
                     l.what(),

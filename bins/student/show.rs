@@ -124,7 +124,6 @@ pub(crate) fn verified(v: &Verified, as_json: bool) {
                 place["vkey"] = json!(l.vkey);
                 place["key"] = json!(match l.key {
                     LogKey::Pinned => "pinned",
-                    LogKey::Other => "other",
                     LogKey::NoPin => "no_pin",
                 });
                 place
@@ -176,10 +175,6 @@ pub(crate) fn verified(v: &Verified, as_json: bool) {
                 LogKey::Pinned => {}
                 LogKey::NoPin => println!(
                     "your profile pinned no key for Blackboard's log: `student audit` pins it"
-                ),
-                LogKey::Other => println!(
-                    "WARNING: the log key it names is not the one your profile pinned: run \
-                     `student audit`, and tell the course staff"
                 ),
             }
         }

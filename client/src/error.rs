@@ -70,6 +70,10 @@ impl ErrorKind {
 pub struct StudentError {
     kind: ErrorKind,
     message: String,
+    /// The server answered that it does not hold what was asked for (a `NotFound` refusal):
+    /// kept through [`StudentError::context`] and [`StudentError::with_kind`], so that a
+    /// caller can tell a missing object from a server that could not answer.
+    missing: bool,
 }
 
 impl StudentError {
@@ -78,7 +82,27 @@ impl StudentError {
         Self {
             kind,
             message: message.into(),
+            missing: false,
         }
+    }
+
+    /// The server refused because it does not hold what was asked for (kind `Refused`,
+    /// [`StudentError::is_missing`]).
+    pub fn missing(message: impl Into<String>) -> Self {
+        Self {
+            missing: true,
+            ..Self::refused(message)
+        }
+    }
+
+    /// Whether the server answered that it does not hold what was asked for.
+    pub fn is_missing(&self) -> bool {
+        self.missing
+    }
+
+    /// The same error as another kind (its message and whether something was missing kept).
+    pub fn with_kind(self, kind: ErrorKind) -> Self {
+        Self { kind, ..self }
     }
 
     /// A bad or missing argument.
@@ -119,8 +143,8 @@ impl StudentError {
     /// The same error, with `context` and ": " before its message.
     pub fn context(self, context: impl std::fmt::Display) -> Self {
         Self {
-            kind: self.kind,
             message: format!("{context}: {}", self.message),
+            ..self
         }
     }
 }

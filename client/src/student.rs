@@ -178,7 +178,15 @@ pub fn submit(
             receipt_path.display()
         ))
     })?;
-    crate::logs::observe_blackboard_vkey(profile, &body.log);
+    crate::logs::observe_blackboard_vkey(profile, &body.log).map_err(|e| {
+        e.context(format!(
+            "Blackboard answered with a receipt its pinned log does not hold; the file may have \
+             been stored as {}: the receipt was saved to {} as evidence: run `student list` \
+             and `student audit`, and report it to the course staff",
+            body.id,
+            receipt_path.display()
+        ))
+    })?;
     Ok(Submitted {
         log_index: receipt.log_proof().map(|p| p.index),
         body,

@@ -391,6 +391,33 @@ fn the_logs_are_kept_honest_by_their_audits() {
         "{report}"
     );
 
+    // Once Alice's profile pinned a log key, a receipt in another log is not accepted: as if
+    // she had pinned another key (CUHK's) before Blackboard answered.
+    let pin = campus.profile(ALICE).join("logs/blackboard.vkey");
+    let real = std::fs::read(&pin).expect("pinned key");
+    std::fs::copy(campus.profile(ALICE).join("logs/cuhk.vkey"), &pin).expect("another key");
+    let mut verify = local(&campus, ALICE, &["verify-receipt"]);
+    verify.arg(&receipt);
+    let out = run(verify);
+    assert_eq!(out.status.code(), Some(5), "{}", stdout_of(&out));
+    assert!(
+        stderr_of(&out).contains("not the one your profile pinned"),
+        "{}",
+        stderr_of(&out)
+    );
+    let receipts = campus.profile(ALICE).join("receipts");
+    let before = std::fs::read_dir(&receipts).expect("receipts").count();
+    let out = run(submit_cmd(&campus, &bb, ALICE, &essay));
+    assert_eq!(out.status.code(), Some(5), "{}", stdout_of(&out));
+    assert!(
+        stderr_of(&out).contains("receipt its pinned log does not hold"),
+        "{}",
+        stderr_of(&out)
+    );
+    let after = std::fs::read_dir(&receipts).expect("receipts").count();
+    assert_eq!(after, before + 1, "the receipt is kept as evidence");
+    std::fs::write(&pin, real).expect("restore");
+
     assert!(bb.stop());
     assert!(cuhk.stop());
 }

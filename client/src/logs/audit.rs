@@ -10,12 +10,15 @@
 //!   whether the profile ever held it.
 //! - [`compare_checkpoint`]: a checkpoint someone else saw, against the current one.
 //!
-//! A failed check is an [`StudentError`] of kind `Auth`; a log that cannot be read fails with
-//! the connection's own kind.
+//! A failed check is an [`StudentError`] of kind `Auth`, and so is a tile or bundle a signed
+//! checkpoint covers that the log says it does not hold; a log that cannot be read (the
+//! connection broke, the server refused for another reason) fails with that error's own kind,
+//! never as an alarm.
 
 use super::reader::{Head, LogReader};
 use super::state::{certificate_hash, Log, Pinned};
 use crate::session::StudentError;
+use crate::ErrorKind;
 use handin_core::logs::{LogEntry, LogProof};
 use handin_core::pki::{person_of, serial_hex, PersonId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +53,16 @@ pub struct Checked {
 
 fn alarm(m: impl Into<String>) -> StudentError {
     StudentError::auth(m)
+}
+
+/// A failed proof check `e` told as `why` says; any other failure (the connection, a refusal)
+/// is left as it is, to be tried again: it says nothing about the log.
+fn if_alarm(e: StudentError, why: impl FnOnce(&str) -> String) -> StudentError {
+    if e.kind() == ErrorKind::Auth {
+        alarm(why(e.message()))
+    } else {
+        e
+    }
 }
 
 /// Checks `log`'s key as served against `pinned` (the profile's, if any), opens its current
@@ -114,11 +127,12 @@ fn compare(reader: &LogReader<'_>, head: &Head, old: &Head) -> Result<Since, Stu
             reader
                 .check_consistency(old.size(), old.root(), head)
                 .map_err(|e| {
-                    alarm(format!(
-                        "the log is not consistent with what you saw before ({}): rewritten \
-                         or split view",
-                        e.message()
-                    ))
+                    if_alarm(e, |m| {
+                        format!(
+                            "the log is not consistent with what you saw before ({m}): \
+                             rewritten or split view"
+                        )
+                    })
                 })?;
             Ok(Since::Grew { from: old.size() })
         }
@@ -167,7 +181,7 @@ pub fn check_statement(
     }
     reader
         .check_inclusion(body, index, head)
-        .map_err(|e| alarm(format!("entry {index} is no longer in the log: {e}")))?;
+        .map_err(|e| if_alarm(e, |m| format!("entry {index} is no longer in the log: {m}")))?;
     Ok(index)
 }
 
@@ -239,27 +253,43 @@ pub enum Compared {
     Same,
     /// An earlier one, consistent with the current one (proof checked).
     Consistent,
-    /// A later one than the log shows now: it cannot be checked yet (audit again later).
+    /// A later one than the log shows now, which continues it: a consistency proof from the
+    /// current checkpoint to it, made from the tiles the log serves at its size, checked.
+    NewerConsistent,
+    /// A later one than the log shows now, whose tiles the log does not serve yet: it cannot
+    /// be checked yet (audit again later).
     Newer,
 }
 
 /// Checks `other`, a checkpoint of the same log someone else saw (opened with the pinned
 /// key), against `head`: same size and another root, or an earlier one that `head` does not
-/// continue, is a split view.
+/// continue, is a split view. A later one is checked if the log already serves the tiles at
+/// its size (a log that grew since `head` was read): one that does not continue `head` is a
+/// split view too; if the log does not serve them yet, it is [`Compared::Newer`].
 pub fn compare_checkpoint(
     reader: &LogReader<'_>,
     head: &Head,
     other: &Head,
 ) -> Result<Compared, StudentError> {
-    if other.size() > head.size() {
-        return Ok(Compared::Newer);
-    }
     let split = |why: String| {
         alarm(format!(
             "SPLIT VIEW: the log showed whoever saw this checkpoint another history than \
              it shows you ({why})"
         ))
     };
+    if other.size() > head.size() {
+        return match reader.check_consistency(head.size(), head.root(), other) {
+            Ok(()) => Ok(Compared::NewerConsistent),
+            Err(e) if e.is_missing() => Ok(Compared::Newer),
+            Err(e) if e.kind() == ErrorKind::Auth => Err(split(format!(
+                "size {} is not a prefix of size {}: {}",
+                head.size(),
+                other.size(),
+                e.message()
+            ))),
+            Err(e) => Err(e),
+        };
+    }
     if other.size() == head.size() {
         return if other.root() == head.root() {
             Ok(Compared::Same)
@@ -273,12 +303,14 @@ pub fn compare_checkpoint(
     reader
         .check_consistency(other.size(), other.root(), head)
         .map_err(|e| {
-            split(format!(
-                "size {} is not a prefix of size {}: {}",
-                other.size(),
-                head.size(),
-                e.message()
-            ))
+            if_alarm(e, |m| {
+                format!(
+                    "SPLIT VIEW: the log showed whoever saw this checkpoint another history \
+                     than it shows you (size {} is not a prefix of size {}: {m})",
+                    other.size(),
+                    head.size()
+                )
+            })
         })?;
     Ok(Compared::Consistent)
 }

@@ -8,13 +8,20 @@ use crate::session::{client_config, nothing_more, Profile, Remote, Session, Stud
 use handin_core::enroll::EnrollClientProtocol;
 use handin_core::staff::{StaffClientEvent, StaffClientProtocol};
 use handin_core::submit::SubmitClientProtocol;
-use handin_core::{EnrollClientEvent, Refusal, Role, SubmitClientEvent};
+use handin_core::{EnrollClientEvent, Refusal, RefusalCode, Role, SubmitClientEvent};
 
+/// A refusal to serve a log object; `NotFound` is kept apart ([`StudentError::is_missing`]):
+/// for an object a signed checkpoint covers, it is an alarm, not a failure to read.
 fn refused(what: &str, path: &str, r: &Refusal) -> StudentError {
-    StudentError::refused(format!(
+    let m = format!(
         "{what} refused to serve {path} of its log: {}",
         printable::text(&r.reason)
-    ))
+    );
+    if r.code == RefusalCode::NotFound {
+        StudentError::missing(m)
+    } else {
+        StudentError::refused(m)
+    }
 }
 
 impl Session<SubmitClientProtocol> {

@@ -14,6 +14,7 @@
 //! | `state.rs` | [`Log`]; the profile's pinned log keys, last checkpoints and known certificates |
 //! | `audit.rs` | the checks of an audit: a log's head, a logged statement, CUHK's certificates for one ID, others' checkpoints |
 //! | `replay.rs` | a monitor's replay of a whole log |
+//! | `tests.rs`, `tests_fetch.rs` | the checks against in-memory logs; fetches that fail in each way, and statements outside the pinned log |
 
 mod audit;
 pub(crate) mod connect;
@@ -28,9 +29,11 @@ pub use audit::{
 pub use reader::{Bundle, Fetch, Head, LogReader};
 pub use replay::{replay, Replayed};
 pub use state::{
-    certificate_hash, known_certificates, observe_blackboard_vkey, pin_vkey, pinned_vkey,
-    remember_certificate, save_checkpoint, saved_checkpoint, Log, Pinned,
+    certificate_hash, known_certificates, observe_blackboard_vkey, pin_vkey, pinned_at,
+    pinned_vkey, remember_certificate, save_checkpoint, saved_checkpoint, Log, Pinned,
 };
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fetch;

@@ -4,8 +4,14 @@
 //! itself: a checkpoint is opened with the key the caller trusts, every entry bundle is checked
 //! against the level-0 hash tile, and tiles only ever lead to proofs that are then verified
 //! against a signed root.
+//!
+//! Errors are classified: a tile or bundle a signed checkpoint covers that the log says it does
+//! not hold is an alarm (kind `Auth`: the log cannot back what it signed), as is an object that
+//! does not parse or a proof that fails; a connection that breaks or a refusal for another
+//! reason keeps its own kind (try again).
 
 use crate::session::StudentError;
+use crate::ErrorKind;
 use handin_core::tlog::{
     consistency_proof, inclusion_proof, leaf_hash, parse_entry_bundle, parse_hash_tile,
     root_of_leaf_hashes, verify_consistency, verify_inclusion, Checkpoint, Hash, NoteVerifier,
@@ -143,12 +149,28 @@ impl<'a> LogReader<'a> {
         })
     }
 
+    /// A tile or entry bundle of a tree a checkpoint signed by the log's key covers: the log
+    /// answering that it does not hold it is an alarm (kind `Auth`, still
+    /// [`StudentError::is_missing`]); any other failure to fetch it stays what it was.
+    fn get_covered(&self, path: &str) -> Result<Vec<u8>, StudentError> {
+        self.get(path).map_err(|e| {
+            if e.is_missing() {
+                e.with_kind(ErrorKind::Auth).context(format!(
+                    "{}'s log cannot back its signed checkpoint: it does not serve {path}, which                      the checkpoint covers",
+                    self.what
+                ))
+            } else {
+                e
+            }
+        })
+    }
+
     /// The hashes of a hash tile (fetched once per run).
     pub fn hashes(&self, tile: &TilePath) -> Result<Rc<[Hash]>, StudentError> {
         if let Some(h) = self.tiles.borrow().get(tile) {
             return Ok(Rc::clone(h));
         }
-        let bytes = self.get(&tile.to_path())?;
+        let bytes = self.get_covered(&tile.to_path())?;
         let hashes: Rc<[Hash]> = parse_hash_tile(&bytes, tile.width)
             .map_err(|e| StudentError::auth(format!("{} served {tile}: {e}", self.what)))?
             .into();
@@ -178,7 +200,7 @@ impl<'a> LogReader<'a> {
         let tile = TilePath::hash(0, index, width)?;
         let hashes = self.hashes(&tile)?;
         let path = TilePath::entries(index, width)?;
-        let bytes = self.get(&path.to_path())?;
+        let bytes = self.get_covered(&path.to_path())?;
         let entries = parse_entry_bundle(&bytes, width)
             .map_err(|e| StudentError::auth(format!("{} served {path}: {e}", self.what)))?;
         let first = index * u64::from(TILE_WIDTH);

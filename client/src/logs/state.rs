@@ -1,6 +1,7 @@
 //! What a profile remembers of handin's two logs, in `logs/` beside `receipts/`: for each log
-//! its verifier key, pinned on first use (`logs/<log>.vkey`), and the last checkpoint an audit
-//! found consistent (`logs/<log>.checkpoint`, the signed note as served: it can be handed to
+//! its verifier key, pinned on first use (`logs/<log>.vkey`, and when, in
+//! `logs/<log>.pinned-at`: a receipt naming no log received after that was kept out of the
+//! log), and the last checkpoint an audit found consistent (`logs/<log>.checkpoint`, the signed note as served: it can be handed to
 //! someone else, who checks it against what the log shows them). And the certificates the
 //! profile ever held (`known-certificates`, the SHA-256 of each, one a line): a certificate
 //! CUHK's log holds for the profile's ID but this list does not is one someone else obtained.
@@ -12,6 +13,7 @@ use handin_core::tlog::NoteVerifier;
 use handin_files::{self as fsio, PUBLIC};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One of handin's two logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,6 +59,12 @@ impl Profile {
     /// The pinned verifier key of `log`.
     pub fn log_vkey(&self, log: Log) -> PathBuf {
         self.logs().join(format!("{}.vkey", log.name()))
+    }
+
+    /// When the verifier key of `log` was pinned: seconds since the Unix epoch, one line
+    /// (profiles pinned before it was kept have none: the key file's modification time says).
+    pub fn log_pinned_at(&self, log: Log) -> PathBuf {
+        self.logs().join(format!("{}.pinned-at", log.name()))
     }
 
     /// The last checkpoint of `log` an audit found consistent (a signed note).
@@ -140,32 +148,76 @@ pub fn pin_vkey(profile: &Profile, log: Log, vkey: &str) -> Result<Pinned, Stude
         &profile.log_vkey(log),
         format!("{}\n", pinned.vkey).as_bytes(),
     )?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    write(&profile.log_pinned_at(log), format!("{now}\n").as_bytes())?;
     tracing::info!(log = log.name(), vkey = %pinned.vkey, "pinned the log's key");
     Ok(pinned)
 }
 
-/// After a receipt or commitment that names Blackboard's log `vkey` verified: pins the key if
-/// the profile has none, and warns on stderr if it is another key than the pinned one (an
-/// audit then fails on that statement).
-pub fn observe_blackboard_vkey(profile: &Profile, vkey: &str) {
-    if vkey.is_empty() {
-        return;
+/// When `log`'s key was pinned (seconds since the Unix epoch): as recorded beside it, else (a
+/// profile that pinned it before the time was recorded) the key file's modification time;
+/// `None` if no key is pinned.
+pub fn pinned_at(profile: &Profile, log: Log) -> Result<Option<u64>, StudentError> {
+    if let Some(bytes) = read_optional(&profile.log_pinned_at(log))? {
+        if let Some(t) = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+        {
+            return Ok(Some(t));
+        }
     }
-    let outcome = pinned_vkey(profile, Log::Blackboard).and_then(|pinned| match pinned {
-        None => pin_vkey(profile, Log::Blackboard, vkey).map(|_| ()),
-        Some(p) if p.vkey == vkey => Ok(()),
-        Some(p) => {
-            eprintln!(
-                "student: warning: Blackboard logged this in another log than the one your \
-                 profile pinned.\n  pinned: {}\n  this:   {vkey}\n  `student audit` will \
-                 report it; tell the course staff.",
-                p.vkey
-            );
+    let path = profile.log_vkey(log);
+    match std::fs::metadata(&path) {
+        Ok(m) => Ok(Some(
+            m.modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs()),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StudentError::file(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// After a receipt or commitment from Blackboard verified, the log key it names (`vkey`,
+/// empty if it names none): pins it if the profile has no key for Blackboard's log. Once a key
+/// is pinned, a statement naming no log or another key is one Blackboard's log (as this
+/// profile knows it) does not hold: refused (kind `Auth`), whatever was saved is kept. A
+/// failure to pin is only a warning on stderr.
+pub fn observe_blackboard_vkey(profile: &Profile, vkey: &str) -> Result<(), StudentError> {
+    let pinned = match pinned_vkey(profile, Log::Blackboard) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("student: warning: {e}");
+            return Ok(());
+        }
+    };
+    match pinned {
+        None if vkey.is_empty() => Ok(()),
+        None => {
+            if let Err(e) = pin_vkey(profile, Log::Blackboard, vkey) {
+                eprintln!("student: warning: {e}");
+            }
             Ok(())
         }
-    });
-    if let Err(e) = outcome {
-        eprintln!("student: warning: {e}");
+        Some(p) if p.vkey == vkey => Ok(()),
+        Some(p) => Err(StudentError::auth(if vkey.is_empty() {
+            format!(
+                "it names no log, though your profile pinned Blackboard's log key {} (all \
+                 Blackboard signs since is logged)",
+                p.vkey
+            )
+        } else {
+            format!(
+                "it names the log key {vkey}, not the one your profile pinned ({})",
+                p.vkey
+            )
+        })),
     }
 }
 

@@ -18,7 +18,7 @@ const ORIGIN: &str = "blackboard.test/receipts";
 const SEED: [u8; 32] = [7; 32];
 
 /// A log in memory, served as a log server serves it.
-struct TestLog {
+pub(super) struct TestLog {
     signer: NoteSigner,
     entries: Vec<Vec<u8>>,
     hashes: MemoryHashes,
@@ -27,11 +27,11 @@ struct TestLog {
 }
 
 impl TestLog {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::with_key(&SEED)
     }
 
-    fn with_key(seed: &[u8]) -> Self {
+    pub(super) fn with_key(seed: &[u8]) -> Self {
         Self {
             signer: NoteSigner::from_seed(ORIGIN, seed).expect("key"),
             entries: Vec::new(),
@@ -41,7 +41,7 @@ impl TestLog {
     }
 
     /// A log of `n` entries `entry i`.
-    fn of(n: u64) -> Self {
+    pub(super) fn of(n: u64) -> Self {
         let mut log = Self::new();
         for i in 0..n {
             log.append(format!("entry {i}").into_bytes());
@@ -49,32 +49,32 @@ impl TestLog {
         log
     }
 
-    fn append(&mut self, entry: Vec<u8>) -> u64 {
+    pub(super) fn append(&mut self, entry: Vec<u8>) -> u64 {
         self.hashes.append(&[leaf_hash(&entry)]).expect("append");
         self.entries.push(entry);
         self.entries.len() as u64 - 1
     }
 
-    fn size(&self) -> u64 {
+    pub(super) fn size(&self) -> u64 {
         self.entries.len() as u64
     }
 
-    fn note(&self) -> String {
+    pub(super) fn note(&self) -> String {
         Checkpoint::new(ORIGIN, self.size(), self.hashes.root())
             .sign(&self.signer)
             .expect("sign")
     }
 
-    fn head(&self) -> Head {
+    pub(super) fn head(&self) -> Head {
         Head::open(self.note().as_bytes(), &self.pinned().verifier).expect("own head")
     }
 
-    fn pinned(&self) -> Pinned {
+    pub(super) fn pinned(&self) -> Pinned {
         Pinned::parse(&self.signer.verifier().vkey()).expect("vkey")
     }
 
     /// Entry `index`'s proof against the current checkpoint, as a receipt carries it.
-    fn proof(&self, index: u64) -> LogProof {
+    pub(super) fn proof(&self, index: u64) -> LogProof {
         LogProof {
             index,
             hashes: inclusion_proof(&self.hashes, index, self.size()).expect("proof"),
@@ -82,8 +82,8 @@ impl TestLog {
         }
     }
 
-    fn serve(&self, path: &str) -> Result<Vec<u8>, StudentError> {
-        let missing = || StudentError::refused(format!("{path} is not in the log"));
+    pub(super) fn serve(&self, path: &str) -> Result<Vec<u8>, StudentError> {
+        let missing = || StudentError::missing(format!("{path} is not in the log"));
         let tile = match check_log_path(path).map_err(StudentError::refused)? {
             LogPath::Checkpoint => return Ok(self.note().into_bytes()),
             LogPath::Vkey => return Ok(format!("{}\n", self.signer.verifier().vkey()).into_bytes()),
@@ -116,7 +116,7 @@ impl TestLog {
         }
     }
 
-    fn reader(&self) -> LogReader<'_> {
+    pub(super) fn reader(&self) -> LogReader<'_> {
         LogReader::new("Blackboard", move |path: &str| self.serve(path))
     }
 }
@@ -166,7 +166,7 @@ fn a_clean_log_passes_every_check() {
     );
     assert_eq!(
         compare_checkpoint(&reader, &old, &checked.head).expect("newer"),
-        Compared::Newer
+        Compared::NewerConsistent
     );
     // First use: the key served is pinned; the same head again is the same.
     let first = check_head(&reader, Log::Blackboard, None, None).expect("first");
@@ -506,6 +506,16 @@ fn the_profiles_log_state_is_read_strictly_and_kept_as_written() {
     .expect("write");
     let e = pinned_vkey(&profile, Log::Cuhk).expect_err("damaged");
     assert_eq!(e.kind(), ErrorKind::File, "{e}");
+    // When the key was pinned is recorded beside it.
+    let at = pinned_at(&profile, Log::Cuhk)
+        .expect("read")
+        .expect("pinned");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    assert!(at <= now && now - at < 600, "{at} {now}");
+    assert_eq!(pinned_at(&profile, Log::Blackboard).expect("read"), None);
     // The known certificates: each kept once; lines that are no SHA-256 are ignored.
     remember_certificate(&profile, b"one").expect("remembered");
     remember_certificate(&profile, b"one").expect("remembered");

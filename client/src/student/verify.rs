@@ -6,11 +6,13 @@
 //! receipt says Blackboard received the file, and, when the profile pinned Blackboard's
 //! certificate, that one or one the profile has recorded since. A logged receipt's proof that
 //! Blackboard's log holds it must verify too (offline, against the log key the receipt names);
-//! whether it is still there is `student audit`'s question.
+//! whether it is still there is `student audit`'s question. Once the profile pinned the log's
+//! key, a receipt naming another key, or naming none though received after the pin, is not
+//! valid either.
 
 use super::pin::{self, Standing};
 use super::{Profile, StudentError};
-use crate::logs::{pinned_vkey, Log};
+use crate::logs::{pinned_at, pinned_vkey, Log};
 use crate::rfc3339;
 use handin_core::pki::{
     check_server_certificate, from_pem_or_der, ServerCertError, ServerCertificate,
@@ -52,8 +54,6 @@ pub struct LoggedAt {
 pub enum LogKey {
     /// It is the key the profile pinned for Blackboard's log.
     Pinned,
-    /// The profile pinned another key: `student audit` reports it.
-    Other,
     /// The profile pinned no key for Blackboard's log.
     NoPin,
 }
@@ -132,14 +132,13 @@ pub fn verify_receipt(
         (Some(checkpoint), Some(proof)) => Some(LoggedAt {
             checkpoint,
             index: proof.index,
-            key: match pinned_vkey(profile, Log::Blackboard)? {
-                None => LogKey::NoPin,
-                Some(p) if p.vkey == body.log => LogKey::Pinned,
-                Some(_) => LogKey::Other,
-            },
+            key: logged_key(profile, &body)?,
             vkey: body.log.clone(),
         }),
-        _ => None,
+        _ => {
+            logged_key(profile, &body)?;
+            None
+        }
     };
     match pin::standing(profile, &chain[0])? {
         Ok(standing) => Ok(Verified {
@@ -153,6 +152,36 @@ pub fn verify_receipt(
             pin::describe_server(&signer)
         )),
     }
+}
+
+/// How the profile knows the log key `body` names. Once a key is pinned, a receipt naming
+/// another is not valid, nor is one naming none that Blackboard received after the pin (it
+/// logs every receipt since).
+fn logged_key(profile: &Profile, body: &ReceiptBody) -> Result<LogKey, StudentError> {
+    let Some(pinned) = pinned_vkey(profile, Log::Blackboard)? else {
+        return Ok(LogKey::NoPin);
+    };
+    if body.log.is_empty() {
+        let at = pinned_at(profile, Log::Blackboard)?.unwrap_or(0);
+        if body.received_at < at {
+            return Ok(LogKey::NoPin);
+        }
+        return invalid(format!(
+            "it names no log, yet Blackboard received the file at {}, after your profile pinned \
+             Blackboard's log key ({}): every receipt since is logged, so Blackboard kept this \
+             one out of its log; run `student audit`, and report it to the course staff",
+            rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(body.received_at)),
+            rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(at))
+        ));
+    }
+    if body.log != pinned.vkey {
+        return invalid(format!(
+            "it names the log key {}, not the one your profile pinned for Blackboard's log ({}): \
+             Blackboard's log as you know it does not hold it; report it to the course staff",
+            body.log, pinned.vkey
+        ));
+    }
+    Ok(LogKey::Pinned)
 }
 
 /// Checks a logged receipt's proof against the log key its `body` names, offline.

@@ -210,6 +210,7 @@ fn audit_log(
         let (outcome, problem) = match compare_checkpoint(reader, &checked.head, &h) {
             Ok(Compared::Same) => ("same", None),
             Ok(Compared::Consistent) => ("consistent", None),
+            Ok(Compared::NewerConsistent) => ("newer_consistent", None),
             Ok(Compared::Newer) => ("newer", None),
             Err(e) if is_alarm(&e) => ("split_view", Some(e.message().to_owned())),
             Err(e) => return Err(e),

@@ -65,7 +65,8 @@ pub struct CheckpointReport {
     pub log: Option<Log>,
     /// Its size, if it opened.
     pub size: Option<u64>,
-    /// `same`, `consistent`, `newer` (ahead of what the log shows now), `split_view`,
+    /// `same`, `consistent`, `newer_consistent` (ahead of what the log shows now, and
+    /// continuing it: proof checked), `newer` (ahead, not provable yet), `split_view`,
     /// `unknown_key` (signed by neither pinned key) or `unchecked` (its log failed its checks).
     pub outcome: &'static str,
     /// What is wrong, if anything.

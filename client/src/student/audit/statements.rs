@@ -1,12 +1,16 @@
 //! The saved receipts and commitments of a profile, each checked against Blackboard's log: still
-//! there, unchanged, and consistent with the log's current checkpoint.
+//! there, unchanged, and consistent with the log's current checkpoint. One naming no log is a
+//! receipt of before the logs if Blackboard received it before the profile pinned the log's
+//! key, and an alarm if after; one naming another key than the pinned one is an alarm.
 
 use super::{is_alarm, Audit, StatementReport, StatementStatus};
-use crate::logs::{check_statement, Checked, LogReader};
+use crate::logs::{check_statement, pinned_at, Checked, Log, LogReader};
+use crate::rfc3339;
 use crate::session::{Profile, StudentError};
 use handin_core::logs::{Commitment, LogProof};
 use handin_core::Receipt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The files in `dir` ending in `.ext`, sorted; none if there is no such directory.
 fn files_in(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, StudentError> {
@@ -34,6 +38,8 @@ struct Logged {
     body: Vec<u8>,
     log: String,
     proof: Option<LogProof>,
+    /// When Blackboard received or signed it (seconds since the Unix epoch), as it says.
+    at: u64,
 }
 
 fn read_receipt(file: &Path) -> Result<Logged, String> {
@@ -45,6 +51,7 @@ fn read_receipt(file: &Path) -> Result<Logged, String> {
         body: receipt.body_bytes().to_vec(),
         log: body.log,
         proof: receipt.log_proof().cloned(),
+        at: body.received_at,
     })
 }
 
@@ -57,6 +64,7 @@ fn read_commitment(file: &Path) -> Result<Logged, String> {
         body: body.encode(),
         log: body.log,
         proof: c.log_proof().cloned(),
+        at: body.committed_at,
     })
 }
 
@@ -67,6 +75,8 @@ pub(super) fn statements(
     profile: &Profile,
     audit: &mut Audit,
 ) -> Result<(), StudentError> {
+    // Pinned by this audit if not before: then every saved statement is older.
+    let pinned_at = pinned_at(profile, Log::Blackboard)?.unwrap_or(u64::MAX);
     for (dir, ext, read, receipts) in [
         (
             profile.receipts(),
@@ -77,7 +87,7 @@ pub(super) fn statements(
         (profile.commitments(), "commitment", read_commitment, false),
     ] {
         for file in files_in(&dir, ext)? {
-            let report = statement(reader, checked, &file, read(&file))?;
+            let report = statement(reader, checked, pinned_at, &file, read(&file))?;
             if let Some(p) = report
                 .problem
                 .as_ref()
@@ -97,9 +107,12 @@ pub(super) fn statements(
     Ok(())
 }
 
+/// One saved statement: one naming no log is of before the logs if Blackboard received it
+/// before the profile pinned its log's key (`pinned_at`), an alarm if after.
 fn statement(
     reader: &LogReader<'_>,
     checked: &Checked,
+    pinned_at: u64,
     file: &Path,
     read: Result<Logged, String>,
 ) -> Result<StatementReport, StudentError> {
@@ -120,7 +133,18 @@ fn statement(
     };
     report.what = logged.what;
     if logged.log.is_empty() {
-        report.status = StatementStatus::NotLogged;
+        if logged.at < pinned_at {
+            report.status = StatementStatus::NotLogged;
+        } else {
+            report.status = StatementStatus::Alarm;
+            report.problem = Some(format!(
+                "it names no log, yet Blackboard signed it at {}, after your profile pinned \
+                 Blackboard's log key ({}): Blackboard kept it out of its log; report it to the \
+                 course staff",
+                rfc3339(UNIX_EPOCH + Duration::from_secs(logged.at)),
+                rfc3339(UNIX_EPOCH + Duration::from_secs(pinned_at))
+            ));
+        }
         return Ok(report);
     }
     let Some(proof) = logged.proof else {
