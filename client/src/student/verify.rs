@@ -128,6 +128,15 @@ pub fn verify_receipt(
             return Err(StudentError::file(format!("{shown}: {e}")))
         }
     };
+    // Whose certificate signed before which log holds it: a receipt of another server is
+    // told as such, whatever log it names.
+    let standing = match pin::standing(profile, &chain[0])? {
+        Ok(standing) => standing,
+        Err(pinned) => return invalid(format!(
+            "it is signed by {}, which is neither the Blackboard certificate your profile pinned ({pinned}) nor one it has seen since; if CUHK issued it to Blackboard, pin it with `student pin-blackboard {shown}` and verify again",
+            pin::describe_server(&signer)
+        )),
+    };
     let log = match (verified.checkpoint, parsed.log_proof()) {
         (Some(checkpoint), Some(proof)) => Some(LoggedAt {
             checkpoint,
@@ -140,18 +149,12 @@ pub fn verify_receipt(
             None
         }
     };
-    match pin::standing(profile, &chain[0])? {
-        Ok(standing) => Ok(Verified {
-            body,
-            signer,
-            standing,
-            log,
-        }),
-        Err(pinned) => invalid(format!(
-            "it is signed by {}, which is neither the Blackboard certificate your profile pinned ({pinned}) nor one it has seen since; if CUHK issued it to Blackboard, pin it with `student pin-blackboard {shown}` and verify again",
-            pin::describe_server(&signer)
-        )),
-    }
+    Ok(Verified {
+        body,
+        signer,
+        standing,
+        log,
+    })
 }
 
 /// How the profile knows the log key `body` names. Once a key is pinned, a receipt naming
