@@ -72,21 +72,26 @@ fn issue_server(campus: &Campus, pki: &Path, name: &str, stem: &str) -> (PathBuf
         campus.path(&format!("{stem}.crt")),
         campus.path(&format!("{stem}.key")),
     );
-    let mut c = cmd("cuhk");
-    c.args(["issue-server", "--dir"])
-        .arg(pki)
-        .args([
-            "--name",
-            name,
-            "--san",
-            "localhost",
-            "--san",
-            "127.0.0.1",
-            "--out-cert",
-        ])
-        .arg(&cert)
-        .arg("--out-key")
-        .arg(&key);
+    // The campus's own CA logs the certificate in its records (which may be in PostgreSQL).
+    let mut c = if pki == campus.pki() {
+        campus.cuhk(&["issue-server"])
+    } else {
+        let mut c = cmd("cuhk");
+        c.args(["issue-server", "--dir"]).arg(pki);
+        c
+    };
+    c.args([
+        "--name",
+        name,
+        "--san",
+        "localhost",
+        "--san",
+        "127.0.0.1",
+        "--out-cert",
+    ])
+    .arg(&cert)
+    .arg("--out-key")
+    .arg(&key);
     ok(c);
     (cert, key)
 }
