@@ -37,7 +37,7 @@ n = int(sys.argv[5])
 # The signed note: text, a blank line, signature lines "— name base64(keyid || sig)".
 text, sigs = note.split(b"\n\n", 1)
 text += b"\n"
-name, keyid, key = vkey.decode().strip().split("+")
+name, keyid, key = vkey.decode().strip().split("+", 2)
 key = base64.b64decode(key)
 assert key[0] == 1, "an Ed25519 vkey"
 want_id = hashlib.sha256(name.encode() + b"\n" + key).digest()[:4]
