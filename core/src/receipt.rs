@@ -145,6 +145,11 @@ impl ReceiptBody {
             if v2 {
                 let committed = r.bool()?;
                 let at = r.u64()?;
+                if !committed && at != 0 {
+                    return Err(crate::msg::DecodeError(
+                        "a commitment time without its flag".into(),
+                    ));
+                }
                 body.committed_at = committed.then_some(at);
                 body.log = r.str()?;
             }

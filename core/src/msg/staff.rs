@@ -441,6 +441,9 @@ impl StaffMessage {
                 }
                 let committed = r.bool()?;
                 let at = r.u64()?;
+                if !committed && at != 0 {
+                    return err("a status row's commitment time without its flag");
+                }
                 Self::StatusRow(StatusRow {
                     student_id,
                     on_class_list,
