@@ -125,6 +125,30 @@ pub struct UploadOffer {
     pub sha256: [u8; 32],
 }
 
+impl UploadOffer {
+    /// Whether a signed statement (a receipt, a commitment) of `student_id` with these fields
+    /// describes this offer of `student`'s: the one comparison the server makes before sending
+    /// it and the client after receiving it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn is_described_by(
+        &self,
+        student: &str,
+        student_id: &str,
+        course: &str,
+        assignment: &str,
+        file_name: &str,
+        size: u64,
+        sha256: &[u8; 32],
+    ) -> bool {
+        student_id == student
+            && course == self.course
+            && assignment == self.assignment
+            && file_name == self.file_name
+            && size == self.size
+            && *sha256 == self.sha256
+    }
+}
+
 /// Every message of every protocol.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -547,12 +547,17 @@ impl Connection<SubmitClientProtocol> {
             .and_then(|c| c.first())
             .ok_or("no server certificate")?;
         let (body, _) = commitment.verify(cert)?;
-        let ours = Some(body.student_id.as_str()) == self.proto.student.as_deref()
-            && body.course == offer.course
-            && body.assignment == offer.assignment
-            && body.file_name == offer.file_name
-            && body.size == offer.size
-            && body.sha256 == offer.sha256;
+        let ours = self.proto.student.as_deref().is_some_and(|student| {
+            offer.is_described_by(
+                student,
+                &body.student_id,
+                &body.course,
+                &body.assignment,
+                &body.file_name,
+                body.size,
+                &body.sha256,
+            )
+        });
         if !ours {
             return Err("it does not describe what we committed to".into());
         }
@@ -572,12 +577,17 @@ impl Connection<SubmitClientProtocol> {
             .and_then(|c| c.first())
             .ok_or("no server certificate")?;
         let body = receipt.verify(cert).map_err(|e| e.0)?;
-        let ours = Some(body.student_id.as_str()) == self.proto.student.as_deref()
-            && body.course == offer.course
-            && body.assignment == offer.assignment
-            && body.file_name == offer.file_name
-            && body.size == offer.size
-            && body.sha256 == offer.sha256;
+        let ours = self.proto.student.as_deref().is_some_and(|student| {
+            offer.is_described_by(
+                student,
+                &body.student_id,
+                &body.course,
+                &body.assignment,
+                &body.file_name,
+                body.size,
+                &body.sha256,
+            )
+        });
         if !ours {
             return Err("it does not describe what we uploaded".into());
         }

@@ -297,13 +297,15 @@ impl Connection<SubmitServerProtocol> {
             .as_ref()
             .map(|s| s.as_str())
             .unwrap_or_default();
-        if body.student_id != student
-            || body.course != offer.course
-            || body.assignment != offer.assignment
-            || body.file_name != offer.file_name
-            || body.size != offer.size
-            || body.sha256 != offer.sha256
-        {
+        if !offer.is_described_by(
+            student,
+            &body.student_id,
+            &body.course,
+            &body.assignment,
+            &body.file_name,
+            body.size,
+            &body.sha256,
+        ) {
             return Err(UsageError(
                 "the receipt does not describe the completed upload",
             ));
@@ -330,13 +332,15 @@ impl Connection<SubmitServerProtocol> {
             .as_ref()
             .map(|s| s.as_str())
             .unwrap_or_default();
-        if body.student_id != student
-            || body.course != offer.course
-            || body.assignment != offer.assignment
-            || body.file_name != offer.file_name
-            || body.size != offer.size
-            || body.sha256 != offer.sha256
-        {
+        if !offer.is_described_by(
+            student,
+            &body.student_id,
+            &body.course,
+            &body.assignment,
+            &body.file_name,
+            body.size,
+            &body.sha256,
+        ) {
             return Err(UsageError("the commitment does not describe the request"));
         }
         self.engine
