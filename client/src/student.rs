@@ -28,9 +28,9 @@ pub use crate::session::{explain, kind_of, ErrorKind, Profile, Remote, StudentEr
 use crate::printable;
 use crate::session::{blackboard, fail, nothing_more, progress_bar, Session};
 use crate::upload::FileUpload;
-use handin_core::msg::{SubmissionEntry, UploadOffer};
+use handin_core::msg::{StreamedOffer, SubmissionEntry, UploadOffer};
 use handin_core::submit::{Sha256, SubmitClientProtocol};
-use handin_core::{ReceiptBody, SubmitClientEvent};
+use handin_core::{ReceiptBody, SubmitClient, SubmitClientEvent, UsageError};
 use handin_files::{self as fsio, PUBLIC};
 use std::fs::File;
 use std::io::Read;
@@ -108,6 +108,14 @@ pub(crate) fn offer_of(
     course: &str,
     assignment: &str,
 ) -> Result<UploadOffer, StudentError> {
+    let named = named_offer(file, course, assignment)?;
+    let (size, sha256) = hash_file(file)?;
+    Ok(StreamedOffer { size, ..named }.with_sha256(sha256))
+}
+
+/// What `file` is offered to `course`/`assignment` as, before its SHA-256 is known: its name
+/// and its size now, once the names are checked.
+fn named_offer(file: &Path, course: &str, assignment: &str) -> Result<StreamedOffer, StudentError> {
     refuse_directory(file)?;
     let file_name = file
         .file_name()
@@ -120,14 +128,47 @@ pub(crate) fn offer_of(
         .map_err(|e| StudentError::usage(e.to_string()))?;
     handin_core::names::check_label("assignment", assignment)
         .map_err(|e| StudentError::usage(e.to_string()))?;
-    let (size, sha256) = hash_file(file)?;
-    Ok(UploadOffer {
+    let size = std::fs::metadata(file)
+        .map_err(|e| StudentError::file(format!("cannot read {}: {e}", file.display())))?
+        .len();
+    Ok(StreamedOffer {
         course: course.into(),
         assignment: assignment.into(),
         file_name,
         size,
-        sha256,
     })
+}
+
+/// The request that offers `named`: streamed (hashed as it is sent, the file read once) if the
+/// server takes it, else with its SHA-256 up front (the file read twice). A failure to hash
+/// the file is kept in `failed`.
+fn offer_request<'a>(
+    file: &'a Path,
+    named: StreamedOffer,
+    failed: &'a mut Option<StudentError>,
+) -> impl FnOnce(&mut SubmitClient) -> Result<(), UsageError> + 'a {
+    move |c| {
+        if c.streams_digests() {
+            return c.submit_streamed(named);
+        }
+        let hashed = hash_file(file).and_then(|(size, sha256)| {
+            if size == named.size {
+                Ok(sha256)
+            } else {
+                Err(StudentError::file(format!(
+                    "{} changed while it was being sent: send it again",
+                    file.display()
+                )))
+            }
+        });
+        match hashed {
+            Ok(sha256) => c.submit(named.with_sha256(sha256)),
+            Err(e) => {
+                *failed = Some(e);
+                Err(UsageError("the file could not be hashed"))
+            }
+        }
+    }
 }
 
 /// Submits `file` to `course`/`assignment`; saves and returns the verified receipt.
@@ -138,12 +179,13 @@ pub fn submit(
     course: &str,
     assignment: &str,
 ) -> Result<Submitted, StudentError> {
-    let offer = offer_of(file, course, assignment)?;
-    let size = offer.size;
+    let named = named_offer(file, course, assignment)?;
+    let size = named.size;
     let mut bb = blackboard(remote, profile)?;
     let mut upload = FileUpload::open(file, size, "uploading")?;
+    let mut hash_failed = None;
     let result = bb.exchange(
-        |c| c.submit(offer),
+        offer_request(file, named, &mut hash_failed),
         |ev| match ev {
             SubmitClientEvent::Receipt { receipt, body } => Some(Ok((receipt, body))),
             SubmitClientEvent::Refused(r) => Some(fail(ErrorKind::Refused, submit_refusal(&r))),
@@ -155,6 +197,9 @@ pub fn submit(
     drop(upload);
     bb.check_pin(profile);
     let signer = bb.conn.peer_certificate().map(<[u8]>::to_vec);
+    if let Some(e) = hash_failed {
+        return Err(e);
+    }
     let (receipt, body) = result?;
     // The id names the receipt's file: it must be a plain name.
     check_id_from_server(

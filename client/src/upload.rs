@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Queue at most this much per round: the transport reports how much it still holds.
-const AHEAD: usize = 256 * 1024;
+const AHEAD: usize = 1024 * 1024;
 
 /// A connection that can take an upload's bytes.
 pub(crate) trait Uploading {
@@ -70,7 +70,7 @@ impl FileUpload {
         Ok(Self {
             reader,
             path: path.to_owned(),
-            buf: vec![0u8; 64 * 1024],
+            buf: vec![0u8; 256 * 1024],
             size,
             sent: 0,
             bar: progress_bar(size, what),

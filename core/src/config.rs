@@ -20,6 +20,11 @@ use std::time::{Duration, SystemTime};
 pub const ENROLL_ALPN: &[u8] = b"handin-enroll/1";
 /// ALPN protocol name of submission (port 3141).
 pub const SUBMIT_ALPN: &[u8] = b"handin-submit/1";
+/// ALPN protocol name of submission with streamed offers: `handin-submit/1` plus
+/// `SubmitStreamed`/`DataDigest`, an upload whose SHA-256 follows its bytes. Offered and
+/// preferred by this version's clients and servers; either end falls back to
+/// `handin-submit/1` with a peer that does not know it.
+pub const SUBMIT_STREAMED_ALPN: &[u8] = b"handin-submit/2";
 /// ALPN protocol name of the staff protocol (Blackboard's port 3141, beside submission).
 pub const STAFF_ALPN: &[u8] = b"handin-staff/1";
 /// ALPN protocol name of Blackboard's web pages: HTTP/1.1, what a browser offers (with `h2`).
@@ -248,7 +253,7 @@ impl Role {
     /// Every role, in the order of their protocols' introduction.
     pub const ALL: [Role; 4] = [Role::Enroll, Role::Submit, Role::Staff, Role::Web];
 
-    /// The role's ALPN protocol name.
+    /// The role's first ALPN protocol name (the one every version knows).
     pub fn alpn(self) -> &'static [u8] {
         match self {
             Self::Enroll => ENROLL_ALPN,
@@ -258,9 +263,25 @@ impl Role {
         }
     }
 
-    /// The role whose ALPN protocol name is `alpn`.
+    /// Every ALPN protocol name of the role, the preferred first: what clients offer and
+    /// servers accept.
+    pub fn alpns(self) -> &'static [&'static [u8]] {
+        match self {
+            Self::Enroll => &[ENROLL_ALPN],
+            Self::Submit => &[SUBMIT_STREAMED_ALPN, SUBMIT_ALPN],
+            Self::Staff => &[STAFF_ALPN],
+            Self::Web => &[WEB_ALPN],
+        }
+    }
+
+    /// Whether `alpn` is one of the role's protocol names.
+    pub fn speaks(self, alpn: &[u8]) -> bool {
+        self.alpns().contains(&alpn)
+    }
+
+    /// The role one of whose ALPN protocol names is `alpn`.
     pub fn from_alpn(alpn: &[u8]) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.alpn() == alpn)
+        Self::ALL.into_iter().find(|r| r.speaks(alpn))
     }
 
     /// Whether a connection of this role must present a client certificate.
@@ -322,7 +343,7 @@ impl ServerConfig {
             .with_client_cert_verifier(verifier)
             .with_single_cert(self.identity.chain.clone(), self.identity.key.clone_key())
             .map_err(cfg_err("server certificate and key"))?;
-        tls.alpn_protocols = vec![self.role.alpn().to_vec()];
+        tls.alpn_protocols = self.role.alpns().iter().map(|a| a.to_vec()).collect();
         tls.time_provider = self.clock.clone();
         tls.session_storage = self.sessions.clone();
         if let Some(k) = &self.key_log {
@@ -446,7 +467,7 @@ impl ClientConfig {
     /// ALPN name, the injected clock and a client's deadlines are added here.
     pub(crate) fn from_tls(role: Role, mut tls: rustls::ClientConfig) -> Self {
         let clock = Arc::new(Clock::default());
-        tls.alpn_protocols = vec![role.alpn().to_vec()];
+        tls.alpn_protocols = role.alpns().iter().map(|a| a.to_vec()).collect();
         tls.time_provider = clock.clone();
         Self {
             tls: Arc::new(tls),

@@ -229,6 +229,33 @@ impl Engine {
         debug_assert!(sent.is_ok(), "{} failed to encode", msg.name());
     }
 
+    /// Queues `data` as `Data` frames of at most [`crate::frame::CHUNK`] bytes: each frame's
+    /// header and payload go to rustls together (a vectored write), which encrypts them
+    /// straight from `data` into whole records, with no frame built in between.
+    pub(crate) fn send_data(&mut self, data: &[u8]) {
+        use std::io::IoSlice;
+        for chunk in data.chunks(crate::frame::CHUNK) {
+            let mut header = [0u8; crate::frame::HEADER_LEN];
+            header[0] = crate::msg::tag::DATA;
+            // At most CHUNK (< 64 KiB): the length always fits.
+            header[1..].copy_from_slice(&(chunk.len() as u32).to_be_bytes());
+            // With no buffer limit, rustls takes every byte of a vectored write at once.
+            let taken = self
+                .tls
+                .writer()
+                .write_vectored(&[IoSlice::new(&header), IoSlice::new(chunk)])
+                .unwrap_or(0);
+            if taken < header.len() + chunk.len() {
+                // Not expected; the frame is completed byte-exactly all the same.
+                let rest: Vec<u8> = header.iter().chain(chunk).skip(taken).copied().collect();
+                let _ = self.tls.writer().write_all(&rest);
+            }
+        }
+        if self.touch_on_send {
+            self.sent_since_check = true;
+        }
+    }
+
     pub(crate) fn send_raw(&mut self, bytes: &[u8]) {
         let _ = self.tls.writer().write_all(bytes);
         if self.touch_on_send {

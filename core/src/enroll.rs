@@ -23,7 +23,6 @@ use crate::config::{ClientConfig, ConfigError, ServerConfig};
 use crate::connection::{sealed::Machine, Connection, Protocol};
 use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, RefusalCode, UsageError};
-use crate::frame::CHUNK;
 use crate::msg::Message;
 use crate::peer::authenticate_person;
 use crate::pki::{check_person_csr, CertificateInfo, CheckedCsr, PersonId, StudentId};
@@ -170,10 +169,7 @@ impl Connection<EnrollServerProtocol> {
         self.engine.send_fixed(&Message::Crl {
             size: crl.len() as u64,
         });
-        for chunk in crl.chunks(CHUNK) {
-            self.engine
-                .send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
-        }
+        self.engine.send_data(crl);
         self.engine.send_fixed(&Message::DataEnd);
         self.idle();
         Ok(())

@@ -9,8 +9,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 pub const HEADER_LEN: usize = 5;
 /// The largest payload a frame may carry.
 pub const MAX_PAYLOAD: usize = 64 * 1024;
-/// The largest data chunk a sender puts in one `Data` frame (one TLS record's worth).
-pub const CHUNK: usize = 16 * 1024;
+/// The largest data chunk a sender puts in one `Data` frame: the frame, header included, fills
+/// exactly four TLS records of 16 KiB, so no record carries a frame's few leftover bytes.
+pub const CHUNK: usize = 4 * 16 * 1024 - HEADER_LEN;
 
 /// A framing error: fatal for the connection.
 #[non_exhaustive]

@@ -471,10 +471,28 @@ impl Campus {
         offer: UploadOffer,
         data: &[u8],
     ) -> Result<(Receipt, ReceiptBody), Refusal> {
+        self.upload(pair, |c| c.submit(offer), data)
+    }
+
+    /// Submits `data` under a streamed offer (its SHA-256 computed by the client as it sends
+    /// and declared after the bytes; `handin-submit/2`).
+    pub fn submit_streamed(
+        &mut self,
+        pair: &mut Pair<SubmitClient, SubmitServer>,
+        offer: crate::msg::StreamedOffer,
+        data: &[u8],
+    ) -> Result<(Receipt, ReceiptBody), Refusal> {
+        self.upload(pair, |c| c.submit_streamed(offer), data)
+    }
+
+    fn upload(
+        &mut self,
+        pair: &mut Pair<SubmitClient, SubmitServer>,
+        offer: impl FnOnce(&mut SubmitClient) -> Result<(), crate::UsageError>,
+        data: &[u8],
+    ) -> Result<(Receipt, ReceiptBody), Refusal> {
         let mut session = BoardSession::default();
-        pair.client
-            .submit(offer)
-            .map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
+        offer(&mut pair.client).map_err(|e| Refusal::new(RefusalCode::Internal, e.0))?;
         loop {
             pair.drive();
             if !self.board.serve(&mut pair.server, &mut session) {

@@ -74,7 +74,7 @@ pub use enroll::{EnrollClient, EnrollClientEvent, EnrollServer, EnrollServerEven
 pub use error::{Error, Refusal, RefusalCode, UsageError};
 pub use msg::{
     AssignmentSpec, CourseRow, FeedbackFile, GradeEntry, GradeSpec, LogRow, StatusRow,
-    SubmissionEntry, SubmissionState, UploadOffer,
+    StreamedOffer, SubmissionEntry, SubmissionState, UploadOffer,
 };
 pub use pki::{PersonId, StaffLogin, StudentId};
 pub use receipt::{Receipt, ReceiptBody, ReceiptSigner};

@@ -4,9 +4,7 @@
 
 use crate::engine::Engine;
 use crate::error::UsageError;
-use crate::frame::CHUNK;
 use crate::msg::Message;
-use bytes::Bytes;
 
 /// The bytes announced for a stream, and those sent so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +25,7 @@ impl Outgoing {
             return Err(UsageError("more bytes than the submission's size"));
         }
         self.sent += data.len() as u64;
-        for chunk in data.chunks(CHUNK) {
-            engine.send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
-        }
+        engine.send_data(data);
         Ok(())
     }
 

@@ -20,7 +20,7 @@ pub(crate) fn authenticate_person(
     config: &ServerConfig,
 ) -> Result<Option<(PersonId, CertificateInfo)>, Error> {
     let role = config.role;
-    if engine.tls.alpn_protocol() != Some(role.alpn()) {
+    if !engine.tls.alpn_protocol().is_some_and(|a| role.speaks(a)) {
         let want = String::from_utf8_lossy(role.alpn()).into_owned();
         return Err(engine.fail(Error::Refused(Refusal::new(
             RefusalCode::BadRequest,

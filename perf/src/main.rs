@@ -32,13 +32,17 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
     },
-    /// One submission end to end, next to raw rustls and the disk's own speed.
+    /// One submission end to end, next to the disk, the protocol's network limit, bare rustls
+    /// and a Python upload server, measured in the same run.
     Upload {
         #[arg(long, default_value = "mio")]
         transport: String,
         /// Bytes to upload (e.g. 1GiB).
         #[arg(long, default_value = "100MiB")]
         size: String,
+        /// Runs of each reference (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        reference_runs: usize,
     },
     /// A TA collects every student's submission (`staff collect`) against each student fetching
     /// their own (`student fetch`), the same bytes, in the same run.
@@ -138,9 +142,17 @@ fn main() {
             seconds,
             concurrency,
         }),
-        Command::Upload { transport, size } => {
+        Command::Upload {
+            transport,
+            size,
+            reference_runs,
+        } => {
             let size = parse_size(&size).unwrap_or_else(|e| die("loadgen", e));
-            upload::run(&upload::Opts { transport, size })
+            upload::run(&upload::Opts {
+                transport,
+                size,
+                reference_runs,
+            })
         }
         Command::Collect {
             transport,

@@ -104,7 +104,7 @@ impl Default for ServeOptions {
             max_handshakes: 256,
             hello_timeout: Duration::from_secs(10),
             write_high_water: 256 * 1024,
-            read_chunk: 64 * 1024,
+            read_chunk: 256 * 1024,
             shutdown_grace: Duration::from_secs(30),
         }
     }

@@ -42,9 +42,7 @@ pub(crate) fn send_object(engine: &mut crate::engine::Engine, bytes: &[u8]) {
     engine.send_fixed(&Message::Log {
         size: bytes.len() as u64,
     });
-    for chunk in bytes.chunks(crate::frame::CHUNK) {
-        engine.send_fixed(&Message::Data(bytes::Bytes::copy_from_slice(chunk)));
-    }
+    engine.send_data(bytes);
     engine.send_fixed(&Message::DataEnd);
 }
 

@@ -74,10 +74,14 @@ pub mod tag {
     pub const COMMIT: u8 = 0x2c;
     /// A signed, logged commitment.
     pub const COMMITMENT: u8 = 0x2d;
+    /// Upload offer whose SHA-256 follows the bytes (`handin-submit/2`).
+    pub const SUBMIT_STREAMED: u8 = 0x2e;
     /// A chunk of streamed bytes.
     pub const DATA: u8 = 0x30;
     /// End of streamed bytes.
     pub const DATA_END: u8 = 0x31;
+    /// End of an upload's bytes, with their SHA-256 (after `SubmitStreamed`).
+    pub const DATA_DIGEST: u8 = 0x32;
 }
 
 /// An error decoding a message payload.
@@ -149,6 +153,32 @@ impl UploadOffer {
     }
 }
 
+/// An upload offer whose SHA-256 is declared after its bytes ([`Message::SubmitStreamed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamedOffer {
+    /// Course code.
+    pub course: String,
+    /// Assignment name.
+    pub assignment: String,
+    /// File name (a plain name: no `/`, `..`, NUL or control characters).
+    pub file_name: String,
+    /// Exact size in bytes.
+    pub size: u64,
+}
+
+impl StreamedOffer {
+    /// The whole offer, once the bytes' SHA-256 is known.
+    pub fn with_sha256(self, sha256: [u8; 32]) -> UploadOffer {
+        UploadOffer {
+            course: self.course,
+            assignment: self.assignment,
+            file_name: self.file_name,
+            size: self.size,
+            sha256,
+        }
+    }
+}
+
 /// Every message of every protocol.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +235,9 @@ pub enum Message {
     Commitment(Bytes),
     /// Upload offer.
     Submit(UploadOffer),
+    /// Upload offer whose SHA-256 is sent after the bytes, in [`Message::DataDigest`], so the
+    /// sender hashes while it sends (`handin-submit/2`).
+    SubmitStreamed(StreamedOffer),
     /// Go ahead with the upload.
     Ready,
     /// Encoded signed receipt (see [`crate::receipt`]).
@@ -229,6 +262,11 @@ pub enum Message {
     Data(Bytes),
     /// End of streamed bytes.
     DataEnd,
+    /// End of a streamed offer's bytes, with their SHA-256.
+    DataDigest {
+        /// SHA-256 of every byte of the upload.
+        sha256: [u8; 32],
+    },
     /// List own released grades, optionally for one course: `GradeEntry`* `ListEnd`.
     Grades {
         /// Only this course.
@@ -325,6 +363,17 @@ impl Message {
             Self::Commitment(c) => {
                 put_bytes(&mut p, c)?;
                 tag::COMMITMENT
+            }
+            Self::SubmitStreamed(o) => {
+                put_str(&mut p, &o.course)?;
+                put_str(&mut p, &o.assignment)?;
+                put_str(&mut p, &o.file_name)?;
+                p.put_u64(o.size);
+                tag::SUBMIT_STREAMED
+            }
+            Self::DataDigest { sha256 } => {
+                p.put_slice(sha256);
+                tag::DATA_DIGEST
             }
             Self::Ready => tag::READY,
             Self::Receipt(r) => {
@@ -428,6 +477,13 @@ impl Message {
                 }
             }
             tag::COMMITMENT => Self::Commitment(r.bytes()?),
+            tag::SUBMIT_STREAMED => Self::SubmitStreamed(StreamedOffer {
+                course: r.str()?,
+                assignment: r.str()?,
+                file_name: r.str()?,
+                size: r.u64()?,
+            }),
+            tag::DATA_DIGEST => Self::DataDigest { sha256: r.hash()? },
             tag::READY => Self::Ready,
             tag::RECEIPT => Self::Receipt(r.bytes()?),
             tag::LIST => Self::List {
@@ -480,6 +536,7 @@ impl Message {
             Self::Commit(_) => "Commit",
             Self::Commitment(_) => "Commitment",
             Self::Submit(_) => "Submit",
+            Self::SubmitStreamed(_) => "SubmitStreamed",
             Self::Ready => "Ready",
             Self::Receipt(_) => "Receipt",
             Self::List { .. } => "List",
@@ -489,6 +546,7 @@ impl Message {
             Self::FetchBegin(_) => "FetchBegin",
             Self::Data(_) => "Data",
             Self::DataEnd => "DataEnd",
+            Self::DataDigest { .. } => "DataDigest",
             Self::Grades { .. } => "Grades",
             Self::GradeEntry(_) => "GradeEntry",
             Self::Feedback { .. } => "Feedback",

@@ -5,7 +5,6 @@ use crate::config::{ClientConfig, ConfigError, Role};
 use crate::connection::{sealed::Machine, Connection, Protocol};
 use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, UsageError};
-use crate::frame::CHUNK;
 use crate::msg::{
     AssignmentSpec, CourseRow, GradeSpec, LogRow, Message, StaffMessage, StatusRow,
     SubmissionEntry, SubmissionState,
@@ -303,10 +302,7 @@ impl Connection<StaffClientProtocol> {
         if !matches!(self.proto.state, State::Uploading) {
             return Err(UsageError("no accepted feedback upload is in progress"));
         }
-        for chunk in data.chunks(CHUNK) {
-            self.engine
-                .send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
-        }
+        self.engine.send_data(data);
         Ok(())
     }
 

@@ -5,9 +5,8 @@ use crate::config::{ClientConfig, ConfigError};
 use crate::connection::{sealed::Machine, Connection, Protocol};
 use crate::engine::{Engine, HandshakeInfo};
 use crate::error::{Error, Refusal, UsageError};
-use crate::frame::CHUNK;
 use crate::logs::{Commitment, CommitmentBody, Incoming};
-use crate::msg::{FeedbackFile, GradeEntry, Message, SubmissionEntry, UploadOffer};
+use crate::msg::{FeedbackFile, GradeEntry, Message, StreamedOffer, SubmissionEntry, UploadOffer};
 use crate::receipt::{Receipt, ReceiptBody};
 use crate::time::Now;
 use bytes::Bytes;
@@ -73,8 +72,9 @@ pub enum SubmitClientEvent {
 enum State {
     Handshaking,
     Idle,
-    AwaitReady(UploadOffer),
-    Uploading(UploadOffer),
+    /// `Some`: a streamed offer, hashed as its bytes are sent.
+    AwaitReady(UploadOffer, Option<Sha256>),
+    Uploading(UploadOffer, Option<Sha256>),
     AwaitReceipt(UploadOffer),
     Listing,
     AwaitFetch,
@@ -100,8 +100,8 @@ impl State {
         match self {
             Self::Handshaking => "waiting for the Welcome",
             Self::Idle => "idle",
-            Self::AwaitReady(_) => "waiting for Ready",
-            Self::Uploading(_) => "uploading",
+            Self::AwaitReady(..) => "waiting for Ready",
+            Self::Uploading(..) => "uploading",
             Self::AwaitReceipt(_) => "waiting for the receipt",
             Self::Listing => "listing",
             Self::AwaitFetch => "waiting for FetchBegin",
@@ -181,30 +181,63 @@ impl Connection<SubmitClientProtocol> {
     pub fn submit(&mut self, offer: UploadOffer) -> Result<(), UsageError> {
         self.idle()?;
         self.engine.send(&Message::Submit(offer.clone()))?;
-        self.proto.state = State::AwaitReady(offer);
+        self.proto.state = State::AwaitReady(offer, None);
+        Ok(())
+    }
+
+    /// Whether the server takes offers whose SHA-256 follows the bytes
+    /// ([`submit_streamed`](Self::submit_streamed)): it selected `handin-submit/2`. Known once
+    /// `Connected` was reported.
+    pub fn streams_digests(&self) -> bool {
+        self.engine.tls.alpn_protocol() == Some(crate::config::SUBMIT_STREAMED_ALPN)
+    }
+
+    /// Offers a file whose SHA-256 is not known yet: the connection hashes the bytes as
+    /// [`send_data`](Self::send_data) sends them and declares the digest after the last one,
+    /// so the file is read once. Only if [`streams_digests`](Self::streams_digests). Wait for
+    /// `UploadReady` (or `Refused`); the receipt is checked against the digest sent.
+    pub fn submit_streamed(&mut self, offer: StreamedOffer) -> Result<(), UsageError> {
+        self.idle()?;
+        if !self.streams_digests() {
+            return Err(UsageError(
+                "the server speaks handin-submit/1: offer the file with its SHA-256 (submit)",
+            ));
+        }
+        self.engine.send(&Message::SubmitStreamed(offer.clone()))?;
+        self.proto.state = State::AwaitReady(offer.with_sha256([0; 32]), Some(Sha256::new()));
         Ok(())
     }
 
     /// Sends the next bytes of the accepted upload.
     pub fn send_data(&mut self, data: &[u8]) -> Result<(), UsageError> {
         self.live()?;
-        if !matches!(self.proto.state, State::Uploading(_)) {
+        let State::Uploading(_, streamed) = &mut self.proto.state else {
             return Err(UsageError("no accepted upload is in progress"));
+        };
+        if let Some(hash) = streamed {
+            hash.update(data);
         }
-        for chunk in data.chunks(CHUNK) {
-            self.engine
-                .send_fixed(&Message::Data(Bytes::copy_from_slice(chunk)));
-        }
+        self.engine.send_data(data);
         Ok(())
     }
 
     /// Ends the upload; wait for `Receipt` (or `Refused`).
     pub fn finish_upload(&mut self) -> Result<(), UsageError> {
         self.live()?;
-        let State::Uploading(offer) = std::mem::replace(&mut self.proto.state, State::Idle) else {
+        let State::Uploading(mut offer, streamed) =
+            std::mem::replace(&mut self.proto.state, State::Idle)
+        else {
             return Err(UsageError("no accepted upload is in progress"));
         };
-        self.engine.send_fixed(&Message::DataEnd);
+        match streamed {
+            Some(hash) => {
+                offer.sha256 = hash.finish();
+                self.engine.send_fixed(&Message::DataDigest {
+                    sha256: offer.sha256,
+                });
+            }
+            None => self.engine.send_fixed(&Message::DataEnd),
+        }
         self.engine.expect_slow_answer(RECEIPT_PATIENCE);
         self.proto.state = State::AwaitReceipt(offer);
         Ok(())
@@ -283,7 +316,7 @@ impl Connection<SubmitClientProtocol> {
 
     /// Whether an upload is accepted and in progress (`send_data` may be called).
     pub fn is_uploading(&self) -> bool {
-        matches!(self.proto.state, State::Uploading(_)) && self.engine.check().is_ok()
+        matches!(self.proto.state, State::Uploading(..)) && self.engine.check().is_ok()
     }
 
     fn live(&self) -> Result<(), UsageError> {
@@ -332,9 +365,14 @@ impl Connection<SubmitClientProtocol> {
                         .engine
                         .fail(Error::Protocol("Welcome names no student".into())));
                 };
-                if self.engine.tls.alpn_protocol() != Some(crate::config::SUBMIT_ALPN) {
+                if !self
+                    .engine
+                    .tls
+                    .alpn_protocol()
+                    .is_some_and(|a| crate::config::Role::Submit.speaks(a))
+                {
                     return Err(self.engine.fail(Error::Protocol(
-                        "the server did not select the ALPN protocol handin-submit/1".into(),
+                        "the server did not select the ALPN protocol handin-submit/2 or /1".into(),
                     )));
                 }
                 self.engine.handshake_done();
@@ -345,17 +383,17 @@ impl Connection<SubmitClientProtocol> {
                     handshake: self.engine.handshake_info(),
                 });
             }
-            (State::AwaitReady(offer), Message::Ready) => {
-                self.proto.state = State::Uploading(offer);
+            (State::AwaitReady(offer, streamed), Message::Ready) => {
+                self.proto.state = State::Uploading(offer, streamed);
                 self.events.push_back(SubmitClientEvent::UploadReady);
             }
-            (State::Uploading(_), Message::Refused(r)) => {
+            (State::Uploading(..), Message::Refused(r)) => {
                 // Tell the server we stopped; it discards until this DataEnd.
                 self.engine.send_fixed(&Message::DataEnd);
                 self.events.push_back(SubmitClientEvent::Refused(r));
             }
             (
-                State::AwaitReady(_)
+                State::AwaitReady(..)
                 | State::AwaitReceipt(_)
                 | State::Listing
                 | State::AwaitFetch

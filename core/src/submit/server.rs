@@ -94,11 +94,16 @@ pub enum SubmitServerEvent {
 enum State {
     Handshaking,
     Idle,
-    OfferPending(UploadOffer),
+    /// `streamed`: the offer's SHA-256 follows its bytes (`SubmitStreamed`).
+    OfferPending {
+        offer: UploadOffer,
+        streamed: bool,
+    },
     Uploading {
         offer: UploadOffer,
         received: u64,
         hash: Sha256,
+        streamed: bool,
     },
     Persisting(UploadOffer),
     Discarding,
@@ -116,7 +121,7 @@ impl State {
         match self {
             Self::Handshaking => "handshaking",
             Self::Idle => "idle",
-            Self::OfferPending(_) => "deciding on an offer",
+            Self::OfferPending { .. } => "deciding on an offer",
             Self::Uploading { .. } => "uploading",
             Self::Persisting(_) => "storing",
             Self::Discarding => "discarding a refused upload",
@@ -230,10 +235,11 @@ impl Connection<SubmitServerProtocol> {
     /// Accepts the pending upload offer: the client starts streaming.
     pub fn accept_upload(&mut self) -> Result<(), UsageError> {
         self.live()?;
-        if !matches!(self.proto.state, State::OfferPending(_)) {
+        if !matches!(self.proto.state, State::OfferPending { .. }) {
             return Err(UsageError("no upload offer is waiting"));
         }
-        let State::OfferPending(offer) = std::mem::replace(&mut self.proto.state, State::Idle)
+        let State::OfferPending { offer, streamed } =
+            std::mem::replace(&mut self.proto.state, State::Idle)
         else {
             unreachable!("checked just above");
         };
@@ -243,6 +249,7 @@ impl Connection<SubmitServerProtocol> {
             offer,
             received: 0,
             hash: Sha256::new(),
+            streamed,
         };
         Ok(())
     }
@@ -253,7 +260,7 @@ impl Connection<SubmitServerProtocol> {
         self.live()?;
         let state = std::mem::replace(&mut self.proto.state, State::Idle);
         match state {
-            State::OfferPending(_)
+            State::OfferPending { .. }
             | State::Persisting(_)
             | State::FetchPending
             | State::Listing
@@ -520,24 +527,18 @@ impl Connection<SubmitServerProtocol> {
         }
         let state = std::mem::replace(&mut self.proto.state, State::Idle);
         match (state, msg) {
-            (State::Idle, Message::Submit(offer)) => {
-                if let Err(e) = check_label("course", &offer.course)
-                    .and_then(|()| check_label("assignment", &offer.assignment))
-                {
-                    self.reject(Refusal::new(RefusalCode::NoSuchAssignment, e.0));
-                } else if let Err(e) = check_file_name(&offer.file_name) {
-                    self.reject(Refusal::new(RefusalCode::BadFileName, e.0));
-                } else {
-                    self.wait_for_app(State::OfferPending(offer.clone()));
-                    self.events
-                        .push_back(SubmitServerEvent::UploadRequested(offer));
-                }
+            (State::Idle, Message::Submit(offer)) => self.on_offer(offer, false),
+            // Its SHA-256 is known at the end: until then the offer carries zeros, which
+            // nothing before `UploadComplete` looks at.
+            (State::Idle, Message::SubmitStreamed(offer)) => {
+                self.on_offer(offer.with_sha256([0; 32]), true)
             }
             (
                 State::Uploading {
                     offer,
                     received,
                     mut hash,
+                    streamed,
                 },
                 Message::Data(d),
             ) => {
@@ -560,6 +561,7 @@ impl Connection<SubmitServerProtocol> {
                         offer,
                         received,
                         hash,
+                        streamed,
                     };
                     if !d.is_empty() {
                         self.events.push_back(SubmitServerEvent::UploadData(d));
@@ -568,13 +570,28 @@ impl Connection<SubmitServerProtocol> {
             }
             (
                 State::Uploading {
-                    offer,
+                    mut offer,
                     received,
                     hash,
+                    streamed,
                 },
-                Message::DataEnd,
+                end @ (Message::DataEnd | Message::DataDigest { .. }),
             ) => {
                 let sha = hash.finish();
+                match (streamed, end) {
+                    (true, Message::DataDigest { sha256 }) => offer.sha256 = sha256,
+                    (false, Message::DataEnd) => {}
+                    (true, _) => {
+                        return Err(self.engine.fail(Error::Protocol(
+                            "a streamed upload ends with DataDigest, not DataEnd".into(),
+                        )))
+                    }
+                    (false, _) => {
+                        return Err(self.engine.fail(Error::Protocol(
+                            "an upload whose offer declared its SHA-256 ends with DataEnd".into(),
+                        )))
+                    }
+                }
                 if received != offer.size {
                     self.upload_failed(
                         RefusalCode::SizeMismatch,
@@ -597,7 +614,7 @@ impl Connection<SubmitServerProtocol> {
                 }
             }
             (State::Discarding, Message::Data(_)) => self.proto.state = State::Discarding,
-            (State::Discarding, Message::DataEnd) => self.go_idle(),
+            (State::Discarding, Message::DataEnd | Message::DataDigest { .. }) => self.go_idle(),
             (State::Idle, Message::Commit(offer)) => {
                 if let Err(e) = check_label("course", &offer.course)
                     .and_then(|()| check_label("assignment", &offer.assignment))
@@ -661,6 +678,25 @@ impl Connection<SubmitServerProtocol> {
 
     /// Whether the student's certificate still stands (not revoked, not expired); if not,
     /// the connection fails with the refusal saying why.
+    /// An upload offer (`streamed`: its SHA-256 follows the bytes): checked here for what
+    /// needs no storage, then handed to the application.
+    fn on_offer(&mut self, offer: UploadOffer, streamed: bool) {
+        if let Err(e) = check_label("course", &offer.course)
+            .and_then(|()| check_label("assignment", &offer.assignment))
+        {
+            self.reject(Refusal::new(RefusalCode::NoSuchAssignment, e.0));
+        } else if let Err(e) = check_file_name(&offer.file_name) {
+            self.reject(Refusal::new(RefusalCode::BadFileName, e.0));
+        } else {
+            self.wait_for_app(State::OfferPending {
+                offer: offer.clone(),
+                streamed,
+            });
+            self.events
+                .push_back(SubmitServerEvent::UploadRequested(offer));
+        }
+    }
+
     fn recheck(&mut self) -> Result<(), Error> {
         let (Some(id), Some(info)) = (&self.proto.student, &self.proto.certificate) else {
             return Ok(());

@@ -48,7 +48,10 @@ fn a_submission_client_is_dispatched_to_a_submission_server_whatever_the_split()
         let mut client = submit_client(&campus, &cfg);
         let (_, hello) = hello_of(&campus, &mut client, piece);
         let hello = hello.expect("a good hello").expect("complete");
-        assert_eq!(hello.alpn(), [b"handin-submit/1".to_vec()]);
+        assert_eq!(
+            hello.alpn(),
+            [b"handin-submit/2".to_vec(), b"handin-submit/1".to_vec()]
+        );
         assert_eq!(hello.role(), Some(Role::Submit));
         assert!(hello.offers(b"handin-submit/1") && !hello.offers(b"handin-staff/1"));
         assert_eq!(hello.server_name().as_deref(), Some("localhost"));

@@ -15,6 +15,7 @@ mod staff_enroll;
 mod staff_messages;
 mod staff_props;
 mod standing;
+mod streamed;
 
 use crate::time::Now;
 use std::sync::OnceLock;

@@ -4,7 +4,7 @@ use super::t0;
 use crate::error::{Refusal, RefusalCode};
 use crate::frame::{FrameDecoder, MAX_PAYLOAD};
 use crate::harness::{Campus, Split};
-use crate::msg::{Message, SubmissionEntry, UploadOffer};
+use crate::msg::{Message, StreamedOffer, SubmissionEntry, UploadOffer};
 use crate::SubmitClientEvent;
 use bytes::{Bytes, BytesMut};
 use proptest::collection::vec;
@@ -98,6 +98,15 @@ fn message() -> impl Strategy<Value = Message> {
                 sha256
             })
         ),
+        (text(), text(), text(), any::<u64>()).prop_map(|(course, assignment, file_name, size)| {
+            Message::SubmitStreamed(StreamedOffer {
+                course,
+                assignment,
+                file_name,
+                size,
+            })
+        }),
+        hash().prop_map(|sha256| Message::DataDigest { sha256 }),
         blob().prop_map(Message::Commitment),
         text().prop_map(|path| Message::GetLog { path }),
         any::<u64>().prop_map(|size| Message::Log { size }),

@@ -228,8 +228,9 @@ fn the_tags_are_the_documented_ones() {
         (tag::GET_LOG, tag::LOG, tag::COMMIT, tag::COMMITMENT),
         (0x13, 0x1a, 0x2c, 0x2d)
     );
+    assert_eq!((tag::SUBMIT_STREAMED, tag::DATA_DIGEST), (0x2e, 0x32));
     // The gaps of the staff range are unknown types.
-    for unknown in [0x49, 0x4f, 0x56, 0x5f, 0x2e, 0x14, 0x1b] {
+    for unknown in [0x49, 0x4f, 0x56, 0x5f, 0x2f, 0x33, 0x14, 0x1b] {
         let f = Frame {
             kind: unknown,
             payload: Bytes::new(),

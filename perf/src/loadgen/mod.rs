@@ -8,6 +8,7 @@ pub mod enroll;
 pub mod handshakes;
 pub mod idle;
 pub mod openssl;
+pub mod references;
 pub mod storm;
 pub mod summarize;
 pub mod upload;

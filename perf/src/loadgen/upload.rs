@@ -1,13 +1,13 @@
-//! `loadgen upload`: one submission end to end into durable storage, next to the two limits it
-//! cannot beat, measured in the same run: raw rustls throughput over loopback, and the disk's
-//! own fdatasync'd write speed. Peak RSS of the student and Blackboard processes.
+//! `loadgen upload`: one submission end to end into durable storage, next to the limits it
+//! cannot beat and a plain reference, measured in the same run ([`super::references`]): the
+//! disk, the protocol's network limit, bare rustls, and a Python upload server. Peak RSS of
+//! the student and Blackboard processes.
 
+use super::references::{self, median};
 use super::{make_file, peak_rss_kib, Lab, Result};
 use handin_core::pki::to_pem;
-use handin_core::rustls;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Options.
@@ -17,91 +17,12 @@ pub struct Opts {
     pub transport: String,
     /// Bytes to upload.
     pub size: u64,
+    /// Runs of each reference (their median is reported).
+    pub reference_runs: usize,
 }
 
 fn mib_per_sec(bytes: u64, t: Duration) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / t.as_secs_f64()
-}
-
-/// Raw TLS 1.3 over loopback with the same certificates and provider: one stream of `size`
-/// bytes from a client to a server thread.
-fn raw_rustls(lab: &Lab, size: u64) -> Result<Duration> {
-    let provider = handin_core::config::provider();
-    let identity = handin_core::Identity::from_pem(
-        &std::fs::read(lab.dir.join("bb.crt")).map_err(|e| e.to_string())?,
-        &std::fs::read(lab.dir.join("bb.key")).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-    let server_cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(identity.chain, identity.key)
-        .map_err(|e| e.to_string())?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(lab.ca.clone()).map_err(|e| e.to_string())?;
-    let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let server = std::thread::spawn(move || -> Result<u64> {
-        let (sock, _) = listener.accept().map_err(|e| e.to_string())?;
-        let conn =
-            rustls::ServerConnection::new(Arc::new(server_cfg)).map_err(|e| e.to_string())?;
-        let mut tls = rustls::StreamOwned::new(conn, sock);
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut got = 0u64;
-        while got < size {
-            match tls.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => got += n as u64,
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        Ok(got)
-    });
-    let sock = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
-    let conn =
-        rustls::ClientConnection::new(Arc::new(client_cfg), name).map_err(|e| e.to_string())?;
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    let chunk = vec![0x5au8; 256 * 1024];
-    let started = Instant::now();
-    let mut sent = 0u64;
-    while sent < size {
-        let n = chunk.len().min((size - sent) as usize);
-        tls.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
-        sent += n as u64;
-    }
-    tls.flush().map_err(|e| e.to_string())?;
-    let got = server.join().map_err(|_| "server thread panicked")??;
-    let elapsed = started.elapsed();
-    if got != size {
-        return Err(format!("raw TLS moved {got} of {size} bytes"));
-    }
-    Ok(elapsed)
-}
-
-/// The disk's own speed: `size` bytes written in 1 MiB pieces, then fdatasync.
-fn disk(lab: &Lab, size: u64) -> Result<Duration> {
-    let path = lab.dir.join("data").join("disk-probe.bin");
-    let mut f = std::fs::File::create(&path).map_err(|e| e.to_string())?;
-    let chunk = vec![0xa5u8; 1 << 20];
-    let started = Instant::now();
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(chunk.len() as u64) as usize;
-        f.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
-        left -= n as u64;
-    }
-    f.sync_data().map_err(|e| e.to_string())?;
-    let elapsed = started.elapsed();
-    drop(f);
-    let _ = std::fs::remove_file(&path);
-    Ok(elapsed)
 }
 
 /// Runs the measurement; returns one JSON object.
@@ -126,6 +47,10 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         .map_err(|e| e.to_string())?;
     let file = lab.dir.join("upload.bin");
     make_file(&file, o.size)?;
+    // Written out before anything is timed: its writeback must not overlap the measurements.
+    std::fs::File::open(&file)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| e.to_string())?;
     let server = lab.start_blackboard(&o.transport)?;
 
     let started = Instant::now();
@@ -182,18 +107,35 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     let server_rss = peak_rss_kib(server.pid())?;
     drop(server);
 
-    let raw = raw_rustls(&lab, o.size)?;
-    let disk = disk(&lab, o.size)?;
+    // The references, interleaved so that a passing disturbance spreads over all of them.
+    let data = lab.dir.join("data");
+    let runs = o.reference_runs.max(1);
+    let (mut disk, mut dd, mut net, mut raw) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..runs {
+        disk.push(references::disk_copy(&file, &data)?);
+        dd.push(references::dd(&data, o.size)?);
+        net.push(references::network_limit(&lab, &identity, &file)?);
+        raw.push(references::raw_rustls(&lab, o.size)?);
+    }
+    let python = references::python(&lab, &identity, &file, runs)?;
+    let rate = |runs: Vec<Duration>| mib_per_sec(o.size, median(runs));
+    let (disk, dd, net, raw, python) = (rate(disk), rate(dd), rate(net), rate(raw), rate(python));
     let e2e = mib_per_sec(o.size, end_to_end);
-    let limit = mib_per_sec(o.size, raw).min(mib_per_sec(o.size, disk));
+    let limit = net.min(disk);
     Ok(serde_json::json!({
         "measurement": "upload",
         "transport": o.transport,
         "size": o.size,
+        "reference_runs": runs,
         "end_to_end_mib_per_sec": e2e,
-        "raw_rustls_loopback_mib_per_sec": mib_per_sec(o.size, raw),
-        "disk_fdatasync_mib_per_sec": mib_per_sec(o.size, disk),
+        "disk_mib_per_sec": disk,
+        "dd_mib_per_sec": dd,
+        "disk_over_dd": disk / dd,
+        "network_limit_mib_per_sec": net,
+        "raw_rustls_loopback_mib_per_sec": raw,
+        "python_upload_mib_per_sec": python,
         "fraction_of_limit": e2e / limit,
+        "over_python": e2e / python,
         "student_peak_rss_kib": student_rss,
         "blackboard_peak_rss_kib": server_rss,
     }))

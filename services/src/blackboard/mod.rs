@@ -427,7 +427,7 @@ impl BbConn {
                 };
                 self.busy = true;
                 self.uploads
-                    .offer(&self.shared, &self.inbox, student, offer);
+                    .offer(&self.shared, &self.inbox, student, offer, true);
             }
             SubmitServerEvent::UploadComplete { offer, received_at } => {
                 let Some(student) = self.student() else {

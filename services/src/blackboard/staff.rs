@@ -567,7 +567,7 @@ fn store_feedback(
     };
     let blobs = shared.board.blobs();
     let placed = (|| {
-        if upload.written() != declared.size || upload.sha256() != declared.sha256 {
+        if upload.written() != declared.size || upload.sha256() != Some(declared.sha256) {
             return Err(Refusal::new(
                 RefusalCode::HashMismatch,
                 "the feedback file written does not match its size and SHA-256; send it again",

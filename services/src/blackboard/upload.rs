@@ -111,12 +111,16 @@ impl<D: UploadDone> Uploads<D> {
 
     /// An offer: checked against its assignment and the student's quota, and given a
     /// temporary file, on the strand; the verdict comes back as [`UploadDone::offer`].
+    /// `checked`: the core checks the bytes against the offer's SHA-256 as they arrive, so
+    /// the file does not hash them again; otherwise (a form's upload, [`Finished::measured`])
+    /// the file measures them.
     pub(super) fn offer(
         &mut self,
         shared: &Arc<Shared>,
         inbox: &Inbox<D>,
         student: StudentId,
         offer: UploadOffer,
+        checked: bool,
     ) {
         self.offered = true;
         let shared = shared.clone();
@@ -127,7 +131,12 @@ impl<D: UploadDone> Uploads<D> {
                     .board
                     .admit(&student, &offer, SystemTime::now())
                     .map_err(refusal)?;
-                let upload = shared.board.begin_upload().map_err(refusal)?;
+                let upload = if checked {
+                    shared.board.begin_checked_upload()
+                } else {
+                    shared.board.begin_upload()
+                }
+                .map_err(refusal)?;
                 *slot = Some(upload);
                 Ok(())
             })();
@@ -207,7 +216,14 @@ impl<D: UploadDone> Uploads<D> {
                 })
                 .and_then(|upload| {
                     let offer = match measured.then(|| exactly(&offer, &upload)) {
-                        Some(exact) => {
+                        Some(None) => {
+                            upload.abort();
+                            return Err(Refusal::new(
+                                RefusalCode::Storage,
+                                "the upload was not measured: send it again",
+                            ));
+                        }
+                        Some(Some(exact)) => {
                             // Known only now: the same admission as an offer made up front.
                             if let Err(e) = shared.board.admit(&student, &exact, received_at) {
                                 upload.abort();
@@ -266,13 +282,13 @@ impl<D: UploadDone> Uploads<D> {
 }
 
 /// An offer made before its bytes were known, with the size and SHA-256 of what `upload`
-/// received.
-fn exactly(offer: &UploadOffer, upload: &Upload) -> UploadOffer {
-    UploadOffer {
+/// received (`None` if the upload did not hash them).
+fn exactly(offer: &UploadOffer, upload: &Upload) -> Option<UploadOffer> {
+    Some(UploadOffer {
         size: upload.written(),
-        sha256: upload.sha256(),
+        sha256: upload.sha256()?,
         ..offer.clone()
-    }
+    })
 }
 
 impl<D> Drop for Uploads<D> {

@@ -75,7 +75,8 @@ impl Board {
     /// [`Board::commit_batch`]; or refuses it and deletes its bytes.
     ///
     /// In this order: the size and SHA-256 of the bytes written must match the offer
-    /// (`SizeMismatch`, `HashMismatch`) and the file name must be acceptable (`BadFileName`);
+    /// (`SizeMismatch`, `HashMismatch`; the SHA-256 only for an upload that hashed its bytes:
+    /// one from [`Board::begin_checked_upload`] was checked by its caller) and the file name must be acceptable (`BadFileName`);
     /// then the file's data is fdatasync'd. The assignment is checked by
     /// [`Board::commit_batch`], as it is when the record is written. Several uploads can be
     /// prepared at once on several threads.
@@ -102,7 +103,8 @@ impl Board {
                 ),
             ));
         }
-        if upload.sha256() != offer.sha256 {
+        // An upload without its own hash was checked against the offer as it arrived.
+        if upload.sha256().is_some_and(|sha| sha != offer.sha256) {
             return Err(refused(
                 RefusalCode::HashMismatch,
                 "the bytes received do not match the declared SHA-256; send the file again",

@@ -375,6 +375,12 @@ impl Board {
         self.blobs.begin_upload().map_err(io_refusal)
     }
 
+    /// Starts an upload whose bytes the caller checks against the offer's SHA-256 as they
+    /// arrive, so they are not hashed again on their way to the disk.
+    pub fn begin_checked_upload(&self) -> Result<Upload, BoardError> {
+        self.blobs.begin_checked_upload().map_err(io_refusal)
+    }
+
     /// This student's submissions, optionally of one course only, oldest first.
     pub fn list(
         &self,

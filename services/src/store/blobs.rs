@@ -80,15 +80,31 @@ impl BlobDir {
         clean_dir(&self.tmp)
     }
 
-    /// Starts an upload into a new temporary file in `tmp/` (or `tmp/<node>/`).
+    /// Starts an upload into a new temporary file in `tmp/` (or `tmp/<node>/`), hashing the
+    /// bytes as they are written ([`Upload::sha256`]).
     pub fn begin_upload(&self) -> io::Result<Upload> {
+        let (file, path) = self.upload_file()?;
+        Ok(Upload::new(file, path))
+    }
+
+    /// Starts an upload whose bytes the caller checks against their SHA-256 as they arrive
+    /// (the protocol's core does, for an offer that declared it): they are written without
+    /// hashing them a second time, and [`Upload::sha256`] is `None`.
+    pub fn begin_checked_upload(&self) -> io::Result<Upload> {
+        let (file, path) = self.upload_file()?;
+        let mut upload = Upload::new(file, path);
+        upload.hash = None;
+        Ok(upload)
+    }
+
+    fn upload_file(&self) -> io::Result<(File, PathBuf)> {
         let path = self.tmp.join(format!("upload-{}", token()?));
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(&path)?;
-        Ok(Upload::new(file, path))
+        Ok((file, path))
     }
 
     /// A new submission id whose blob does not exist yet: `S` and 20 random base32 characters.
@@ -132,13 +148,14 @@ impl BlobDir {
     }
 }
 
-/// An upload in progress: a temporary file, the SHA-256 of what was written, and its size.
+/// An upload in progress: a temporary file, the SHA-256 of what was written (unless the caller
+/// checks it), and its size.
 ///
 /// Dropped before it was placed, it deletes its temporary file.
 pub struct Upload {
     file: File,
     path: PathBuf,
-    hash: digest::Context,
+    hash: Option<digest::Context>,
     written: u64,
     /// Up to here the kernel was asked to start writing the data out.
     kicked: u64,
@@ -162,7 +179,7 @@ impl Upload {
         Self {
             file,
             path,
-            hash: digest::Context::new(&digest::SHA256),
+            hash: Some(digest::Context::new(&digest::SHA256)),
             written: 0,
             kicked: 0,
             failed: false,
@@ -180,7 +197,9 @@ impl Upload {
             self.failed = true;
             return Err(e);
         }
-        self.hash.update(bytes);
+        if let Some(h) = &mut self.hash {
+            h.update(bytes);
+        }
         self.written += bytes.len() as u64;
         if self.written - self.kicked >= WRITEBACK_STEP {
             self.kick_writeback();
@@ -215,11 +234,12 @@ impl Upload {
         self.failed
     }
 
-    /// The SHA-256 of the bytes written so far.
-    pub fn sha256(&self) -> [u8; 32] {
+    /// The SHA-256 of the bytes written so far; `None` for an upload the caller checks
+    /// ([`BlobDir::begin_checked_upload`]).
+    pub fn sha256(&self) -> Option<[u8; 32]> {
         let mut out = [0u8; 32];
-        out.copy_from_slice(self.hash.clone().finish().as_ref());
-        out
+        out.copy_from_slice(self.hash.as_ref()?.clone().finish().as_ref());
+        Some(out)
     }
 
     /// Makes the bytes written durable (fdatasync).

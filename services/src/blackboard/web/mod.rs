@@ -347,7 +347,7 @@ impl WebConn {
                         let student = up.student().clone();
                         self.work = Work::Upload(Box::new(up));
                         self.uploads
-                            .offer(&self.shared, &self.inbox, student, offer);
+                            .offer(&self.shared, &self.inbox, student, offer, false);
                     }
                     Err((status, why)) => self.error(status, &why),
                 }
