@@ -27,7 +27,10 @@ pub fn serve<A: Accept>(
 /// line.
 pub const LISTEN_BACKLOG: i32 = 65_535;
 
-/// Listens on `addr` (`host:port`) with [`LISTEN_BACKLOG`] and `SO_REUSEADDR`, as servers do.
+/// Listens on `addr` (`host:port`) with [`LISTEN_BACKLOG`], `SO_REUSEADDR` and `SO_REUSEPORT`.
+/// The last lets the transports give each event loop a listening socket of its own on the same
+/// address, so that a new connection wakes one loop. (On Linux only processes of the same user
+/// may bind beside it.)
 pub fn listen(addr: &str) -> io::Result<TcpListener> {
     let addr = resolve(addr)?;
     let socket = socket2::Socket::new(
@@ -36,6 +39,7 @@ pub fn listen(addr: &str) -> io::Result<TcpListener> {
         Some(socket2::Protocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())

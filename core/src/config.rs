@@ -30,9 +30,48 @@ pub const STAFF_ALPN: &[u8] = b"handin-staff/1";
 /// ALPN protocol name of Blackboard's web pages: HTTP/1.1, what a browser offers (with `h2`).
 pub const WEB_ALPN: &[u8] = b"http/1.1";
 
+/// The key exchange groups a handin endpoint offers, most preferred first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyExchange {
+    /// Post-quantum first: the hybrid X25519MLKEM768 (X25519 with ML-KEM-768), then X25519,
+    /// P-256 and P-384 for peers without it. A handin client sends key shares for both the
+    /// hybrid and X25519 in its ClientHello, so an X25519-only server answers without a
+    /// HelloRetryRequest; a handin server picks the hybrid whenever the client offers it.
+    #[default]
+    PostQuantum,
+    /// Classical only: X25519, P-256, P-384 (to measure, or to talk to a peer that chokes on
+    /// the hybrid's large key share).
+    Classical,
+}
+
+impl KeyExchange {
+    /// Parses `x25519mlkem768` or `x25519` (any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "x25519mlkem768" => Some(Self::PostQuantum),
+            "x25519" => Some(Self::Classical),
+            _ => None,
+        }
+    }
+
+    /// The name of the group offered first, as rustls spells it (`X25519MLKEM768`, `X25519`).
+    pub fn first_group(self) -> &'static str {
+        match self {
+            Self::PostQuantum => "X25519MLKEM768",
+            Self::Classical => "X25519",
+        }
+    }
+}
+
 /// The crypto provider used everywhere in handin: aws-lc-rs, passed explicitly so that no
-/// process-wide default is needed (and none can conflict).
+/// process-wide default is needed (and none can conflict), with the default
+/// [`KeyExchange`] (post-quantum first).
 pub fn provider() -> Arc<CryptoProvider> {
+    provider_with(KeyExchange::default())
+}
+
+/// The crypto provider of [`provider`] with the key exchange groups of `kx`.
+pub fn provider_with(kx: KeyExchange) -> Arc<CryptoProvider> {
     use rustls::crypto::aws_lc_rs::cipher_suite::{
         TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
     };
@@ -46,6 +85,13 @@ pub fn provider() -> Arc<CryptoProvider> {
         TLS13_AES_256_GCM_SHA384,
         TLS13_CHACHA20_POLY1305_SHA256,
     ];
+    // Set here rather than by rustls's `prefer-post-quantum` feature, so that the choice is
+    // visible in one place and a measurement can turn it off per configuration.
+    use rustls::crypto::aws_lc_rs::kx_group::{SECP256R1, SECP384R1, X25519, X25519MLKEM768};
+    provider.kx_groups = match kx {
+        KeyExchange::PostQuantum => vec![X25519MLKEM768, X25519, SECP256R1, SECP384R1],
+        KeyExchange::Classical => vec![X25519, SECP256R1, SECP384R1],
+    };
     Arc::new(provider)
 }
 
@@ -450,7 +496,17 @@ impl ClientConfig {
         ca: CertificateDer<'static>,
         identity: Option<Identity>,
     ) -> Result<Self, ConfigError> {
-        let builder = rustls::ClientConfig::builder_with_provider(provider())
+        Self::new_with_key_exchange(role, ca, identity, KeyExchange::default())
+    }
+
+    /// [`ClientConfig::new`] offering the key exchange groups of `kx`.
+    pub fn new_with_key_exchange(
+        role: Role,
+        ca: CertificateDer<'static>,
+        identity: Option<Identity>,
+        kx: KeyExchange,
+    ) -> Result<Self, ConfigError> {
+        let builder = rustls::ClientConfig::builder_with_provider(provider_with(kx))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(cfg_err("TLS versions"))?
             .with_root_certificates(roots(&ca)?);

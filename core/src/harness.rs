@@ -316,6 +316,18 @@ impl Campus {
             .with_timeouts(self.timeouts)
     }
 
+    /// A client config for `role` offering the key exchange groups of `kx`.
+    pub fn client_config_with_key_exchange(
+        &self,
+        role: Role,
+        identity: Option<Identity>,
+        kx: crate::config::KeyExchange,
+    ) -> ClientConfig {
+        ClientConfig::new_with_key_exchange(role, self.ca.cert().clone(), identity, kx)
+            .expect("client config")
+            .with_timeouts(self.timeouts)
+    }
+
     /// A connected-to-be enrollment pair (not yet driven).
     pub fn enroll_pair(&self, identity: Option<Identity>) -> Pair<EnrollClient, EnrollServer> {
         let cfg = self.client_config(Role::Enroll, identity);

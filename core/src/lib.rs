@@ -67,7 +67,7 @@ mod time;
 pub mod tlog;
 pub mod units;
 
-pub use config::{ClientConfig, ConfigError, Identity, Role, ServerConfig, Timeouts};
+pub use config::{ClientConfig, ConfigError, Identity, KeyExchange, Role, ServerConfig, Timeouts};
 pub use connection::{Connection, Protocol};
 pub use engine::HandshakeInfo;
 pub use enroll::{EnrollClient, EnrollClientEvent, EnrollServer, EnrollServerEvent};

@@ -31,6 +31,10 @@ enum Command {
         /// Client threads.
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
+        /// Key exchange the clients (and the in-memory measurement's client) offer first:
+        /// x25519mlkem768 (post-quantum hybrid, handin's default) or x25519.
+        #[arg(long, default_value = "x25519mlkem768")]
+        kx: String,
     },
     /// One submission end to end, next to the disk, the protocol's network limit, bare rustls
     /// and a Python upload server, measured in the same run.
@@ -137,11 +141,21 @@ fn main() {
             transport,
             seconds,
             concurrency,
-        } => handshakes::run(&handshakes::Opts {
-            transport,
-            seconds,
-            concurrency,
-        }),
+            kx,
+        } => {
+            let kx = handin_core::KeyExchange::parse(&kx).unwrap_or_else(|| {
+                die(
+                    "loadgen",
+                    format!("--kx {kx:?}: name x25519mlkem768 or x25519"),
+                )
+            });
+            handshakes::run(&handshakes::Opts {
+                transport,
+                seconds,
+                concurrency,
+                kx,
+            })
+        }
         Command::Upload {
             transport,
             size,

@@ -10,6 +10,7 @@
 //! [`handin_core::driver::Driven`].
 
 mod client;
+mod listeners;
 mod server;
 
 pub use client::MioLink;

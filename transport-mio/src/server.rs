@@ -1,4 +1,5 @@
-//! The mio server: N event loops sharing one listening socket.
+//! The mio server: N event loops, each with its own listening socket (`SO_REUSEPORT`) when the
+//! caller's listener allows it, so that a new connection wakes one loop.
 
 use crate::clock;
 use handin_core::driver::{Accept, Driven, Notify, Pump, ServeOptions, Shutdown};
@@ -16,28 +17,32 @@ use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
-/// Tokens from here up name sockets waiting for admission (`PENDING + key`).
-const PENDING: usize = 1 << (usize::BITS - 2);
 
 /// Serves `listener` until `shutdown` is requested and every connection has finished (or the
 /// grace period passed). Runs `opts.loops` event loops (one per core when 0) on their own
 /// threads and returns when all have stopped.
+///
+/// When `listener` has `SO_REUSEPORT` set (as the binaries' listeners do), every loop but the
+/// first listens on a socket of its own bound to the same address, so the kernel gives each new
+/// connection to one loop and only that loop wakes; otherwise the loops share `listener`. The
+/// listeners get `TCP_NODELAY`, which accepted sockets inherit. A loop closes its listener when
+/// shutdown begins.
 pub fn serve<A: Accept>(
     listener: std::net::TcpListener,
     accept: Arc<A>,
     opts: ServeOptions,
     shutdown: Arc<Shutdown>,
 ) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
     let loops = match opts.loops {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    let listeners = crate::listeners::per_loop(listener, loops)?;
     let open = Arc::new(AtomicUsize::new(0));
     let mut threads = Vec::with_capacity(loops);
-    for i in 0..loops {
+    for (i, listener) in listeners.into_iter().enumerate() {
         let event_loop = EventLoop::new(
-            listener.try_clone()?,
+            listener,
             accept.clone(),
             opts.clone(),
             shutdown.clone(),
@@ -71,6 +76,23 @@ struct Pending {
     ready: bool,
 }
 
+/// What a token names: a socket waiting for admission, or a connection. A socket is registered
+/// once, under the key it keeps from accept to close.
+enum Slot<C> {
+    Pending(Pending),
+    /// Being made into a connection (only inside [`EventLoop::start`]).
+    Starting,
+    Live(Entry<C>),
+}
+
+/// The connection under `key`, if it is one.
+fn live<C>(slots: &mut Slab<Slot<C>>, key: usize) -> Option<&mut Entry<C>> {
+    match slots.get_mut(key) {
+        Some(Slot::Live(e)) => Some(e),
+        _ => None,
+    }
+}
+
 struct Entry<C> {
     stream: TcpStream,
     conn: C,
@@ -91,11 +113,12 @@ type Woken = Arc<Mutex<Vec<(usize, u64)>>>;
 
 struct EventLoop<A: Accept> {
     poll: Poll,
-    listener: TcpListener,
+    /// Closed (dropped) when shutdown begins.
+    listener: Option<TcpListener>,
     listening: bool,
     accept: Arc<A>,
-    conns: Slab<Entry<A::Conn>>,
-    pending: Slab<Pending>,
+    /// Pending sockets and connections, by token.
+    slots: Slab<Slot<A::Conn>>,
     /// Hello deadlines of pending sockets, oldest first (all have the same length).
     hello_deadlines: VecDeque<(Instant, usize, u64)>,
     /// Pending sockets whose first bytes arrived, in arrival order.
@@ -135,11 +158,10 @@ impl<A: Accept> EventLoop<A> {
         }));
         Ok(Self {
             poll,
-            listener,
+            listener: Some(listener),
             listening: true,
             accept,
-            conns: Slab::new(),
-            pending: Slab::new(),
+            slots: Slab::new(),
             hello_deadlines: VecDeque::new(),
             ready: VecDeque::new(),
             in_handshake: 0,
@@ -171,18 +193,19 @@ impl<A: Accept> EventLoop<A> {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => self.wake_all(now),
-                    Token(t) if t >= PENDING => self.first_bytes(t - PENDING, now),
-                    Token(key) => {
-                        if let Some(e) = self.conns.get_mut(key) {
+                    Token(key) => match self.slots.get_mut(key) {
+                        Some(Slot::Pending(_)) => self.first_bytes(key, now),
+                        Some(Slot::Live(e)) => {
                             if event.is_readable() || event.is_read_closed() || event.is_error() {
                                 e.pump.read(&mut e.conn, &mut e.stream, &mut self.buf, now);
                             }
                             if event.is_writable() {
                                 e.pump.flush(&mut e.conn, &mut e.stream, now);
                             }
+                            self.service(key, now);
                         }
-                        self.service(key, now);
-                    }
+                        Some(Slot::Starting) | None => {}
+                    },
                 }
             }
             let now = clock();
@@ -193,13 +216,13 @@ impl<A: Accept> EventLoop<A> {
                 self.begin_drain(now);
             }
             if let Some(since) = self.draining_since {
-                if self.conns.is_empty() || since.elapsed() >= self.opts.shutdown_grace {
-                    let left = self.conns.len();
+                if self.slots.is_empty() || since.elapsed() >= self.opts.shutdown_grace {
+                    let left = self.slots.len();
                     if left > 0 {
                         tracing::warn!(left, "shutdown grace period over: closing connections");
                     }
                     self.in_handshake = 0;
-                    for e in self.conns.drain() {
+                    for e in self.slots.drain() {
                         drop(e);
                         self.open.fetch_sub(1, Ordering::SeqCst);
                     }
@@ -226,9 +249,13 @@ impl<A: Accept> EventLoop<A> {
         timeout
     }
 
+    /// Accepts until the queue is empty (the listener is edge-triggered).
     fn accept_all(&mut self) {
         loop {
-            let (mut stream, peer) = match self.listener.accept() {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let (mut stream, peer) = match listener.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -245,25 +272,28 @@ impl<A: Accept> EventLoop<A> {
                 tracing::warn!(%peer, limit = self.opts.max_connections, "connection limit reached: closing");
                 continue;
             }
-            let _ = stream.set_nodelay(true);
-            let entry = self.pending.vacant_entry();
+            if !crate::listeners::NODELAY_INHERITED {
+                let _ = stream.set_nodelay(true);
+            }
+            let entry = self.slots.vacant_entry();
             let key = entry.key();
+            // Registered once: the connection keeps this token and interest when admitted.
             if let Err(e) =
                 self.poll
                     .registry()
-                    .register(&mut stream, Token(PENDING + key), Interest::READABLE)
+                    .register(&mut stream, Token(key), Interest::READABLE)
             {
                 tracing::warn!(error = %e, "cannot register a connection");
                 continue;
             }
             self.next_generation += 1;
             let generation = self.next_generation;
-            entry.insert(Pending {
+            entry.insert(Slot::Pending(Pending {
                 stream,
                 peer,
                 generation,
                 ready: false,
-            });
+            }));
             self.hello_deadlines.push_back((
                 Instant::now() + self.opts.hello_timeout,
                 key,
@@ -276,7 +306,7 @@ impl<A: Accept> EventLoop<A> {
     /// A pending socket became readable (its ClientHello, or its end): start it now if a
     /// handshake slot is free, else it waits its turn.
     fn first_bytes(&mut self, key: usize, now: Now) {
-        let Some(p) = self.pending.get_mut(key) else {
+        let Some(Slot::Pending(p)) = self.slots.get_mut(key) else {
             return;
         };
         if p.ready {
@@ -293,13 +323,13 @@ impl<A: Accept> EventLoop<A> {
             let Some((key, generation)) = self.ready.pop_front() else {
                 return;
             };
-            if self
-                .pending
-                .get(key)
-                .is_some_and(|p| p.generation == generation)
-            {
-                let p = self.pending.remove(key);
-                self.start(p, now);
+            let Some(slot) = self.slots.get_mut(key) else {
+                continue;
+            };
+            if matches!(slot, Slot::Pending(p) if p.generation == generation) {
+                if let Slot::Pending(p) = std::mem::replace(slot, Slot::Starting) {
+                    self.start(key, p, now);
+                }
             }
         }
     }
@@ -311,28 +341,28 @@ impl<A: Accept> EventLoop<A> {
                 return;
             }
             self.hello_deadlines.pop_front();
-            let silent = self
-                .pending
-                .get(key)
-                .is_some_and(|p| p.generation == generation && !p.ready);
+            let silent = matches!(
+                self.slots.get(key),
+                Some(Slot::Pending(p)) if p.generation == generation && !p.ready
+            );
             if silent {
-                let mut p = self.pending.remove(key);
-                let _ = self.poll.registry().deregister(&mut p.stream);
+                // Closing the socket takes it out of the poll set: no deregister call.
+                drop(self.slots.remove(key));
                 self.open.fetch_sub(1, Ordering::SeqCst);
             }
         }
     }
 
-    /// Makes the connection for a pending socket (counted in `open`), taking a handshake slot.
-    fn start(&mut self, pending: Pending, now: Now) {
+    /// Makes the connection for the pending socket taken from slot `key` (now
+    /// [`Slot::Starting`]; counted in `open`), taking a handshake slot. The socket stays
+    /// registered as it was: same token, readable.
+    fn start(&mut self, key: usize, pending: Pending, now: Now) {
         let Pending {
-            mut stream,
+            stream,
             peer,
             generation,
             ..
         } = pending;
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
         let notify: Notify = {
             let woken = self.woken.clone();
             let waker = self.waker.clone();
@@ -343,21 +373,12 @@ impl<A: Accept> EventLoop<A> {
                 let _ = waker.wake();
             })
         };
-        let registered =
-            self.poll
-                .registry()
-                .reregister(&mut stream, Token(key), Interest::READABLE);
-        if let Err(e) = registered {
-            tracing::warn!(error = %e, "cannot register a connection");
-            self.open.fetch_sub(1, Ordering::SeqCst);
-            return;
-        }
         let Some(conn) = self.accept.accept(now, peer, notify) else {
-            let _ = self.poll.registry().deregister(&mut stream);
+            drop(self.slots.remove(key));
             self.open.fetch_sub(1, Ordering::SeqCst);
             return;
         };
-        entry.insert(Entry {
+        self.slots[key] = Slot::Live(Entry {
             stream,
             conn,
             pump: Pump::new(self.opts.write_high_water),
@@ -377,7 +398,7 @@ impl<A: Accept> EventLoop<A> {
             Err(_) => return,
         };
         for (key, generation) in woken {
-            match self.conns.get_mut(key) {
+            match live(&mut self.slots, key) {
                 Some(e) if e.generation == generation => e.conn.wake(now),
                 _ => continue,
             }
@@ -391,7 +412,7 @@ impl<A: Accept> EventLoop<A> {
                 return;
             }
             self.timers.pop();
-            let Some(e) = self.conns.get_mut(key) else {
+            let Some(e) = live(&mut self.slots, key) else {
                 continue;
             };
             if e.generation != generation || e.scheduled != Some(at) {
@@ -412,17 +433,24 @@ impl<A: Accept> EventLoop<A> {
     fn begin_drain(&mut self, now: Now) {
         self.listening = false;
         // Sockets that never got a connection have no request in flight.
-        for mut p in self.pending.drain() {
-            let _ = self.poll.registry().deregister(&mut p.stream);
+        let pending: Vec<usize> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Pending(_)))
+            .map(|(k, _)| k)
+            .collect();
+        for key in pending {
+            drop(self.slots.remove(key));
             self.open.fetch_sub(1, Ordering::SeqCst);
         }
         self.ready.clear();
         self.hello_deadlines.clear();
-        let _ = self.poll.registry().deregister(&mut self.listener);
+        // New connections go to the loops still listening, or are refused once none is.
+        self.listener = None;
         self.draining_since = Some(now.mono);
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        let keys: Vec<usize> = self.slots.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(e) = self.conns.get_mut(key) {
+            if let Some(e) = live(&mut self.slots, key) {
                 e.conn.shutdown(now);
             }
             self.service(key, now);
@@ -433,20 +461,24 @@ impl<A: Accept> EventLoop<A> {
     /// interest and timer up to date.
     fn service(&mut self, key: usize, now: Now) {
         let registry = self.poll.registry();
-        let Some(e) = self.conns.get_mut(key) else {
+        let Some(e) = live(&mut self.slots, key) else {
             return;
         };
         let wait = e
             .pump
             .service(&mut e.conn, &mut e.stream, &mut self.buf, now);
         if wait.done {
-            let mut e = self.conns.remove(key);
+            let Slot::Live(e) = self.slots.remove(key) else {
+                return;
+            };
             if let Some(error) = e.conn.error() {
                 tracing::debug!(%error, "connection ended");
             }
-            let _ = registry.deregister(&mut e.stream);
+            let handshaking = e.handshaking;
+            // Closing the socket takes it out of the poll set: no deregister call.
+            drop(e);
             self.open.fetch_sub(1, Ordering::SeqCst);
-            if e.handshaking {
+            if handshaking {
                 // The loop admits the next one (not from here: no recursion through `start`).
                 self.in_handshake -= 1;
             }

@@ -14,6 +14,7 @@
 //! (`async_io::Timer::at`), so a step of the wall clock moves none of them.
 
 mod client;
+mod listeners;
 mod server;
 
 pub use client::{connect_async, run_async, SmolLink};

@@ -1,6 +1,7 @@
-//! The smol server: an accept loop and one task per connection on a shared executor.
+//! The smol server: an accept loop per listening socket (one per executor thread with
+//! `SO_REUSEPORT`) and one task per connection on a shared executor.
 
-use crate::{clock, timer_at};
+use crate::clock;
 use event_listener::Event;
 use handin_core::driver::{Accept, Driven, Notify, Pump, ServeOptions, Shutdown};
 use smol::future::FutureExt;
@@ -15,6 +16,11 @@ use std::time::{Duration, Instant};
 
 /// Serves `listener` until `shutdown` is requested and every connection has finished (or the
 /// grace period passed), with `opts.loops` executor threads (one per core when 0).
+///
+/// When `listener` has `SO_REUSEPORT` set (as the binaries' listeners do), each executor
+/// thread gets a listening socket of its own bound to the same address, with its own accept
+/// loop, and the kernel spreads new connections over them; otherwise one accept loop serves
+/// `listener`. The listeners get `TCP_NODELAY`, which accepted sockets inherit.
 ///
 /// To serve on an executor you already run, use [`serve_async`] instead.
 pub fn serve<A: Accept>(
@@ -49,9 +55,15 @@ pub fn serve<A: Accept>(
                 })?,
         );
     }
-    let result = Async::new(listener).and_then(|listener| {
-        smol::block_on(ex.run(serve_async(&ex, listener, accept, opts, shutdown)))
-    });
+    let result = crate::listeners::per_loop(listener, threads)
+        .and_then(|ls| {
+            ls.into_iter()
+                .map(Async::new)
+                .collect::<io::Result<Vec<_>>>()
+        })
+        .and_then(|listeners| {
+            smol::block_on(ex.run(serve_all(&ex, listeners, accept, opts, shutdown)))
+        });
     done.store(true, Ordering::SeqCst);
     stopped.notify(usize::MAX);
     for h in helpers {
@@ -92,6 +104,18 @@ pub async fn serve_async<A: Accept>(
     opts: ServeOptions,
     shutdown: Arc<Shutdown>,
 ) -> io::Result<()> {
+    serve_all(ex, vec![listener], accept, opts, shutdown).await
+}
+
+/// [`serve_async`] over several listeners, an accept loop each, with one connection limit,
+/// one admission line and one drain.
+async fn serve_all<A: Accept>(
+    ex: &Executor<'_>,
+    listeners: Vec<Async<TcpListener>>,
+    accept: Arc<A>,
+    opts: ServeOptions,
+    shutdown: Arc<Shutdown>,
+) -> io::Result<()> {
     let stopping = Arc::new(Event::new());
     {
         let stopping = stopping.clone();
@@ -110,7 +134,24 @@ pub async fn serve_async<A: Accept>(
         closed: Arc::new(Event::new()),
         admission,
     };
-    server.accept_loop(listener).await
+    let mut loops: Vec<_> = listeners
+        .iter()
+        .map(|l| Box::pin(server.accept_loop(l)))
+        .collect();
+    // Polls every accept loop until all have stopped (they stop together, at shutdown).
+    std::future::poll_fn(|cx| {
+        loops.retain_mut(|l| l.as_mut().poll(cx).is_pending());
+        if loops.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    drop(loops);
+    drop(listeners);
+    server.drain().await;
+    Ok(())
 }
 
 struct Server<'x, 'e, A: Accept> {
@@ -126,30 +167,47 @@ struct Server<'x, 'e, A: Accept> {
 }
 
 enum Woke {
-    Accepted(io::Result<(Async<TcpStream>, std::net::SocketAddr)>),
+    Readable,
     Stop,
 }
 
 impl<A: Accept> Server<'_, '_, A> {
-    async fn accept_loop(&self, listener: Async<TcpListener>) -> io::Result<()> {
+    /// Accepts connections from `listener` until shutdown. It waits for the listener to be
+    /// readable before each accept, so that no accept call finds the queue empty.
+    async fn accept_loop(&self, listener: &Async<TcpListener>) {
         loop {
             let stop = self.stopping.listen();
             if self.shutdown.is_requested() {
                 break;
             }
-            let woke = async { Woke::Accepted(listener.accept().await) }
-                .or(async {
-                    stop.await;
-                    Woke::Stop
-                })
-                .await;
-            let (stream, peer) = match woke {
-                Woke::Stop => break,
-                Woke::Accepted(Ok(s)) => s,
-                Woke::Accepted(Err(e)) => {
+            let woke = async {
+                let _ = listener.readable().await;
+                Woke::Readable
+            }
+            .or(async {
+                stop.await;
+                Woke::Stop
+            })
+            .await;
+            if let Woke::Stop = woke {
+                break;
+            }
+            let (stream, peer) = match crate::listeners::accept_nonblocking(listener.get_ref()) {
+                Ok(s) => s,
+                // Another loop took it (a shared listener), or the peer left.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
                     // Out of file descriptors, say: keep serving who we have.
                     tracing::warn!(error = %e, "accept failed");
                     smol::Timer::after(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let stream = match Async::new_nonblocking(stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot register a connection");
                     continue;
                 }
             };
@@ -157,7 +215,9 @@ impl<A: Accept> Server<'_, '_, A> {
                 tracing::warn!(%peer, limit = self.opts.max_connections, "connection limit reached: closing");
                 continue;
             }
-            let _ = stream.get_ref().set_nodelay(true);
+            if !crate::listeners::NODELAY_INHERITED {
+                let _ = stream.get_ref().set_nodelay(true);
+            }
             self.open.fetch_add(1, Ordering::SeqCst);
             let task = Task {
                 stream,
@@ -173,6 +233,10 @@ impl<A: Accept> Server<'_, '_, A> {
             let (accept, admission) = (self.accept.clone(), self.admission.clone());
             self.ex.spawn(task.admit(accept, admission, peer)).detach();
         }
+    }
+
+    /// Waits for the connections to finish their requests and close, up to the grace period.
+    async fn drain(&self) {
         // Draining: connections finish their requests and close; wait for them, up to the grace.
         let give_up = Instant::now() + self.opts.shutdown_grace;
         while self.open.load(Ordering::SeqCst) > 0 && Instant::now() < give_up {
@@ -189,7 +253,6 @@ impl<A: Accept> Server<'_, '_, A> {
         if left > 0 {
             tracing::warn!(left, "shutdown grace period over: closing connections");
         }
-        Ok(())
     }
 }
 
@@ -294,6 +357,11 @@ impl Task {
     async fn run<C: Driven, P>(self, mut conn: C, mut permit: Option<P>) {
         let mut pump = Pump::new(self.high_water);
         let mut shutting = false;
+        // One timer for the connection's deadlines, moved only when a deadline comes earlier
+        // than the one it is set for (each setting wakes the reactor); a later deadline waits
+        // for it to fire, and the next turn sets it again.
+        let mut timer = smol::Timer::never();
+        let mut armed: Option<Instant> = None;
         loop {
             // Listen before looking, so no wake-up falls between the look and the wait.
             let woken = self.wake.event.listen();
@@ -319,6 +387,12 @@ impl Task {
             if permit.is_some() && !conn.is_handshaking() {
                 // Handshake over: let the next connection in.
                 permit = None;
+            }
+            if let Some(at) = wait.until {
+                if armed.is_none_or(|a| at < a) {
+                    timer.set_at(at);
+                    armed = Some(at);
+                }
             }
             let readable = async {
                 if wait.read {
@@ -346,7 +420,12 @@ impl Task {
                         }
                     })
                     .or(async {
-                        timer_at(wait.until).await;
+                        if armed.is_some() {
+                            (&mut timer).await;
+                            armed = None;
+                        } else {
+                            std::future::pending::<()>().await
+                        }
                     })
                     .await;
                 Ready::Other

@@ -5,6 +5,7 @@ mod bootstrap;
 mod clocks;
 mod encoding;
 mod http;
+mod key_exchange;
 mod logs;
 mod model;
 mod props;

@@ -1,12 +1,14 @@
 //! `loadgen handshakes`: full and resumed mutual-TLS handshakes per second against a real
 //! Blackboard, the server's CPU time per connection, and the in-memory server-side cost of the
-//! same handshake measured in this process.
+//! same handshake measured in this process, with the key exchange group they negotiated.
 
 use super::{cpu_time, thread_cpu_time, Lab, Result};
 use handin_core::driver::Link;
 use handin_core::harness::{t0, Campus};
-use handin_core::{ClientConfig, Identity, Role, SubmitClient, SubmitServer};
+use handin_core::{ClientConfig, Identity, KeyExchange, Role, SubmitClient, SubmitServer};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use std::time::{Duration, Instant};
 
@@ -19,9 +21,13 @@ pub struct Opts {
     pub seconds: f64,
     /// Client threads.
     pub concurrency: usize,
+    /// The key exchange the clients offer first (the server is the real Blackboard's, which
+    /// prefers X25519MLKEM768 and also accepts X25519).
+    pub kx: KeyExchange,
 }
 
-fn handshake(config: &ClientConfig, addr: &str) -> Result<bool> {
+/// One handshake up to the Welcome; returns the key exchange group negotiated, if connected.
+fn handshake(config: &ClientConfig, addr: &str) -> Result<Option<String>> {
     let sock = handin::net::resolve(addr).map_err(|e| e.to_string())?;
     let mut link =
         handin_mio::MioLink::connect(sock, Duration::from_secs(5)).map_err(|e| e.to_string())?;
@@ -33,33 +39,42 @@ fn handshake(config: &ClientConfig, addr: &str) -> Result<bool> {
             c.is_connected().then_some(())
         })
         .map_err(|e| e.to_string())?;
-    Ok(connected.is_some())
+    Ok(connected.map(|()| conn.handshake_info().key_exchange))
 }
 
-/// Runs `per_thread` on `threads` threads for `seconds`; returns connections made and the time.
+/// Runs `per_thread` on `threads` threads for `seconds`; returns connections made, failed, the
+/// time, and the key exchange groups the connections negotiated.
 fn hammer(
     threads: usize,
     seconds: f64,
     make: impl Fn() -> Result<ClientConfig> + Sync,
     fresh_each_time: bool,
     addr: &str,
-) -> Result<(u64, u64, Duration)> {
+) -> Result<(u64, u64, Duration, BTreeSet<String>)> {
     let done = AtomicBool::new(false);
+    let groups = Mutex::new(BTreeSet::new());
     let (ok, failed) = (AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 let mut config = make().ok();
+                let mut seen = BTreeSet::new();
                 while !done.load(Ordering::Relaxed) {
                     if fresh_each_time {
                         config = make().ok();
                     }
                     let r = config.as_ref().map(|c| handshake(c, addr));
                     match r {
-                        Some(Ok(true)) => ok.fetch_add(1, Ordering::Relaxed),
+                        Some(Ok(Some(group))) => {
+                            seen.insert(group);
+                            ok.fetch_add(1, Ordering::Relaxed)
+                        }
                         _ => failed.fetch_add(1, Ordering::Relaxed),
                     };
+                }
+                if let Ok(mut g) = groups.lock() {
+                    g.extend(seen);
                 }
             });
         }
@@ -70,27 +85,35 @@ fn hammer(
         ok.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
         started.elapsed(),
+        groups.into_inner().unwrap_or_default(),
     ))
 }
 
-/// The server's share of one full handshake, in memory: only the time spent in the server's
-/// calls is counted.
-fn in_memory_server_cost(rounds: u32, resumed: bool) -> Result<Duration> {
+/// The server's share of one handshake, in memory, with a client offering `kx`: only the time
+/// spent in the server's calls is counted. Returns it and the group the server negotiated.
+fn in_memory_server_cost(
+    rounds: u32,
+    resumed: bool,
+    kx: KeyExchange,
+) -> Result<(Duration, String)> {
     let start = handin_core::Now::new(Instant::now(), t0());
     let mut campus = Campus::new(start);
     let identity = campus.new_student("1155000001");
-    let shared = campus.client_config(Role::Submit, Some(identity.clone()));
+    let config_for =
+        |c: &Campus| c.client_config_with_key_exchange(Role::Submit, Some(identity.clone()), kx);
+    let shared = config_for(&campus);
     if resumed {
         // Leave a ticket in the shared client cache.
         let mut pair = campus.submit_pair_with(&shared);
         campus.connect_submit(&mut pair)?;
     }
     let mut spent = Duration::ZERO;
+    let mut group = String::new();
     for _ in 0..rounds {
         let config = if resumed {
             shared.clone()
         } else {
-            campus.client_config(Role::Submit, Some(identity.clone()))
+            config_for(&campus)
         };
         let name = handin_core::config::server_name("localhost").map_err(|e| e.to_string())?;
         let mut client = SubmitClient::new(&config, name, start).map_err(|e| e.to_string())?;
@@ -120,11 +143,13 @@ fn in_memory_server_cost(rounds: u32, resumed: bool) -> Result<Duration> {
         if !client.is_connected() {
             return Err("the in-memory handshake did not complete".into());
         }
-        if resumed && !server.handshake_info().resumed {
+        let info = server.handshake_info();
+        if resumed && !info.resumed {
             return Err("the in-memory handshake did not resume".into());
         }
+        group = info.key_exchange;
     }
-    Ok(spent / rounds)
+    Ok((spent / rounds, group))
 }
 
 /// The kernel's floor: the server-side CPU time of a bare TCP connection over loopback with
@@ -187,22 +212,29 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     let server = lab.start_blackboard(&o.transport)?;
     let addr = server.addr.clone();
     let fresh = || {
-        ClientConfig::new(Role::Submit, lab.ca.clone(), Some(identity.clone()))
-            .map_err(|e| e.to_string())
+        ClientConfig::new_with_key_exchange(
+            Role::Submit,
+            lab.ca.clone(),
+            Some(identity.clone()),
+            o.kx,
+        )
+        .map_err(|e| e.to_string())
     };
     // Warm up (page faults, first allocations) before counting anything.
     hammer(1, 0.5, fresh, true, &addr)?;
 
     let cpu0 = cpu_time(server.pid())?;
-    let (full, full_failed, full_time) = hammer(o.concurrency, o.seconds, fresh, true, &addr)?;
+    let (full, full_failed, full_time, mut groups) =
+        hammer(o.concurrency, o.seconds, fresh, true, &addr)?;
     let cpu1 = cpu_time(server.pid())?;
-    let (resumed, resumed_failed, resumed_time) =
+    let (resumed, resumed_failed, resumed_time, resumed_groups) =
         hammer(o.concurrency, o.seconds, fresh, false, &addr)?;
+    groups.extend(resumed_groups);
     let cpu2 = cpu_time(server.pid())?;
 
     let (floor_conns, floor_cpu) = tcp_floor(o.concurrency, o.seconds.min(3.0))?;
-    let mem_full = in_memory_server_cost(200, false)?;
-    let mem_resumed = in_memory_server_cost(200, true)?;
+    let (mem_full, mem_group) = in_memory_server_cost(200, false, o.kx)?;
+    let (mem_resumed, _) = in_memory_server_cost(200, true, o.kx)?;
     let per = |cpu: Duration, n: u64| {
         if n == 0 {
             0.0
@@ -220,6 +252,9 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         "measurement": "handshakes",
         "transport": o.transport,
         "concurrency": o.concurrency,
+        "kx": o.kx.first_group(),
+        "kx_group": groups.into_iter().collect::<Vec<_>>().join(","),
+        "in_memory_kx_group": mem_group,
         "full_per_sec": full_rate,
         "resumed_per_sec": resumed_rate,
         "resumed_over_full": resumed_rate / full_rate.max(f64::MIN_POSITIVE),
