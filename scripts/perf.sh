@@ -2,11 +2,13 @@
 # The performance figures: builds the release binaries, runs every measurement RUNS times (the
 # runs interleaved, so that a passing disturbance spreads over all measurements instead of
 # spoiling one), then prints the machine and, per measurement, the median, minimum and maximum
-# of every numeric field (`loadgen summarize`).
+# of every numeric field (`loadgen summarize`) and each goal against the median of the ratio
+# each run computed from its own figures (`loadgen goals`).
 #
 # Usage: scripts/perf.sh [--runs N] [--quick] [MEASUREMENT ...]
 #   MEASUREMENT  handshakes openssl upload enroll storm idle collect (default: all of them);
-#                handshakes, storm, idle and collect run on both transports (mio and smol)
+#                handshakes, upload (256 MiB and 1 GiB), storm, idle and collect run on both
+#                transports (mio and smol)
 #   --runs N     runs of each measurement (default 5; or RUNS=N)
 #   --quick      smaller sizes and fewer students, to try it out (or QUICK=1)
 # The raw JSON lines are kept in target/perf/ (or OUT=DIR); feed them to `loadgen summarize`
@@ -45,7 +47,7 @@ done
 if [ "$quick" = 1 ]; then
   handshakes_args="--seconds 2 --concurrency 2"
   openssl_args="--seconds 2 --concurrency 2 --upload 100MiB"
-  upload_args="--size 100MiB"
+  upload_sizes="100MiB"
   enroll_args="--students 200"
   storm_args="--students 500 --size 100KiB"
   idle_args="--connections 1000 --warmup 500"
@@ -53,7 +55,7 @@ if [ "$quick" = 1 ]; then
 else
   handshakes_args="--seconds 5 --concurrency 2"
   openssl_args="--seconds 5 --concurrency 2 --upload 1GiB"
-  upload_args="--size 1GiB"
+  upload_sizes="256MiB 1GiB"
   enroll_args="--students 1000"
   storm_args="--students 10000 --size 100KiB"
   idle_args="--connections 10000"
@@ -64,7 +66,7 @@ for w in "${wanted[@]}"; do
   case "$w" in
     handshakes) plan+=("handshakes --transport mio $handshakes_args" "handshakes --transport smol $handshakes_args") ;;
     openssl) plan+=("openssl $openssl_args") ;;
-    upload) plan+=("upload $upload_args") ;;
+    upload) for s in $upload_sizes; do plan+=("upload --transport mio --size $s" "upload --transport smol --size $s"); done ;;
     enroll) plan+=("enroll $enroll_args") ;;
     storm) plan+=("storm --transport mio $storm_args" "storm --transport smol $storm_args") ;;
     idle) plan+=("idle --transport mio $idle_args" "idle --transport smol $idle_args") ;;
@@ -120,6 +122,9 @@ echo "load:    $(uptime)"
 echo
 if [ -s "$results" ]; then
   "$loadgen" summarize <"$results"
+  echo
+  echo "goals (each the median of a ratio or figure one run took from its own measurements):"
+  "$loadgen" goals <"$results" || true
 fi
 if [ "$failed" -gt 0 ]; then
   echo "perf.sh: $failed of $total runs failed (see above)" >&2

@@ -5,7 +5,9 @@
 
 use clap::{Parser, Subcommand};
 use handin::cli::{die, parse_size};
-use handin_perf::loadgen::{collect, enroll, handshakes, idle, openssl, storm, summarize, upload};
+use handin_perf::loadgen::{
+    collect, enroll, goals, handshakes, idle, openssl, storm, summarize, upload,
+};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -132,6 +134,9 @@ enum Command {
         #[arg(long, default_value = "both")]
         format: summarize::Format,
     },
+    /// Reads JSON lines on standard input and checks each performance goal against the median
+    /// of the ratio each run computed from its own figures; exits 1 if a goal is missed.
+    Goals,
 }
 
 fn main() {
@@ -238,6 +243,13 @@ fn main() {
                 upload,
             })
         }
+        Command::Goals => match goals::run(std::io::stdin().lock()) {
+            Ok((report, all_met)) => {
+                print!("{report}");
+                std::process::exit(if all_met { 0 } else { 1 });
+            }
+            Err(e) => die("loadgen", e),
+        },
         Command::Summarize { format } => match summarize::run(std::io::stdin().lock(), format) {
             Ok(text) => {
                 print!("{text}");

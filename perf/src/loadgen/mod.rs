@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod collect;
 pub mod enroll;
+pub mod goals;
 pub mod handshakes;
 pub mod idle;
 pub mod openssl;
