@@ -324,7 +324,19 @@ fn serve(
         bb = bb.with_form_key(FormKey::shared(&blobs.join("web-form.key"))?);
     }
     let bb = Arc::new(bb);
-    handin::net::raise_open_files();
+    let open_files = handin::net::raise_open_files();
+    let mut opts = opts;
+    let capacity = handin::net::connection_capacity(open_files, opts.max_connections);
+    if capacity < opts.max_connections {
+        tracing::warn!(
+            max_connections = opts.max_connections,
+            open_files = open_files.unwrap_or(0),
+            capacity,
+            "the open-file limit cannot hold --max-connections beside the files written for \
+             them: serving at most {capacity} connections at once (raise `ulimit -n` for more)"
+        );
+        opts.max_connections = capacity;
+    }
     let listener = handin::net::listen(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using that port?)")
     })?;

@@ -60,6 +60,20 @@ pub fn raise_open_files() -> Option<u64> {
     limit.current
 }
 
+/// Most connections a process with `open_files` descriptors (`None`: unlimited) can hold
+/// beside the files it opens while serving them (uploads being written, the database, the
+/// directories it syncs): `wanted`, lowered to leave an eighth of the limit, at least 256
+/// descriptors, free. A server at its descriptor limit cannot write the files of the
+/// connections it holds; one at its connection limit turns newcomers away and keeps working.
+pub fn connection_capacity(open_files: Option<u64>, wanted: usize) -> usize {
+    let Some(limit) = open_files else {
+        return wanted;
+    };
+    let spare = (limit / 8).max(256);
+    let fit = usize::try_from(limit.saturating_sub(spare)).unwrap_or(usize::MAX);
+    wanted.min(fit).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +92,18 @@ mod tests {
             held.push(c);
         }
         assert_eq!(held.len(), 400);
+    }
+
+    #[test]
+    fn connections_leave_an_eighth_of_the_descriptors_for_files() {
+        assert_eq!(connection_capacity(None, 20_000), 20_000);
+        assert_eq!(connection_capacity(Some(1 << 20), 20_000), 20_000);
+        // The 20,000 connections of the default against a limit of 20,000 descriptors.
+        assert_eq!(connection_capacity(Some(20_000), 20_000), 17_500);
+        assert_eq!(connection_capacity(Some(20_000), 100), 100);
+        // A small limit keeps at least 256 descriptors for files, and one connection.
+        assert_eq!(connection_capacity(Some(1024), 20_000), 768);
+        assert_eq!(connection_capacity(Some(100), 20_000), 1);
     }
 
     #[test]

@@ -95,6 +95,10 @@ enum Command {
         /// clients spread over them in turn.
         #[arg(long, default_value_t = 1)]
         nodes: usize,
+        /// How long each student's client waits for its handshake and Welcome (e.g. 60s, the
+        /// student client's own deadline, or 3m).
+        #[arg(long, default_value = "60s")]
+        handshake_timeout: String,
     },
     /// Memory per idle connection: authenticated submission connections held open and silent,
     /// Blackboard's resident memory before and after.
@@ -204,11 +208,15 @@ fn main() {
             size_max,
             db,
             nodes,
+            handshake_timeout,
         } => {
             let size = parse_size(&size).unwrap_or_else(|e| die("loadgen", e));
+            let handshake_timeout = handin::cli::parse_duration(&handshake_timeout)
+                .unwrap_or_else(|e| die("loadgen", format!("--handshake-timeout: {e}")));
             let mut opts = storm::Opts::new(&transport, students, size);
             opts.backend = db;
             opts.nodes = nodes;
+            opts.handshake_timeout = handshake_timeout;
             if let Some(max) = size_max {
                 opts.size_max = parse_size(&max).unwrap_or_else(|e| die("loadgen", e));
             }

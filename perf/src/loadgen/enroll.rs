@@ -2,9 +2,11 @@
 //! roster and given a key and CSR beforehand, so only the enrollment itself is timed: the TLS
 //! handshake, the code check, the signing, and the registrar's durable record (one SQLite
 //! transaction with `synchronous=FULL` per enrollment). Afterwards the registrar is opened
-//! again to check that it recorded every certificate.
+//! again to check that it recorded every certificate. In the same run, the in-memory cost of
+//! the same enrollment's necessary work and the cost of its durable record are measured in
+//! this process ([`super::enroll_cost`]), to compare CUHK's CPU per enrollment with.
 
-use super::{cpu_time, peak_rss_kib, percentile, Lab, Result};
+use super::{cpu_time, enroll_cost, peak_rss_kib, percentile, Lab, Result};
 use handin_core::driver::Link;
 use handin_core::pki::{new_student_key, StudentId};
 use handin_core::{ClientConfig, EnrollClient, EnrollClientEvent, Role};
@@ -23,6 +25,11 @@ pub struct Opts {
     /// Client threads.
     pub concurrency: usize,
 }
+
+/// Enrollments timed in memory.
+const IN_MEMORY_ROUNDS: usize = 300;
+/// Enrollments recorded one per transaction for the durable-record figure.
+const RECORD_ROUNDS: usize = 200;
 
 /// One student, ready to enroll.
 struct Student {
@@ -194,6 +201,22 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     let server_rss = peak_rss_kib(server.pid())?;
     drop(server);
 
+    // The same necessary work in memory, then the durable record alone, with students that are
+    // not on the roster of the run above (the record's students are added to it now).
+    let extra = (0..IN_MEMORY_ROUNDS.max(RECORD_ROUNDS))
+        .map(|i| StudentId::parse(&format!("1158{i:06}")).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    let extra_csrs: Vec<(StudentId, Vec<u8>)> =
+        extra.iter().cloned().zip(make_csrs(&extra)?).collect();
+    let in_memory = enroll_cost::in_memory(
+        &lab,
+        &extra_csrs,
+        IN_MEMORY_ROUNDS,
+        handin_core::pki::DEFAULT_STUDENT_LIFETIME,
+    )?;
+    let (record_cpu, record_wall) =
+        enroll_cost::durable_record(&lab, &extra_csrs[..RECORD_ROUNDS])?;
+
     let mut latencies = latencies.into_inner().map_err(|_| "poisoned")?;
     latencies.sort();
     let failures = failures.into_inner().map_err(|_| "poisoned")?;
@@ -214,6 +237,13 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         }
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let cuhk_us = if enrolled == 0 {
+        0.0
+    } else {
+        us(cpu) / enrolled as f64
+    };
+    let in_memory_us = us(in_memory);
     Ok(serde_json::json!({
         "measurement": "enroll",
         "transport": o.transport,
@@ -228,8 +258,14 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         "latency_ms_p50": ms(percentile(&latencies, 0.50)),
         "latency_ms_p99": ms(percentile(&latencies, 0.99)),
         "latency_ms_max": ms(latencies.last().copied().unwrap_or_default()),
-        "server_cpu_us_per_enrollment":
-            if enrolled == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / enrolled as f64 },
+        "server_cpu_us_per_enrollment": cuhk_us,
+        "cuhk_cpu_us_per_enrollment": cuhk_us,
+        "in_memory_us_per_enrollment": in_memory_us,
+        "cpu_over_in_memory": cuhk_us / in_memory_us.max(f64::MIN_POSITIVE),
+        "record_cpu_us_per_enrollment": us(record_cpu),
+        "record_wall_us_per_enrollment": us(record_wall),
+        "cpu_over_in_memory_plus_record":
+            cuhk_us / (in_memory_us + us(record_cpu)).max(f64::MIN_POSITIVE),
         "server_peak_rss_kib": server_rss,
         "registrar_recorded": recorded,
         "registrar_missing": missing,

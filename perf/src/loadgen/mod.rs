@@ -5,11 +5,13 @@
 pub mod cluster;
 pub mod collect;
 pub mod enroll;
+pub mod enroll_cost;
 pub mod goals;
 pub mod handshakes;
 pub mod idle;
 pub mod openssl;
 pub mod references;
+pub mod sources;
 pub mod storm;
 pub mod summarize;
 pub mod upload;
@@ -316,6 +318,36 @@ pub fn raise_nofile() -> u64 {
     handin::net::raise_open_files().unwrap_or(u64::MAX)
 }
 
+/// Raises this process's open-file limit to at least `wanted` if it can (the servers started
+/// afterwards inherit it): the soft limit up to the hard one, and, when the hard limit itself is
+/// lower than `wanted`, the hard limit too where the process may (CAP_SYS_RESOURCE), never above
+/// the kernel's `fs.nr_open`. Returns the soft limit now in force.
+pub fn raise_nofile_for(wanted: u64) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let now = getrlimit(Resource::Nofile);
+    if let Some(hard) = higher_hard_limit(now.maximum, wanted, nr_open) {
+        let raised = rustix::process::Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return hard;
+        }
+    }
+    raise_nofile()
+}
+
+/// The hard open-file limit to ask for so that `wanted` files fit, if the present one
+/// (`None`: unlimited) is too low: `wanted`, capped at the kernel's `nr_open` if known.
+fn higher_hard_limit(hard: Option<u64>, wanted: u64, nr_open: Option<u64>) -> Option<u64> {
+    let hard = hard?;
+    let target = nr_open.map_or(wanted, |cap| wanted.min(cap));
+    (target > hard).then_some(target)
+}
+
 /// Percentile of sorted durations.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -344,4 +376,29 @@ pub fn make_file(path: &Path, size: u64) -> Result<()> {
         left -= n as u64;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hard_file_limit_is_raised_only_when_too_low_and_never_past_nr_open() {
+        // Unlimited, or already enough: nothing to ask for.
+        assert_eq!(higher_hard_limit(None, 50_000, Some(1 << 20)), None);
+        assert_eq!(higher_hard_limit(Some(65_536), 50_000, Some(1 << 20)), None);
+        assert_eq!(higher_hard_limit(Some(50_000), 50_000, None), None);
+        // Too low: what is wanted, capped by the kernel's ceiling.
+        assert_eq!(
+            higher_hard_limit(Some(20_000), 44_096, Some(1 << 20)),
+            Some(44_096)
+        );
+        assert_eq!(higher_hard_limit(Some(20_000), 44_096, None), Some(44_096));
+        assert_eq!(
+            higher_hard_limit(Some(20_000), 2_000_000, Some(1 << 20)),
+            Some(1 << 20)
+        );
+        // A ceiling below the present limit asks for nothing.
+        assert_eq!(higher_hard_limit(Some(20_000), 44_096, Some(10_000)), None);
+    }
 }

@@ -1,9 +1,10 @@
 //! `loadgen storm`: every student submits at the same moment. N pre-enrolled students connect
 //! to a real Blackboard all at once and each uploads a distinct file (all of one size, or of
-//! sizes spread over a range); the
-//! clients are tasks on a two-thread smol executor, each driving a [`SubmitClient`] with
-//! [`handin_smol::run_async`]. Reports the total time, the payload throughput, the time from
-//! the start to each receipt, failures and connection retries, Blackboard's peak RSS and open
+//! sizes spread over a range); the clients are tasks on a two-thread smol executor, each
+//! driving a [`SubmitClient`] with [`handin_smol::run_async`], spread over loopback source
+//! addresses when there are more than one address's ephemeral ports can safely hold
+//! ([`super::sources`]). Reports the total time, the payload throughput, the time from the
+//! start to each receipt, failures and connection retries, Blackboard's peak RSS and open
 //! files, and the kernel's listen-queue counters; then checks every receipt's signature with
 //! Blackboard's certificate and every stored file against what was sent.
 //!
@@ -12,13 +13,16 @@
 
 pub use super::cluster::Backend;
 use super::cluster::Servers;
-use super::{peak_rss_kib, percentile, raise_nofile, Lab, Result};
+use super::sources::{connect_from, Sources};
+use super::{peak_rss_kib, percentile, raise_nofile_for, Lab, Result};
+use handin_core::config::Timeouts;
 use handin_core::driver::Step;
 use handin_core::msg::UploadOffer;
 use handin_core::pki::from_pem_or_der;
 use handin_core::submit::Sha256;
 use handin_core::{ClientConfig, Receipt, ReceiptBody, Role, SubmitClient, SubmitClientEvent};
 use handin_smol::smol;
+use handin_smol::smol::lock::Semaphore;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -43,6 +47,8 @@ pub struct Opts {
     pub backend: Backend,
     /// Blackboard nodes (more than one only on PostgreSQL); the clients spread over them.
     pub nodes: usize,
+    /// How long each client waits for its handshake and Welcome.
+    pub handshake_timeout: Duration,
 }
 
 impl Opts {
@@ -57,6 +63,7 @@ impl Opts {
             bins: None,
             backend: Backend::Sqlite,
             nodes: 1,
+            handshake_timeout: Timeouts::client().handshake,
         }
     }
 
@@ -71,6 +78,22 @@ impl Opts {
             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         self.size + (z ^ (z >> 29)) % span
+    }
+}
+
+/// Open files a process needs beside those per student (libraries, logs, databases, pipes).
+const FILES_BESIDE: u64 = 4096;
+/// Connections the clients may have open at once: every student, unless the open-file limit
+/// (this process's, which Blackboard inherits) cannot hold them. Then as many as Blackboard
+/// will hold beside its files ([`handin::net::connection_capacity`]), less a sixteenth, so that
+/// a connection still closing on Blackboard's side never makes a newcomer the one too many; the
+/// other students wait for a slot (counted, and their wait is in their time to receipt).
+fn connection_slots(open_files: u64, students: usize) -> usize {
+    let fit = handin::net::connection_capacity(Some(open_files), students);
+    if fit >= students {
+        students
+    } else {
+        (fit - fit / 16).max(1)
     }
 }
 
@@ -146,16 +169,19 @@ struct Success {
 struct Counters {
     retries: AtomicU64,
     clients_retried: AtomicU64,
+    /// Clients that waited for a free connection slot (a descriptor of this process).
+    waited_for_slot: AtomicU64,
 }
 
 /// Connects, retrying a few times with a short delay (a full listen queue, a timeout).
 async fn connect(
     addr: SocketAddr,
+    source: Option<SocketAddr>,
     counters: &Counters,
 ) -> Result<smol::Async<std::net::TcpStream>> {
     let mut attempt = 0;
     loop {
-        match handin_smol::connect_async(addr, CONNECT_TIMEOUT).await {
+        match connect_from(source, addr, CONNECT_TIMEOUT).await {
             Ok(s) => return Ok(s),
             Err(e) if attempt < CONNECT_RETRIES => {
                 attempt += 1;
@@ -174,11 +200,21 @@ async fn connect(
 /// One student: connect, submit, stream the payload, wait for the receipt.
 async fn submit(
     client: &Client,
-    addr: SocketAddr,
+    (addr, source): (SocketAddr, Option<SocketAddr>),
     start: Instant,
     counters: &Counters,
+    slots: &Semaphore,
 ) -> Result<Success> {
-    let stream = connect(addr, counters).await?;
+    // Held until the connection is closed: at most as many connections as the descriptors of
+    // this process (and Blackboard's, with the same limit) can hold.
+    let _slot = match slots.try_acquire() {
+        Some(slot) => slot,
+        None => {
+            counters.waited_for_slot.fetch_add(1, Ordering::Relaxed);
+            slots.acquire().await
+        }
+    };
+    let stream = connect(addr, source, counters).await?;
     let name = handin_core::config::server_name("127.0.0.1").map_err(|e| e.to_string())?;
     let mut conn =
         SubmitClient::new(&client.config, name, super::clock()).map_err(|e| e.to_string())?;
@@ -286,7 +322,11 @@ fn make_clients(lab: &Lab, o: &Opts) -> Result<Vec<Client>> {
                             let identity = lab.student(ca, &id)?;
                             let config =
                                 ClientConfig::new(Role::Submit, lab.ca.clone(), Some(identity))
-                                    .map_err(|e| e.to_string())?;
+                                    .map_err(|e| e.to_string())?
+                                    .with_timeouts(Timeouts {
+                                        handshake: o.handshake_timeout,
+                                        ..Timeouts::client()
+                                    });
                             let seed = i as u64 + 1;
                             let size = o.size_of(i);
                             let offer = UploadOffer {
@@ -388,8 +428,9 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
     if o.students == 0 {
         return Err("--students must be at least 1".into());
     }
-    // Raised before Blackboard starts, so that it inherits the limit too.
-    let nofile = raise_nofile();
+    // Raised before Blackboard starts, so that it inherits the limit too: here a socket per
+    // student; in Blackboard a socket and, while it uploads, a file per student.
+    let nofile = raise_nofile_for(2 * o.students as u64 + FILES_BESIDE);
     let lab = Lab::with_bins(o.size.max(o.size_max), o.bins.as_deref())?;
     let clients = make_clients(&lab, o)?;
     let bb_pem = std::fs::read(lab.dir.join("bb.crt")).map_err(|e| e.to_string())?;
@@ -400,6 +441,9 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
 
     let servers = Servers::start(&lab, &o.transport, o.backend, o.nodes)?;
     let addrs = servers.addrs()?;
+    let sources = Sources::for_clients(o.students, addrs[0]);
+    let slot_count = connection_slots(nofile, o.students);
+    let slots = Semaphore::new(slot_count);
     let backlog = listen_backlog(addrs[0].port());
     let pids: Vec<u32> = servers.nodes.iter().map(|n| n.pid()).collect();
     let counters = Counters::default();
@@ -431,7 +475,10 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         let tasks: Vec<_> = clients
             .iter()
             .enumerate()
-            .map(|(i, c)| ex.spawn(submit(c, addrs[i % addrs.len()], start, &counters)))
+            .map(|(i, c)| {
+                let to = (addrs[i % addrs.len()], sources.source_of(i));
+                ex.spawn(submit(c, to, start, &counters, &slots))
+            })
             .collect();
         let results = smol::block_on(async {
             let mut results = Vec::with_capacity(tasks.len());
@@ -529,6 +576,8 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         "size": o.size,
         "size_max": o.size.max(o.size_max),
         "client_executor_threads": EXECUTOR_THREADS,
+        "client_source_addresses": sources.addresses(),
+        "client_handshake_timeout_s": o.handshake_timeout.as_secs_f64(),
         "seconds": elapsed.as_secs_f64(),
         "submissions_per_sec": succeeded as f64 / elapsed.as_secs_f64(),
         "payload_mib_per_sec": payload as f64 / (1024.0 * 1024.0) / elapsed.as_secs_f64(),
@@ -538,6 +587,8 @@ pub fn run(o: &Opts) -> Result<serde_json::Value> {
         "first_failure": first_failure,
         "connect_retries": counters.retries.load(Ordering::Relaxed),
         "clients_that_retried": counters.clients_retried.load(Ordering::Relaxed),
+        "connection_slots": slot_count,
+        "clients_that_waited_for_a_slot": counters.waited_for_slot.load(Ordering::Relaxed),
         "blackboard_cpu_ms": ms(bb_cpu),
         "database_cpu_ms": ms(db_cpu),
         "server_cpu_ms_per_submission": ms(bb_cpu + db_cpu) / succeeded.max(1) as f64,
@@ -577,5 +628,18 @@ mod tests {
         let distinct: HashSet<u64> = sizes.iter().copied().collect();
         assert!(distinct.len() > 400, "{} distinct sizes", distinct.len());
         assert!(sizes.iter().any(|&s| s < 30 * 1024) && sizes.iter().any(|&s| s > 90 * 1024));
+    }
+
+    #[test]
+    fn every_student_connects_at_once_unless_the_file_limit_binds() {
+        assert_eq!(connection_slots(1 << 20, 20_000), 20_000);
+        assert_eq!(connection_slots(65_536, 20_000), 20_000);
+        // 20,000 descriptors: Blackboard holds 17,500 beside its files; the clients stay a
+        // sixteenth below.
+        assert_eq!(connection_slots(20_000, 20_000), 17_500 - 17_500 / 16);
+        assert_eq!(connection_slots(20_000, 500), 500);
+        // This process's own limit binds before Blackboard's would.
+        assert_eq!(connection_slots(20_000, 17_400), 17_400);
+        assert_eq!(connection_slots(20_000, 17_600), 17_500 - 17_500 / 16);
     }
 }
