@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Queue at most this much per round: the transport reports how much it still holds.
-const AHEAD: usize = 1024 * 1024;
+const AHEAD: usize = 256 * 1024;
 
 /// A connection that can take an upload's bytes.
 pub(crate) trait Uploading {

@@ -28,6 +28,9 @@ use std::time::SystemTime;
 /// Stop reading from a student while this many uploaded bytes wait for the disk.
 const DISK_HIGH_WATER: usize = 4 * 1024 * 1024;
 
+/// The room a new batch of upload bytes starts with: what one socket read usually brings.
+const FLUSH_ROOM: usize = 256 * 1024;
+
 /// The answers a connection's upload jobs send it, whichever protocol it speaks.
 pub(super) trait UploadDone: Send + 'static {
     /// The verdict on an offer (a temporary file is ready if it is `Ok`).
@@ -97,6 +100,10 @@ impl<D: UploadDone> Uploads<D> {
     /// Upload bytes arrived: held (and charged to the budget) until [`Uploads::flush`].
     pub(super) fn received(&mut self, bytes: &[u8]) {
         self.budget.charge(bytes.len());
+        if self.unwritten.is_empty() {
+            // Room for one socket read's worth at once, not a doubling per frame.
+            self.unwritten.reserve(bytes.len().max(FLUSH_ROOM));
+        }
         self.unwritten.extend_from_slice(bytes);
     }
 

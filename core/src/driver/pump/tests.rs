@@ -170,3 +170,35 @@ fn a_client_step_that_held_back_goes_again_when_the_socket_drains() {
          must be asked again"
     );
 }
+
+/// A client streaming into a socket that never takes everything at once: the bytes already
+/// sent are dropped from the output buffer as it goes, so it stays the size of what waits, and
+/// the buffer is kept (not freed and allocated again) between bursts.
+#[test]
+fn a_stream_that_never_fully_drains_does_not_grow_the_output_buffer() {
+    let now = now();
+    let mut pump = Pump::new(usize::MAX);
+    let mut conn = Streaming::default();
+    let mut socket = Socket::default();
+    let room = socket.room.clone();
+    let buf = &mut [0; 64];
+    let mut step = |c: &mut Streaming, p: Progress| {
+        if p.unsent < 4 * PIECE {
+            c.queued += PIECE;
+        }
+        // The peer reads a little less than a piece each time.
+        room.set(room.get() + PIECE - 7);
+        Step::Continue
+    };
+    let mut largest = 0;
+    for _ in 0..10_000 {
+        let _ = pump.client_round(&mut conn, &mut socket, buf, now, &mut step);
+        largest = largest.max(pump.out.capacity());
+    }
+    assert!(socket.taken > 1_000 * PIECE, "{} bytes sent", socket.taken);
+    assert!(
+        largest <= 64 * PIECE,
+        "the buffer grew to {largest} bytes for at most ~5 pieces waiting"
+    );
+    assert!(pump.out.capacity() > 0, "a client keeps its buffer");
+}
