@@ -59,6 +59,9 @@ pub(crate) struct FileUpload {
     buf: Vec<u8>,
     size: u64,
     sent: u64,
+    /// When the file was last modified as it was opened: a file changed while it was being
+    /// sent is not finished (nothing is stored), whichever way the offer declared its hash.
+    modified: Option<std::time::SystemTime>,
     bar: Option<indicatif::ProgressBar>,
 }
 
@@ -67,8 +70,10 @@ impl FileUpload {
     pub(crate) fn open(path: &Path, size: u64, what: &str) -> Result<Self, StudentError> {
         let reader = File::open(path)
             .map_err(|e| StudentError::file(format!("cannot open {}: {e}", path.display())))?;
+        let modified = reader.metadata().and_then(|m| m.modified()).ok();
         Ok(Self {
             reader,
+            modified,
             path: path.to_owned(),
             buf: vec![0u8; 256 * 1024],
             size,
@@ -78,9 +83,10 @@ impl FileUpload {
     }
 
     /// One round: queues what the transport has room for, and finishes the upload once every
-    /// byte is queued. The file is not hashed a second time here: the server checks the bytes
-    /// against the declared SHA-256 and refuses them (HashMismatch) if the file changed after
-    /// it was hashed. An outcome only on failure.
+    /// byte is queued, unless the file changed meanwhile (then the upload is left unfinished
+    /// and nothing is stored). A streamed offer's bytes are hashed by the connection as they
+    /// are sent; a declared offer's are checked by the server against the SHA-256 declared
+    /// (HashMismatch if the file changed after it was hashed). An outcome only on failure.
     pub(crate) fn pump<T>(
         &mut self,
         c: &mut impl Uploading,
@@ -90,6 +96,16 @@ impl FileUpload {
         while c.is_uploading() && budget > 0 {
             let want = self.buf.len().min((self.size - self.sent) as usize);
             if want == 0 {
+                if self.changed() {
+                    // The connection closes unfinished: the server stores nothing.
+                    return Some(fail(
+                        ErrorKind::File,
+                        format!(
+                            "{} changed while it was being sent: nothing was stored; send it again",
+                            self.path.display()
+                        ),
+                    ));
+                }
                 let _ = c.finish_upload();
                 break;
             }
@@ -126,10 +142,40 @@ impl FileUpload {
     }
 }
 
+impl FileUpload {
+    /// Whether the file was modified, or its size changed, since it was opened.
+    fn changed(&self) -> bool {
+        match self.reader.metadata() {
+            Ok(m) => m.len() != self.size || m.modified().ok() != self.modified,
+            Err(_) => true,
+        }
+    }
+}
+
 impl Drop for FileUpload {
     fn drop(&mut self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileUpload;
+
+    #[test]
+    fn a_file_modified_after_it_was_opened_is_seen_as_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hw1.txt");
+        std::fs::write(&path, b"first draft").expect("write");
+        let upload = FileUpload::open(&path, 11, "test").expect("open");
+        assert!(!upload.changed());
+        // The same size, other bytes, a later modification time.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, b"final draft").expect("rewrite");
+        assert!(upload.changed());
+        let grown = FileUpload::open(&path, 5, "test").expect("open");
+        assert!(grown.changed(), "a size other than the one offered");
     }
 }
