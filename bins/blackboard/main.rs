@@ -315,6 +315,27 @@ fn serve(
         signer,
         pool: Pool::new(threads, "bb-worker").map_err(|e| e.to_string())?,
     };
+    // The connections the open-file limit can hold beside the files written for them: the
+    // session limits (the share kept for students without a connection) follow what is served.
+    let open_files = handin::net::raise_open_files();
+    let mut opts = opts;
+    let capacity = handin::net::connection_capacity(open_files, opts.max_connections);
+    let limits = if capacity < opts.max_connections {
+        tracing::warn!(
+            max_connections = opts.max_connections,
+            open_files = open_files.unwrap_or(0),
+            capacity,
+            "the open-file limit cannot hold --max-connections beside the files written for \
+             them: serving at most {capacity} connections at once (raise `ulimit -n` for more)"
+        );
+        opts.max_connections = capacity;
+        Limits {
+            shared: Limits::for_capacity(capacity).shared,
+            ..limits
+        }
+    } else {
+        limits
+    };
     let mut bb = Blackboard::new(config, shared)
         .map_err(|e| format!("the staff protocol's TLS configuration: {e}"))?
         .with_upload_buffer(upload_buffer)
@@ -324,19 +345,6 @@ fn serve(
         bb = bb.with_form_key(FormKey::shared(&blobs.join("web-form.key"))?);
     }
     let bb = Arc::new(bb);
-    let open_files = handin::net::raise_open_files();
-    let mut opts = opts;
-    let capacity = handin::net::connection_capacity(open_files, opts.max_connections);
-    if capacity < opts.max_connections {
-        tracing::warn!(
-            max_connections = opts.max_connections,
-            open_files = open_files.unwrap_or(0),
-            capacity,
-            "the open-file limit cannot hold --max-connections beside the files written for \
-             them: serving at most {capacity} connections at once (raise `ulimit -n` for more)"
-        );
-        opts.max_connections = capacity;
-    }
     let listener = handin::net::listen(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using that port?)")
     })?;

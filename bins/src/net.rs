@@ -29,10 +29,22 @@ pub const LISTEN_BACKLOG: i32 = 65_535;
 
 /// Listens on `addr` (`host:port`) with [`LISTEN_BACKLOG`], `SO_REUSEADDR` and `SO_REUSEPORT`.
 /// The last lets the transports give each event loop a listening socket of its own on the same
-/// address, so that a new connection wakes one loop. (On Linux only processes of the same user
-/// may bind beside it.)
+/// address, so that a new connection wakes one loop. Because `SO_REUSEPORT` would also let a
+/// second server of the same user bind the port silently (and take a share of its
+/// connections), the address is first bound without it: a port in use fails here, as it did
+/// before (`AddrInUse`).
 pub fn listen(addr: &str) -> io::Result<TcpListener> {
     let addr = resolve(addr)?;
+    let probe = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())?;
+    // A port of 0 asked for any free port: keep the one the probe got.
+    let addr = probe.local_addr()?.as_socket().unwrap_or(addr);
+    drop(probe);
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -92,6 +104,16 @@ mod tests {
             held.push(c);
         }
         assert_eq!(held.len(), 400);
+    }
+
+    #[test]
+    fn a_second_server_cannot_listen_on_a_port_in_use() {
+        let first = listen("127.0.0.1:0").expect("listens");
+        let addr = first.local_addr().expect("bound").to_string();
+        let second = listen(&addr).expect_err("the port is in use");
+        assert_eq!(second.kind(), io::ErrorKind::AddrInUse, "{second}");
+        drop(first);
+        listen(&addr).expect("free again once the first server is gone");
     }
 
     #[test]

@@ -156,7 +156,7 @@ fn offer_request<'a>(
                 Ok(sha256)
             } else {
                 Err(StudentError::file(format!(
-                    "{} changed while it was being sent: send it again",
+                    "{} changed size while it was being read: send it again",
                     file.display()
                 )))
             }

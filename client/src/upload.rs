@@ -75,7 +75,8 @@ impl FileUpload {
             reader,
             modified,
             path: path.to_owned(),
-            buf: vec![0u8; 256 * 1024],
+            // Whole data frames (each four full TLS records), about 256 KiB.
+            buf: vec![0u8; 4 * handin_core::frame::CHUNK],
             size,
             sent: 0,
             bar: progress_bar(size, what),

@@ -1,7 +1,7 @@
 //! Several protocols on one port: the client's ALPN offer, read from its ClientHello before
 //! any TLS configuration is chosen, picks the protocol.
 //!
-//! Blackboard serves `handin-submit/1` and `handin-staff/1` on one port. A server that does
+//! Blackboard serves `handin-submit/2` (and `/1`) and `handin-staff/1` on one port. A server that does
 //! so starts every accepted socket as an [`Incoming`] (sans-IO, over
 //! [`rustls::server::Acceptor`]), feeds it bytes until it yields the [`Hello`], looks at the
 //! protocols the client offers, and continues the handshake as the matching connection with
@@ -213,8 +213,8 @@ impl Hello {
     }
 
     /// Continues the handshake as a submission server ([`SubmitServer`]), from `config`
-    /// (whose role must be [`Role::Submit`]). If the client offers ALPN protocols but not
-    /// `handin-submit/1`, the handshake fails with the `no_application_protocol` alert; a
+    /// (whose role must be [`Role::Submit`]). If the client offers ALPN protocols but neither
+    /// `handin-submit/2` nor `handin-submit/1`, the handshake fails with the `no_application_protocol` alert; a
     /// client that offers none is refused after the handshake, as by [`SubmitServer::new`].
     pub fn into_submit(
         self,

@@ -1,4 +1,4 @@
-//! Arbitrary sequences of client operations (honest, lying, raw, timed) against the submission
+//! Arbitrary sequences of client operations (honest, lying, streamed, raw, timed) against the submission
 //! server and the in-memory board: never panics; what the board holds always matches its
 //! hashes; a receipt is only ever given for bytes that were stored; versions follow the rule
 //! Blackboard applies.
@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use handin_core::harness::{t0, BoardSession, Campus};
-use handin_core::msg::UploadOffer;
+use handin_core::msg::{StreamedOffer, UploadOffer};
 use handin_core::rules;
 use handin_core::submit::sha256;
 use handin_core::{ClientConfig, Role, SubmitClientEvent};
@@ -19,6 +19,8 @@ use std::time::Duration;
 #[derive(Arbitrary, Debug)]
 enum Op {
     Submit { assignment_known: bool, name: String, size: u16, lie_hash: bool },
+    /// A streamed offer (handin-submit/2): the client hashes what it sends.
+    SubmitStreamed { assignment_known: bool, name: String, size: u16 },
     Data(Vec<u8>),
     Finish,
     List(Option<String>),
@@ -62,6 +64,14 @@ fuzz_target!(|ops: Vec<Op>| {
                         file_name: name,
                         size: size as u64,
                         sha256: hash,
+                    })
+                }
+                Op::SubmitStreamed { assignment_known, name, size } => {
+                    c.submit_streamed(StreamedOffer {
+                        course: "CSCI3180".into(),
+                        assignment: if assignment_known { "hw1".into() } else { "hw9".into() },
+                        file_name: name,
+                        size: size as u64,
                     })
                 }
                 Op::Data(d) => c.send_data(&d),

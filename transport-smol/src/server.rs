@@ -1,5 +1,6 @@
-//! The smol server: an accept loop per listening socket (one per executor thread with
-//! `SO_REUSEPORT`) and one task per connection on a shared executor.
+//! The smol server: an accept loop per listening socket (as many sockets as executor threads
+//! with `SO_REUSEPORT`, their loops polled together by the server's task) and one task per
+//! connection on a shared executor.
 
 use crate::clock;
 use event_listener::Event;
@@ -17,10 +18,12 @@ use std::time::{Duration, Instant};
 /// Serves `listener` until `shutdown` is requested and every connection has finished (or the
 /// grace period passed), with `opts.loops` executor threads (one per core when 0).
 ///
-/// When `listener` has `SO_REUSEPORT` set (as the binaries' listeners do), each executor
-/// thread gets a listening socket of its own bound to the same address, with its own accept
-/// loop, and the kernel spreads new connections over them; otherwise one accept loop serves
-/// `listener`. The listeners get `TCP_NODELAY`, which accepted sockets inherit.
+/// When `listener` has `SO_REUSEPORT` set (as the binaries' listeners do), it gets one
+/// sibling socket per further executor thread, bound to the same address, each with its own
+/// accept loop (the loops are polled by one task; the connections they accept are tasks on
+/// every thread), and the kernel spreads new connections over the sockets; otherwise one
+/// accept loop serves `listener`. The listeners get `TCP_NODELAY`, which accepted sockets
+/// inherit.
 ///
 /// To serve on an executor you already run, use [`serve_async`] instead.
 pub fn serve<A: Accept>(
@@ -116,6 +119,11 @@ async fn serve_all<A: Accept>(
     opts: ServeOptions,
     shutdown: Arc<Shutdown>,
 ) -> io::Result<()> {
+    // Accepted sockets inherit TCP_NODELAY from their listener (Linux), so none needs its own
+    // setsockopt; set here too for a listener an embedder made.
+    for l in &listeners {
+        socket2::SockRef::from(l.get_ref()).set_tcp_nodelay(true)?;
+    }
     let stopping = Arc::new(Event::new());
     {
         let stopping = stopping.clone();

@@ -31,7 +31,9 @@ pub enum SubmitServerEvent {
         handshake: HandshakeInfo,
     },
     /// An upload offer with acceptable names. Check the assignment and size limit, then call
-    /// [`SubmitServer::accept_upload`] or [`SubmitServer::refuse`].
+    /// [`SubmitServer::accept_upload`] or [`SubmitServer::refuse`]. A streamed offer
+    /// (`handin-submit/2`) declares its SHA-256 only after the bytes: its `sha256` here is all
+    /// zeros, and the digest checked is in [`SubmitServerEvent::UploadComplete`]'s offer.
     UploadRequested(UploadOffer),
     /// The next bytes of the accepted upload: write them to a temporary file.
     UploadData(Bytes),
@@ -531,6 +533,13 @@ impl Connection<SubmitServerProtocol> {
             // Its SHA-256 is known at the end: until then the offer carries zeros, which
             // nothing before `UploadComplete` looks at.
             (State::Idle, Message::SubmitStreamed(offer)) => {
+                if self.engine.tls.alpn_protocol() != Some(crate::config::SUBMIT_STREAMED_ALPN) {
+                    return Err(self.engine.fail(Error::Protocol(
+                        "SubmitStreamed is part of handin-submit/2, not of the protocol this \
+                         connection negotiated"
+                            .into(),
+                    )));
+                }
                 self.on_offer(offer.with_sha256([0; 32]), true)
             }
             (
@@ -616,12 +625,8 @@ impl Connection<SubmitServerProtocol> {
             (State::Discarding, Message::Data(_)) => self.proto.state = State::Discarding,
             (State::Discarding, Message::DataEnd | Message::DataDigest { .. }) => self.go_idle(),
             (State::Idle, Message::Commit(offer)) => {
-                if let Err(e) = check_label("course", &offer.course)
-                    .and_then(|()| check_label("assignment", &offer.assignment))
-                {
-                    self.reject(Refusal::new(RefusalCode::NoSuchAssignment, e.0));
-                } else if let Err(e) = check_file_name(&offer.file_name) {
-                    self.reject(Refusal::new(RefusalCode::BadFileName, e.0));
+                if let Err(r) = check_names(&offer) {
+                    self.reject(r);
                 } else {
                     self.wait_for_app(State::CommitPending(offer.clone()));
                     self.events
@@ -676,17 +681,11 @@ impl Connection<SubmitServerProtocol> {
         Ok(())
     }
 
-    /// Whether the student's certificate still stands (not revoked, not expired); if not,
-    /// the connection fails with the refusal saying why.
     /// An upload offer (`streamed`: its SHA-256 follows the bytes): checked here for what
     /// needs no storage, then handed to the application.
     fn on_offer(&mut self, offer: UploadOffer, streamed: bool) {
-        if let Err(e) = check_label("course", &offer.course)
-            .and_then(|()| check_label("assignment", &offer.assignment))
-        {
-            self.reject(Refusal::new(RefusalCode::NoSuchAssignment, e.0));
-        } else if let Err(e) = check_file_name(&offer.file_name) {
-            self.reject(Refusal::new(RefusalCode::BadFileName, e.0));
+        if let Err(r) = check_names(&offer) {
+            self.reject(r);
         } else {
             self.wait_for_app(State::OfferPending {
                 offer: offer.clone(),
@@ -697,6 +696,8 @@ impl Connection<SubmitServerProtocol> {
         }
     }
 
+    /// Whether the student's certificate still stands (not revoked, not expired); if not,
+    /// the connection fails with the refusal saying why.
     fn recheck(&mut self) -> Result<(), Error> {
         let (Some(id), Some(info)) = (&self.proto.student, &self.proto.certificate) else {
             return Ok(());
@@ -714,6 +715,15 @@ impl Connection<SubmitServerProtocol> {
         self.reject(Refusal::new(code, reason));
         self.go_idle();
     }
+}
+
+/// The checks of an offer's (or a commitment's) names that need no storage: the course and
+/// assignment are plain labels, the file name a plain name.
+fn check_names(offer: &UploadOffer) -> Result<(), Refusal> {
+    check_label("course", &offer.course)
+        .and_then(|()| check_label("assignment", &offer.assignment))
+        .map_err(|e| Refusal::new(RefusalCode::NoSuchAssignment, e.0))?;
+    check_file_name(&offer.file_name).map_err(|e| Refusal::new(RefusalCode::BadFileName, e.0))
 }
 
 fn not_found() -> Refusal {

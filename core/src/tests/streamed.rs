@@ -183,4 +183,8 @@ fn a_client_falls_back_to_declared_offers_with_a_server_of_handin_submit_1() {
     campus
         .submit(&mut pair, "CSCI3180", "hw1", "a.txt", b"abc")
         .expect("a declared offer");
+    // A client that sends the streamed offer anyway, over handin-submit/1.
+    send_raw(&mut pair, &[Message::SubmitStreamed(streamed(3))]);
+    pair.drive();
+    assert_protocol_error(&pair, "handin-submit/2");
 }

@@ -93,6 +93,18 @@ const GOALS: &[(&str, &str, Bound, &str)] = &[
         Bound::AtMost(16384.0),
         "bytes per idle connection",
     ),
+    (
+        "idle",
+        "failures",
+        Bound::AtMost(0.0),
+        "connections not established",
+    ),
+    (
+        "idle",
+        "dropped_by_server",
+        Bound::AtMost(0.0),
+        "held connections dropped",
+    ),
 ];
 
 /// A group's key: measurement, transport and the size or number of students it ran with.
@@ -147,6 +159,13 @@ pub fn run(input: impl BufRead) -> Result<(String, bool)> {
                 .filter(|x| x.is_finite())
                 .collect();
             if values.is_empty() {
+                // A goal its runs did not measure (a failed run, a missing field) is not met.
+                all_met = false;
+                let _ = writeln!(
+                    out,
+                    "NOT MEASURED {m} ({transport}; {scale}): {what}: no run reported {field}; goal {}",
+                    bound.text()
+                );
                 continue;
             }
             let (lo, hi) = values
@@ -202,6 +221,15 @@ mod tests {
         );
         assert!(line("size 200").starts_with("MISSED"), "{report}");
         assert!(line("resumed").starts_with("met"), "{report}");
+    }
+
+    #[test]
+    fn a_goal_no_run_measured_is_not_met() {
+        let (report, all) =
+            run(r#"{"measurement":"upload","transport":"mio","size":1}"#.as_bytes())
+                .expect("report");
+        assert!(!all, "{report}");
+        assert!(report.contains("NOT MEASURED upload"), "{report}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::Read;
 
 /// Bytes read from disk per step of a fetch.
-const FETCH_CHUNK: usize = 256 * 1024;
+const FETCH_CHUNK: usize = 4 * handin_core::frame::CHUNK;
 /// Keep at most this much of a fetch in memory ahead of the socket.
 const FETCH_AHEAD: usize = 512 * 1024;
 

@@ -377,7 +377,7 @@ impl Board {
 
     /// Starts an upload whose bytes the caller checks against the offer's SHA-256 as they
     /// arrive, so they are not hashed again on their way to the disk.
-    pub fn begin_checked_upload(&self) -> Result<Upload, BoardError> {
+    pub(crate) fn begin_checked_upload(&self) -> Result<Upload, BoardError> {
         self.blobs.begin_checked_upload().map_err(io_refusal)
     }
 

@@ -90,7 +90,7 @@ impl BlobDir {
     /// Starts an upload whose bytes the caller checks against their SHA-256 as they arrive
     /// (the protocol's core does, for an offer that declared it): they are written without
     /// hashing them a second time, and [`Upload::sha256`] is `None`.
-    pub fn begin_checked_upload(&self) -> io::Result<Upload> {
+    pub(crate) fn begin_checked_upload(&self) -> io::Result<Upload> {
         let (file, path) = self.upload_file()?;
         let mut upload = Upload::new(file, path);
         upload.hash = None;
