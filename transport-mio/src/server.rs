@@ -116,6 +116,9 @@ struct EventLoop<A: Accept> {
     /// Closed (dropped) when shutdown begins.
     listener: Option<TcpListener>,
     listening: bool,
+    /// An accept failed (out of file descriptors, say) with connections possibly still queued:
+    /// the edge-triggered listener will not report them again, so retry at this instant.
+    accept_retry: Option<Instant>,
     accept: Arc<A>,
     /// Pending sockets and connections, by token.
     slots: Slab<Slot<A::Conn>>,
@@ -160,6 +163,7 @@ impl<A: Accept> EventLoop<A> {
             poll,
             listener: Some(listener),
             listening: true,
+            accept_retry: None,
             accept,
             slots: Slab::new(),
             hello_deadlines: VecDeque::new(),
@@ -209,6 +213,10 @@ impl<A: Accept> EventLoop<A> {
                 }
             }
             let now = clock();
+            if self.accept_retry.is_some_and(|at| at <= now.mono) {
+                self.accept_retry = None;
+                self.accept_all();
+            }
             self.fire_timers(now);
             self.close_silent(now.mono);
             self.admit(now);
@@ -246,6 +254,10 @@ impl<A: Accept> EventLoop<A> {
             let tick = Duration::from_millis(100);
             timeout = Some(timeout.map_or(tick, |t| t.min(tick)));
         }
+        if let Some(at) = self.accept_retry {
+            let wait = at.saturating_duration_since(now);
+            timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+        }
         timeout
     }
 
@@ -260,8 +272,10 @@ impl<A: Accept> EventLoop<A> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // Out of file descriptors, say: keep serving who we have.
+                    // Out of file descriptors, say: keep serving who we have, and try the
+                    // queue again shortly (no new readiness event comes for it).
                     tracing::warn!(error = %e, "accept failed");
+                    self.accept_retry = Some(Instant::now() + Duration::from_millis(10));
                     return;
                 }
             };
