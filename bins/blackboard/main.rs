@@ -321,13 +321,25 @@ fn serve(
     let mut opts = opts;
     let capacity = handin::net::connection_capacity(open_files, opts.max_connections);
     let limits = if capacity < opts.max_connections {
-        tracing::warn!(
-            max_connections = opts.max_connections,
-            open_files = open_files.unwrap_or(0),
-            capacity,
-            "the open-file limit cannot hold --max-connections beside the files written for \
-             them: serving at most {capacity} connections at once (raise `ulimit -n` for more)"
-        );
+        // A limit the operator asked for is worth a warning; the default lowered to fit the
+        // machine is not (it would greet every start on a host with a modest file limit).
+        if opts.max_connections == ServeOptions::default().max_connections {
+            tracing::debug!(
+                max_connections = opts.max_connections,
+                open_files = open_files.unwrap_or(0),
+                capacity,
+                "the default connection limit lowered to what the open-file limit holds"
+            );
+        } else {
+            tracing::warn!(
+                max_connections = opts.max_connections,
+                open_files = open_files.unwrap_or(0),
+                capacity,
+                "the open-file limit cannot hold --max-connections beside the files written \
+                 for them: serving at most {capacity} connections at once (raise `ulimit -n` \
+                 for more)"
+            );
+        }
         opts.max_connections = capacity;
         Limits {
             shared: Limits::for_capacity(capacity).shared,
